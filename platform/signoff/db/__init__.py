@@ -1,0 +1,1 @@
+"""Database plumbing: model base, per-transaction tenant binding, advisory locks."""

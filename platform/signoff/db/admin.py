@@ -1,0 +1,118 @@
+"""Database administration: roles, database creation, migrations, FAB permissions.
+
+These run as the admin (``init_roles``) or the owner role (``upgrade``), never as
+the app role. ``ROLES_SQL`` is the text of ``sql/roles.sql``; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import URL
+
+log = logging.getLogger(__name__)
+
+OWNER_ROLE = "signoff_owner"
+APP_ROLE = "signoff_app"
+
+ROLES_SQL = """\
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'signoff_owner') THEN
+        CREATE ROLE signoff_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'signoff_app') THEN
+        CREATE ROLE signoff_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOINHERIT;
+    END IF;
+END
+$$;
+"""
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _psycopg_url(url: str | URL) -> URL:
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+def init_roles(
+    admin_url: str,
+    *,
+    database: str | None = None,
+    owner_password: str | None = None,
+    app_password: str | None = None,
+    create_database: bool = False,
+) -> None:
+    """Create both roles (idempotent) and give them their rights on ``database``.
+
+    ``database`` defaults to the one ``admin_url`` names. With ``create_database``
+    the database is created, owned by the admin, if it does not exist.
+    """
+    admin = _psycopg_url(admin_url)
+    dbname = database or admin.database
+    if not dbname:
+        raise ValueError("no database given and the admin URL names none")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(ROLES_SQL))
+            for role, password in ((OWNER_ROLE, owner_password), (APP_ROLE, app_password)):
+                if password:
+                    quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password})
+                    conn.execute(text(f"ALTER ROLE {role} PASSWORD {quoted.scalar_one()}"))
+            if create_database:
+                exists = conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": dbname}
+                ).first()
+                if not exists:
+                    ident = conn.execute(text("SELECT quote_ident(:d)"), {"d": dbname})
+                    conn.execute(text(f"CREATE DATABASE {ident.scalar_one()}"))
+    finally:
+        engine.dispose()
+
+    db_engine = create_engine(admin.set(database=dbname), isolation_level="AUTOCOMMIT")
+    try:
+        with db_engine.connect() as conn:
+            ident = conn.execute(text("SELECT quote_ident(current_database())")).scalar_one()
+            conn.execute(text(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {ident} TO {OWNER_ROLE}"))
+            conn.execute(text(f"GRANT CONNECT ON DATABASE {ident} TO {APP_ROLE}"))
+            conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE}"))
+            conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
+            conn.execute(text(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {APP_ROLE}"))
+    finally:
+        db_engine.dispose()
+    log.info("roles %s and %s ready on database %s", OWNER_ROLE, APP_ROLE, dbname)
+
+
+def alembic_config(url: str | URL) -> Config:
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    rendered = _psycopg_url(url).render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(owner_url: str, revision: str = "head") -> None:
+    """Run the migrations as the owner role."""
+    command.upgrade(alembic_config(owner_url), revision)
+
+
+def downgrade(owner_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(owner_url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    engine = create_engine(_psycopg_url(url))
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            return row[0] if row else None
+    finally:
+        engine.dispose()

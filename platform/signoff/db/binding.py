@@ -1,0 +1,79 @@
+"""Per-transaction tenant binding (DESIGN.md §2).
+
+The tenant of the current request or job lives in a ContextVar. An
+``after_begin`` listener on every SQLAlchemy ``Session`` copies it into the
+transaction with ``set_config('app.tenant_id', ..., true)``; the ``true`` makes
+the setting transaction-local, so it can never outlive the transaction on a
+pooled connection. A request under FAB spans several transactions, which is why
+the listener, not a view, owns the binding.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session, scoped_session
+
+_current_tenant: ContextVar[uuid.UUID | None] = ContextVar("signoff_tenant", default=None)
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+
+
+def _apply_now(session: Session | scoped_session[Session] | None, tenant: uuid.UUID | None) -> None:
+    if session is None:
+        return
+    real = session() if isinstance(session, scoped_session) else session
+    if real.in_transaction():
+        real.execute(_SET_TENANT, {"tenant": str(tenant) if tenant else ""})
+
+
+def current_tenant_id() -> uuid.UUID | None:
+    """The tenant bound to this context, or ``None``."""
+    return _current_tenant.get()
+
+
+def set_current_tenant(
+    tenant_id: uuid.UUID | None, session: Session | scoped_session[Session] | None = None
+) -> None:
+    """Bind ``tenant_id`` for the transactions that begin from now on.
+
+    When ``session`` already has a transaction open, the binding is applied to
+    it at once as well, so the rest of that transaction sees the same tenant.
+    """
+    _current_tenant.set(tenant_id)
+    _apply_now(session, tenant_id)
+
+
+@contextmanager
+def bound_tenant(
+    tenant_id: uuid.UUID | None, session: Session | scoped_session[Session] | None = None
+) -> Iterator[None]:
+    """Run a block with ``tenant_id`` bound, restoring the previous binding after.
+
+    An open transaction of ``session`` is re-bound on entry and on exit.
+    """
+    token = _current_tenant.set(tenant_id)
+    try:
+        _apply_now(session, tenant_id)
+        yield
+    finally:
+        _current_tenant.reset(token)
+        _apply_now(session, _current_tenant.get())
+
+
+def _bind_on_begin(session: Session, transaction: Any, connection: Any) -> None:
+    tenant = _current_tenant.get()
+    # Always set it, even to '': a value set by a raw SQL statement earlier in the
+    # same connection's life must never be inherited.
+    connection.execute(_SET_TENANT, {"tenant": str(tenant) if tenant else ""})
+
+
+def install_listener() -> None:
+    """Register the ``after_begin`` listener on every Session (idempotent)."""
+    if not event.contains(Session, "after_begin", _bind_on_begin):
+        event.listen(Session, "after_begin", _bind_on_begin)

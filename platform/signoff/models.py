@@ -1,0 +1,5 @@
+"""Imports every model module so the shared metadata is complete (Alembic, tests)."""
+
+from flask_appbuilder.security.sqla import models as fab_models  # noqa: F401
+
+from signoff.tenancy import models as tenancy_models  # noqa: F401

@@ -1,0 +1,1 @@
+"""FAB security manager, tenant resolution at login, rate-limit keys, MFA, sanitizing."""

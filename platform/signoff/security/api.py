@@ -1,0 +1,134 @@
+"""FAB's security API with a tenant: ``POST /api/v1/security/login`` names the tenant.
+
+A user who is not a member of the tenant gets the same 401 as a wrong password,
+so the endpoint reveals neither which tenants exist nor who belongs to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask_appbuilder.api import safe
+from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
+from flask_appbuilder.security.api import SecurityApi
+from flask_appbuilder.views import expose
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    get_jwt_identity,
+    jwt_required,
+)
+from marshmallow import Schema, ValidationError, fields, validate
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    provider = fields.String(load_default="db", validate=validate.OneOf(["db"]))
+    tenant = fields.String(validate=validate.Length(min=1, max=40))
+    refresh = fields.Boolean(load_default=False)
+
+
+login_schema = LoginSchema()
+
+
+def tenant_claims(tenant_id: Any) -> dict[str, str]:
+    return {"tenant": str(tenant_id)} if tenant_id else {}
+
+
+class SignoffSecurityApi(SecurityApi):
+    @expose("/login", methods=["POST"])
+    @safe
+    def login(self) -> Response:
+        """Log in for one tenant and get a JWT carrying the tenant claim
+        ---
+        post:
+          description: >-
+            Authenticate with username and password for the tenant named by its slug.
+            A user who is not a member of that tenant gets the same 401 as a wrong
+            password.
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [username, password]
+                  properties:
+                    username: {type: string}
+                    password: {type: string}
+                    provider: {type: string, enum: [db]}
+                    tenant: {type: string, description: the tenant's slug}
+                    refresh: {type: boolean}
+          responses:
+            200:
+              description: Authentication successful
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      access_token: {type: string}
+                      refresh_token: {type: string}
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+        """
+        from signoff.tenancy.resolution import tenant_for_member
+
+        if not request.is_json:
+            return self.response_400(message="Request payload is not JSON")
+        try:
+            payload = login_schema.load(request.get_json(silent=True) or {})
+        except ValidationError as error:
+            return self.response_400(message=error.messages)
+        sm = self.appbuilder.sm
+        user = sm.auth_user_db(payload["username"], payload["password"])
+        if not user:
+            return self.response_401()
+        tenant_id = None
+        if payload.get("tenant"):
+            tenant_id = tenant_for_member(sm.session, payload["tenant"], user.id)
+            if tenant_id is None:
+                return self.response_401()
+        claims = tenant_claims(tenant_id)
+        resp = {
+            API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
+                identity=str(user.id), fresh=True, additional_claims=claims
+            )
+        }
+        if payload["refresh"]:
+            resp[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(
+                identity=str(user.id), additional_claims=claims
+            )
+        return self.response(200, **resp)
+
+    @expose("/refresh", methods=["POST"])
+    @jwt_required(refresh=True)
+    @safe
+    def refresh(self) -> Response:
+        """Exchange a refresh token for a new access token for the same tenant
+        ---
+        post:
+          responses:
+            200:
+              description: Refresh successful
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      access_token: {type: string}
+            401:
+              $ref: '#/components/responses/401'
+          security:
+            - jwt_refresh: []
+        """
+        claims = tenant_claims(get_jwt().get("tenant"))
+        token = create_access_token(
+            identity=get_jwt_identity(), fresh=False, additional_claims=claims
+        )
+        return self.response(200, **{API_SECURITY_ACCESS_TOKEN_KEY: token})

@@ -1,0 +1,80 @@
+"""Signoff's FAB security manager.
+
+It binds the request's tenant when it loads the user (session cookie, JWT and
+API-key paths), shares the one Flask-Limiter instance, and leaves schema
+creation to Alembic.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, g, has_request_context
+from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_limiter import Limiter
+
+from signoff.db.binding import set_current_tenant
+from signoff.extensions import limiter
+from signoff.security.api import SignoffSecurityApi
+from signoff.tenancy.resolution import (
+    bind_member_tenant,
+    requested_slug,
+    tenant_by_id,
+    tenant_for_member,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SignoffSecurityManager(SecurityManager):
+    security_api = SignoffSecurityApi
+
+    def create_limiter(self, app: Flask) -> Limiter:
+        # One instance for FAB's login limits and ours (DESIGN.md §6).
+        limiter.init_app(app)
+        return limiter
+
+    def create_db(self) -> None:
+        """Alembic owns the schema; FAB's roles and permissions are synced by
+        ``signoff db upgrade`` (see :func:`signoff.security.sync.sync_permissions`),
+        never written at app start."""
+        return None
+
+    def load_user(self, pk: Any) -> Any | None:
+        user = self.get_user_by_id(int(pk))
+        if not user or not user.is_active:
+            return None
+        if has_request_context() and not getattr(g, "_signoff_jwt", False):
+            bind_member_tenant(self.session, user.id, requested_slug())
+        return user
+
+    def load_user_jwt(self, _jwt_header: dict[str, Any], jwt_data: dict[str, Any]) -> Any | None:
+        # The JWT path binds from the token's tenant claim only; a slug in the URL
+        # can never widen it.
+        g._signoff_jwt = True
+        user = self.load_user(jwt_data["sub"])
+        if not user:
+            return None
+        claim = jwt_data.get("tenant")
+        if claim:
+            self.bind_claimed_tenant(user.id, claim)
+        g.user = user
+        return user
+
+    def bind_claimed_tenant(self, user_id: int, claim: str) -> uuid.UUID | None:
+        """Bind the tenant a token names, if the user is still a member of it."""
+        try:
+            tenant_id = uuid.UUID(str(claim))
+        except ValueError:
+            return None
+        tenant = tenant_by_id(self.session, tenant_id)
+        if tenant is None or tenant_for_member(self.session, tenant.slug, user_id) != tenant_id:
+            return None
+        slug = requested_slug()
+        if slug is not None and slug != tenant.slug:
+            return None
+        set_current_tenant(tenant_id, self.session)
+        g.tenant_id = tenant_id
+        return tenant_id

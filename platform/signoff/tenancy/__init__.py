@@ -1,0 +1,1 @@
+"""Tenants, memberships and the tenant's own roles."""

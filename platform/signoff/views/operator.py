@@ -1,0 +1,23 @@
+"""Operator console (platform roles): tenants, their status and plan."""
+
+from __future__ import annotations
+
+from flask_appbuilder import AppBuilder, ModelView
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+
+from signoff.tenancy.models import Tenant
+
+
+class TenantOperatorView(ModelView):
+    route_base = "/operator/tenants"
+    datamodel = SQLAInterface(Tenant)
+    list_columns = ["slug", "name", "status", "plan", "created_at"]
+    show_columns = ["slug", "name", "status", "plan", "mfa_required", "created_at"]
+    edit_columns = ["status", "plan"]
+    base_permissions = ["can_list", "can_show", "can_edit"]
+
+
+def register(appbuilder: AppBuilder) -> None:
+    appbuilder.add_view(
+        TenantOperatorView, "Tenants", icon="fa-building", category="Operator"
+    )

@@ -1,0 +1,1 @@
+"""Approval workflows: definitions, the rule language, the pure engine and the actions."""
