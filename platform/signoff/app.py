@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, jsonify, request
+from flask_login import current_user
 from sqlalchemy import text
 
 from signoff.config import load_config
@@ -55,7 +56,9 @@ def _configure_redis(app: Flask) -> None:
     )
     # Fail open (documented): when Redis is unreachable the limiter lets requests
     # through and logs, so approvals keep working.
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", bool(app.config["SIGNOFF_RATELIMIT_FAIL_OPEN"]))
+    app.config.setdefault(
+        "RATELIMIT_SWALLOW_ERRORS", bool(app.config["SIGNOFF_RATELIMIT_FAIL_OPEN"])
+    )
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "signoff-rl")
 
 
@@ -138,6 +141,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         from signoff.views import register_views
 
         register_views(appbuilder)
+
+    @app.before_request
+    def _load_identity() -> None:
+        # FAB's before_request only stores the current_user proxy; load the user
+        # now so SecurityManager.load_user binds the URL's tenant before any view
+        # (FAB's or a plain Flask one) runs a query.
+        if getattr(g, "tenant_slug", None):
+            _ = current_user.is_authenticated
+
     _install_error_handlers(app)
     return app
 

@@ -74,34 +74,48 @@ def test_postgres_data_survives_restart(tmp_path: Path) -> None:
     pg.stop()  # idempotent
 
 
+def _crash(pid: int) -> None:
+    """kill -9 the postmaster and wait for its backends, as after a crash."""
+    postmaster = psutil.Process(pid)
+    children = postmaster.children()
+    postmaster.send_signal(signal.SIGKILL)
+    assert _gone(pid)
+    for child in children:  # backends exit once they notice the postmaster is gone
+        assert _gone(child.pid)
+
+
 def test_postgres_restarts_after_crash_with_stale_pidfile(tmp_path: Path) -> None:
     pg = start_embedded_postgres(tmp_path)
     with psycopg.connect(pg.admin_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE crash (v int)")
         conn.execute("INSERT INTO crash VALUES (42)")
-    postmaster = psutil.Process(pg.pid)
-    children = postmaster.children()
-    postmaster.send_signal(signal.SIGKILL)
-    assert _gone(pg.pid)
-    for child in children:  # backends exit once they notice the postmaster is gone
-        assert _gone(child.pid)
-    # A crash leaves postmaster.pid behind; make its pid one that is alive but
-    # is no postmaster, as after a reboot or in a container (pid reuse).
-    pidfile = pg.pgdata / "postmaster.pid"
+    _crash(pg.pid)
+    assert (pg.pgdata / "postmaster.pid").exists()
+
+    # 1. The postmaster.pid of the dead server, as the crash left it.
+    pg2 = start_embedded_postgres(tmp_path)
+    assert pg2.pid != pg.pid
+    with psycopg.connect(pg2.admin_dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT v FROM crash").fetchall() == [(42,)]
+        conn.execute("INSERT INTO crash VALUES (43)")
+    pg.stop()  # the dead handle must not stop the new server
+    with psycopg.connect(pg2.admin_dsn) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    _crash(pg2.pid)
+
+    # 2. Its pid now belongs to a live process that is no postmaster (pid reuse
+    # after a reboot or in a container): PostgreSQL alone would refuse to start.
+    pidfile = pg2.pgdata / "postmaster.pid"
     lines = pidfile.read_text().splitlines()
     pidfile.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
-
-    pg2 = start_embedded_postgres(tmp_path)
+    pg3 = start_embedded_postgres(tmp_path)
     try:
-        assert pg2.pid != pg.pid
-        with psycopg.connect(pg2.admin_dsn) as conn:
-            assert conn.execute("SELECT v FROM crash").fetchall() == [(42,)]
-        pg.stop()  # the dead handle must not stop the new server
-        with psycopg.connect(pg2.admin_dsn) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-    finally:
+        with psycopg.connect(pg3.admin_dsn) as conn:
+            assert conn.execute("SELECT v FROM crash ORDER BY v").fetchall() == [(42,), (43,)]
         pg2.stop()
-    assert _gone(pg2.pid)
+    finally:
+        pg3.stop()
+    assert _gone(pg3.pid)
 
 
 def test_redis_data_survives_restart(tmp_path: Path) -> None:

@@ -120,7 +120,9 @@ def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
     show_default="var (or SIGNOFF_DATA_DIR)",
 )
 @click.option(
-    "--tenants-dir", type=click.Path(path_type=Path, file_okay=False), default="tenants",
+    "--tenants-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="tenants",
     show_default=True,
 )
 def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path) -> None:
@@ -159,7 +161,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
     application = create_app()
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)

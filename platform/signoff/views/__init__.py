@@ -7,6 +7,7 @@ from flask_appbuilder import AppBuilder
 
 def register_views(appbuilder: AppBuilder) -> None:
     """Register every view and API on ``appbuilder`` (called inside create_app)."""
+    from signoff.api import register_apis
     from signoff.views.operator import register as register_operator
     from signoff.views.portal import register as register_portal
     from signoff.views.tenant_admin import register as register_tenant_admin
@@ -14,3 +15,4 @@ def register_views(appbuilder: AppBuilder) -> None:
     register_portal(appbuilder)
     register_tenant_admin(appbuilder)
     register_operator(appbuilder)
+    register_apis(appbuilder)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_appbuilder import AppBuilder, ModelView
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from signoff.db.interface import UUIDSQLAInterface
 from signoff.tenancy.models import Tenant
 
 
 class TenantOperatorView(ModelView):
     route_base = "/operator/tenants"
-    datamodel = SQLAInterface(Tenant)
+    datamodel = UUIDSQLAInterface(Tenant)
     list_columns = ["slug", "name", "status", "plan", "created_at"]
     show_columns = ["slug", "name", "status", "plan", "mfa_required", "created_at"]
     edit_columns = ["status", "plan"]
@@ -18,6 +18,4 @@ class TenantOperatorView(ModelView):
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(
-        TenantOperatorView, "Tenants", icon="fa-building", category="Operator"
-    )
+    appbuilder.add_view(TenantOperatorView, "Tenants", icon="fa-building", category="Operator")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import render_template
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.security.decorators import no_cache
 
@@ -20,11 +19,8 @@ class PortalView(TenantScoped, BaseView):
     def home(self) -> str:
         tenant = current_tenant(db.session)
         membership = current_membership(db.session)
-        return render_template(
-            "signoff/portal_home.html",
-            tenant=tenant,
-            membership=membership,
-            appbuilder=self.appbuilder,
+        return self.render_template(
+            "signoff/portal_home.html", tenant=tenant, membership=membership
         )
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from signoff.db.interface import UUIDSQLAInterface
 from signoff.tenancy.models import Membership, TenantRole
 from signoff.views.tenant_base import TenantModelView
 
 
 class TenantRoleView(TenantModelView):
     route_base = "/t/<tenant_slug>/admin/roles"
-    datamodel = SQLAInterface(TenantRole)
+    datamodel = UUIDSQLAInterface(TenantRole)
     list_columns = ["name", "description"]
     add_columns = edit_columns = ["name", "description"]
     show_columns = ["name", "description"]
@@ -19,7 +19,7 @@ class TenantRoleView(TenantModelView):
 
 class MembershipView(TenantModelView):
     route_base = "/t/<tenant_slug>/admin/members"
-    datamodel = SQLAInterface(Membership)
+    datamodel = UUIDSQLAInterface(Membership)
     list_columns = ["user_id", "active", "created_at"]
     show_columns = ["user_id", "active", "manager_id", "created_at"]
     edit_columns = ["active"]

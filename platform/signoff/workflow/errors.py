@@ -6,8 +6,10 @@ They live in their own module so that :mod:`.rules` (a lower layer) and :mod:`.d
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,3 +44,32 @@ class DefinitionError(ValidationError):
 
 class InputError(ValidationError):
     """A request's ``input_data`` does not match the workflow's field schema."""
+
+
+def join_path(base: str, key: str | int) -> str:
+    """Extend an error path: ``steps`` + 1 is ``steps[1]``; ``steps[1]`` + ``quorum`` is
+    ``steps[1].quorum``."""
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    return f"{base}.{key}" if base else key
+
+
+def check_keys(
+    raw: Mapping[Any, Any], allowed: Collection[str], path: str, errors: list[FieldError]
+) -> None:
+    """Report every key of ``raw`` not in ``allowed`` (typo protection), with a suggestion."""
+    for key in raw:
+        if not isinstance(key, str):
+            errors.append(FieldError(path, f"keys must be strings, got {key!r}"))
+            continue
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(key, list(allowed), n=1)
+        hint = (
+            f"; did you mean {close[0]!r}?" if close else f"; expected one of {_listing(allowed)}"
+        )
+        errors.append(FieldError(join_path(path, key), f"unknown key {key!r}{hint}"))
+
+
+def _listing(names: Collection[str]) -> str:
+    return ", ".join(sorted(names))

@@ -1,0 +1,107 @@
+"""The catalog proves DESIGN.md §2 for every table, now and for tables added later."""
+
+from __future__ import annotations
+
+
+def test_every_tenant_table_has_forced_rls_and_a_policy(database):
+    with database.connect("admin") as conn:
+        rows = conn.execute(
+            """
+            SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+                               AND NOT a.attisdropped
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+            ORDER BY 1
+            """
+        ).fetchall()
+    assert rows, "no tenant tables found"
+    names = [r[0] for r in rows]
+    assert {"membership", "tenant_role", "membership_role"} <= set(names)
+    for name, enabled, forced, policies in rows:
+        assert enabled, f"{name}: RLS not enabled"
+        assert forced, f"{name}: RLS not forced"
+        assert policies >= 1, f"{name}: no policy"
+
+
+def test_tenant_policies_use_current_tenant_id_for_using_and_check(database):
+    with database.connect("admin") as conn:
+        rows = conn.execute(
+            """
+            SELECT tablename, qual, with_check FROM pg_policies
+            WHERE schemaname = 'public' AND policyname = 'tenant_isolation'
+            """
+        ).fetchall()
+    assert rows
+    for table, qual, check in rows:
+        assert qual == "(tenant_id = signoff.current_tenant_id())", table
+        assert check == "(tenant_id = signoff.current_tenant_id())", table
+
+
+def test_current_tenant_id_is_stable(database):
+    with database.connect("admin") as conn:
+        vol = conn.execute(
+            "SELECT provolatile FROM pg_proc WHERE proname = 'current_tenant_id'"
+        ).fetchone()
+    assert vol == ("s",)
+
+
+def test_app_role_is_powerless(database):
+    with database.connect("admin") as conn:
+        role = conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles "
+            "WHERE rolname = 'signoff_app'"
+        ).fetchone()
+        assert role == (False, False, False, False)
+        owned = conn.execute(
+            """
+            SELECT c.relname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+            WHERE r.rolname = 'signoff_app'
+            UNION ALL
+            SELECT p.proname FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+            WHERE r.rolname = 'signoff_app'
+            """
+        ).fetchall()
+        assert owned == []
+        truncatable = conn.execute(
+            """
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname IN ('public', 'signoff') AND c.relkind = 'r'
+              AND has_table_privilege('signoff_app', c.oid, 'TRUNCATE')
+            """
+        ).fetchall()
+        assert truncatable == []
+        can_create = conn.execute(
+            "SELECT has_schema_privilege('signoff_app', 'public', 'CREATE'), "
+            "has_schema_privilege('signoff_app', 'signoff', 'CREATE')"
+        ).fetchone()
+        assert can_create == (False, False)
+
+
+def test_security_definer_functions_are_owned_by_owner_and_pin_search_path(database):
+    with database.connect("admin") as conn:
+        rows = conn.execute(
+            """
+            SELECT p.proname, r.rolname, p.proconfig
+            FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+            JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE p.prosecdef AND n.nspname = 'signoff'
+            """
+        ).fetchall()
+    assert rows
+    for name, owner, config in rows:
+        assert owner == "signoff_owner", name
+        assert config and any(c.startswith("search_path=") for c in config), name
+
+
+def test_app_connects_as_app_role(app):
+    from sqlalchemy import text
+
+    from signoff.extensions import db
+
+    with app.app_context():
+        who = db.session.execute(text("SELECT current_user")).scalar()
+        db.session.rollback()
+    assert who == "signoff_app"

@@ -1,0 +1,155 @@
+"""Isolation enforced by PostgreSQL itself, connected as signoff_app (never a superuser)."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg import errors
+
+
+def bind(conn, tenant):
+    conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant),))
+
+
+def test_unset_tenant_reads_nothing_on_a_fresh_connection(database, tenant_a):
+    with database.connect("app") as conn:
+        for table in ("membership", "tenant_role", "membership_role"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+
+
+def test_unset_tenant_after_an_earlier_bound_transaction(database, tenant_a):
+    with database.connect("app") as conn:
+        with conn.transaction():
+            bind(conn, tenant_a.id)
+            assert conn.execute("SELECT count(*) FROM tenant_role").fetchone()[0] > 0
+        # Same connection, next transaction: the binding was transaction-local.
+        assert conn.execute("SELECT current_setting('app.tenant_id', true)").fetchone()[0] in (
+            "",
+            None,
+        )
+        assert conn.execute("SELECT count(*) FROM tenant_role").fetchone() == (0,)
+
+
+def test_unset_tenant_cannot_write(database, tenant_a):
+    with database.connect("app") as conn:
+        # No tenant bound: the tenant_id default is NULL, which the policy rejects.
+        with pytest.raises((errors.InsufficientPrivilege, errors.NotNullViolation)):
+            conn.execute("INSERT INTO tenant_role (name) VALUES ('Sneaky')")
+        conn.rollback()
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO tenant_role (tenant_id, name) VALUES (%s, 'Sneaky')",
+                (tenant_a.id,),
+            )
+        conn.rollback()
+        assert conn.execute("UPDATE tenant_role SET name = 'x'").rowcount == 0
+        assert conn.execute("DELETE FROM membership").rowcount == 0
+
+
+def test_other_tenant_rows_are_invisible_and_unwritable(database, tenant_a, tenant_b):
+    with database.connect("app") as conn:
+        bind(conn, tenant_b.id)
+        b_role = conn.execute("SELECT id FROM tenant_role WHERE name = 'Manager'").fetchone()[0]
+        conn.commit()
+
+        bind(conn, tenant_a.id)
+        assert conn.execute(
+            "SELECT count(*) FROM tenant_role WHERE id = %s", (b_role,)
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM tenant_role WHERE tenant_id = %s", (tenant_b.id,)
+        ).fetchone() == (0,)
+        assert (
+            conn.execute("UPDATE tenant_role SET name = 'pwned' WHERE id = %s", (b_role,)).rowcount
+            == 0
+        )
+        assert conn.execute("DELETE FROM tenant_role WHERE id = %s", (b_role,)).rowcount == 0
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO tenant_role (tenant_id, name) VALUES (%s, 'Planted')", (tenant_b.id,)
+            )
+        conn.rollback()
+        # Moving an own row into the other tenant is rejected by WITH CHECK.
+        bind(conn, tenant_a.id)
+        a_role = conn.execute("SELECT id FROM tenant_role WHERE name = 'Manager'").fetchone()[0]
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(
+                "UPDATE tenant_role SET tenant_id = %s WHERE id = %s", (tenant_b.id, a_role)
+            )
+        conn.rollback()
+
+    with database.connect("admin") as conn:
+        assert conn.execute("SELECT name FROM tenant_role WHERE id = %s", (b_role,)).fetchone() == (
+            "Manager",
+        )
+
+
+def test_foreign_keys_cannot_reach_into_another_tenant(database, tenant_a, tenant_b):
+    """A composite FK (tenant_id, role_id) fails the same for B's real id and a random one."""
+    with database.connect("app") as conn:
+        bind(conn, tenant_b.id)
+        b_role = conn.execute("SELECT id FROM tenant_role WHERE name = 'CFO'").fetchone()[0]
+        conn.commit()
+
+        bind(conn, tenant_a.id)
+        member = conn.execute("SELECT id FROM membership LIMIT 1").fetchone()[0]
+        messages = []
+        for role_id in (b_role, uuid.uuid4()):
+            with pytest.raises(errors.ForeignKeyViolation) as info:
+                conn.execute(
+                    "INSERT INTO membership_role (membership_id, role_id) VALUES (%s, %s)",
+                    (member, role_id),
+                )
+            conn.rollback()
+            bind(conn, tenant_a.id)
+            messages.append(str(info.value).replace(str(role_id), "<id>"))
+        assert messages[0] == messages[1]
+
+
+def test_uniques_are_per_tenant_and_reveal_nothing(database, tenant_a, tenant_b):
+    name = f"Auditor-{uuid.uuid4().hex[:6]}"
+    with database.connect("app") as conn:
+        bind(conn, tenant_b.id)
+        conn.execute("INSERT INTO tenant_role (name) VALUES (%s)", (name,))
+        conn.commit()
+        # The same name in tenant A is fine: B's row does not collide or show.
+        bind(conn, tenant_a.id)
+        conn.execute("INSERT INTO tenant_role (name) VALUES (%s)", (name,))
+        conn.commit()
+        bind(conn, tenant_a.id)
+        with pytest.raises(errors.UniqueViolation):
+            conn.execute("INSERT INTO tenant_role (name) VALUES (%s)", (name,))
+        conn.rollback()
+
+
+def test_membership_lookup_reveals_only_own_membership(database, tenant_a, tenant_b):
+    with database.connect("app") as conn:
+        alice = tenant_a.user("alice")
+        got = conn.execute(
+            "SELECT signoff.tenant_for_member(%s, %s)", (tenant_a.slug, alice)
+        ).fetchone()[0]
+        assert got == tenant_a.id
+        assert conn.execute(
+            "SELECT signoff.tenant_for_member(%s, %s)", (tenant_b.slug, alice)
+        ).fetchone() == (None,)
+        assert conn.execute(
+            "SELECT signoff.tenant_for_member('no-such-tenant', %s)", (alice,)
+        ).fetchone() == (None,)
+        # The function restores the caller's (unset) binding.
+        assert conn.execute("SELECT count(*) FROM membership").fetchone() == (0,)
+
+
+def test_app_role_cannot_escalate(database):
+    with database.connect("app") as conn:
+        for stmt in (
+            "ALTER TABLE tenant_role DISABLE ROW LEVEL SECURITY",
+            "DROP POLICY tenant_isolation ON tenant_role",
+            "TRUNCATE tenant_role",
+            "SET ROLE signoff_owner",
+            "CREATE TABLE sneaky (id int)",
+        ):
+            with pytest.raises(psycopg.Error):
+                conn.execute(stmt)
+            conn.rollback()

@@ -1,0 +1,15 @@
+from tests.fixtures.tenants import api_token, auth
+
+
+def test_health(client):
+    assert client.get("/health").get_json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200, ready.get_json()
+
+
+def test_api_login_and_list(client, tenant_a):
+    token = api_token(client, tenant_a.username("admin"), tenant_a.slug)
+    resp = client.get("/api/v1/tenant-roles/", headers=auth(token))
+    assert resp.status_code == 200, resp.get_json()
+    names = {r["name"] for r in resp.get_json()["result"]}
+    assert {"Admin", "Manager", "Requester"} <= names
