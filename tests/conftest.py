@@ -12,6 +12,7 @@ migrated with Alembic as ``signoff_owner``, and the app connects as
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -31,6 +32,9 @@ from sqlalchemy.engine import URL
 from signoff.db import admin
 
 pytest_plugins = ["tests.fixtures.tenants"]
+
+# FAB warns about every uuid column it cannot build a list filter for.
+logging.getLogger("flask_appbuilder.models.filters").setLevel(logging.ERROR)
 
 
 def _docker_answers() -> bool:

@@ -3,3 +3,4 @@
 from flask_appbuilder.security.sqla import models as fab_models  # noqa: F401
 
 from signoff.tenancy import models as tenancy_models  # noqa: F401
+from signoff.workflow import models as workflow_models  # noqa: F401

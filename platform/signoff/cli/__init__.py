@@ -9,6 +9,7 @@ import sys
 import click
 
 from signoff.cli.db import db_group
+from signoff.cli.escalations import escalations_group
 from signoff.cli.run import demo_command, serve_command
 from signoff.cli.tenants import tenants_group
 
@@ -27,6 +28,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(db_group)
+cli.add_command(escalations_group)
 cli.add_command(tenants_group)
 cli.add_command(demo_command)
 cli.add_command(serve_command)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -29,6 +29,7 @@ from signoff.tenancy.models import (
     Tenant,
     TenantRole,
 )
+from signoff.workflow.models import WorkflowVersion
 
 
 class ManifestError(ValueError):
@@ -157,8 +158,65 @@ def apply_manifest(app: Flask, session: Session, data: Mapping[str, Any]) -> App
             if membership.manager_id != by_username[manager].id:
                 membership.manager_id = by_username[manager].id
                 report.updated.append(f"member {spec['username']} manager={manager}")
+        _apply_workflows(session, data, report)
         session.commit()
+    from signoff.workflow.registry import bump_generation
+
+    bump_generation(tenant_id)
     return report
+
+
+def _apply_workflows(session: Session, data: Mapping[str, Any], report: ApplyReport) -> None:
+    """Workflows become tenant versions (a new one only when the text changed); rules are
+    upserted by name. Invalid ones raise DefinitionError with their paths."""
+    from signoff.workflow.models import ApprovalRule
+    from signoff.workflow.registry import add_version, validate_rules
+    from signoff.workflow.rules import rule_to_dict
+
+    workflows = data.get("workflows") or {}
+    if not isinstance(workflows, Mapping):
+        raise ManifestError("workflows must be a mapping of key -> definition")
+    for key, raw in workflows.items():
+        before = session.scalar(
+            select(func.count())
+            .select_from(WorkflowVersion)
+            .where(WorkflowVersion.source == "tenant")
+        )
+        version = add_version(session, key=str(key), raw=raw, source="tenant", created_by=None)
+        after = session.scalar(
+            select(func.count())
+            .select_from(WorkflowVersion)
+            .where(WorkflowVersion.source == "tenant")
+        )
+        if after != before:
+            report.updated.append(f"workflow {key} v{version.version}")
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list) or not all(isinstance(r, Mapping) for r in raw_rules):
+        raise ManifestError("rules must be a list of rules")
+    # ``workflow`` scopes a rule to one workflow; it is the manifest's key, not the rule's.
+    parsed = validate_rules([{k: v for k, v in r.items() if k != "workflow"} for r in raw_rules])
+    existing = {r.name: r for r in session.scalars(select(ApprovalRule))}
+    for raw, rule in zip(raw_rules, parsed, strict=True):
+        definition = rule_to_dict(rule)
+        wf_key = raw.get("workflow")
+        row = existing.get(rule.name)
+        if row is None:
+            session.add(
+                ApprovalRule(
+                    name=rule.name,
+                    priority=rule.priority,
+                    workflow_key=wf_key,
+                    definition=definition,
+                )
+            )
+            report.created.append(f"rule {rule.name}")
+        elif (row.definition, row.priority, row.workflow_key) != (
+            definition,
+            rule.priority,
+            wf_key,
+        ):
+            row.definition, row.priority, row.workflow_key = definition, rule.priority, wf_key
+            report.updated.append(f"rule {rule.name}")
 
 
 def export_manifest(app: Flask, session: Session, slug: str) -> dict[str, Any]:
@@ -194,5 +252,37 @@ def export_manifest(app: Flask, session: Session, slug: str) -> dict[str, Any]:
                 entry["manager"] = sm.get_user_by_id(by_id[m.manager_id].user_id).username
             members.append(entry)
         out["members"] = members
+        out.update(_export_workflows(session))
         session.rollback()
+    return out
+
+
+def _export_workflows(session: Session) -> dict[str, Any]:
+    from signoff.workflow.models import ApprovalRule, Workflow
+
+    workflows: dict[str, Any] = {}
+    rows = session.execute(
+        select(Workflow.key, WorkflowVersion.definition)
+        .join(
+            WorkflowVersion,
+            (WorkflowVersion.tenant_id == Workflow.tenant_id)
+            & (WorkflowVersion.workflow_id == Workflow.id)
+            & (WorkflowVersion.version == Workflow.current_version),
+        )
+        .where(WorkflowVersion.source == "tenant", Workflow.active.is_(True))
+        .order_by(Workflow.key)
+    ).all()
+    for key, definition in rows:
+        workflows[key] = definition
+    rules = []
+    for r in session.scalars(select(ApprovalRule).order_by(ApprovalRule.name)):
+        entry = dict(r.definition)
+        if r.workflow_key:
+            entry["workflow"] = r.workflow_key
+        rules.append(entry)
+    out: dict[str, Any] = {}
+    if workflows:
+        out["workflows"] = workflows
+    if rules:
+        out["rules"] = rules
     return out

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     PrimaryKeyConstraint,
     String,
@@ -80,6 +81,7 @@ class Membership(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "id", name="uq_membership_tenant_id_id"),
         UniqueConstraint("tenant_id", "user_id", name="uq_membership_user"),
+        Index("ix_membership_user", "user_id"),
         ForeignKeyConstraint(
             ["tenant_id"], ["tenant.id"], name="fk_membership_tenant", ondelete="CASCADE"
         ),

@@ -1,0 +1,131 @@
+"""The SLA sweep: escalate overdue steps, send due reminders, across every tenant.
+
+``signoff escalations run`` calls :func:`sweep` once; any scheduler (cron, the
+Helm CronJob) can run it. Each tenant is bound in its own transactions and
+committed before the next, so one tenant's failure never blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from signoff.db.binding import bound_tenant
+from signoff.tenancy.models import Tenant
+from signoff.workflow.actions import SYSTEM, ActionError, do_escalate
+from signoff.workflow.definitions import parse_definition
+from signoff.workflow.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    NotificationOutbox,
+    WorkflowVersion,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    escalated: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Overdue steps the engine refused to escalate (no target, already decided...).
+    skipped: list[str] = field(default_factory=list)
+    reminded: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _reminders(session: Session, now: datetime) -> int:
+    """Outbox reminders for active steps whose reminder time has come (once per step)."""
+    rows = session.execute(
+        select(ApprovalStep, WorkflowVersion.definition)
+        .join(
+            ApprovalRequest,
+            (ApprovalRequest.tenant_id == ApprovalStep.tenant_id)
+            & (ApprovalRequest.id == ApprovalStep.request_id),
+        )
+        .join(
+            WorkflowVersion,
+            (WorkflowVersion.tenant_id == ApprovalRequest.tenant_id)
+            & (WorkflowVersion.id == ApprovalRequest.workflow_version_id),
+        )
+        .where(ApprovalStep.status == "active", ApprovalStep.reminded_at.is_(None))
+    ).all()
+    sent = 0
+    for step, definition in rows:
+        steps = parse_definition("w", definition).steps
+        if step.step_index >= len(steps) or not steps[step.step_index].reminder_hours:
+            continue
+        hours = steps[step.step_index].reminder_hours or 0
+        if step.activated_at is None or now < step.activated_at + timedelta(hours=hours):
+            continue
+        for uid in step.open_approvers:
+            session.add(
+                NotificationOutbox(
+                    request_id=step.request_id,
+                    step_index=step.step_index,
+                    kind="reminder",
+                    level="warning",
+                    title=f"Reminder: {step.name}",
+                    recipient_id=uid,
+                )
+            )
+        session.execute(
+            update(ApprovalStep)
+            .where(
+                ApprovalStep.request_id == step.request_id,
+                ApprovalStep.step_index == step.step_index,
+            )
+            .values(reminded_at=now)
+        )
+        sent += 1
+    return sent
+
+
+def sweep_tenant(
+    session: Session,
+    tenant_id: uuid.UUID,
+    now: datetime | None = None,
+    report: SweepReport | None = None,
+) -> SweepReport:
+    report = report or SweepReport()
+    now = now or datetime.now(UTC)
+    with bound_tenant(tenant_id, session):
+        overdue = session.execute(
+            select(ApprovalStep.request_id, ApprovalStep.step_index).where(
+                ApprovalStep.status == "active",
+                ApprovalStep.escalated.is_(False),
+                ApprovalStep.due_at.is_not(None),
+                ApprovalStep.due_at <= now,
+            )
+        ).all()
+        session.commit()
+        for request_id, step_index in overdue:
+            try:
+                do_escalate(session, actor=SYSTEM, request_id=request_id, step_index=step_index)
+                report.escalated.append((str(tenant_id), str(request_id), step_index))
+            except ActionError as exc:
+                report.skipped.append(f"{tenant_id}/{request_id}[{step_index}]: {exc.code}")
+                log.warning(
+                    "escalation of %s step %s refused: %s", request_id, step_index, exc.message
+                )
+        report.reminded += _reminders(session, now)
+        session.commit()
+    return report
+
+
+def sweep(session: Session, now: datetime | None = None) -> SweepReport:
+    report = SweepReport()
+    tenants = session.scalars(select(Tenant.id).where(Tenant.status == "active")).all()
+    session.commit()
+    for tenant_id in tenants:
+        try:
+            sweep_tenant(session, tenant_id, now, report)
+        except Exception as exc:
+            session.rollback()
+            report.errors.append(f"{tenant_id}: {type(exc).__name__}: {exc}")
+            log.exception("sweep of tenant %s failed", tenant_id)
+    return report

@@ -1,0 +1,314 @@
+"""The specification's ``ApprovalWorkflowManager``: thin wrappers over the actions.
+
+It works on any model instance that names its workflow in ``_approval_workflow``
+(the specification's ``ExpenseReport``): the request refers back to the instance
+by ``object_type`` (class name) and ``object_id`` (primary key). Step numbers are
+0-based, as in the REST API. Refusals raise :class:`~signoff.workflow.actions.ActionError`
+with a code and message; nothing is ever refused silently.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.orm import Session
+
+from signoff.db.binding import bound_tenant, current_tenant_id
+from signoff.workflow import actions
+from signoff.workflow.actions import ActionError, Actor, NotFound
+from signoff.workflow.models import ApprovalRequest, StepDecision
+
+__all__ = ["ApprovalWorkflowManager", "instance_input", "request_actor"]
+
+
+def request_actor(user_id: int | None = None, *, method: str = "web") -> Actor:
+    """The acting user of the current request (or ``user_id``), with the request's facts."""
+    if user_id is None:
+        user = getattr(g, "user", None) if has_request_context() else None
+        if user is None or not getattr(user, "is_authenticated", False):
+            raise ActionError("unauthorized", "No authenticated user to act as")
+        user_id = int(user.id)
+    if not has_request_context():
+        return Actor(user_id=user_id, method="automated" if method == "web" else method)
+    from signoff.security.mfa_state import mfa_verified_at
+
+    return Actor(
+        user_id=user_id,
+        method=method,
+        ip_address=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+        session_id=request.cookies.get(
+            current_app.config.get("SESSION_COOKIE_NAME", "session"), ""
+        )[:32]
+        or None,
+        mfa_verified_at=mfa_verified_at(user_id),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def instance_input(instance: Any) -> dict[str, Any]:
+    """The input data a model instance submits: ``approval_input()`` if it defines one,
+    else its column values (primary key and status columns left out)."""
+    custom = getattr(instance, "approval_input", None)
+    if callable(custom):
+        return dict(custom())
+    mapper = inspect(type(instance))
+    skip = {c.key for c in mapper.primary_key} | {"status", "requires_approval"}
+    return {
+        attr.key: _jsonable(getattr(instance, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in skip and getattr(instance, attr.key) is not None
+    }
+
+
+def _reference(instance: Any) -> tuple[str, str]:
+    pk = inspect(instance).identity
+    if not pk:
+        raise ActionError("unsaved", "Save the instance before starting its approval")
+    return type(instance).__name__, ":".join(str(v) for v in pk)
+
+
+class ApprovalWorkflowManager:
+    """Central coordinator for approval workflows (the specification's API)."""
+
+    def __init__(self, appbuilder: Any = None, session: Session | None = None) -> None:
+        self.appbuilder = appbuilder
+        self._session = session
+
+    @contextmanager
+    def _tenant(self) -> Iterator[None]:
+        """Inside a host app (the add-on), bind its tenant and mirror its users first."""
+        if current_tenant_id() is not None:
+            yield
+            return
+        host = current_app.extensions.get("signoff_addon")
+        if host is None:
+            raise NotFound("not_found", "No tenant is bound")
+        host.sync_members()
+        with bound_tenant(host.tenant_id, self.session):
+            yield
+
+    @property
+    def session(self) -> Any:
+        if self._session is not None:
+            return self._session
+        if self.appbuilder is not None:
+            return self.appbuilder.session
+        from signoff.extensions import db
+
+        return db.session
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start_approval_workflow(
+        self, instance: Any, *, user_id: int | None = None, title: str | None = None
+    ) -> bool:
+        """Submit ``instance`` to the workflow named by its ``_approval_workflow``."""
+        key = getattr(instance, "_approval_workflow", None)
+        if not key:
+            raise ActionError("no_workflow", f"{type(instance).__name__} has no _approval_workflow")
+        object_type, object_id = _reference(instance)
+        with self._tenant():
+            actions.do_submit(
+                self.session,
+                actor=request_actor(user_id),
+                workflow_key=key,
+                input_data=instance_input(instance),
+                title=title or f"{object_type} {object_id}",
+                object_type=object_type,
+                object_id=object_id,
+            )
+        return True
+
+    def request_for(self, instance: Any) -> ApprovalRequest:
+        """The newest approval request of ``instance`` in the bound tenant."""
+        object_type, object_id = _reference(instance)
+        with self._tenant():
+            req = self.session.scalars(
+                select(ApprovalRequest)
+                .where(
+                    ApprovalRequest.object_type == object_type,
+                    ApprovalRequest.object_id == object_id,
+                )
+                .order_by(ApprovalRequest.submitted_at.desc())
+                .limit(1)
+            ).first()
+        if req is None:
+            raise NotFound("not_found", f"{object_type} {object_id} has no approval request")
+        return req
+
+    def approve_instance(
+        self, instance: Any, step: int, comments: str | None = None, *, user_id: int | None = None
+    ) -> bool:
+        """Approve step ``step`` (0-based) of the instance's request."""
+        req = self.request_for(instance)
+        with self._tenant():
+            actions.do_approve(
+                self.session,
+                actor=request_actor(user_id),
+                request_id=req.id,
+                step_index=step,
+                comment=comments,
+            )
+        return True
+
+    def reject_instance(
+        self,
+        instance: Any,
+        step: int | None = None,
+        comments: str | None = None,
+        *,
+        user_id: int | None = None,
+    ) -> bool:
+        """Reject the instance's request (at ``step``, or the actor's active step)."""
+        req = self.request_for(instance)
+        with self._tenant():
+            actions.do_reject(
+                self.session,
+                actor=request_actor(user_id),
+                request_id=req.id,
+                step_index=step,
+                comment=comments,
+            )
+        return True
+
+    def withdraw_instance(self, instance: Any, *, user_id: int | None = None) -> bool:
+        req = self.request_for(instance)
+        with self._tenant():
+            actions.do_withdraw(self.session, actor=request_actor(user_id), request_id=req.id)
+        return True
+
+    def delegate(
+        self,
+        delegate_user_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        *,
+        workflow_key: str | None = None,
+        user_id: int | None = None,
+    ) -> uuid.UUID:
+        with self._tenant():
+            return actions.do_delegate(
+                self.session,
+                actor=request_actor(user_id),
+                delegate_id=delegate_user_id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                workflow_key=workflow_key,
+            )
+
+    def status_of(self, instance: Any) -> str:
+        return self.request_for(instance).status
+
+    # --- reading -------------------------------------------------------------------
+
+    def get_approval_history(self, instance: Any) -> list[dict[str, Any]]:
+        """Every decision on the instance's request, oldest first."""
+        req = self.request_for(instance)
+        with self._tenant():
+            return history(self.session, req.id)
+
+    def get_metrics(self) -> dict[str, Any]:
+        """Totals for the bound tenant: approvals, average approval time (s), success and
+        escalation rates."""
+        with self._tenant():
+            return metrics(self.session)
+
+    def health_check(self) -> dict[str, Any]:
+        """Component status (PostgreSQL, Redis) with timings, and the pending count."""
+        with self._tenant():
+            return health(self.session)
+
+
+def history(session: Any, request_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(StepDecision)
+        .where(StepDecision.request_id == request_id)
+        .order_by(StepDecision.decided_at, StepDecision.id)
+    ).all()
+    return [
+        {
+            "step": r.step_index,
+            "step_name": r.step_name,
+            "round": r.round,
+            "verdict": r.verdict,
+            "actor_id": r.actor_id,
+            "on_behalf_of_id": r.on_behalf_of_id,
+            "comment": r.comment,
+            "method": r.method,
+            "mfa_verified": r.mfa_verified,
+            "ip_address": str(r.ip_address) if r.ip_address else None,
+            "decided_at": r.decided_at.isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def metrics(session: Any) -> dict[str, Any]:
+    row = session.execute(
+        select(
+            func.count().label("total"),
+            func.count().filter(ApprovalRequest.status == "approved").label("approved"),
+            func.count().filter(ApprovalRequest.status == "rejected").label("rejected"),
+            func.count().filter(ApprovalRequest.status == "pending").label("pending"),
+            func.count().filter(ApprovalRequest.escalations > 0).label("escalated"),
+            func.avg(
+                func.extract("epoch", ApprovalRequest.completed_at - ApprovalRequest.submitted_at)
+            )
+            .filter(ApprovalRequest.status == "approved")
+            .label("avg_seconds"),
+        )
+    ).one()
+    decided = row.approved + row.rejected
+    return {
+        "total_requests": row.total,
+        "total_approvals": row.approved,
+        "pending": row.pending,
+        "avg_approval_time": float(row.avg_seconds) if row.avg_seconds is not None else None,
+        "approval_success_rate": (row.approved / decided) if decided else None,
+        "escalation_rate": (row.escalated / row.total) if row.total else None,
+    }
+
+
+def health(session: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"tenant": str(current_tenant_id()) if current_tenant_id() else None}
+    started = time.perf_counter()
+    try:
+        session.execute(text("SELECT 1"))
+        out["postgresql"] = {"status": "ok", "ms": round((time.perf_counter() - started) * 1e3, 2)}
+        out["pending"] = session.scalar(
+            select(func.count()).where(ApprovalRequest.status == "pending")
+        )
+    except Exception as exc:
+        out["postgresql"] = {"status": "error", "error": type(exc).__name__}
+    started = time.perf_counter()
+    try:
+        from signoff.extensions import cache
+
+        cache.get("health-probe")
+        out["redis"] = {"status": "ok", "ms": round((time.perf_counter() - started) * 1e3, 2)}
+    except Exception as exc:
+        out["redis"] = {"status": "error", "error": type(exc).__name__}
+    out["status"] = (
+        "ok"
+        if all(v.get("status") == "ok" for v in out.values() if isinstance(v, Mapping))
+        else "degraded"
+    )
+    return out

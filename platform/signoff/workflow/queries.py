@@ -1,0 +1,239 @@
+"""Read-side queries: the inbox, a requester's requests, one request's timeline.
+
+All of them read under row-level security (the bound tenant) and use the
+indexes of ``approval_step`` (GIN on ``open_approvers``) and ``approval_request``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from signoff.workflow.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    Delegation,
+    RequestComment,
+    StepDecision,
+)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    request_id: uuid.UUID
+    title: str
+    workflow_key: str
+    requester_id: int
+    step_index: int
+    step_name: str
+    requires_mfa: bool
+    due_at: datetime | None
+    submitted_at: datetime
+    on_behalf_of: int | None
+    amount: Any
+
+    @property
+    def overdue(self) -> bool:
+        return self.due_at is not None and self.due_at < datetime.now(UTC)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": str(self.request_id),
+            "title": self.title,
+            "workflow": self.workflow_key,
+            "requester_id": self.requester_id,
+            "step": self.step_index,
+            "step_name": self.step_name,
+            "requires_mfa": self.requires_mfa,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "overdue": self.overdue,
+            "submitted_at": self.submitted_at.isoformat(),
+            "on_behalf_of": self.on_behalf_of,
+            "amount": self.amount,
+        }
+
+
+def delegators_of(
+    session: Session, user_id: int, now: datetime | None = None
+) -> dict[int, str | None]:
+    """Users whose approvals ``user_id`` holds now, with the workflow each is limited to."""
+    now = now or datetime.now(UTC)
+    rows = session.execute(
+        select(Delegation.delegator_id, Delegation.workflow_key).where(
+            Delegation.delegate_id == user_id,
+            Delegation.revoked_at.is_(None),
+            Delegation.starts_at <= now,
+            Delegation.ends_at > now,
+        )
+    ).all()
+    return {d: wf for d, wf in rows}
+
+
+def inbox(
+    session: Session,
+    user_id: int,
+    *,
+    search: str | None = None,
+    workflow: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[InboxItem]:
+    """What waits for ``user_id`` (including as a delegate), newest first."""
+    delegators = delegators_of(session, user_id)
+    people = [user_id, *delegators]
+    q = (
+        select(ApprovalStep, ApprovalRequest)
+        .join(
+            ApprovalRequest,
+            (ApprovalRequest.tenant_id == ApprovalStep.tenant_id)
+            & (ApprovalRequest.id == ApprovalStep.request_id),
+        )
+        .where(
+            ApprovalStep.status == "active",
+            ApprovalStep.open_approvers.overlap(people),
+            ApprovalRequest.requester_id != user_id,
+        )
+        .order_by(ApprovalRequest.submitted_at.desc(), ApprovalStep.step_index)
+    )
+    if workflow:
+        q = q.where(ApprovalRequest.workflow_key == workflow)
+    if search:
+        q = q.where(ApprovalRequest.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    items = []
+    for step, req in session.execute(q.limit(limit).offset(offset)).all():
+        mine = user_id in step.open_approvers
+        behalf = None
+        if not mine:
+            behalf = next(
+                (
+                    d
+                    for d in step.open_approvers
+                    if d in delegators
+                    and delegators[d] in (None, req.workflow_key)
+                    and d != req.requester_id
+                ),
+                None,
+            )
+            if behalf is None:
+                continue
+        items.append(
+            InboxItem(
+                request_id=req.id,
+                title=req.title,
+                workflow_key=req.workflow_key,
+                requester_id=req.requester_id,
+                step_index=step.step_index,
+                step_name=step.name,
+                requires_mfa=step.requires_mfa,
+                due_at=step.due_at,
+                submitted_at=req.submitted_at,
+                on_behalf_of=behalf,
+                amount=(req.input_data or {}).get("amount"),
+            )
+        )
+    return items
+
+
+def inbox_count(session: Session, user_id: int) -> int:
+    people = [user_id, *delegators_of(session, user_id)]
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ApprovalStep)
+            .where(ApprovalStep.status == "active", ApprovalStep.open_approvers.overlap(people))
+        )
+        or 0
+    )
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def my_requests(
+    session: Session,
+    user_id: int,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[ApprovalRequest]:
+    q = select(ApprovalRequest).where(ApprovalRequest.requester_id == user_id)
+    if status:
+        q = q.where(ApprovalRequest.status == status)
+    return list(
+        session.scalars(q.order_by(ApprovalRequest.submitted_at.desc()).limit(limit).offset(offset))
+    )
+
+
+def list_requests(
+    session: Session,
+    *,
+    status: str | None = None,
+    workflow: str | None = None,
+    requester_id: int | None = None,
+    involving: int | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ApprovalRequest], int]:
+    q = select(ApprovalRequest)
+    if status:
+        q = q.where(ApprovalRequest.status == status)
+    if workflow:
+        q = q.where(ApprovalRequest.workflow_key == workflow)
+    if requester_id is not None:
+        q = q.where(ApprovalRequest.requester_id == requester_id)
+    if search:
+        q = q.where(ApprovalRequest.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    if involving is not None:
+        steps = select(ApprovalStep.request_id).where(
+            ApprovalStep.open_approvers.any(involving)  # type: ignore[arg-type]
+        )
+        decided = select(StepDecision.request_id).where(
+            or_(StepDecision.actor_id == involving, StepDecision.principal_id == involving)
+        )
+        q = q.where(
+            or_(
+                ApprovalRequest.requester_id == involving,
+                ApprovalRequest.id.in_(steps),
+                ApprovalRequest.id.in_(decided),
+            )
+        )
+    total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+    rows = session.scalars(
+        q.order_by(ApprovalRequest.submitted_at.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def timeline(session: Session, request_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Decisions and comments of one request, oldest first."""
+    events: list[dict[str, Any]] = []
+    for d in session.scalars(select(StepDecision).where(StepDecision.request_id == request_id)):
+        events.append(
+            {
+                "kind": "decision",
+                "at": d.decided_at,
+                "actor_id": d.actor_id,
+                "on_behalf_of_id": d.on_behalf_of_id,
+                "verdict": d.verdict,
+                "step": d.step_index,
+                "step_name": d.step_name,
+                "round": d.round,
+                "comment": d.comment,
+                "mfa_verified": d.mfa_verified,
+                "method": d.method,
+            }
+        )
+    for c in session.scalars(select(RequestComment).where(RequestComment.request_id == request_id)):
+        events.append(
+            {"kind": "comment", "at": c.created_at, "actor_id": c.author_id, "comment": c.body}
+        )
+    events.sort(key=lambda e: e["at"])
+    return events

@@ -1,0 +1,254 @@
+"""Where a tenant's workflow definitions come from, and their Redis cache.
+
+Precedence for one tenant and workflow key: the newest version the tenant saved
+(``workflow_version.source = 'tenant'``), else the tenant's entry in
+``FAB_APPROVAL_TENANT_WORKFLOWS`` (keyed by tenant slug), else the platform default
+in ``FAB_APPROVAL_WORKFLOWS``. A tenant's entry replaces the platform's whole.
+
+The effective mapping is cached in Redis under a key that carries the tenant and
+a per-tenant generation number; saving bumps the generation *after* commit, so
+every process sees the new version on its next request (DESIGN.md §6). The TTL is
+the backstop. When Redis is down, lookups go to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from signoff.extensions import cache
+from signoff.tenancy.models import Tenant
+from signoff.workflow.definitions import (
+    DefinitionError,
+    FieldError,
+    WorkflowDefinition,
+    definition_to_dict,
+    parse_definition,
+)
+from signoff.workflow.models import ApprovalRule, Workflow, WorkflowVersion
+from signoff.workflow.rules import Rule, parse_rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Effective:
+    """One workflow as a tenant sees it now."""
+
+    key: str
+    raw: dict[str, Any]
+    source: str  # tenant | config | platform
+    version: int | None  # the tenant-saved version number, if source == 'tenant'
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        return parse_definition(self.key, self.raw)
+
+
+def digest(raw: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- cache ----------------------------------------------------------------------
+
+
+def _gen_key(tenant_id: uuid.UUID) -> str:
+    return f"gen:{tenant_id}"
+
+
+def tenant_generation(tenant_id: uuid.UUID) -> int | None:
+    """The tenant's cache generation, or None when Redis cannot be asked."""
+    try:
+        value = cache.get(_gen_key(tenant_id))
+    except Exception:
+        log.warning("redis unavailable: reading workflows from PostgreSQL", exc_info=True)
+        return None
+    return int(value) if value is not None else 0
+
+
+def bump_generation(tenant_id: uuid.UUID) -> None:
+    """Invalidate every cached entry of one tenant. Call after commit, never before."""
+    try:
+        if cache.cache.inc(_gen_key(tenant_id)) is None:
+            cache.set(_gen_key(tenant_id), 1, timeout=0)
+    except Exception:
+        # The TTL bounds how long another process may serve the old entry.
+        log.warning("redis unavailable: cache generation of %s not bumped", tenant_id)
+
+
+def cached(tenant_id: uuid.UUID, name: str, build: Any) -> Any:
+    """``build()`` cached under (tenant, generation, name)."""
+    gen = tenant_generation(tenant_id)
+    if gen is None:
+        return build()
+    key = f"t:{tenant_id}:{gen}:{name}"
+    try:
+        hit = cache.get(key)
+    except Exception:
+        hit = None
+    if hit is not None:
+        return hit
+    value = build()
+    try:
+        cache.set(key, value, timeout=current_app.config["FAB_APPROVAL_CACHE_DEFAULT_TIMEOUT"])
+    except Exception:
+        log.warning("redis unavailable: %s not cached", name)
+    return value
+
+
+# --- lookups --------------------------------------------------------------------
+
+
+def _config_entries(tenant_slug: str) -> dict[str, tuple[dict[str, Any], str]]:
+    cfg = current_app.config
+    out: dict[str, tuple[dict[str, Any], str]] = {
+        key: (dict(raw), "platform") for key, raw in (cfg["FAB_APPROVAL_WORKFLOWS"] or {}).items()
+    }
+    tenant_cfg = (cfg["FAB_APPROVAL_TENANT_WORKFLOWS"] or {}).get(tenant_slug) or {}
+    for key, raw in tenant_cfg.items():
+        out[key] = (dict(raw), "config")
+    return out
+
+
+def _build_effective(session: Session, tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    tenant = session.get(Tenant, tenant_id)
+    slug = tenant.slug if tenant else ""
+    entries: dict[str, dict[str, Any]] = {
+        key: {"raw": raw, "source": source, "version": None}
+        for key, (raw, source) in _config_entries(slug).items()
+    }
+    rows = session.execute(
+        select(Workflow.key, Workflow.active, WorkflowVersion.version, WorkflowVersion.definition)
+        .join(
+            WorkflowVersion,
+            (WorkflowVersion.tenant_id == Workflow.tenant_id)
+            & (WorkflowVersion.workflow_id == Workflow.id)
+            & (WorkflowVersion.version == Workflow.current_version),
+        )
+        .where(WorkflowVersion.source == "tenant")
+    ).all()
+    for key, active, version, definition in rows:
+        if active:
+            entries[key] = {"raw": definition, "source": "tenant", "version": version}
+        else:
+            entries.pop(key, None)
+    return entries
+
+
+def effective_workflows(session: Session, tenant_id: uuid.UUID) -> dict[str, Effective]:
+    data = cached(tenant_id, "workflows", lambda: _build_effective(session, tenant_id))
+    return {
+        key: Effective(key=key, raw=e["raw"], source=e["source"], version=e["version"])
+        for key, e in sorted(data.items())
+    }
+
+
+def get_effective(session: Session, tenant_id: uuid.UUID, key: str) -> Effective | None:
+    return effective_workflows(session, tenant_id).get(key)
+
+
+def tenant_rules(session: Session, tenant_id: uuid.UUID, workflow_key: str) -> list[Rule]:
+    """Rules that apply to ``workflow_key``: the tenant's saved ones and FAB_APPROVAL_RULES."""
+
+    def build() -> list[dict[str, Any]]:
+        rows = session.scalars(select(ApprovalRule).where(ApprovalRule.active.is_(True))).all()
+        return [{"workflow_key": r.workflow_key, "definition": r.definition} for r in rows]
+
+    saved = cached(tenant_id, "rules", build)
+    raw = [r["definition"] for r in saved if r["workflow_key"] in (None, workflow_key)]
+    raw.extend(current_app.config.get("FAB_APPROVAL_RULES") or [])
+    return list(parse_rules(raw)) if raw else []
+
+
+# --- saving ---------------------------------------------------------------------
+
+
+def _workflow_row(session: Session, key: str, name: str) -> Workflow:
+    wf = session.scalars(select(Workflow).where(Workflow.key == key)).first()
+    if wf is None:
+        wf = Workflow(key=key, name=name, current_version=0)
+        session.add(wf)
+        session.flush()
+    return wf
+
+
+def add_version(
+    session: Session,
+    *,
+    key: str,
+    raw: Mapping[str, Any],
+    source: str,
+    created_by: int | None,
+) -> WorkflowVersion:
+    """Validate ``raw`` and store it as the next version (in the caller's transaction).
+
+    Versions with source ``config``/``platform`` pin what a request started on
+    without making it the tenant's own definition.
+    """
+    defn = parse_definition(key, raw)
+    canonical = definition_to_dict(defn)
+    wf = _workflow_row(session, key, defn.name)
+    dg = digest(canonical)
+    latest = session.scalars(
+        select(WorkflowVersion)
+        .where(WorkflowVersion.workflow_id == wf.id)
+        .order_by(WorkflowVersion.version.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and latest.digest == dg and latest.source == source:
+        return latest
+    number = (latest.version if latest else 0) + 1
+    version = WorkflowVersion(
+        workflow_id=wf.id,
+        version=number,
+        definition=canonical,
+        digest=dg,
+        source=source,
+        created_by=created_by,
+    )
+    session.add(version)
+    if source == "tenant":
+        wf.current_version = number
+        wf.name = defn.name
+        wf.active = True
+    session.flush()
+    return version
+
+
+def pin_version(session: Session, effective: Effective, created_by: int) -> WorkflowVersion:
+    """The stored version a new request of ``effective`` starts on."""
+    if effective.source == "tenant":
+        row = session.scalars(
+            select(WorkflowVersion)
+            .join(
+                Workflow,
+                (Workflow.tenant_id == WorkflowVersion.tenant_id)
+                & (Workflow.id == WorkflowVersion.workflow_id),
+            )
+            .where(Workflow.key == effective.key, WorkflowVersion.version == effective.version)
+        ).first()
+        if row is not None:
+            return row
+    return add_version(
+        session,
+        key=effective.key,
+        raw=effective.raw,
+        source=effective.source,
+        created_by=created_by,
+    )
+
+
+def validate_rules(raw_rules: Any) -> list[Rule]:
+    """Parse rules for saving; a bad rule is rejected with paths like rules[0].operator."""
+    if not isinstance(raw_rules, list):
+        raise DefinitionError([FieldError("rules", "must be a list")])
+    return list(parse_rules(raw_rules))

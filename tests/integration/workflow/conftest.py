@@ -1,0 +1,84 @@
+"""Workflow fixtures: a bound tenant and the specification's expense workflow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+EXPENSE = {
+    "name": "Expense Approval",
+    "description": "Multi-step expense approval workflow",
+    "steps": [
+        {
+            "name": "Manager Approval",
+            "required_role": "Manager",
+            "requires_mfa": False,
+            "auto_approve_threshold": None,
+        },
+        {
+            "name": "Finance Approval",
+            "required_role": "Finance_Manager",
+            "requires_mfa": True,
+            "auto_approve_threshold": 1000,
+        },
+    ],
+    "initial_state": "pending_manager_approval",
+    "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
+    "auto_approve_conditions": {"amount_threshold": 100, "user_roles": ["Senior_Manager"]},
+}
+
+
+@contextmanager
+def in_tenant(app: Any, tenant: Any) -> Iterator[Any]:
+    """An app context with ``tenant`` bound; yields the scoped session."""
+    from signoff.db.binding import bound_tenant
+    from signoff.extensions import db
+
+    with app.app_context(), bound_tenant(tenant.id):
+        try:
+            yield db.session
+        finally:
+            db.session.rollback()
+            db.session.remove()
+
+
+def actor(tenant: Any, key: str, *, mfa: bool = False, method: str = "api") -> Any:
+    from signoff.workflow.actions import Actor
+
+    return Actor(
+        user_id=tenant.user(key),
+        method=method,
+        ip_address="203.0.113.7",
+        user_agent="pytest",
+        mfa_verified_at=datetime.now(UTC) if mfa else None,
+    )
+
+
+def save(app: Any, tenant: Any, key: str, definition: dict[str, Any]) -> int:
+    from signoff.workflow.actions import do_save_workflow
+
+    with in_tenant(app, tenant) as session:
+        return do_save_workflow(
+            session, actor=actor(tenant, "admin"), key=key, definition=definition
+        )
+
+
+@pytest.fixture
+def tenant(tenant_factory: Any, app: Any) -> Any:
+    """A fresh tenant with the spec's expense workflow saved."""
+    t = tenant_factory()
+    save(app, t, "expense_approval", EXPENSE)
+    return t
+
+
+def count(database: Any, table: str, tenant: Any) -> int:
+    with database.connect("admin") as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE tenant_id = %s",
+            (tenant.id,),
+        ).fetchone()
+    return int(row[0])
