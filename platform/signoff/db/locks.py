@@ -23,11 +23,15 @@ def lock_request(
     tenants' requests never share a key by construction of the input.
     """
     ms = max(1, int(timeout_s * 1000))
-    session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{ms}ms"})
     try:
+        # One round trip: the subquery sets the transaction's lock_timeout before the
+        # outer query waits for the lock.
         session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-            {"k": f"request:{tenant_id}:{request_id}"},
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(:k, 0)) "
+                "FROM (SELECT set_config('lock_timeout', :t, true)) AS timeout"
+            ),
+            {"k": f"request:{tenant_id}:{request_id}", "t": f"{ms}ms"},
         )
     except OperationalError as exc:
         if isinstance(exc.orig, pg_errors.LockNotAvailable):

@@ -160,6 +160,15 @@ class _Tx:
     session: Session
     tenant_id: uuid.UUID
     after: list[Callable[[], None]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    def audit(self, **record: Any) -> None:
+        """Queue an audit record; it is appended as the transaction's last statement.
+
+        Appending takes the tenant's chain lock until commit, so doing it last keeps
+        that lock (which serializes one tenant's writers) as short as possible.
+        """
+        self.audits.append(record)
 
 
 @contextmanager
@@ -179,6 +188,8 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
     try:
         with real.begin():
             yield tx
+            for record in tx.audits:
+                audit_append(tx.session, **record)
     except LockTimeout as exc:
         raise Conflict(
             "locked", "Another decision on this request is in progress; try again"
@@ -266,11 +277,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: Versions are immutable rows, so a parsed definition can be kept per process,
+#: keyed by tenant and version id (the id came from an RLS-checked request row).
+_version_cache: dict[tuple[uuid.UUID, uuid.UUID], WorkflowDefinition] = {}
+
+
 def _definition(tx: _Tx, req: ApprovalRequest) -> WorkflowDefinition:
+    cache_key = (tx.tenant_id, req.workflow_version_id)
+    found = _version_cache.get(cache_key)
+    if found is not None:
+        return found
     version = tx.session.get(WorkflowVersion, req.workflow_version_id)
     if version is None:  # unreachable under the composite FK
         raise _not_found()
-    return parse_definition(req.workflow_key, version.definition)
+    defn = parse_definition(req.workflow_key, version.definition)
+    if len(_version_cache) > 1024:
+        _version_cache.clear()
+    _version_cache[cache_key] = defn
+    return defn
 
 
 def _resolve_steps(
@@ -319,7 +343,6 @@ def _project(tx: _Tx, req: ApprovalRequest, state: RequestState) -> None:
     req.updated_at = _now()
     if state.is_terminal and req.completed_at is None:
         req.completed_at = req.updated_at
-    tx.session.execute(delete(ApprovalStep).where(ApprovalStep.request_id == req.id))
     rows = [
         {
             "request_id": req.id,
@@ -338,8 +361,32 @@ def _project(tx: _Tx, req: ApprovalRequest, state: RequestState) -> None:
         }
         for s in state.steps
     ]
-    if rows:
-        tx.session.execute(insert(ApprovalStep), rows)
+    if not rows:
+        return
+    # One statement; only a resubmission can shorten the chain (rules matching
+    # other input), and do_resubmit prunes the steps that are gone. Core (not ORM
+    # bulk) execution keeps the compiled statement cached across calls.
+    tx.session.execute(_STEP_UPSERT, rows)
+
+
+_STEP_COLUMNS = (
+    "name",
+    "pattern",
+    "status",
+    "requires_mfa",
+    "open_approvers",
+    "approvals",
+    "required_approvals",
+    "escalated",
+    "activated_at",
+    "due_at",
+    "completed_at",
+)
+_step_insert = pg_insert(ApprovalStep.__table__)
+_STEP_UPSERT = _step_insert.on_conflict_do_update(
+    constraint="pk_approval_step",
+    set_={c: _step_insert.excluded[c] for c in _STEP_COLUMNS},
+)
 
 
 def _status_label(defn: WorkflowDefinition, state: RequestState) -> str | None:
@@ -390,7 +437,7 @@ def _notify(tx: _Tx, req: ApprovalRequest, transition: Transition, *, actor: Act
                 }
             )
     if rows:
-        tx.session.execute(insert(NotificationOutbox), rows)
+        tx.session.execute(insert(NotificationOutbox.__table__), rows)
 
 
 def _audit(
@@ -402,8 +449,7 @@ def _audit(
     on_behalf_of: int | None = None,
     payload: Mapping[str, Any] | None = None,
 ) -> None:
-    audit_append(
-        tx.session,
+    tx.audit(
         actor_id=actor.user_id or None,
         on_behalf_of_id=on_behalf_of,
         action=action,
@@ -608,6 +654,12 @@ def do_resubmit(
             raise _refused(exc) from exc
         req.input_data = data
         req.round += 1
+        tx.session.execute(
+            delete(ApprovalStep).where(
+                ApprovalStep.request_id == req.id,
+                ApprovalStep.step_index >= len(transition.state.steps),
+            )
+        )
         result = _finish(
             tx,
             req,
@@ -726,23 +778,24 @@ def _decide(
         except Refusal as exc:
             raise _refused(exc) from exc
         defn = _definition(tx, req)
-        tx.session.add(
-            StepDecision(
-                request_id=req.id,
-                round=req.round,
-                step_index=step_index,
-                step_name=step.name,
-                actor_id=actor.user_id,
-                on_behalf_of_id=principal_for,
-                principal_id=principal_for or actor.user_id,
-                verdict=verdict,
-                comment=text,
-                method=actor.method,
-                ip_address=actor.ip_address,
-                user_agent=(actor.user_agent or "")[:512] or None,
-                session_id=actor.session_id,
-                mfa_verified=_mfa_fresh(actor, step, now),
-            )
+        tx.session.execute(
+            insert(StepDecision.__table__),
+            {
+                "request_id": req.id,
+                "round": req.round,
+                "step_index": step_index,
+                "step_name": step.name,
+                "actor_id": actor.user_id,
+                "on_behalf_of_id": principal_for,
+                "principal_id": principal_for or actor.user_id,
+                "verdict": verdict,
+                "comment": text,
+                "method": actor.method,
+                "ip_address": actor.ip_address,
+                "user_agent": (actor.user_agent or "")[:512] or None,
+                "session_id": actor.session_id,
+                "mfa_verified": _mfa_fresh(actor, step, now),
+            },
         )
         result = _finish(
             tx,
@@ -994,8 +1047,7 @@ def do_delegate(
         )
         tx.session.add(row)
         tx.session.flush()
-        audit_append(
-            tx.session,
+        tx.audit(
             actor_id=actor.user_id,
             on_behalf_of_id=None,
             action="delegation.created",
@@ -1023,8 +1075,7 @@ def do_revoke_delegation(session: Any, *, actor: Actor, delegation_id: uuid.UUID
             raise _not_found()
         if row.revoked_at is None:
             row.revoked_at = _now()
-            audit_append(
-                tx.session,
+            tx.audit(
                 actor_id=actor.user_id,
                 on_behalf_of_id=None,
                 action="delegation.revoked",
@@ -1043,8 +1094,7 @@ def do_save_workflow(session: Any, *, actor: Actor, key: str, definition: Mappin
         version = registry.add_version(
             tx.session, key=key, raw=definition, source="tenant", created_by=actor.user_id
         )
-        audit_append(
-            tx.session,
+        tx.audit(
             actor_id=actor.user_id,
             on_behalf_of_id=None,
             action="workflow.version_saved",

@@ -1,0 +1,180 @@
+"""Decision throughput through the real action layer, PostgreSQL with RLS on.
+
+Creates a scratch database (roles, migrations) on the admin DSN given by --dsn or
+TEST_DATABASE_URL, a tenant with approvers, and N two-step requests; then times
+the 2N approvals (each its own transaction: advisory lock, engine, decision row,
+projection, audit chain append, outbox) with 1 and with 8 worker processes
+(like gunicorn workers; the pool start-up is included in the time).
+Prints decisions/s and p50/p99 latency. Target: >= 500 decisions/s on 2 cores.
+
+    .venv/bin/python bench/workflow_bench.py --requests 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import multiprocessing
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "platform"))
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
+
+from signoff.db import admin  # noqa: E402
+
+WORKFLOW = {
+    "name": "Bench",
+    "steps": [
+        {"name": "Manager", "required_role": "Manager"},
+        {"name": "Finance", "required_role": "Finance_Manager"},
+    ],
+}
+
+
+def scratch_database(dsn: str) -> tuple[str, str, object]:
+    base = make_url(dsn).set(drivername="postgresql+psycopg")
+    name = f"signoff_bench_{uuid.uuid4().hex[:8]}"
+    admin.init_roles(
+        base.render_as_string(hide_password=False),
+        database=name,
+        owner_password="bench-owner",
+        app_password="bench-app",
+        create_database=True,
+    )
+    owner = base.set(username="signoff_owner", password="bench-owner", database=name)
+    app_url = base.set(username="signoff_app", password="bench-app", database=name)
+    admin.upgrade(owner.render_as_string(hide_password=False))
+
+    def drop() -> None:
+        with psycopg.connect(
+            base.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+        ) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE "{name}"')
+
+    return (
+        owner.render_as_string(hide_password=False),
+        app_url.render_as_string(hide_password=False),
+        drop,
+    )
+
+
+_STATE: dict = {}
+
+
+def _worker(chunk: list) -> list[float]:
+    """Runs in a forked process (like a gunicorn worker): its own connections."""
+    from signoff.db.binding import bound_tenant
+    from signoff.extensions import db
+    from signoff.workflow.actions import Actor, do_approve
+
+    app, tenant = _STATE["app"], _STATE["tenant"]
+    out = []
+    with app.app_context():
+        db.engine.dispose(close=False)  # never share the parent's sockets
+        with bound_tenant(tenant.id):
+            for rid, step, uid in chunk:
+                started = time.perf_counter()
+                do_approve(
+                    db.session,
+                    actor=Actor(user_id=uid, method="api"),
+                    request_id=rid,
+                    step_index=step,
+                )
+                out.append(time.perf_counter() - started)
+        db.session.remove()
+    return out
+
+
+def run(app, tenant, requests: list, workers: int) -> tuple[float, list[float]]:
+    """Approve step 0 of every request, then step 1, spread over ``workers`` processes."""
+    _STATE.update(app=app, tenant=tenant)
+    halves = [
+        [(rid, 0, tenant.user("manager")) for rid in requests],
+        [(rid, 1, tenant.user("finance")) for rid in requests],
+    ]
+    latencies: list[float] = []
+    ctx = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    with ctx.Pool(workers) as pool:
+        for half in halves:
+            for part in pool.map(_worker, [half[i::workers] for i in range(workers)]):
+                latencies.extend(part)
+    return time.perf_counter() - started, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dsn", default=os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument(
+        "--redis", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    if not args.dsn:
+        parser.error("give --dsn or set TEST_DATABASE_URL (an admin DSN)")
+
+    owner_url, app_url, drop = scratch_database(args.dsn)
+    try:
+        from signoff.app import create_app
+        from signoff.db.binding import bound_tenant
+        from signoff.extensions import db
+        from signoff.security.sync import sync_permissions
+        from signoff.workflow.actions import Actor, do_save_workflow, do_submit
+        from tests.fixtures.tenants import make_tenant
+
+        sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "bench"}))
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": app_url,
+                "SECRET_KEY": "bench-secret",
+                "SIGNOFF_REDIS_URL": args.redis,
+                "CACHE_KEY_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
+                "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 0},
+            }
+        )
+        tenant = make_tenant(app)
+        for workers in (1, 8):
+            with app.app_context(), bound_tenant(tenant.id):
+                do_save_workflow(
+                    db.session,
+                    actor=Actor(user_id=tenant.user("admin")),
+                    key="bench",
+                    definition=WORKFLOW,
+                )
+                rids = [
+                    do_submit(
+                        db.session,
+                        actor=Actor(user_id=tenant.user("alice")),
+                        workflow_key="bench",
+                        input_data={"amount": "10"},
+                    ).request_id
+                    for _ in range(args.requests)
+                ]
+                db.session.remove()
+            elapsed, lat = run(app, tenant, rids, workers)
+            lat.sort()
+            n = len(lat)
+            print(
+                f"workers={workers:>2}  decisions={n}  {n / elapsed:8.1f} decisions/s  "
+                f"p50={statistics.median(lat) * 1e3:6.2f} ms  "
+                f"p99={lat[min(n - 1, int(n * 0.99))] * 1e3:6.2f} ms"
+            )
+    finally:
+        drop()
+
+
+if __name__ == "__main__":
+    main()
