@@ -13,10 +13,10 @@ Prints decisions/s and p50/p99 latency. Target: >= 500 decisions/s on 2 cores.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
-import multiprocessing
 import time
 import uuid
 from pathlib import Path

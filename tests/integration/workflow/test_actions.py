@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.integration.workflow.conftest import EXPENSE, actor, count, in_tenant, save
 
 from signoff.workflow import actions as A
+from tests.integration.workflow.conftest import EXPENSE, actor, count, in_tenant, save
 
 
 def submit(app, tenant, who="alice", amount="500.00", key="expense_approval", **kw):

@@ -11,9 +11,9 @@ import threading
 from collections import Counter
 
 import pytest
-from tests.integration.workflow.conftest import actor, in_tenant, save
 
 from signoff.workflow import actions as A
+from tests.integration.workflow.conftest import actor, in_tenant, save
 
 APPROVERS = [f"m{i}" for i in range(10)]
 
