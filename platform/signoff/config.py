@@ -26,6 +26,8 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_RATELIMIT_FAIL_OPEN": "SIGNOFF_RATELIMIT_FAIL_OPEN",
     "SIGNOFF_BASE_URL": "SIGNOFF_BASE_URL",
     "SIGNOFF_LOG_LEVEL": "SIGNOFF_LOG_LEVEL",
+    "SIGNOFF_SMTP_URL": "SIGNOFF_SMTP_URL",
+    "SIGNOFF_MAIL_FROM": "SIGNOFF_MAIL_FROM",
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -100,6 +102,8 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_DATA_DIR": None,
         "SIGNOFF_BASE_URL": "http://127.0.0.1:8080",
         "SIGNOFF_LOG_LEVEL": "INFO",
+        "SIGNOFF_SMTP_URL": None,
+        "SIGNOFF_MAIL_FROM": "signoff@localhost",
         "SQLALCHEMY_DATABASE_URI": None,
         "SIGNOFF_MIGRATION_DATABASE_URL": None,
         "SECRET_KEY": None,
