@@ -22,6 +22,7 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_SECRET_KEY": "SECRET_KEY",
     "SIGNOFF_AUDIT_KEY": "SIGNOFF_AUDIT_KEY",
     "SIGNOFF_AUDIT_KEY_ID": "SIGNOFF_AUDIT_KEY_ID",
+    "SIGNOFF_AUDIT_OLD_KEYS": "SIGNOFF_AUDIT_OLD_KEYS",
     "SIGNOFF_DATA_DIR": "SIGNOFF_DATA_DIR",
     "SIGNOFF_RATELIMIT_FAIL_OPEN": "SIGNOFF_RATELIMIT_FAIL_OPEN",
     "SIGNOFF_BASE_URL": "SIGNOFF_BASE_URL",
@@ -99,6 +100,8 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_REDIS_URL": None,
         "SIGNOFF_AUDIT_KEY": None,
         "SIGNOFF_AUDIT_KEY_ID": "k1",
+        # Earlier checkpoint keys, "id:key,id:key", for verifying after a rotation.
+        "SIGNOFF_AUDIT_OLD_KEYS": None,
         "SIGNOFF_DATA_DIR": None,
         "SIGNOFF_BASE_URL": "http://127.0.0.1:8080",
         "SIGNOFF_LOG_LEVEL": "INFO",

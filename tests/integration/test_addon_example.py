@@ -64,7 +64,6 @@ def as_user(app, user_id):
 
 def test_quick_start_expense_report_goes_through_both_steps(example):
     from examples.expense_app.app import ExpenseReport
-
     from signoff.workflow.manager import ApprovalWorkflowManager
 
     users = example.example_users

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Blueprint, jsonify
 from sqlalchemy import text
+
 from tests.conftest import app_config
 from tests.fixtures.tenants import web_login
 

@@ -6,6 +6,7 @@ import uuid
 
 import jwt
 import pytest
+
 from tests.fixtures.tenants import api_token, auth, web_login
 
 

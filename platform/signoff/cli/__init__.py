@@ -8,8 +8,10 @@ import sys
 
 import click
 
+from signoff.cli.audit import audit_group
 from signoff.cli.db import db_group
 from signoff.cli.escalations import escalations_group
+from signoff.cli.notifications import notifications_group
 from signoff.cli.run import demo_command, serve_command
 from signoff.cli.tenants import tenants_group
 
@@ -27,8 +29,10 @@ def cli(verbose: bool) -> None:
     logging.getLogger("flask_appbuilder.models.filters").setLevel(logging.ERROR)
 
 
+cli.add_command(audit_group)
 cli.add_command(db_group)
 cli.add_command(escalations_group)
+cli.add_command(notifications_group)
 cli.add_command(tenants_group)
 cli.add_command(demo_command)
 cli.add_command(serve_command)

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, scoped_session
 
@@ -369,6 +369,9 @@ def _project(tx: _Tx, req: ApprovalRequest, state: RequestState) -> None:
     tx.session.execute(_STEP_UPSERT, rows)
 
 
+# Core tables: executing through them skips the ORM bulk path (and its per-call cost).
+_OUTBOX_TABLE = cast(Table, NotificationOutbox.__table__)
+_DECISION_TABLE = cast(Table, StepDecision.__table__)
 _STEP_COLUMNS = (
     "name",
     "pattern",
@@ -382,7 +385,7 @@ _STEP_COLUMNS = (
     "due_at",
     "completed_at",
 )
-_step_insert = pg_insert(ApprovalStep.__table__)
+_step_insert = pg_insert(cast(Table, ApprovalStep.__table__))
 _STEP_UPSERT = _step_insert.on_conflict_do_update(
     constraint="pk_approval_step",
     set_={c: _step_insert.excluded[c] for c in _STEP_COLUMNS},
@@ -437,7 +440,7 @@ def _notify(tx: _Tx, req: ApprovalRequest, transition: Transition, *, actor: Act
                 }
             )
     if rows:
-        tx.session.execute(insert(NotificationOutbox.__table__), rows)
+        tx.session.execute(insert(_OUTBOX_TABLE), rows)
 
 
 def _audit(
@@ -779,7 +782,7 @@ def _decide(
             raise _refused(exc) from exc
         defn = _definition(tx, req)
         tx.session.execute(
-            insert(StepDecision.__table__),
+            insert(_DECISION_TABLE),
             {
                 "request_id": req.id,
                 "round": req.round,

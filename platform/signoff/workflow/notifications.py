@@ -89,7 +89,7 @@ def deliver_tenant(
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
-        emails = dict(
+        emails: dict[int, str] = dict(
             session.execute(
                 select(User.id, User.email).where(
                     User.id.in_({r.recipient_id for r in rows if r.recipient_id})

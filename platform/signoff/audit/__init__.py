@@ -1,0 +1,44 @@
+"""Tamper-evident audit trail (DESIGN.md §5): hash chain in SQL, signed checkpoints, reports.
+
+``append`` is what workflow actions call inside their transaction; ``verify`` /
+``verify_all`` run the SQL verifier; checkpoints add the key the database never
+sees. Reports live in :mod:`signoff.audit.report` (imported on demand: PDF needs fpdf2).
+"""
+
+from signoff.audit.chain import (
+    AuditError,
+    VerifyResult,
+    append,
+    chain_head,
+    verify,
+    verify_all,
+    verify_batches,
+)
+from signoff.audit.checkpoints import (
+    AuditKeys,
+    Checkpoint,
+    CheckpointResult,
+    FullVerification,
+    audit_keys,
+    full_verification,
+    sign_checkpoint,
+    verify_checkpoints,
+)
+
+__all__ = [
+    "AuditError",
+    "AuditKeys",
+    "Checkpoint",
+    "CheckpointResult",
+    "FullVerification",
+    "VerifyResult",
+    "append",
+    "audit_keys",
+    "chain_head",
+    "full_verification",
+    "sign_checkpoint",
+    "verify",
+    "verify_all",
+    "verify_batches",
+    "verify_checkpoints",
+]
