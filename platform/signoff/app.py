@@ -54,11 +54,10 @@ def _configure_redis(app: Flask) -> None:
     app.config.setdefault(
         "RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     )
-    # Fail open (documented): when Redis is unreachable the limiter lets requests
-    # through and logs, so approvals keep working.
-    app.config.setdefault(
-        "RATELIMIT_SWALLOW_ERRORS", bool(app.config["SIGNOFF_RATELIMIT_FAIL_OPEN"])
-    )
+    # Flask-Limiter's own limits (FAB's login limit, decorators) always fail open, so
+    # approvals keep working when Redis is down; SIGNOFF_RATELIMIT_FAIL_OPEN=false
+    # makes only Signoff's brute-force limits fail closed (signoff.security.ratelimit).
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "signoff-rl")
 
 
@@ -141,6 +140,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         from signoff.views import register_views
 
         register_views(appbuilder)
+        from signoff.security.ratelimit import install as install_rate_limits
+
+        install_rate_limits(app, appbuilder)  # after every view and API exists
 
     @app.before_request
     def _load_identity() -> None:

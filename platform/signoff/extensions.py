@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.models.sqla.base import SQLA
 from flask_caching import Cache
-from flask_limiter import Limiter
 
-from signoff.security.ratelimit import rate_limit_key
+from signoff.security.ratelimit import SignoffLimiter, rate_limit_key
 
 db = SQLA()
 cache = Cache()
@@ -25,4 +24,4 @@ def new_appbuilder() -> AppBuilder:
 
 # One Flask-Limiter instance, shared with FAB through SecurityManager.create_limiter
 # (DESIGN.md §6); storage and strategy come from config when it is bound.
-limiter = Limiter(key_func=rate_limit_key)
+limiter = SignoffLimiter(key_func=rate_limit_key)

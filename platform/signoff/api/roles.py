@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from signoff.api.base import TenantApiMixin, UUIDModelRestApi
+import uuid
+from typing import Any
+
+from flask import Blueprint, request
+from werkzeug.wrappers import Response
+
+from signoff.api.base import TenantApiMixin, UUIDModelRestApi, api_error
 from signoff.db.interface import UUIDSQLAInterface
-from signoff.tenancy.models import TenantRole
+from signoff.extensions import db
+from signoff.tenancy.models import BUILTIN_TENANT_ROLES, TenantRole
 
 
 class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
@@ -18,3 +25,31 @@ class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
     add_columns = ["name", "description"]
     edit_columns = ["name", "description"]
     order_columns = ["name"]
+
+    def create_blueprint(self, appbuilder: Any, *args: Any, **kwargs: Any) -> Blueprint:
+        bp = super().create_blueprint(appbuilder, *args, **kwargs)
+
+        @bp.before_request
+        def _guard_builtin_roles() -> Response | None:
+            # Runs after the tenant check; FAB's @safe would turn a refusal raised
+            # inside put/delete into a 500, so refuse before FAB gets the call.
+            if request.method not in ("PUT", "DELETE") or not request.view_args:
+                return None
+            try:
+                rid = uuid.UUID(str(request.view_args.get("pk")))
+            except ValueError:
+                return None
+            role = db.session.get(TenantRole, rid)
+            if role is None or role.name not in BUILTIN_TENANT_ROLES:
+                return None
+            body = request.get_json(silent=True) if request.method == "PUT" else None
+            if request.method == "PUT" and (
+                not isinstance(body, dict) or body.get("name", role.name) == role.name
+            ):
+                return None
+            verb = "renamed" if request.method == "PUT" else "deleted"
+            return api_error(
+                409, "builtin_role", f"The built-in role {role.name} cannot be {verb}", field="name"
+            )
+
+        return bp

@@ -12,6 +12,7 @@ from signoff.cli.audit import audit_group
 from signoff.cli.db import db_group
 from signoff.cli.escalations import escalations_group
 from signoff.cli.notifications import notifications_group
+from signoff.cli.operator import create_operator_command
 from signoff.cli.run import demo_command, serve_command
 from signoff.cli.tenants import tenants_group
 
@@ -32,6 +33,7 @@ def cli(verbose: bool) -> None:
 cli.add_command(audit_group)
 cli.add_command(db_group)
 cli.add_command(escalations_group)
+cli.add_command(create_operator_command)
 cli.add_command(notifications_group)
 cli.add_command(tenants_group)
 cli.add_command(demo_command)

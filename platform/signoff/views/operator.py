@@ -1,21 +1,223 @@
-"""Operator console (platform roles): tenants, their status and plan."""
+"""Operator console (platform roles: FAB's ``Admin`` role) under ``/operator/``.
+
+Tenants (status, plan, suspend/reactivate, change plan), the platform-wide audit
+verification (``signoff.audit_verify_all``), health, and metrics across tenants.
+Operators see the ``tenant`` rows (global) and **counts** only: the counts are
+taken by binding each tenant in turn (DESIGN.md §2: jobs bind explicitly), and
+no tenant row other than a count ever reaches the page. A suspension or plan
+change is recorded in that tenant's own audit chain.
+"""
 
 from __future__ import annotations
 
-from flask_appbuilder import AppBuilder, ModelView
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
-from signoff.db.interface import UUIDSQLAInterface
-from signoff.tenancy.models import Tenant
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import AppBuilder, expose, has_access
+from flask_appbuilder.security.decorators import no_cache
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from signoff.db.binding import bound_tenant
+from signoff.extensions import db
+from signoff.tenancy.models import PLANS, TENANT_STATUSES, Membership, Tenant
+from signoff.views.common import SignoffView, parse_uuid
+from signoff.workflow.models import ApprovalRequest, StepDecision, Workflow
 
 
-class TenantOperatorView(ModelView):
-    route_base = "/operator/tenants"
-    datamodel = UUIDSQLAInterface(Tenant)
-    list_columns = ["slug", "name", "status", "plan", "created_at"]
-    show_columns = ["slug", "name", "status", "plan", "mfa_required", "created_at"]
-    edit_columns = ["status", "plan"]
-    base_permissions = ["can_list", "can_show", "can_edit"]
+@dataclass(frozen=True)
+class TenantCounts:
+    members: int
+    workflows: int
+    requests: int
+    pending: int
+    decisions: int
+
+
+def tenant_counts(session: Session, tenant_id: uuid.UUID) -> TenantCounts:
+    """Counts of one tenant's rows, read with that tenant bound (rolled back after)."""
+    with bound_tenant(tenant_id, session):
+        row = session.execute(
+            select(
+                select(func.count())
+                .select_from(Membership)
+                .where(Membership.active.is_(True))
+                .scalar_subquery(),
+                select(func.count())
+                .select_from(Workflow)
+                .where(Workflow.active.is_(True))
+                .scalar_subquery(),
+                select(func.count()).select_from(ApprovalRequest).scalar_subquery(),
+                select(func.count())
+                .select_from(ApprovalRequest)
+                .where(ApprovalRequest.status == "pending")
+                .scalar_subquery(),
+                select(func.count()).select_from(StepDecision).scalar_subquery(),
+            )
+        ).one()
+    return TenantCounts(*(int(v or 0) for v in row))
+
+
+def platform_metrics(session: Session) -> tuple[list[tuple[Tenant, TenantCounts]], dict[str, int]]:
+    tenants = list(session.scalars(select(Tenant).order_by(Tenant.slug)))
+    rows = []
+    for tenant in tenants:
+        rows.append((tenant, tenant_counts(session, tenant.id)))
+    totals = {
+        "tenants": len(tenants),
+        "active": sum(1 for t in tenants if t.status == "active"),
+        "suspended": sum(1 for t in tenants if t.status == "suspended"),
+        "members": sum(c.members for _, c in rows),
+        "requests": sum(c.requests for _, c in rows),
+        "pending": sum(c.pending for _, c in rows),
+        "decisions": sum(c.decisions for _, c in rows),
+    }
+    return rows, totals
+
+
+def audit_status(session: Session) -> tuple[list[Any] | None, str | None]:
+    try:
+        from signoff.audit.chain import verify_all
+    except ImportError:
+        return None, "Audit verification is not available in this installation yet."
+    try:
+        return verify_all(session), None
+    except Exception as exc:  # shown on the page, never a 500
+        session.rollback()
+        return None, f"Verification could not run: {type(exc).__name__}"
+
+
+class OperatorView(SignoffView):
+    route_base = "/operator"
+    default_view = "dashboard"
+    class_permission_name = "Operator"
+    method_permission_name = {
+        "dashboard": "read",
+        "tenants": "read",
+        "audit": "read",
+        "set_status": "write",
+        "set_plan": "write",
+    }
+
+    def _nav(self) -> dict[str, Any]:
+        return {"operator": True, "user": g.user}
+
+    @expose("/")
+    @has_access
+    @no_cache
+    def dashboard(self) -> str:
+        from signoff.workflow.manager import health
+
+        session = db.session
+        rows, totals = platform_metrics(session)
+        results, problem = audit_status(session)
+        slugs = {t.id: t.slug for t, _ in rows}
+        broken = [r for r in (results or []) if not r.ok]
+        status = health(session)
+        return self.render(
+            "signoff/operator_dashboard.html",
+            nav=self._nav(),
+            rows=rows,
+            totals=totals,
+            audit_results=results,
+            audit_problem=problem,
+            broken=broken,
+            slugs=slugs,
+            health=status,
+            plans=PLANS,
+        )
+
+    @expose("/tenants/")
+    @has_access
+    @no_cache
+    def tenants(self) -> str:
+        rows, totals = platform_metrics(db.session)
+        return self.render(
+            "signoff/operator_tenants.html",
+            nav=self._nav(),
+            rows=rows,
+            totals=totals,
+            plans=PLANS,
+        )
+
+    @expose("/audit/")
+    @has_access
+    @no_cache
+    def audit(self) -> str:
+        session = db.session
+        results, problem = audit_status(session)
+        slugs = dict(session.execute(select(Tenant.id, Tenant.slug)).all())
+        return self.render(
+            "signoff/operator_audit.html",
+            nav=self._nav(),
+            results=results,
+            problem=problem,
+            slugs=slugs,
+        )
+
+    def _tenant(self, tenant_id: str) -> Tenant:
+        tid = parse_uuid(tenant_id)
+        tenant = db.session.get(Tenant, tid) if tid else None
+        if tenant is None:
+            abort(404)
+        return tenant
+
+    def _record(self, tenant: Tenant, action: str, payload: dict[str, Any]) -> None:
+        from signoff.audit.chain import append as audit_append
+
+        with bound_tenant(tenant.id, db.session):
+            audit_append(
+                db.session,
+                actor_id=int(g.user.id),
+                on_behalf_of_id=None,
+                action=action,
+                object_type="tenant",
+                object_id=str(tenant.id),
+                payload={"operator": g.user.username, **payload},
+            )
+
+    @expose("/tenants/<tenant_id>/status", methods=["POST"])
+    @has_access
+    def set_status(self, tenant_id: str) -> Response:
+        tenant = self._tenant(tenant_id)
+        status = request.form.get("status", "")
+        if status not in TENANT_STATUSES:
+            flash("Unknown status.", "danger")
+        elif status != tenant.status:
+            before = tenant.status
+            tenant.status = status
+            self._record(
+                tenant,
+                "tenant.suspended" if status == "suspended" else "tenant.reactivated",
+                {
+                    "before": before,
+                    "after": status,
+                    "reason": (request.form.get("reason") or "")[:500],
+                },
+            )
+            db.session.commit()
+            flash(f"{tenant.slug} is now {status}.", "success")
+        back = "dashboard" if request.form.get("back") == "dashboard" else "tenants"
+        return redirect(url_for(f"OperatorView.{back}"))
+
+    @expose("/tenants/<tenant_id>/plan", methods=["POST"])
+    @has_access
+    def set_plan(self, tenant_id: str) -> Response:
+        tenant = self._tenant(tenant_id)
+        plan = request.form.get("plan", "")
+        if plan not in PLANS:
+            flash("Unknown plan.", "danger")
+        elif plan != tenant.plan:
+            before = tenant.plan
+            tenant.plan = plan
+            self._record(tenant, "tenant.plan_changed", {"before": before, "after": plan})
+            db.session.commit()
+            flash(f"{tenant.slug} is now on the {plan} plan.", "success")
+        return redirect(url_for("OperatorView.tenants"))
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(TenantOperatorView, "Tenants", icon="fa-building", category="Operator")
+    appbuilder.add_view_no_menu(OperatorView())

@@ -1,27 +1,606 @@
-"""The per-tenant approval portal under ``/t/<tenant_slug>/``."""
+"""The per-tenant approval portal under ``/t/<tenant_slug>/`` (every member).
+
+Inbox (what waits for me, as myself or as a delegate), the request page (input,
+chain progress, timeline, decide with a comment, the MFA prompt where a step
+needs it), my requests (submit from the workflow's field schema, withdraw,
+resubmit after changes), bulk approve, and my delegations.
+
+Data is filtered by row-level security: another tenant's request id reads as
+missing and answers 404 exactly like a random id. Inside the tenant,
+:func:`~signoff.views.common.get_request_for` limits a request to the people
+involved, their delegates and the tenant's admins (404 for everyone else).
+"""
 
 from __future__ import annotations
 
-from flask_appbuilder import AppBuilder, BaseView, expose
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from sqlalchemy import select
+from werkzeug.wrappers import Response
 
+from signoff.db.binding import current_tenant_id
 from signoff.extensions import db
-from signoff.tenancy.access import current_membership, current_tenant
+from signoff.views.common import (
+    SignoffView,
+    get_request_for,
+    parse_uuid,
+    tenant_nav,
+    user_names,
+)
+from signoff.views.diagram import approver_text, pattern_text
+from signoff.views.forms import field_labels, form_input, request_widgets
 from signoff.views.tenant_base import TenantScoped
+from signoff.workflow import registry
+from signoff.workflow.actions import (
+    ActionError,
+    Invalid,
+    Refused,
+    do_approve,
+    do_comment,
+    do_delegate,
+    do_reject,
+    do_request_changes,
+    do_resubmit,
+    do_revoke_delegation,
+    do_submit,
+    do_withdraw,
+)
+from signoff.workflow.definitions import WorkflowDefinition, parse_definition
+from signoff.workflow.engine import state_from_dict
+from signoff.workflow.manager import request_actor
+from signoff.workflow.models import ApprovalStep, Delegation, WorkflowVersion
+from signoff.workflow.queries import delegators_of, inbox, my_requests, timeline
+
+STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
+VERDICTS = {
+    "approve": (do_approve, "Approved"),
+    "reject": (do_reject, "Rejected"),
+    "request_changes": (do_request_changes, "Changes requested"),
+}
 
 
-class PortalView(TenantScoped, BaseView):
+# Decisions are rate limited per user in the action layer (every path shares one
+# budget: web, bulk, API, add-on); no second limit here.
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _definition_of(version_id: uuid.UUID, key: str) -> WorkflowDefinition | None:
+    version = db.session.get(WorkflowVersion, version_id)
+    return parse_definition(key, version.definition) if version else None
+
+
+def mfa_url(next_url: str) -> str:
+    """The MFA step-up page of this tenant, returning to ``next_url``."""
+    return f"/t/{g.tenant_slug}/mfa/verify?next={quote(next_url, safe='/')}"
+
+
+def mfa_fresh(user_id: int, timeout: int | None = None) -> bool:
+    from signoff.security.mfa_state import mfa_verified_at
+
+    verified = mfa_verified_at(user_id)
+    if verified is None:
+        return False
+    if verified.tzinfo is None:
+        verified = verified.replace(tzinfo=UTC)
+    limit = timeout or int(current_app.config["FAB_APPROVAL_MFA_TIMEOUT"])
+    return timedelta(0) <= datetime.now(UTC) - verified <= timedelta(seconds=limit)
+
+
+def _parse_when(raw: str | None) -> datetime | None:
+    """A ``datetime-local`` input (UTC) or an ISO timestamp."""
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class StepView:
+    index: int
+    name: str
+    pattern: str
+    status: str
+    requires_mfa: bool
+    need: int
+    approvals: int
+    due_at: datetime | None
+    overdue: bool
+    skip_reason: str | None
+    people: list[dict[str, Any]] = field(default_factory=list)
+    approvers_text: str = ""
+
+
+def _steps(req: Any, defn: WorkflowDefinition | None, names: dict[int, str]) -> list[StepView]:
+    state = state_from_dict(req.state)
+    projected = {
+        s.step_index: s
+        for s in db.session.scalars(select(ApprovalStep).where(ApprovalStep.request_id == req.id))
+    }
+    now = datetime.now(UTC)
+    out = []
+    for s in state.steps:
+        proj = projected.get(s.index)
+        open_ = set(proj.open_approvers) if proj else set()
+        decided = {d.principal: d for d in s.decisions}
+        people = []
+        for uid in s.eligible:
+            d = decided.get(uid)
+            if d is not None:
+                state_text = {"approve": "approved", "reject": "rejected"}.get(
+                    d.verdict, "requested changes"
+                )
+                if d.on_behalf_of_id is not None:
+                    state_text += f" (by {names.get(d.actor_id, f'user {d.actor_id}')})"
+            elif uid in open_:
+                state_text = "pending"
+            elif s.status == "active":
+                state_text = "waiting for turn"
+            else:
+                state_text = "—"
+            people.append({"id": uid, "name": names.get(uid, f"user {uid}"), "state": state_text})
+        spec_steps = list(defn.steps) if defn else []
+        approvers = (
+            ", ".join(approver_text(a) for a in spec_steps[s.index].approvers)
+            if s.index < len(spec_steps)
+            else "added by a rule"
+        )
+        pattern = pattern_text(spec_steps[s.index]) if s.index < len(spec_steps) else s.pattern
+        out.append(
+            StepView(
+                index=s.index,
+                name=s.name,
+                pattern=pattern,
+                status=s.status,
+                requires_mfa=s.requires_mfa,
+                need=proj.required_approvals if proj else max(1, s.need),
+                approvals=proj.approvals if proj else 0,
+                due_at=s.due_at,
+                overdue=bool(s.due_at and s.status == "active" and s.due_at < now),
+                skip_reason=s.skip_reason,
+                people=people,
+                approvers_text=approvers,
+            )
+        )
+    return out
+
+
+def _actionable(req: Any, user_id: int) -> list[dict[str, Any]]:
+    """The active steps the user may decide now, as themselves or for a delegator."""
+    if req.requester_id == user_id:
+        return []
+    delegators = delegators_of(db.session, user_id)
+    out = []
+    for proj in db.session.scalars(
+        select(ApprovalStep)
+        .where(ApprovalStep.request_id == req.id, ApprovalStep.status == "active")
+        .order_by(ApprovalStep.step_index)
+    ):
+        open_ = set(proj.open_approvers)
+        if user_id in open_:
+            out.append(
+                {
+                    "step": proj.step_index,
+                    "name": proj.name,
+                    "mfa": proj.requires_mfa,
+                    "on_behalf_of": None,
+                }
+            )
+            continue
+        for delegator, wf in delegators.items():
+            if delegator in open_ and wf in (None, req.workflow_key):
+                out.append(
+                    {
+                        "step": proj.step_index,
+                        "name": proj.name,
+                        "mfa": proj.requires_mfa,
+                        "on_behalf_of": delegator,
+                    }
+                )
+                break
+    return out
+
+
+class PortalView(TenantScoped, SignoffView):
     route_base = "/t/<tenant_slug>"
     default_view = "home"
+
+    # --- inbox -----------------------------------------------------------------------
 
     @expose("/")
     @no_cache
     def home(self) -> str:
-        tenant = current_tenant(db.session)
-        membership = current_membership(db.session)
-        return self.render_template(
-            "signoff/portal_home.html", tenant=tenant, membership=membership
+        session = db.session
+        uid = int(g.user.id)
+        q = (request.args.get("q") or "").strip()[:200]
+        workflow = (request.args.get("workflow") or "").strip()[:64]
+        due = request.args.get("due") or ""
+        items = inbox(session, uid, search=q or None, workflow=workflow or None, limit=200)
+        if due == "overdue":
+            items = [i for i in items if i.overdue]
+        elif due == "mfa":
+            items = [i for i in items if i.requires_mfa]
+        names = user_names(
+            session, [i.requester_id for i in items] + [i.on_behalf_of for i in items]
         )
+        workflows = registry.effective_workflows(session, current_tenant_id())  # type: ignore[arg-type]
+        return self.render(
+            "signoff/portal_inbox.html",
+            nav=tenant_nav(session),
+            items=items,
+            names=names,
+            q=q,
+            workflow=workflow,
+            due=due,
+            workflows=workflows,
+        )
+
+    @expose("/bulk", methods=["POST"])
+    def bulk(self) -> str | Response:
+        """Approve the selected inbox items, each as its own audited decision."""
+        raw = request.form.getlist("item")[:100]
+        comment = request.form.get("comment") or None
+        results: list[dict[str, Any]] = []
+        for value in raw:
+            parts = value.split(":")
+            rid = parse_uuid(parts[0]) if parts else None
+            try:
+                step = int(parts[1]) if len(parts) > 1 else -1
+                behalf = int(parts[2]) if len(parts) > 2 and parts[2] else None
+            except ValueError:
+                rid = None
+            if rid is None:
+                results.append(
+                    {"id": value, "ok": False, "code": "not_found", "message": "Not found"}
+                )
+                continue
+            try:
+                result = do_approve(
+                    db.session,
+                    actor=request_actor(),
+                    request_id=rid,
+                    step_index=step,
+                    comment=comment,
+                    on_behalf_of=behalf,
+                )
+                results.append({"id": str(rid), "ok": True, "status": result.status})
+            except ActionError as exc:
+                results.append(
+                    {"id": str(rid), "ok": False, "code": exc.code, "message": exc.message}
+                )
+        # Titles only of the items the user just decided: a refused id may be a
+        # request this user is not allowed to see.
+        titles = self._titles([str(r["id"]) for r in results if r["ok"]])
+        for r in results:
+            r["title"] = titles.get(str(r["id"]), "(not shown)")
+        if not results:
+            flash("Select at least one request to approve.", "warning")
+            return redirect(url_for("PortalView.home"))
+        return self.render(
+            "signoff/portal_bulk.html",
+            nav=tenant_nav(db.session),
+            results=results,
+            mfa_link=mfa_url(url_for("PortalView.home")),
+        )
+
+    def _titles(self, ids: list[str]) -> dict[str, str]:
+        from signoff.workflow.models import ApprovalRequest
+
+        wanted = [u for u in (parse_uuid(i) for i in ids) if u]
+        if not wanted:
+            return {}
+        rows = db.session.execute(
+            select(ApprovalRequest.id, ApprovalRequest.title).where(ApprovalRequest.id.in_(wanted))
+        ).all()
+        return {str(i): t for i, t in rows}
+
+    # --- one request -----------------------------------------------------------------
+
+    @expose("/requests/<request_id>")
+    @no_cache
+    def show(self, request_id: str) -> str:
+        session = db.session
+        uid = int(g.user.id)
+        req = get_request_for(session, uid, request_id)
+        defn = _definition_of(req.workflow_version_id, req.workflow_key)
+        events = timeline(session, req.id)
+        state = state_from_dict(req.state)
+        people = {req.requester_id} | {e["actor_id"] for e in events}
+        people |= {e.get("on_behalf_of_id") or 0 for e in events}
+        for s in state.steps:
+            people |= set(s.eligible)
+        names = user_names(session, people)
+        steps = _steps(req, defn, names)
+        actions = _actionable(req, uid)
+        needs_mfa = any(a["mfa"] for a in actions)
+        here = url_for("PortalView.show", request_id=str(req.id))
+        return self.render(
+            "signoff/portal_request.html",
+            nav=tenant_nav(session),
+            req=req,
+            defn=defn,
+            labels=field_labels(defn),
+            steps=steps,
+            events=events,
+            names=names,
+            actions=actions,
+            needs_mfa=needs_mfa,
+            mfa_ok=mfa_fresh(uid) if needs_mfa else True,
+            mfa_link=mfa_url(here),
+            is_requester=req.requester_id == uid,
+        )
+
+    @expose("/requests/<request_id>/decide", methods=["POST"])
+    def decide(self, request_id: str) -> Response:
+        uid = int(g.user.id)
+        req = get_request_for(db.session, uid, request_id)
+        here = url_for("PortalView.show", request_id=str(req.id))
+        verdict = request.form.get("verdict", "")
+        if verdict not in VERDICTS:
+            flash("Choose approve, reject or request changes.", "danger")
+            return redirect(here)
+        action, done = VERDICTS[verdict]
+        try:
+            step = int(request.form.get("step", ""))
+            behalf = request.form.get("on_behalf_of") or None
+            on_behalf_of = int(behalf) if behalf else None
+        except ValueError:
+            flash("That step does not exist.", "danger")
+            return redirect(here)
+        try:
+            result = action(
+                db.session,
+                actor=request_actor(),
+                request_id=req.id,
+                step_index=step,
+                comment=request.form.get("comment") or None,
+                on_behalf_of=on_behalf_of,
+            )
+        except Refused as exc:
+            if exc.code == "mfa_required":
+                flash("This step needs a fresh multi-factor check; verify, then decide.", "info")
+                return redirect(mfa_url(here))
+            flash(exc.message, "danger")
+            return redirect(here)
+        except ActionError as exc:
+            flash(exc.message, "danger")
+            return redirect(here)
+        flash(f"{done}. The request is now {result.status.replace('_', ' ')}.", "success")
+        return redirect(here)
+
+    @expose("/requests/<request_id>/comment", methods=["POST"])
+    def comment(self, request_id: str) -> Response:
+        req = get_request_for(db.session, int(g.user.id), request_id)
+        here = url_for("PortalView.show", request_id=str(req.id))
+        try:
+            do_comment(
+                db.session,
+                actor=request_actor(),
+                request_id=req.id,
+                body=request.form.get("body") or "",
+            )
+            flash("Comment added.", "success")
+        except ActionError as exc:
+            flash(exc.message, "danger")
+        return redirect(here + "#timeline")
+
+    @expose("/requests/<request_id>/withdraw", methods=["POST"])
+    def withdraw(self, request_id: str) -> Response:
+        req = get_request_for(db.session, int(g.user.id), request_id)
+        here = url_for("PortalView.show", request_id=str(req.id))
+        try:
+            do_withdraw(db.session, actor=request_actor(), request_id=req.id)
+            flash("Request withdrawn.", "success")
+        except ActionError as exc:
+            flash(exc.message, "danger")
+        return redirect(here)
+
+    @expose("/requests/<request_id>/resubmit", methods=["GET", "POST"])
+    @no_cache
+    def resubmit(self, request_id: str) -> str | Response:
+        uid = int(g.user.id)
+        req = get_request_for(db.session, uid, request_id)
+        if req.requester_id != uid:
+            abort(404)
+        here = url_for("PortalView.show", request_id=str(req.id))
+        defn = _definition_of(req.workflow_version_id, req.workflow_key)
+        if defn is None:
+            abort(404)
+        if req.status != "changes_requested":
+            flash("Only a request sent back for changes can be resubmitted.", "warning")
+            return redirect(here)
+        values: dict[str, Any] = dict(req.input_data or {})
+        errors: dict[str, list[str]] = {}
+        message = None
+        if request.method == "POST":
+            values = form_input(defn, request.form)
+            try:
+                do_resubmit(db.session, actor=request_actor(), request_id=req.id, input_data=values)
+                flash("Resubmitted: the approval chain starts again.", "success")
+                return redirect(here)
+            except Invalid as exc:
+                errors = exc.errors or {}
+                message = exc.message if not errors else None
+            except ActionError as exc:
+                message = exc.message
+            req = get_request_for(db.session, uid, request_id)
+        return self.render(
+            "signoff/portal_form.html",
+            nav=tenant_nav(db.session),
+            defn=defn,
+            widgets=request_widgets(defn, values, errors),
+            title_value=req.title,
+            errors=errors,
+            message=message,
+            resubmit=req,
+            freeform="\n".join(f"{k}: {v}" for k, v in values.items()) if not defn.fields else "",
+        )
+
+    # --- my requests -----------------------------------------------------------------
+
+    @expose("/mine")
+    @no_cache
+    def mine(self) -> str:
+        status = request.args.get("status") or ""
+        if status not in STATUSES:
+            status = ""
+        rows = my_requests(db.session, int(g.user.id), status=status or None, limit=200)
+        return self.render(
+            "signoff/portal_mine.html",
+            nav=tenant_nav(db.session),
+            rows=rows,
+            status=status,
+            statuses=STATUSES,
+        )
+
+    @expose("/new")
+    @no_cache
+    def new(self) -> str:
+        workflows = registry.effective_workflows(db.session, current_tenant_id())  # type: ignore[arg-type]
+        return self.render(
+            "signoff/portal_new.html", nav=tenant_nav(db.session), workflows=workflows
+        )
+
+    @expose("/new/<key>", methods=["GET", "POST"])
+    @no_cache
+    def submit(self, key: str) -> str | Response:
+        effective = registry.get_effective(db.session, current_tenant_id(), key)  # type: ignore[arg-type]
+        if effective is None:
+            abort(404)
+        defn = effective.definition
+        values: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        message = None
+        title = ""
+        status = 200
+        if request.method == "POST":
+            values = form_input(defn, request.form)
+            title = (request.form.get("title") or "").strip()
+            try:
+                result = do_submit(
+                    db.session,
+                    actor=request_actor(),
+                    workflow_key=key,
+                    input_data=values,
+                    title=title or None,
+                )
+                flash(
+                    "Submitted."
+                    if result.status == "pending"
+                    else f"Submitted and {result.status.replace('_', ' ')} at once.",
+                    "success",
+                )
+                return redirect(url_for("PortalView.show", request_id=str(result.request_id)))
+            except Invalid as exc:
+                errors = exc.errors or ({exc.field: [exc.message]} if exc.field else {})
+                message = None if exc.errors else exc.message
+                status = 422
+            except ActionError as exc:
+                message = exc.message
+                status = 422
+        page = self.render(
+            "signoff/portal_form.html",
+            nav=tenant_nav(db.session),
+            defn=defn,
+            key=key,
+            widgets=request_widgets(defn, values, errors),
+            title_value=title,
+            errors=errors,
+            message=message,
+            resubmit=None,
+            freeform=request.form.get("freeform", "") if request.method == "POST" else "",
+        )
+        return page if status == 200 else Response(page, mimetype="text/html", status=status)
+
+    # --- delegations -----------------------------------------------------------------
+
+    @expose("/delegations", methods=["GET", "POST"])
+    @no_cache
+    def delegations(self) -> str | Response:
+        from signoff.workflow.approvers import Directory
+
+        session = db.session
+        uid = int(g.user.id)
+        error = None
+        if request.method == "POST":
+            try:
+                delegate = int(request.form.get("delegate") or "0")
+            except ValueError:
+                delegate = 0
+            starts = _parse_when(request.form.get("starts_at")) or datetime.now(UTC)
+            ends = _parse_when(request.form.get("ends_at"))
+            if ends is None:
+                error = "Give an end date and time."
+            else:
+                try:
+                    do_delegate(
+                        session,
+                        actor=request_actor(),
+                        delegate_id=delegate,
+                        starts_at=starts,
+                        ends_at=ends,
+                        workflow_key=request.form.get("workflow") or None,
+                        reason=request.form.get("reason") or None,
+                    )
+                    flash("Delegation saved.", "success")
+                    return redirect(url_for("PortalView.delegations"))
+                except ActionError as exc:
+                    error = exc.message
+        directory = Directory.load(session)
+        rows = list(
+            session.scalars(
+                select(Delegation)
+                .where((Delegation.delegator_id == uid) | (Delegation.delegate_id == uid))
+                .order_by(Delegation.starts_at.desc())
+                .limit(200)
+            )
+        )
+        names = user_names(
+            session,
+            [
+                *directory.name_by_user,
+                *(r.delegator_id for r in rows),
+                *(r.delegate_id for r in rows),
+            ],
+        )
+        members = sorted(
+            ((u, names.get(u, str(u))) for u in directory.name_by_user if u != uid),
+            key=lambda p: p[1].lower(),
+        )
+        workflows = registry.effective_workflows(session, current_tenant_id())  # type: ignore[arg-type]
+        return self.render(
+            "signoff/portal_delegations.html",
+            nav=tenant_nav(session),
+            rows=rows,
+            names=names,
+            members=members,
+            workflows=workflows,
+            error=error,
+            now=datetime.now(UTC),
+            uid=uid,
+        )
+
+    @expose("/delegations/<delegation_id>/revoke", methods=["POST"])
+    def revoke_delegation(self, delegation_id: str) -> Response:
+        try:
+            do_revoke_delegation(db.session, actor=request_actor(), delegation_id=delegation_id)
+            flash("Delegation revoked.", "success")
+        except ActionError as exc:
+            if exc.status == 404:
+                abort(404)
+            flash(exc.message, "danger")
+        return redirect(url_for("PortalView.delegations"))
 
 
 def register(appbuilder: AppBuilder) -> None:

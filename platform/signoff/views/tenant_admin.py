@@ -1,12 +1,51 @@
-"""Tenant admin views (the tenant's ``Admin`` role): roles and members."""
+"""Tenant admin (the tenant's ``Admin`` role) under ``/t/<tenant_slug>/admin/``.
+
+Overview and usage counts, members (invite by signed link, roles, manager,
+deactivate), branding, every delegation, the audit trail's verification and its
+compliance report. Workflows and rules live in :mod:`signoff.views.admin_workflows`;
+the tenant's roles are FAB's model view below. Every change writes an audit event
+in the same transaction. Ids in URLs are read under row-level security, so another
+tenant's member or invitation id is a 404 like a random one.
+"""
 
 from __future__ import annotations
 
-from flask_appbuilder import AppBuilder
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from flask import abort, current_app, flash, g, make_response, redirect, request, url_for
+from flask_appbuilder import AppBuilder, expose
+from flask_appbuilder.security.decorators import no_cache
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from signoff.audit.chain import append as audit_append
 from signoff.db.interface import UUIDSQLAInterface
-from signoff.tenancy.models import Membership, TenantRole
-from signoff.views.tenant_base import TenantModelView
+from signoff.extensions import db
+from signoff.tenancy.access import current_tenant, require_tenant
+from signoff.tenancy.admins import (
+    BuiltinRoleChange,
+    active_admin_ids,
+    guard_builtin_role,
+    lock_member_changes,
+)
+from signoff.tenancy.invites import Invitation, InviteError, create_invitation
+from signoff.tenancy.models import Membership, MembershipRole, TenantRole
+from signoff.tenancy.onboarding import normalize_email
+from signoff.views.common import ADMIN_ROLE, SignoffView, parse_uuid, tenant_nav, user_names
+from signoff.views.tenant_base import TenantModelView, TenantScoped
+from signoff.workflow.models import (
+    ApprovalRequest,
+    ApprovalRule,
+    Delegation,
+    StepDecision,
+    Workflow,
+)
+
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 class TenantRoleView(TenantModelView):
@@ -16,16 +55,416 @@ class TenantRoleView(TenantModelView):
     add_columns = edit_columns = ["name", "description"]
     show_columns = ["name", "description"]
 
+    def pre_update(self, item: TenantRole) -> None:
+        self._guard(item, deleting=False)
 
-class MembershipView(TenantModelView):
-    route_base = "/t/<tenant_slug>/admin/members"
-    datamodel = UUIDSQLAInterface(Membership)
-    list_columns = ["user_id", "active", "created_at"]
-    show_columns = ["user_id", "active", "manager_id", "created_at"]
-    edit_columns = ["active"]
-    add_columns = ["user_id", "active"]
+    def pre_delete(self, item: TenantRole) -> None:
+        self._guard(item, deleting=True)
+
+    def _guard(self, item: TenantRole, *, deleting: bool) -> None:
+        try:
+            guard_builtin_role(item, deleting=deleting)
+        except BuiltinRoleChange:
+            # FAB flashes the message and would leave the edited object in the session.
+            db.session.rollback()
+            raise
+
+    def post_add(self, item: TenantRole) -> None:
+        self._audited("role.created", item)
+
+    def post_update(self, item: TenantRole) -> None:
+        self._audited("role.updated", item)
+
+    def post_delete(self, item: TenantRole) -> None:
+        self._audited("role.deleted", item)
+
+    def _audited(self, action: str, item: TenantRole) -> None:
+        _audit(db.session, action, "tenant_role", str(item.id), name=item.name)
+        db.session.commit()
+
+
+def _audit(session: Session, action: str, object_type: str, object_id: str, **payload: Any) -> None:
+    audit_append(
+        session,
+        actor_id=int(g.user.id),
+        on_behalf_of_id=None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+    )
+
+
+def usage_counts(session: Session) -> dict[str, Any]:
+    """Counts of the bound tenant's data (read under RLS)."""
+
+    def count(model: Any, *where: Any) -> int:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    by_status = dict(
+        session.execute(
+            select(ApprovalRequest.status, func.count()).group_by(ApprovalRequest.status)
+        ).all()
+    )
+    now = datetime.now(UTC)
+    return {
+        "members": count(Membership, Membership.active.is_(True)),
+        "inactive_members": count(Membership, Membership.active.is_(False)),
+        "pending_invitations": count(
+            Invitation,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        ),
+        "workflows": count(Workflow, Workflow.active.is_(True)),
+        "rules": count(ApprovalRule, ApprovalRule.active.is_(True)),
+        "requests": sum(by_status.values()),
+        "requests_by_status": by_status,
+        "requests_this_month": count(ApprovalRequest, ApprovalRequest.submitted_at >= month),
+        "decisions": count(StepDecision),
+        "active_delegations": count(
+            Delegation,
+            Delegation.revoked_at.is_(None),
+            Delegation.starts_at <= now,
+            Delegation.ends_at > now,
+        ),
+    }
+
+
+def _members(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .order_by(Membership.active.desc(), func.lower(User.first_name), User.username)
+    ).all()
+    by_id = {m.id: u for m, u in rows}
+    out = []
+    for m, u in rows:
+        manager = by_id.get(m.manager_id) if m.manager_id else None
+        out.append(
+            {
+                "id": m.id,
+                "user_id": u.id,
+                "name": " ".join(p for p in (u.first_name, u.last_name) if p and p != "-"),
+                "username": u.username,
+                "email": u.email,
+                "active": m.active,
+                "roles": m.role_names,
+                "manager": (
+                    " ".join(p for p in (manager.first_name, manager.last_name) if p != "-")
+                    if manager
+                    else None
+                ),
+                "joined": m.created_at,
+            }
+        )
+    return out
+
+
+class TenantAdminView(TenantScoped, SignoffView):
+    route_base = "/t/<tenant_slug>/admin"
+    default_view = "overview"
+    tenant_roles = (ADMIN_ROLE,)
+
+    @expose("/")
+    @no_cache
+    def overview(self) -> str:
+        session = db.session
+        return self.render(
+            "signoff/admin_overview.html",
+            nav=tenant_nav(session),
+            usage=usage_counts(session),
+            tenant=current_tenant(session),
+        )
+
+    # --- members -----------------------------------------------------------------------
+
+    @expose("/members/")
+    @no_cache
+    def members(self) -> str:
+        session = db.session
+        invitations = list(
+            session.scalars(
+                select(Invitation)
+                .where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
+                .order_by(Invitation.created_at.desc())
+                .limit(200)
+            )
+        )
+        roles = sorted(session.scalars(select(TenantRole.name)))
+        return self.render(
+            "signoff/admin_members.html",
+            nav=tenant_nav(session),
+            members=_members(session),
+            invitations=invitations,
+            roles=roles,
+            form=request.args,
+        )
+
+    @expose("/members/invite", methods=["POST"])
+    @no_cache
+    def invite(self) -> str | Response:
+        session = db.session
+        email, problem = normalize_email(request.form.get("email"))
+        roles = request.form.getlist("roles")
+        try:
+            if problem or email is None:
+                raise InviteError("invalid_email", f"Email {problem}", "email")
+            row, token = create_invitation(
+                session, invited_by=int(g.user.id), email=email, roles=roles
+            )
+            _audit(
+                session,
+                "member.invited",
+                "invitation",
+                str(row.id),
+                email=email,
+                roles=list(row.roles),
+                expires_at=row.expires_at.isoformat(),
+            )
+            session.commit()
+        except InviteError as exc:
+            session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for("TenantAdminView.members"))
+        link = url_for("InviteView.accept", token=token, _external=True)
+        return self.render(
+            "signoff/admin_invite_created.html",
+            nav=tenant_nav(session),
+            email=email,
+            roles=roles,
+            link=link,
+            expires_at=row.expires_at,
+        )
+
+    @expose("/invitations/<invitation_id>/revoke", methods=["POST"])
+    def revoke_invitation(self, invitation_id: str) -> Response:
+        session = db.session
+        iid = parse_uuid(invitation_id)
+        row = session.get(Invitation, iid) if iid else None
+        if row is None:
+            abort(404)
+        if row.accepted_at is None and row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+            _audit(session, "invitation.revoked", "invitation", str(row.id), email=row.email)
+            session.commit()
+            flash(f"Invitation for {row.email} revoked.", "success")
+        return redirect(url_for("TenantAdminView.members"))
+
+    @expose("/members/<member_id>", methods=["GET", "POST"])
+    @no_cache
+    def member(self, member_id: str) -> str | Response:
+        session = db.session
+        mid = parse_uuid(member_id)
+        membership = session.get(Membership, mid) if mid else None
+        if membership is None:
+            abort(404)
+        user = session.get(User, membership.user_id)
+        roles = {r.name: r for r in session.scalars(select(TenantRole).order_by(TenantRole.name))}
+        others = [m for m in _members(session) if m["id"] != membership.id and m["active"]]
+        error = None
+        if request.method == "POST":
+            error = self._save_member(session, membership, roles)
+            if error is None:
+                flash("Member saved.", "success")
+                return redirect(url_for("TenantAdminView.members"))
+            session.rollback()
+            membership = session.get(Membership, mid)
+            assert membership is not None
+        return self.render(
+            "signoff/admin_member.html",
+            nav=tenant_nav(session),
+            membership=membership,
+            person=user,
+            roles=sorted(roles),
+            others=others,
+            error=error,
+            is_self=membership.user_id == int(g.user.id),
+        )
+
+    def _save_member(
+        self, session: Session, membership: Membership, roles: dict[str, TenantRole]
+    ) -> str | None:
+        wanted = {r for r in request.form.getlist("roles") if r in roles}
+        active = request.form.get("active") == "on"
+        is_self = membership.user_id == int(g.user.id)
+        if is_self and (not active or ADMIN_ROLE not in wanted):
+            return "You cannot remove your own Admin role or deactivate yourself."
+        lock_member_changes(session, require_tenant())
+        admins = active_admin_ids(session)
+        if membership.id in admins and (not active or ADMIN_ROLE not in wanted) and len(admins) < 2:
+            return "The organisation needs at least one active Admin."
+        manager_raw = request.form.get("manager") or ""
+        manager_id = parse_uuid(manager_raw) if manager_raw else None
+        if manager_raw and (
+            manager_id is None
+            or manager_id == membership.id
+            or session.get(Membership, manager_id) is None
+        ):
+            return "Choose a manager among the active members."
+        before = set(membership.role_names)
+        session.execute(delete(MembershipRole).where(MembershipRole.membership_id == membership.id))
+        for name in sorted(wanted):
+            session.add(MembershipRole(membership_id=membership.id, role_id=roles[name].id))
+        was_active = membership.active
+        membership.active = active
+        membership.manager_id = manager_id
+        session.flush()
+        _audit(
+            session,
+            "member.updated",
+            "membership",
+            str(membership.id),
+            user_id=membership.user_id,
+            roles_before=sorted(before),
+            roles=sorted(wanted),
+            active_before=was_active,
+            active=active,
+            manager=str(manager_id) if manager_id else None,
+        )
+        session.commit()
+        from signoff.workflow.registry import bump_generation
+
+        bump_generation(require_tenant())
+        return None
+
+    # --- branding ----------------------------------------------------------------------
+
+    @expose("/branding", methods=["GET", "POST"])
+    @no_cache
+    def branding(self) -> str | Response:
+        from signoff.tenancy.onboarding import clean_name
+
+        session = db.session
+        tenant = current_tenant(session)
+        errors: dict[str, str] = {}
+        if request.method == "POST":
+            name = clean_name(request.form.get("name"), limit=120)
+            color = (request.form.get("accent_color") or "").strip()
+            if name is None:
+                errors["name"] = "A name is required (at most 120 characters, no markup)."
+            if not COLOR_RE.fullmatch(color):
+                errors["accent_color"] = "Use a colour like #2563eb."
+            if not errors:
+                before = {"name": tenant.name, "accent_color": tenant.accent_color}
+                tenant.name = name or tenant.name
+                tenant.accent_color = color.lower()
+                _audit(
+                    session,
+                    "tenant.branding_changed",
+                    "tenant",
+                    str(tenant.id),
+                    before=before,
+                    after={"name": tenant.name, "accent_color": color.lower()},
+                )
+                session.commit()
+                flash("Branding saved.", "success")
+                return redirect(url_for("TenantAdminView.branding"))
+            session.rollback()
+            tenant = current_tenant(session)
+        return self.render(
+            "signoff/admin_branding.html",
+            nav=tenant_nav(session),
+            tenant=tenant,
+            errors=errors,
+            form=request.form,
+        )
+
+    # --- delegations (all of the tenant) -----------------------------------------------
+
+    @expose("/delegations/")
+    @no_cache
+    def delegations(self) -> str:
+        session = db.session
+        rows = list(
+            session.scalars(select(Delegation).order_by(Delegation.starts_at.desc()).limit(500))
+        )
+        names = user_names(session, [r.delegator_id for r in rows] + [r.delegate_id for r in rows])
+        return self.render(
+            "signoff/admin_delegations.html",
+            nav=tenant_nav(session),
+            rows=rows,
+            names=names,
+            now=datetime.now(UTC),
+        )
+
+    # --- audit -------------------------------------------------------------------------
+
+    @expose("/audit/")
+    @no_cache
+    def audit(self) -> str:
+        session = db.session
+        result, problem = _verify(session)
+        today = date.today()
+        return self.render(
+            "signoff/admin_audit.html",
+            nav=tenant_nav(session),
+            result=result,
+            problem=problem,
+            start=(today - timedelta(days=30)).isoformat(),
+            end=today.isoformat(),
+        )
+
+    @expose("/audit/report")
+    @no_cache
+    def audit_report(self) -> Response:
+        try:
+            from signoff.audit.report import generate_compliance_report
+        except ImportError:
+            flash("Compliance reports are not available in this installation.", "warning")
+            return redirect(url_for("TenantAdminView.audit"))
+        fmt = request.args.get("format", "csv")
+        try:
+            start = date.fromisoformat(request.args.get("start", ""))
+            end = date.fromisoformat(request.args.get("end", ""))
+        except ValueError:
+            flash("Give a start and an end date.", "danger")
+            return redirect(url_for("TenantAdminView.audit"))
+        if fmt not in ("csv", "pdf") or end < start:
+            flash("Choose CSV or PDF and an end date after the start.", "danger")
+            return redirect(url_for("TenantAdminView.audit"))
+        tenant = current_tenant(db.session)
+        body = generate_compliance_report(
+            db.session,
+            tenant.id,
+            start,
+            end,
+            "pdf" if fmt == "pdf" else "csv",
+            keys=_audit_keys(),
+        )
+        resp = make_response(body)
+        resp.headers["Content-Type"] = (
+            "text/csv; charset=utf-8" if fmt == "csv" else ("application/pdf")
+        )
+        resp.headers["Content-Disposition"] = (
+            f'attachment; filename="audit-{tenant.slug}-{start}-{end}.{fmt}"'
+        )
+        return resp
+
+
+def _audit_keys() -> dict[str, bytes] | None:
+    try:
+        from signoff.audit.checkpoints import audit_keys
+    except ImportError:
+        return None
+    keys = audit_keys(current_app.config)
+    return dict(keys.all) or None
+
+
+def _verify(session: Session) -> tuple[Any, str | None]:
+    """The tenant's full verification (chain and signed checkpoints), or why not."""
+    try:
+        from signoff.audit.checkpoints import full_verification
+    except ImportError:
+        return None, "Audit verification is not available in this installation yet."
+    try:
+        return full_verification(session, require_tenant(), _audit_keys()), None
+    except Exception as exc:  # shown to the admin, never a 500
+        session.rollback()
+        return None, f"Verification could not run: {type(exc).__name__}"
 
 
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(TenantRoleView())
-    appbuilder.add_view_no_menu(MembershipView())
+    appbuilder.add_view_no_menu(TenantAdminView())

@@ -3,6 +3,8 @@
 FAB's permission check (``@has_access``) still runs; on top of it every request
 must come from a member of the tenant in the URL holding one of
 ``tenant_roles``. The data itself is filtered by row-level security, not here.
+Members of a suspended tenant get the "this organisation is suspended" page (403);
+outsiders still get 404, so suspension reveals nothing about a tenant.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db
-from signoff.tenancy.access import require_roles
+from signoff.tenancy.access import current_tenant, require_roles
 
 
 class TenantScoped:
@@ -33,6 +35,12 @@ class TenantScoped:
             if not current_user.is_authenticated:
                 login = f"{appbuilder.sm.auth_view.__class__.__name__}.login"
                 return redirect(url_for(login, next=request.full_path))
+            require_roles(db.session, ())  # 404 unless a member
+            tenant = current_tenant(db.session)
+            if tenant.status != "active":
+                from signoff.views.common import suspended_page
+
+                return suspended_page(tenant)
             require_roles(db.session, roles)
             return None
 

@@ -1,0 +1,164 @@
+"""The specification's four endpoints, exactly as written::
+
+    GET    /api/v1/approval-workflow/pending
+    POST   /api/v1/approval-workflow/approve/{id}/{step}   (step is 0-based)
+    POST   /api/v1/approval-workflow/reject/{id}           (your active step)
+    GET    /api/v1/approval-workflow/history/{id}
+
+Decisions go through :func:`signoff.workflow.actions.do_approve` / ``do_reject``, so
+self-approval, eligibility, once-per-step, MFA freshness and the advisory lock hold
+as for every other caller; they are rate limited per the specification's
+``FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW`` and accept an ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+from flask_appbuilder.api import expose
+from werkzeug.wrappers import Response
+
+from signoff.api.base import (
+    UUID_PATH,
+    TenantBaseApi,
+    endpoint,
+    idempotency_key,
+    json_body,
+    openapi,
+    query_args,
+)
+from signoff.api.requests import (
+    action_response,
+    current_user_id,
+    get_request_for,
+    require_pending,
+)
+from signoff.api.schemas import (
+    ActionResultSchema,
+    DecisionSchema,
+    HistorySchema,
+    PendingListSchema,
+    PendingQuerySchema,
+    RejectSchema,
+)
+from signoff.extensions import db
+from signoff.workflow import actions, queries
+from signoff.workflow.manager import history, request_actor
+
+_ID = ("id", UUID_PATH)
+_STEP = ("step", {"type": "integer", "minimum": 0, "description": "0-based step index"})
+
+
+class ApprovalWorkflowApi(TenantBaseApi):
+    resource_name = "approval-workflow"
+    openapi_spec_tag = "Approval workflow"
+
+    @expose("/pending", methods=("GET",))
+    @endpoint("read")
+    @openapi(
+        "Get pending approvals",
+        description=(
+            "Steps waiting for your decision (including as a delegate), newest request first."
+        ),
+        query=PendingQuerySchema,
+        ok={200: PendingListSchema},
+        errors=(401, 403, 422),
+    )
+    def pending(self) -> Response:
+        args = query_args(PendingQuerySchema())
+        size = args["page_size"]
+        items = queries.inbox(
+            db.session,
+            current_user_id(),
+            search=args.get("search"),
+            workflow=args.get("workflow"),
+            limit=size + 1,
+            offset=args["page"] * size,
+        )
+        page = [
+            {**item.to_dict(), "due_at": item.due_at, "submitted_at": item.submitted_at}
+            for item in items[:size]
+        ]
+        body = PendingListSchema().dump(
+            {
+                "count": len(page),
+                "page": args["page"],
+                "page_size": size,
+                "has_more": len(items) > size,
+                "result": page,
+            }
+        )
+        return self.response(200, **body)
+
+    @expose("/approve/<id>/<int:step>", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Approve step",
+        description=(
+            "Approve step `step` (0-based) of request `id`. Refusals are 422 with a code "
+            "(self_approval, not_eligible, mfa_required, ...); a request that moved on "
+            "(already decided, step no longer active, not pending) is 409."
+        ),
+        path=[_ID, _STEP],
+        body=DecisionSchema,
+        ok={200: ActionResultSchema},
+        errors=(400, 401, 403, 404, 409, 415, 422, 429),
+        idempotent=True,
+    )
+    def approve(self, id: str, step: int) -> Response:
+        data = json_body(DecisionSchema())
+        req = get_request_for(db.session, current_user_id(), id)
+        result = actions.do_approve(
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            step_index=step,
+            comment=data.get("comment"),
+            on_behalf_of=data.get("on_behalf_of"),
+            idempotency_key=idempotency_key(),
+        )
+        return action_response(result)
+
+    @expose("/reject/<id>", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Reject approval",
+        description=(
+            "Reject request `id` at your active step (or at `step` when you may decide "
+            "several). The request ends rejected."
+        ),
+        path=[_ID],
+        body=RejectSchema,
+        ok={200: ActionResultSchema},
+        errors=(400, 401, 403, 404, 409, 415, 422, 429),
+        idempotent=True,
+    )
+    def reject(self, id: str) -> Response:
+        data = json_body(RejectSchema())
+        req = get_request_for(db.session, current_user_id(), id)
+        require_pending(req, data.get("step"))
+        result = actions.do_reject(
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            step_index=data.get("step"),
+            comment=data.get("comment"),
+            on_behalf_of=data.get("on_behalf_of"),
+            idempotency_key=idempotency_key(),
+        )
+        return action_response(result)
+
+    @expose("/history/<id>", methods=("GET",))
+    @endpoint("read")
+    @openapi(
+        "Get approval history",
+        description="Every decision on request `id`, oldest first (the specification's "
+        "get_approval_history).",
+        path=[_ID],
+        ok={200: HistorySchema},
+    )
+    def get_history(self, id: str) -> Response:
+        req = get_request_for(db.session, current_user_id(), id)
+        entries = history(db.session, req.id)
+        body = HistorySchema().dump(
+            {"request_id": req.id, "count": len(entries), "result": entries}
+        )
+        return self.response(200, **body)

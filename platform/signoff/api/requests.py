@@ -1,0 +1,353 @@
+"""``/api/v1/requests``: submit, list, read, withdraw, resubmit, request changes, comment.
+
+Writes go through the workflow actions (one transaction each, audited); reads use
+:mod:`signoff.workflow.queries` under row-level security. A request is visible to
+its requester, to everyone who may or did decide on one of its steps (and their
+active delegates) and to the tenant's admins; to anyone else, as to another
+tenant, it does not exist (404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import g, url_for
+from flask_appbuilder.api import expose
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from signoff.api.base import (
+    UUID_PATH,
+    TenantBaseApi,
+    endpoint,
+    idempotency_key,
+    json_body,
+    link,
+    openapi,
+    query_args,
+    with_replay_header,
+)
+from signoff.api.schemas import (
+    ActionResultSchema,
+    CommentSchema,
+    RequestChangesSchema,
+    RequestDetailSchema,
+    RequestListQuerySchema,
+    RequestListSchema,
+    ResubmitSchema,
+    SubmitSchema,
+    TimelineSchema,
+)
+from signoff.extensions import db
+from signoff.tenancy.access import current_membership
+from signoff.workflow import actions, queries
+from signoff.workflow.actions import ActionResult, Conflict, NotFound
+from signoff.workflow.engine import state_from_dict
+from signoff.workflow.manager import request_actor
+from signoff.workflow.models import ApprovalRequest, ApprovalStep
+
+ADMIN = "Admin"
+
+# --- visibility -----------------------------------------------------------------------------
+
+
+def is_admin(session: Session) -> bool:
+    membership = current_membership(session)
+    return membership is not None and ADMIN in membership.role_names
+
+
+def involved_users(req: ApprovalRequest) -> set[int]:
+    """Requester, every eligible approver and everyone who decided (or was decided for)."""
+    people = {req.requester_id}
+    try:
+        state = state_from_dict(req.state)
+    except Exception:  # a malformed state must not widen visibility
+        return people
+    for step in state.steps:
+        people.update(step.eligible)
+        for decision in step.decisions:
+            people.add(decision.actor_id)
+            people.add(decision.principal)
+    return people
+
+
+def can_see(session: Session, req: ApprovalRequest, user_id: int) -> bool:
+    people = involved_users(req)
+    if user_id in people or is_admin(session):
+        return True
+    delegators = queries.delegators_of(session, user_id)
+    return any(
+        d in people and workflow in (None, req.workflow_key) for d, workflow in delegators.items()
+    )
+
+
+def parse_id(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        raise NotFound("not_found", "Not found") from None
+
+
+def get_request_for(session: Session, user_id: int, request_id: Any) -> ApprovalRequest:
+    """The request if ``user_id`` may see it; 404 for missing, other tenant's or hidden."""
+    req = session.get(ApprovalRequest, parse_id(request_id))
+    if req is None or not can_see(session, req, user_id):
+        raise NotFound("not_found", "Not found")
+    return req
+
+
+def require_pending(req: ApprovalRequest, step: int | None) -> None:
+    """A decision without a step on a request that is no longer pending is stale state
+    (the action would otherwise complain that no step was named)."""
+    if step is None and req.status != "pending":
+        raise Conflict("not_pending", f"The request is {req.status}", field=None)
+
+
+def current_user_id() -> int:
+    return int(g.user.id)
+
+
+def action_response(result: ActionResult, status: int = 200) -> Response:
+    body = ActionResultSchema().dump({**result.to_dict(), "replayed": result.replayed})
+    resp = TenantBaseApi.response(status, **body)
+    return with_replay_header(resp, result.replayed)
+
+
+# --- the resource ---------------------------------------------------------------------------
+
+_ID = [("id", UUID_PATH)]
+_RID = "$response.body#/request_id"
+#: Where a submission leads (OpenAPI links: clients and stateful testers follow them).
+SUBMITTED_LINKS = {
+    "GetRequest": link("RequestsApi.get", id=_RID),
+    "GetTimeline": link("RequestsApi.timeline", id=_RID),
+    "GetHistory": link("ApprovalWorkflowApi.get_history", id=_RID),
+    "ApproveFirstStep": link("ApprovalWorkflowApi.approve", id=_RID, step=0),
+    "Reject": link("ApprovalWorkflowApi.reject", id=_RID),
+    "RequestChanges": link("RequestsApi.request_changes", id=_RID),
+    "Comment": link("RequestsApi.comment", id=_RID),
+    "Withdraw": link("RequestsApi.withdraw", id=_RID),
+    "Resubmit": link("RequestsApi.resubmit", id=_RID),
+}
+
+
+class RequestsApi(TenantBaseApi):
+    resource_name = "requests"
+    openapi_spec_tag = "Requests"
+
+    @expose("/", methods=("GET",))
+    @endpoint("read")
+    @openapi(
+        "List requests",
+        description=(
+            "Requests you submitted or may decide, or decided (tenant admins: all), newest "
+            "first. Filters: status, workflow, requester_id, mine, search (title)."
+        ),
+        query=RequestListQuerySchema,
+        ok={200: RequestListSchema},
+        errors=(401, 403, 422),
+    )
+    def get_list(self) -> Response:
+        args = query_args(RequestListQuerySchema())
+        session = db.session
+        uid = current_user_id()
+        requester = uid if args.get("mine") else args.get("requester_id")
+        rows, total = queries.list_requests(
+            session,
+            status=args.get("status"),
+            workflow=args.get("workflow"),
+            requester_id=requester,
+            involving=None if is_admin(session) else uid,
+            search=args.get("search"),
+            limit=args["page_size"],
+            offset=args["page"] * args["page_size"],
+        )
+        body = RequestListSchema().dump(
+            {"count": total, "page": args["page"], "page_size": args["page_size"], "result": rows}
+        )
+        return self.response(200, **body)
+
+    @expose("/", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Submit a request",
+        description=(
+            "Start a request on the workflow's current version. `input_data` is validated "
+            "against the workflow's field schema (422 with every problem by path)."
+        ),
+        body=SubmitSchema,
+        body_required=True,
+        ok={201: ("Submitted", ActionResultSchema)},
+        errors=(400, 401, 403, 404, 409, 415, 422),
+        idempotent=True,
+        links={201: SUBMITTED_LINKS},
+    )
+    def post(self) -> Response:
+        data = json_body(SubmitSchema(), required=True)
+        result = actions.do_submit(
+            db.session,
+            actor=request_actor(method="api"),
+            workflow_key=data["workflow"],
+            input_data=data["input_data"],
+            title=data.get("title"),
+            object_type=data.get("object_type"),
+            object_id=data.get("object_id"),
+            idempotency_key=idempotency_key(),
+        )
+        resp = action_response(result, 201)
+        resp.headers["Location"] = url_for(f"{self.endpoint}.get", id=str(result.request_id))
+        return resp
+
+    @expose("/<id>", methods=("GET",))
+    @endpoint("read")
+    @openapi(
+        "Get a request",
+        description="The request with its input data and the state of every step.",
+        path=_ID,
+        ok={200: RequestDetailSchema},
+    )
+    def get(self, id: str) -> Response:
+        session = db.session
+        req = get_request_for(session, current_user_id(), id)
+        steps = session.scalars(
+            select(ApprovalStep)
+            .where(ApprovalStep.request_id == req.id)
+            .order_by(ApprovalStep.step_index)
+        ).all()
+        body = RequestDetailSchema().dump({**_columns(req), "steps": steps})
+        return self.response(200, **body)
+
+    @expose("/<id>/timeline", methods=("GET",))
+    @endpoint("read")
+    @openapi(
+        "Timeline of a request",
+        description="Decisions and comments, oldest first.",
+        path=_ID,
+        ok={200: TimelineSchema},
+    )
+    def timeline(self, id: str) -> Response:
+        session = db.session
+        req = get_request_for(session, current_user_id(), id)
+        events = queries.timeline(session, req.id)
+        return self.response(200, **TimelineSchema().dump({"request_id": req.id, "result": events}))
+
+    @expose("/<id>/withdraw", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Withdraw a request",
+        description="The requester takes a pending (or changes-requested) request back.",
+        path=_ID,
+        ok={200: ActionResultSchema},
+        errors=(401, 403, 404, 409, 422),
+        idempotent=True,
+    )
+    def withdraw(self, id: str) -> Response:
+        req = get_request_for(db.session, current_user_id(), id)
+        result = actions.do_withdraw(
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            idempotency_key=idempotency_key(),
+        )
+        return action_response(result)
+
+    @expose("/<id>/resubmit", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Resubmit a request",
+        description=(
+            "After changes were requested, the requester sends it round again from its first "
+            "step, optionally with new `input_data` (validated like a submission)."
+        ),
+        path=_ID,
+        body=ResubmitSchema,
+        ok={200: ActionResultSchema},
+        errors=(400, 401, 403, 404, 409, 415, 422),
+        idempotent=True,
+    )
+    def resubmit(self, id: str) -> Response:
+        data = json_body(ResubmitSchema())
+        req = get_request_for(db.session, current_user_id(), id)
+        result = actions.do_resubmit(
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            input_data=data.get("input_data"),
+            idempotency_key=idempotency_key(),
+        )
+        return action_response(result)
+
+    @expose("/<id>/request-changes", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Request changes",
+        description=(
+            "An approver sends the request back to its requester (at `step`, default: your "
+            "active step)."
+        ),
+        path=_ID,
+        body=RequestChangesSchema,
+        ok={200: ActionResultSchema},
+        errors=(400, 401, 403, 404, 409, 415, 422, 429),
+        idempotent=True,
+    )
+    def request_changes(self, id: str) -> Response:
+        data = json_body(RequestChangesSchema())
+        req = get_request_for(db.session, current_user_id(), id)
+        require_pending(req, data.get("step"))
+        result = actions.do_request_changes(
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            step_index=data.get("step"),
+            comment=data.get("comment"),
+            on_behalf_of=data.get("on_behalf_of"),
+            idempotency_key=idempotency_key(),
+        )
+        return action_response(result)
+
+    @expose("/<id>/comments", methods=("POST",))
+    @endpoint("write")
+    @openapi(
+        "Comment on a request",
+        description="Requester, approvers and tenant admins may comment (sanitized text).",
+        path=_ID,
+        body=CommentSchema,
+        body_required=True,
+        ok={201: ("Commented", ActionResultSchema)},
+        errors=(400, 401, 403, 404, 409, 415, 422),
+        idempotent=True,
+    )
+    def comment(self, id: str) -> Response:
+        data = json_body(CommentSchema(), required=True)
+        req = get_request_for(db.session, current_user_id(), id)
+        result = actions.do_comment(
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            body=data["body"],
+            idempotency_key=idempotency_key(),
+        )
+        return action_response(result, 201)
+
+    @expose("/<id>/escalate", methods=("POST",))
+    @endpoint("write", roles=(ADMIN,))
+    @openapi(
+        "Escalate a request (tenant Admin)",
+        description="Escalate the active step to its escalation target now.",
+        path=_ID,
+        ok={200: ActionResultSchema},
+        errors=(401, 403, 404, 409, 422),
+    )
+    def escalate(self, id: str) -> Response:
+        req = get_request_for(db.session, current_user_id(), id)
+        result = actions.do_escalate(
+            db.session, actor=request_actor(method="api"), request_id=req.id
+        )
+        return action_response(result)
+
+
+def _columns(req: ApprovalRequest) -> dict[str, Any]:
+    return {c.key: getattr(req, c.key) for c in ApprovalRequest.__table__.columns}

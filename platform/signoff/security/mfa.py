@@ -1,0 +1,585 @@
+"""TOTP multi-factor authentication: enrolment, step-up, recovery codes, tenant policy.
+
+- **TOTP** (RFC 6238; SHA-1, 6 digits, 30 s steps, one step of clock drift either
+  way) through pyotp. The secret is generated here, shown once as a QR code and a
+  text key, and is active only once a valid code confirms it. At rest it is
+  encrypted with Fernet under a key derived (HKDF-SHA256) from ``SECRET_KEY``:
+  rotating ``SECRET_KEY`` therefore voids every enrolment (users re-enrol).
+- **Replay**: the time step of the last accepted code is stored; a code of that
+  step or an earlier one is refused (``code_reused``), so a code works once.
+- **Failed codes** are counted in Redis per account and per address
+  (``SIGNOFF_RATELIMIT_MFA_*``, 429 when exhausted) and in the database
+  (``SIGNOFF_MFA_MAX_FAILURES`` consecutive failures lock the authenticator for
+  ``SIGNOFF_MFA_LOCKOUT_SECONDS``), which holds even when Redis is down. Every
+  failure and success is audited in the chain of the tenant the request is made
+  in (a token without a tenant: application log only).
+- **Recovery codes**: ten single-use codes, shown once at confirmation, stored
+  as werkzeug password hashes; using one counts as a verification.
+- **Step-up**: a verification is recorded for the current credential
+  (:mod:`signoff.security.mfa_state`); a decision on a ``requires_mfa`` step needs
+  one younger than ``FAB_APPROVAL_MFA_TIMEOUT``.
+- **Tenant policy** ``tenant.mfa_required``: every member must pass an MFA check
+  once per web login or per access token before anything else in that tenant
+  (API keys, being machine credentials, are exempt).
+- **Reset** by a tenant admin deletes the authenticator, its recovery codes and
+  its token verifications (the person re-enrols); the API audits it.
+
+The authenticator belongs to the person, not to a tenant: an admin of any tenant
+the person belongs to can reset it, and that reset is audited in that tenant's chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import pyotp
+import segno
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app, g, has_request_context, jsonify, redirect, request, url_for
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, scoped_session
+from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response
+
+from signoff.db.binding import current_tenant_id
+from signoff.security import mfa_state, ratelimit
+from signoff.security.models import MfaRecoveryCode, MfaTotp
+
+log = logging.getLogger(__name__)
+
+SessionLike = Session | scoped_session[Session]
+
+PERIOD = 30
+DIGITS = 6
+#: Steps of clock drift accepted either side of the server's current step.
+WINDOW = 1
+RECOVERY_CODE_COUNT = 10
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+#: Recovery codes carry ~50 random bits, so a moderate KDF suffices (checking all
+#: ten of a user must stay well under a second).
+RECOVERY_HASH_METHOD = "pbkdf2:sha256:100000"
+
+VERIFY_PATH = "/api/v1/security/mfa/verify"
+ENROLL_PATH = "/api/v1/security/mfa/enroll"
+
+
+class MfaError(Exception):
+    """An MFA operation was refused; ``status`` is what an API answers with."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "errors": {self.field: [self.message]} if self.field else None,
+        }
+        return body
+
+
+# --- TOTP arithmetic (pure) -------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A fresh base32 secret of 160 bits (RFC 4226's recommended length)."""
+    return pyotp.random_base32(32)
+
+
+def make_totp(
+    secret: str, *, digits: int = DIGITS, digest: Any = None, interval: int = PERIOD
+) -> pyotp.TOTP:
+    return pyotp.TOTP(secret, digits=digits, digest=digest or hashlib.sha1, interval=interval)
+
+
+def time_step(for_time: float, interval: int = PERIOD) -> int:
+    return int(for_time // interval)
+
+
+def code_at(secret: str, for_time: float, *, digits: int = DIGITS) -> str:
+    """The code an authenticator shows at unix time ``for_time``."""
+    return make_totp(secret, digits=digits).generate_otp(time_step(for_time))
+
+
+def normalize_code(code: str) -> str:
+    return "".join(ch for ch in str(code) if not ch.isspace() and ch != "-")
+
+
+def matching_steps(secret: str, code: str, *, now: float, window: int = WINDOW) -> list[int]:
+    """The time steps around ``now`` whose code is ``code`` (constant-time compares)."""
+    code = normalize_code(code)
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
+        return []
+    totp = make_totp(secret)
+    current = time_step(now)
+    return [
+        step
+        for step in range(current - window, current + window + 1)
+        if hmac.compare_digest(totp.generate_otp(step), code)
+    ]
+
+
+def provisioning_uri(secret: str, account: str, issuer: str) -> str:
+    return make_totp(secret).provisioning_uri(name=account, issuer_name=issuer)
+
+
+def qr_data_uri(uri: str) -> str:
+    """The otpauth URI as a QR code, an SVG ``data:`` URI (no external service)."""
+    return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2))
+
+
+# --- the secret at rest -----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"signoff-mfa", info=b"totp-secret-v1"
+    ).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _fernet() -> Fernet:
+    return _fernet_for(str(current_app.config["SECRET_KEY"]))
+
+
+def encrypt_secret(secret: str) -> str:
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def decrypt_secret(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise MfaError(
+            409,
+            "mfa_unreadable",
+            "The authenticator cannot be read (the server key changed); ask an admin to reset it",
+        ) from exc
+
+
+# --- recovery codes ---------------------------------------------------------------------
+
+
+def generate_recovery_codes(count: int = RECOVERY_CODE_COUNT) -> list[str]:
+    codes = []
+    for _ in range(count):
+        raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def normalize_recovery_code(code: str) -> str:
+    return "".join(ch for ch in str(code).lower() if ch.isalnum())
+
+
+def _store_recovery_codes(session: SessionLike, user_id: int) -> list[str]:
+    session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
+    codes = generate_recovery_codes()
+    for code in codes:
+        session.add(
+            MfaRecoveryCode(
+                user_id=user_id,
+                code_hash=generate_password_hash(
+                    normalize_recovery_code(code), method=RECOVERY_HASH_METHOD
+                ),
+            )
+        )
+    return codes
+
+
+# --- state ------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _load(session: SessionLike, user_id: int, *, lock: bool = False) -> MfaTotp | None:
+    stmt = select(MfaTotp).where(MfaTotp.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row: MfaTotp | None = session.scalars(stmt.execution_options(populate_existing=True)).first()
+    return row
+
+
+def is_enrolled(session: SessionLike, user_id: int) -> bool:
+    row = _load(session, user_id)
+    return row is not None and row.confirmed_at is not None
+
+
+def recovery_codes_left(session: SessionLike, user_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(MfaRecoveryCode)
+            .where(MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.used_at.is_(None))
+        )
+        or 0
+    )
+
+
+def timeout_seconds() -> int:
+    return int(current_app.config.get("FAB_APPROVAL_MFA_TIMEOUT") or 1800)
+
+
+def verified_at(user_id: int) -> datetime | None:
+    return mfa_state.mfa_verified_at(user_id)
+
+
+def is_fresh(user_id: int, timeout: int | None = None) -> bool:
+    """Whether this credential passed an MFA check within ``timeout`` seconds."""
+    at = verified_at(user_id)
+    if at is None:
+        return False
+    age = _now() - at
+    return timedelta(0) <= age <= timedelta(seconds=timeout or timeout_seconds())
+
+
+def status(session: SessionLike, user_id: int) -> dict[str, Any]:
+    row = _load(session, user_id)
+    at = verified_at(user_id)
+    return {
+        "enrolled": row is not None and row.confirmed_at is not None,
+        "pending": row is not None and row.confirmed_at is None,
+        "recovery_codes_left": recovery_codes_left(session, user_id) if row else 0,
+        "verified_at": at.isoformat() if at else None,
+        "fresh": is_fresh(user_id),
+        "timeout": timeout_seconds(),
+    }
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the user needs to add the authenticator: shown once, never stored plain."""
+
+    secret: str
+    uri: str
+    qr: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"secret": self.secret, "otpauth_uri": self.uri, "qr": self.qr}
+
+
+def _account_name(user: Any) -> str:
+    return str(getattr(user, "email", None) or getattr(user, "username", None) or user.id)
+
+
+def _enrolment(secret: str, user: Any) -> Enrolment:
+    uri = provisioning_uri(secret, _account_name(user), str(current_app.config["APP_NAME"]))
+    return Enrolment(secret=secret, uri=uri, qr=qr_data_uri(uri))
+
+
+def begin_enrolment(session: SessionLike, user: Any, *, restart: bool = True) -> Enrolment:
+    """Create (or, with ``restart``, replace) the user's pending authenticator."""
+    row = _load(session, int(user.id), lock=True)
+    if row is not None and row.confirmed_at is not None:
+        session.rollback()
+        raise MfaError(
+            409,
+            "already_enrolled",
+            "An authenticator is already active; a tenant admin can reset it",
+        )
+    if row is not None and not restart:
+        secret = decrypt_secret(row.secret_encrypted)
+        session.rollback()
+        return _enrolment(secret, user)
+    secret = new_secret()
+    if row is None:
+        session.add(MfaTotp(user_id=int(user.id), secret_encrypted=encrypt_secret(secret)))
+    else:
+        row.secret_encrypted = encrypt_secret(secret)
+        row.last_used_step = None
+        row.updated_at = _now()
+    session.commit()
+    return _enrolment(secret, user)
+
+
+def _address() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def _method() -> str:
+    return "api" if mfa_state.token_claims() is not None else "web"
+
+
+def _audit(session: SessionLike, action: str, user_id: int, payload: dict[str, Any]) -> None:
+    """Append to the bound tenant's chain; without a tenant, log only."""
+    body = {"method": _method(), "ip_address": _address(), **payload}
+    if current_tenant_id() is None:
+        log.info("%s user=%s %s (no tenant bound: not in an audit chain)", action, user_id, body)
+        return
+    from signoff.audit.chain import append
+
+    append(
+        session,
+        actor_id=user_id,
+        on_behalf_of_id=None,
+        action=action,
+        object_type="user",
+        object_id=str(user_id),
+        payload=body,
+    )
+
+
+def _guard(user_id: int) -> None:
+    """429 while this account or address has too many recent failed codes."""
+    ratelimit.enforce(ratelimit.mfa_rules(user_id), consume=False)
+
+
+def _check_lock(session: SessionLike, row: MfaTotp, now: datetime) -> None:
+    if row.locked_until is not None and row.locked_until > now:
+        retry = max(1, int((row.locked_until - now).total_seconds()))
+        session.rollback()
+        raise MfaError(
+            429,
+            "mfa_locked",
+            f"Too many failed codes; try again in {retry} seconds",
+            retry_after=retry,
+        )
+
+
+def _fail(session: SessionLike, row: MfaTotp, user_id: int, kind: str, reason: str) -> NoReturn:
+    """Count and audit a failed code, commit, and refuse."""
+    now = _now()
+    row.failed_attempts += 1
+    locked = row.failed_attempts >= int(current_app.config.get("SIGNOFF_MFA_MAX_FAILURES") or 10)
+    if locked:
+        lockout = int(current_app.config.get("SIGNOFF_MFA_LOCKOUT_SECONDS") or 900)
+        row.locked_until = now + timedelta(seconds=lockout)
+        row.failed_attempts = 0
+    row.updated_at = now
+    _audit(session, "mfa.failed", user_id, {"kind": kind, "reason": reason, "locked": locked})
+    session.commit()
+    ratelimit.record(ratelimit.mfa_rules(user_id))
+    if reason == "code_reused":
+        raise MfaError(
+            422,
+            "code_reused",
+            "This code was already used; wait for the next code",
+            field="code",
+        )
+    raise MfaError(422, "invalid_code", "The code is not valid", field="code")
+
+
+def _accept(
+    session: SessionLike, row: MfaTotp, user_id: int, secret: str, code: str, kind: str
+) -> datetime:
+    """Check a TOTP code against ``row`` (locked FOR UPDATE) with replay protection."""
+    now = _now()
+    _check_lock(session, row, now)
+    steps = matching_steps(secret, code, now=now.timestamp())
+    last = row.last_used_step
+    fresh = [s for s in steps if last is None or s > last]
+    if not fresh:
+        _fail(session, row, user_id, kind, "code_reused" if steps else "invalid_code")
+    row.last_used_step = min(fresh)
+    row.failed_attempts = 0
+    row.locked_until = None
+    row.updated_at = now
+    return now
+
+
+def confirm_enrolment(session: SessionLike, user_id: int, code: str) -> list[str]:
+    """Activate the pending authenticator with a valid code; the ten recovery codes
+    (returned once). Confirming proves possession, so it counts as a verification."""
+    _guard(user_id)
+    row = _load(session, user_id, lock=True)
+    if row is None:
+        session.rollback()
+        raise MfaError(404, "not_enrolling", "Start an enrolment first")
+    if row.confirmed_at is not None:
+        session.rollback()
+        raise MfaError(409, "already_enrolled", "The authenticator is already active")
+    at = _accept(session, row, user_id, decrypt_secret(row.secret_encrypted), code, "confirm")
+    row.confirmed_at = at
+    codes = _store_recovery_codes(session, user_id)
+    _audit(session, "mfa.enrolled", user_id, {})
+    session.flush()
+    mfa_state.record_verification(user_id, at, "totp")
+    session.commit()
+    return codes
+
+
+def _confirmed_row(session: SessionLike, user_id: int) -> MfaTotp:
+    row = _load(session, user_id, lock=True)
+    if row is None or row.confirmed_at is None:
+        session.rollback()
+        raise MfaError(
+            409,
+            "not_enrolled",
+            f"No active authenticator: enrol one first (POST {ENROLL_PATH})",
+        )
+    return row
+
+
+def verify_code(session: SessionLike, user_id: int, code: str) -> datetime:
+    """Step-up: check a TOTP code and record the verification for this credential."""
+    _guard(user_id)
+    row = _confirmed_row(session, user_id)
+    at = _accept(session, row, user_id, decrypt_secret(row.secret_encrypted), code, "totp")
+    _audit(session, "mfa.verified", user_id, {"kind": "totp"})
+    mfa_state.record_verification(user_id, at, "totp")
+    session.commit()
+    return at
+
+
+def use_recovery_code(session: SessionLike, user_id: int, code: str) -> tuple[datetime, int]:
+    """Spend one recovery code as a verification; (when, codes left)."""
+    _guard(user_id)
+    row = _confirmed_row(session, user_id)
+    now = _now()
+    _check_lock(session, row, now)
+    wanted = normalize_recovery_code(code)
+    unused = session.scalars(
+        select(MfaRecoveryCode)
+        .where(MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.used_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    match = next((c for c in unused if check_password_hash(c.code_hash, wanted)), None)
+    if match is None:
+        _fail(session, row, user_id, "recovery", "invalid_code")
+    match.used_at = now
+    row.failed_attempts = 0
+    row.locked_until = None
+    row.updated_at = now
+    left = len(unused) - 1
+    _audit(session, "mfa.recovery_used", user_id, {"codes_left": left})
+    mfa_state.record_verification(user_id, now, "recovery")
+    session.commit()
+    return now, left
+
+
+def regenerate_recovery_codes(session: SessionLike, user_id: int) -> list[str]:
+    """Ten new recovery codes (the old ones stop working); needs a fresh verification."""
+    if not is_fresh(user_id):
+        raise MfaError(
+            403,
+            "mfa_required",
+            f"Verify a code first (POST {VERIFY_PATH}), then ask for new recovery codes",
+        )
+    _confirmed_row(session, user_id)
+    codes = _store_recovery_codes(session, user_id)
+    _audit(session, "mfa.recovery_regenerated", user_id, {})
+    session.commit()
+    return codes
+
+
+def reset(session: SessionLike, user_id: int) -> bool:
+    """Delete the authenticator, its recovery codes and its token verifications.
+
+    The caller audits and commits; ``True`` if there was anything to delete.
+    """
+    existed = _load(session, user_id, lock=True) is not None
+    session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
+    session.execute(delete(MfaTotp).where(MfaTotp.user_id == user_id))
+    mfa_state.forget_user(session, user_id)
+    return existed
+
+
+# --- tenant policy: MFA at login ---------------------------------------------------------
+
+
+def tenant_requires_mfa(session: SessionLike) -> bool:
+    from signoff.tenancy.models import Tenant
+
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        return False
+    tenant = session.get(Tenant, tenant_id)
+    return bool(tenant is not None and tenant.mfa_required)
+
+
+def login_verified(user_id: int) -> bool:
+    """Whether this web login or access token passed an MFA check at all."""
+    return verified_at(user_id) is not None
+
+
+def mfa_required_body(message: str) -> dict[str, Any]:
+    return {
+        "code": "mfa_required",
+        "message": message,
+        "field": None,
+        "errors": None,
+        "mfa_endpoint": VERIFY_PATH,
+    }
+
+
+def api_login_policy() -> Response | None:
+    """After a tenant API call is authenticated: 403 ``mfa_required`` when the tenant
+    requires MFA and this access token has not passed a check (API keys exempt)."""
+    from signoff.extensions import db
+
+    if getattr(g, "api_key", None) is not None:
+        return None
+    user = getattr(g, "user", None)
+    if user is None or not tenant_requires_mfa(db.session) or login_verified(int(user.id)):
+        return None
+    resp = jsonify(
+        mfa_required_body(
+            "This organisation requires multi-factor authentication: verify a code at "
+            f"POST {VERIFY_PATH} with this token (enrol first at POST {ENROLL_PATH})"
+        )
+    )
+    resp.status_code = 403
+    return resp
+
+
+def safe_next(target: str | None, slug: str) -> str:
+    """``target`` if it is a path inside this tenant's portal, else the portal home."""
+    home = f"/t/{slug}/"
+    if not target or "\\" in target:
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith(home):
+        return home
+    return target
+
+
+def web_login_policy() -> Response | None:
+    """Before a ``/t/<slug>/`` page: members of a tenant that requires MFA pass a check
+    once per login (enrolling first if they have no authenticator)."""
+    from flask_login import current_user
+
+    from signoff.extensions import db
+
+    slug = g.get("tenant_slug")
+    endpoint = request.endpoint or ""
+    if not slug or endpoint.startswith("MfaView.") or endpoint.endswith(".static"):
+        return None
+    if not current_user.is_authenticated:
+        return None
+    if not tenant_requires_mfa(db.session):
+        return None
+    user_id = int(current_user.id)
+    if login_verified(user_id):
+        return None
+    target = "MfaView.verify" if is_enrolled(db.session, user_id) else "MfaView.enroll"
+    here = request.full_path.rstrip("?")
+    return redirect(url_for(target, next=here))

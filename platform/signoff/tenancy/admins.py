@@ -1,0 +1,60 @@
+"""Who administers a tenant, and the lock that keeps it from losing its last Admin.
+
+Role and membership changes that could remove an Admin take the tenant's
+member-administration advisory lock first, then count; two admins demoting each
+other at once are serialized, so one of them is refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
+
+from signoff.tenancy.models import BUILTIN_TENANT_ROLES, Membership, MembershipRole, TenantRole
+
+ADMIN_ROLE = "Admin"
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+
+
+def lock_member_changes(session: Session, tenant_id: uuid.UUID) -> None:
+    """Serialize changes to the tenant's memberships and roles (until commit)."""
+    session.execute(_LOCK, {"k": f"members:{tenant_id}"})
+
+
+def active_admin_ids(session: Session) -> set[uuid.UUID]:
+    """Active memberships holding the tenant's ``Admin`` role (under RLS)."""
+    return set(
+        session.scalars(
+            select(Membership.id)
+            .join(
+                MembershipRole,
+                (MembershipRole.tenant_id == Membership.tenant_id)
+                & (MembershipRole.membership_id == Membership.id),
+            )
+            .join(
+                TenantRole,
+                (TenantRole.tenant_id == MembershipRole.tenant_id)
+                & (TenantRole.id == MembershipRole.role_id),
+            )
+            .where(TenantRole.name == ADMIN_ROLE, Membership.active.is_(True))
+        )
+    )
+
+
+class BuiltinRoleChange(Exception):
+    """A built-in tenant role (Admin, Manager, ...) cannot be renamed or deleted."""
+
+
+def guard_builtin_role(item: Any, *, deleting: bool) -> None:
+    """Refuse renaming or deleting a built-in role (renaming Admin would lock admins out)."""
+    if deleting:
+        if item.name in BUILTIN_TENANT_ROLES:
+            raise BuiltinRoleChange(f"The built-in role {item.name} cannot be deleted")
+        return
+    old = inspect(item).attrs.name.history.deleted
+    if old and old[0] in BUILTIN_TENANT_ROLES and item.name != old[0]:
+        raise BuiltinRoleChange(f"The built-in role {old[0]} cannot be renamed")

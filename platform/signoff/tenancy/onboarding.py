@@ -1,0 +1,495 @@
+"""Tenant self-onboarding: one call creates the tenant, its admin and starter workflows.
+
+:func:`sign_up` is what the public sign-up page calls (and what an API may call): it
+validates everything first, then writes the tenant (a global row), the admin's FAB
+user when they have no account yet, the tenant's built-in roles, the admin
+membership, three starter workflows and the ``tenant.signed_up`` audit event in
+**one** transaction. Logging the admin in is the caller's job.
+
+Enumeration: a slug that is taken or reserved must be reported (the user chooses
+it); whether an email has an account is not. When it has one, the sign-up succeeds
+only with that account's password (the new tenant is added to that account); with
+any other password the answer is one generic ``credentials`` message that does not
+say which of the two was wrong. Callers rate-limit per address.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from signoff.db.binding import bound_tenant
+from signoff.security.sync import MEMBER_ROLE
+from signoff.tenancy.models import BUILTIN_TENANT_ROLES, Membership, MembershipRole, Tenant
+from signoff.tenancy.models import TenantRole as Role
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+#: Slugs that would collide with the platform's own paths or invite impersonation.
+RESERVED_SLUGS = frozenset(
+    {
+        "about",
+        "account",
+        "accounts",
+        "admin",
+        "administrator",
+        "api",
+        "app",
+        "apps",
+        "assets",
+        "auth",
+        "billing",
+        "blog",
+        "dashboard",
+        "default",
+        "demo",
+        "docs",
+        "health",
+        "help",
+        "home",
+        "invite",
+        "invites",
+        "login",
+        "logout",
+        "mail",
+        "me",
+        "mfa",
+        "new",
+        "null",
+        "operator",
+        "operators",
+        "platform",
+        "pricing",
+        "ready",
+        "register",
+        "root",
+        "security",
+        "settings",
+        "signoff",
+        "signup",
+        "sign-up",
+        "static",
+        "status",
+        "support",
+        "system",
+        "team",
+        "tenant",
+        "tenants",
+        "test",
+        "undefined",
+        "user",
+        "users",
+        "www",
+    }
+)
+#: Extra roles a new tenant starts with, beyond the built-in ones.
+STARTER_ROLES = ("Senior_Manager",)
+PASSWORD_MIN = 10
+PASSWORD_MAX = 256
+#: A few of the most common passwords of at least PASSWORD_MIN characters.
+_COMMON_PASSWORDS = frozenset(
+    {
+        "1234567890",
+        "12345678910",
+        "0123456789",
+        "1q2w3e4r5t",
+        "qwertyuiop",
+        "password123",
+        "password1234",
+        "passw0rd123",
+        "iloveyou123",
+        "qwerty12345",
+        "administrator",
+        "letmein1234",
+        "welcome1234",
+        "1qaz2wsx3edc",
+        "abcdefghij",
+        "aaaaaaaaaa",
+        "changeme123",
+        "football123",
+        "monkey12345",
+        "princess123",
+        "sunshine123",
+        "superman123",
+        "trustno1234",
+        "qwerty123456",
+        "password12345",
+    }
+)
+
+#: The specification's expense workflow, with a field schema for the request form.
+EXPENSE_APPROVAL: dict[str, Any] = {
+    "name": "Expense Approval",
+    "description": "Multi-step expense approval workflow",
+    "steps": [
+        {
+            "name": "Manager Approval",
+            "required_role": "Manager",
+            "requires_mfa": False,
+            "auto_approve_threshold": None,
+        },
+        {
+            "name": "Finance Approval",
+            "required_role": "Finance_Manager",
+            "requires_mfa": True,
+            "auto_approve_threshold": 1000,
+        },
+    ],
+    "initial_state": "pending_manager_approval",
+    "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
+    "auto_approve_conditions": {"amount_threshold": 100, "user_roles": ["Senior_Manager"]},
+    "fields": [
+        {"name": "amount", "type": "decimal", "required": True, "min": 0, "label": "Amount"},
+        {
+            "name": "description",
+            "type": "text",
+            "required": True,
+            "max_length": 2000,
+            "label": "What was it for?",
+        },
+        {"name": "spent_on", "type": "date", "label": "Date of the expense"},
+    ],
+}
+
+PURCHASE_REQUEST: dict[str, Any] = {
+    "name": "Purchase Request",
+    "description": "Buy something for the organisation",
+    "steps": [
+        {"name": "Manager Approval", "required_role": "Manager", "requires_mfa": False},
+        {
+            "name": "Finance Approval",
+            "required_role": "Finance_Manager",
+            "requires_mfa": False,
+            "auto_approve_threshold": 500,
+            "sla_hours": 72,
+        },
+    ],
+    "initial_state": "pending_manager_approval",
+    "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
+    "fields": [
+        {"name": "item", "type": "string", "required": True, "max_length": 200, "label": "Item"},
+        {"name": "amount", "type": "decimal", "required": True, "min": 0, "label": "Amount"},
+        {"name": "vendor", "type": "string", "max_length": 200, "label": "Vendor"},
+        {"name": "justification", "type": "text", "max_length": 4000, "label": "Justification"},
+    ],
+}
+
+ACCESS_REQUEST: dict[str, Any] = {
+    "name": "Access Request",
+    "description": "Access to a system, reviewed by a manager then an administrator",
+    "steps": [
+        {"name": "Manager Approval", "required_role": "Manager", "requires_mfa": False},
+        {"name": "Administrator Review", "required_role": "Admin", "requires_mfa": True},
+    ],
+    "initial_state": "pending_manager_approval",
+    "approval_required_states": ["pending_manager_approval", "pending_admin_review"],
+    "fields": [
+        {
+            "name": "system",
+            "type": "string",
+            "required": True,
+            "max_length": 120,
+            "label": "System",
+        },
+        {
+            "name": "access_level",
+            "type": "choice",
+            "required": True,
+            "choices": ["read", "write", "admin"],
+            "label": "Access level",
+        },
+        {"name": "until", "type": "date", "label": "Needed until"},
+        {"name": "reason", "type": "text", "required": True, "max_length": 2000, "label": "Reason"},
+    ],
+}
+
+STARTER_WORKFLOWS: dict[str, dict[str, Any]] = {
+    "expense_approval": EXPENSE_APPROVAL,
+    "purchase_request": PURCHASE_REQUEST,
+    "access_request": ACCESS_REQUEST,
+}
+
+
+class SignUpError(ValueError):
+    """The sign-up was refused; ``errors`` maps a form field to its messages."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors = {k: list(v) for k, v in errors.items()}
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items()))
+
+    @property
+    def code(self) -> str:
+        return "credentials" if "credentials" in self.errors else "invalid"
+
+
+@dataclass(frozen=True)
+class SignUpResult:
+    tenant_id: uuid.UUID
+    slug: str
+    user_id: int
+    created_user: bool
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def normalize_slug(raw: str | None) -> str:
+    return (raw or "").strip().lower()
+
+
+def slug_problems(slug: str) -> list[str]:
+    """Why ``slug`` cannot be used (format and reserved words; not uniqueness)."""
+    if not slug:
+        return ["is required"]
+    if not SLUG_RE.fullmatch(slug):
+        return [
+            "use 3-40 lowercase letters, digits and hyphens, starting and ending with a "
+            "letter or digit"
+        ]
+    if "--" in slug:
+        return ["must not contain two hyphens in a row"]
+    if slug in RESERVED_SLUGS:
+        return ["is reserved; choose another"]
+    return []
+
+
+def suggest_slug(name: str) -> str:
+    """A slug derived from an organisation name (ASCII, hyphenated, at most 40 chars)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return re.sub(r"-{2,}", "-", slug)[:40].strip("-")
+
+
+def normalize_email(raw: str | None) -> tuple[str | None, str | None]:
+    """``(email, problem)``: the normalised address, or why it is not one."""
+    value = (raw or "").strip()
+    if not value:
+        return None, "is required"
+    if len(value) > 254:
+        return None, "is too long"
+    try:
+        info = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return None, "is not a valid email address"
+    return info.normalized.lower(), None
+
+
+def password_problems(password: str | None, *, email: str | None = None) -> list[str]:
+    """Why ``password`` is too weak: length, variety, common passwords, the email itself."""
+    pw = password or ""
+    if len(pw) < PASSWORD_MIN:
+        return [f"must be at least {PASSWORD_MIN} characters"]
+    if len(pw) > PASSWORD_MAX:
+        return [f"must be at most {PASSWORD_MAX} characters"]
+    problems = []
+    lowered = pw.lower()
+    classes = sum(
+        [
+            any(c.islower() for c in pw),
+            any(c.isupper() for c in pw),
+            any(c.isdigit() for c in pw),
+            any(not c.isalnum() for c in pw),
+        ]
+    )
+    # Long passphrases are strong whatever their characters; short ones need variety.
+    if len(pw) < 16 and classes < 3:
+        problems.append(
+            "mix at least three of lowercase, uppercase, digits and symbols, "
+            "or use 16 characters or more"
+        )
+    if lowered in _COMMON_PASSWORDS or len(set(pw)) < 4:
+        problems.append("is too common or repetitive")
+    if email:
+        local = email.split("@", 1)[0].lower()
+        if lowered == email.lower() or (len(local) >= 4 and local in lowered):
+            problems.append("must not contain your email address")
+    return problems
+
+
+def clean_name(raw: str | None, *, limit: int) -> str | None:
+    value = " ".join((raw or "").split())
+    if not value or len(value) > limit:
+        return None
+    if any(unicodedata.category(ch)[0] == "C" for ch in value) or "<" in value or ">" in value:
+        return None
+    return value
+
+
+def split_name(full: str) -> tuple[str, str]:
+    """FAB keeps first and last names; the last word is the last name."""
+    parts = full.rsplit(" ", 1)
+    return (parts[0], parts[1]) if len(parts) == 2 else (full, "-")
+
+
+def slug_taken(session: Session, slug: str) -> bool:
+    return session.scalar(select(func.count()).where(Tenant.slug == slug)) != 0
+
+
+# --- the sign-up itself -------------------------------------------------------------------
+
+
+def _find_account(session: Session, email: str) -> Any | None:
+    sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
+    user_model = sm.user_model
+    return session.scalars(
+        select(user_model).where(
+            or_(func.lower(user_model.email) == email, func.lower(user_model.username) == email)
+        )
+    ).first()
+
+
+def new_account(session: Session, *, email: str, name: str, password: str) -> Any:
+    sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
+    member_role = sm.find_role(MEMBER_ROLE)
+    if member_role is None:
+        raise RuntimeError("FAB role 'Member' is missing: run `signoff db upgrade` first")
+    first, last = split_name(name)
+    user = sm.user_model()
+    user.username = email
+    user.email = email
+    user.first_name = first[:64]
+    user.last_name = last[:64]
+    user.active = True
+    user.roles = [member_role]
+    user.password = generate_password_hash(password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_account_or_verify(
+    session: Session, *, email: str, name: str | None, password: str
+) -> tuple[Any, bool]:
+    """A new account for ``email``. An existing account is never signed in from here:
+    sign-up must not become a password-guessing endpoint beside the rate-limited login,
+    so its owner is asked to sign in first (then sign-up reuses the signed-in account)."""
+    if _find_account(session, email) is not None:
+        raise SignUpError(
+            {
+                "email": [
+                    "This email already has a Signoff account: sign in first, then create "
+                    "the organisation from this page."
+                ]
+            }
+        )
+    return new_account(session, email=email, name=name or email, password=password), True
+
+
+def add_member(
+    session: Session, *, user_id: int, roles: list[str], role_rows: Mapping[str, Role]
+) -> Membership:
+    """A membership of the bound tenant with ``roles`` (rows in ``role_rows``)."""
+    membership = Membership(user_id=user_id)
+    session.add(membership)
+    session.flush()
+    for name in roles:
+        session.add(MembershipRole(membership_id=membership.id, role_id=role_rows[name].id))
+    session.flush()
+    return membership
+
+
+def sign_up(
+    session: Session,
+    *,
+    organisation: str | None,
+    slug: str | None,
+    admin_name: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+    user: Any | None = None,
+    ip_address: str | None = None,
+    plan: str = "free",
+) -> SignUpResult:
+    """Create a tenant with ``user`` (signed in already) or a new/verified account as its
+    admin, and the starter workflows; all in one transaction. Raises :class:`SignUpError`."""
+    from signoff.audit.chain import append as audit_append
+    from signoff.workflow.registry import add_version, bump_generation
+
+    errors: dict[str, list[str]] = {}
+    org = clean_name(organisation, limit=120)
+    if org is None:
+        errors["organisation"] = ["is required (at most 120 characters, no markup)"]
+    wanted = normalize_slug(slug)
+    if problems := slug_problems(wanted):
+        errors["slug"] = problems
+    clean_email: str | None = None
+    name: str | None = None
+    if user is None:
+        name = clean_name(admin_name, limit=120)
+        if name is None:
+            errors["admin_name"] = ["is required (at most 120 characters, no markup)"]
+        clean_email, problem = normalize_email(email)
+        if problem:
+            errors["email"] = [problem]
+        if problems := password_problems(password, email=clean_email):
+            errors["password"] = problems
+    if errors:
+        raise SignUpError(errors)
+    if slug_taken(session, wanted):
+        raise SignUpError({"slug": ["is already taken; choose another"]})
+
+    try:
+        created = False
+        if user is None:
+            assert clean_email is not None and password is not None
+            user, created = create_account_or_verify(
+                session, email=clean_email, name=name, password=password
+            )
+        user_id = int(user.id)
+        tenant = Tenant(slug=wanted, name=org, plan=plan)
+        session.add(tenant)
+        session.flush()
+        tenant_id = tenant.id
+        with bound_tenant(tenant_id, session):
+            role_rows: dict[str, Role] = {}
+            for role_name in (*BUILTIN_TENANT_ROLES, *STARTER_ROLES):
+                role_rows[role_name] = Role(name=role_name)
+                session.add(role_rows[role_name])
+            session.flush()
+            add_member(session, user_id=user_id, roles=["Admin"], role_rows=role_rows)
+            for key, raw in STARTER_WORKFLOWS.items():
+                add_version(session, key=key, raw=raw, source="tenant", created_by=user_id)
+            audit_append(
+                session,
+                actor_id=user_id,
+                on_behalf_of_id=None,
+                action="tenant.signed_up",
+                object_type="tenant",
+                object_id=str(tenant_id),
+                payload={
+                    "slug": wanted,
+                    "name": org,
+                    "plan": plan,
+                    "new_account": created,
+                    "workflows": sorted(STARTER_WORKFLOWS),
+                    "ip_address": ip_address,
+                },
+            )
+            session.flush()
+        session.commit()
+    except SignUpError:
+        session.rollback()
+        raise
+    except IntegrityError as exc:
+        # A concurrent sign-up took the slug (or the email) between the check and the insert.
+        session.rollback()
+        if "uq_tenant_slug" in str(exc.orig):
+            raise SignUpError({"slug": ["is already taken; choose another"]}) from None
+        raise SignUpError(
+            {"credentials": ["We could not sign you up with this email and password."]}
+        ) from None
+    except Exception:
+        session.rollback()
+        raise
+    bump_generation(tenant_id)
+    return SignUpResult(tenant_id=tenant_id, slug=wanted, user_id=user_id, created_user=created)

@@ -1,0 +1,232 @@
+"""What every Signoff page shares: the layout's context, CSRF, user names, the
+request-visibility helper and the "suspended" / error pages.
+
+CSRF: Flask-WTF's ``CSRFProtect`` guards every non-API POST when
+``WTF_CSRF_ENABLED`` is true (the default; test configs turn it off). FAB's own
+forms carry their token already; our templates add ``csrf_token()`` by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, abort, current_app, g, make_response, render_template
+from flask_appbuilder import AppBuilder, BaseView
+from flask_appbuilder.api import BaseApi
+from flask_appbuilder.security.sqla.models import User
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from signoff.extensions import db
+from signoff.tenancy.access import current_membership, current_tenant
+from signoff.tenancy.models import Tenant
+from signoff.workflow.engine import state_from_dict
+from signoff.workflow.models import ApprovalRequest
+from signoff.workflow.queries import delegators_of
+
+ADMIN_ROLE = "Admin"
+ACCENT_RE = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+# --- CSRF ---------------------------------------------------------------------------------
+
+
+def install_csrf(app: Flask, appbuilder: AppBuilder) -> None:
+    """Protect every form POST; REST APIs (JWT, no cookies) stay exempt.
+
+    Called after every view and API is registered: FAB exempts an API blueprint only
+    if CSRFProtect exists when the blueprint is created, so the already-registered
+    ones (FAB's security API, ours) are exempted here explicitly.
+    """
+    csrf = app.extensions.get("csrf")
+    if csrf is None:
+        csrf = CSRFProtect()
+        csrf.init_app(app)
+    for view in appbuilder.baseviews:
+        if isinstance(view, BaseApi) and view.csrf_exempt and view.blueprint is not None:
+            csrf.exempt(view.blueprint)
+    app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(exc: CSRFError) -> Response:
+        return error_page(
+            400,
+            "This form has expired",
+            "Your session or the page was too old. Go back, reload the page and try again.",
+        )
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    resp = make_response(
+        render_template(
+            "signoff/error.html",
+            title=title,
+            message=message,
+            status=status,
+            appbuilder=current_app.appbuilder,  # type: ignore[attr-defined]
+            nav=None,
+        ),
+        status,
+    )
+    return resp
+
+
+def suspended_page(tenant: Tenant | None = None) -> Response:
+    page = render_template(
+        "signoff/suspended.html",
+        tenant=tenant,
+        appbuilder=current_app.appbuilder,  # type: ignore[attr-defined]
+        nav=None,
+    )
+    return make_response(page, 403)
+
+
+def abort_suspended(tenant: Tenant | None = None) -> None:
+    abort(suspended_page(tenant))
+
+
+class SignoffView(BaseView):
+    """A FAB BaseView whose templates use Signoff's own layout."""
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        kwargs.setdefault("nav", None)
+        return self.render_template(template, **kwargs)
+
+
+def tenant_nav(session: Session) -> dict[str, Any]:
+    """The navigation of a tenant page: branding, the user's roles and the counts."""
+    from signoff.workflow.queries import inbox
+
+    if "signoff_nav" in g:
+        cached: dict[str, Any] = g.signoff_nav
+        return cached
+    tenant = current_tenant(session)
+    membership = current_membership(session)
+    user_id = int(g.user.id)
+    waiting = len(inbox(session, user_id, limit=100))
+    mine_open = int(
+        session.scalar(
+            select(db.func.count())
+            .select_from(ApprovalRequest)
+            .where(
+                ApprovalRequest.requester_id == user_id,
+                ApprovalRequest.status.in_(("pending", "changes_requested")),
+            )
+        )
+        or 0
+    )
+    roles = membership.role_names if membership else []
+    nav = {
+        "tenant": tenant,
+        "slug": tenant.slug,
+        # Only a plain #rrggbb reaches the page's <style> (manifests can set anything).
+        "accent": tenant.accent_color
+        if ACCENT_RE.fullmatch(tenant.accent_color or "")
+        else ("#2563eb"),
+        "roles": roles,
+        "is_admin": ADMIN_ROLE in roles,
+        "inbox_count": waiting,
+        "inbox_more": waiting >= 100,
+        "mine_open": mine_open,
+        "user": g.user,
+    }
+    g.signoff_nav = nav
+    return nav
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names of FAB users (ids come from the bound tenant's rows)."""
+    wanted = sorted({int(i) for i in ids if i})
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(User.id, User.first_name, User.last_name, User.username).where(User.id.in_(wanted))
+    ).all()
+    out = {}
+    for uid, first, last, username in rows:
+        full = " ".join(p for p in (first, last) if p and p != "-")
+        out[uid] = full or username
+    return out
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def involved_user_ids(req: ApprovalRequest) -> set[int]:
+    """The requester, every eligible approver and everyone who decided."""
+    state = state_from_dict(req.state)
+    people = {req.requester_id}
+    for step in state.steps:
+        people |= set(step.eligible)
+        people |= {d.actor_id for d in step.decisions}
+        people |= {d.principal for d in step.decisions}
+    return people
+
+
+def get_request_for(session: Session, user_id: int, request_id: str) -> ApprovalRequest:
+    """The request ``request_id`` if ``user_id`` may see it, else 404.
+
+    Row-level security already hides other tenants' requests (a foreign id reads as
+    missing); inside the tenant a request is visible to the people involved in it,
+    their delegates, and the tenant's admins. Every refusal is the same 404.
+    """
+    rid = parse_uuid(request_id)
+    req = session.get(ApprovalRequest, rid) if rid else None
+    if req is None:
+        abort(404)
+    people = involved_user_ids(req)
+    if user_id in people:
+        return req
+    membership = current_membership(session)
+    if membership is not None and ADMIN_ROLE in membership.role_names:
+        return req
+    # A delegate sees what their delegators must decide, within each delegation's
+    # scope: never the delegator's own requests, never other workflows.
+    approvers = people - {req.requester_id}
+    for delegator, workflow in delegators_of(session, user_id).items():
+        if delegator in approvers and workflow in (None, req.workflow_key):
+            return req
+    abort(404)
+
+
+def config_int(key: str, default: int) -> int:
+    try:
+        return int(current_app.config.get(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def install_error_pages(app: Flask) -> None:
+    """A readable page when a form is rate-limited (the API answers in JSON)."""
+    from flask import jsonify, request
+    from flask_limiter.errors import RateLimitExceeded
+
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(exc: RateLimitExceeded) -> Any:
+        if request.path.startswith("/api/"):
+            resp = jsonify(code="rate_limited", message=f"Too many requests: {exc.description}")
+            resp.status_code = 429
+            return resp
+        return error_page(
+            429,
+            "Too many attempts",
+            f"Please wait a little before trying again ({exc.description}).",
+        )

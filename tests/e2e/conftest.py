@@ -1,0 +1,105 @@
+"""Real-browser tests: Playwright driving Debian's Chromium against a live server.
+
+The app runs with werkzeug's ``make_server`` in a thread on a free 127.0.0.1 port,
+with CSRF **on** (as in production). Playwright's own browser download is not
+used: the tests launch the system Chromium (``SIGNOFF_CHROMIUM``, default
+``/usr/bin/chromium``; install it with ``apt-get install chromium``). When it or
+the ``playwright`` package is missing the tests FAIL with that message; they are
+never skipped. Screenshots go to ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import app_config
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("SIGNOFF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail(
+            f"Chromium not found at {path}: the e2e tests need Debian's chromium "
+            "(`apt-get install -y chromium`) or SIGNOFF_CHROMIUM pointing at a Chromium binary",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Any
+
+
+@pytest.fixture(scope="session")
+def live_server(database: Any, redis_url: str, redis_prefix: str, app: Any) -> Iterator[LiveServer]:
+    """The app (CSRF on) served on a free loopback port."""
+    from werkzeug.serving import make_server
+
+    from signoff.app import create_app
+
+    live = create_app(
+        app_config(
+            database,
+            redis_url,
+            f"{redis_prefix}e2e-{uuid.uuid4().hex[:6]}:",
+            WTF_CSRF_ENABLED=True,
+            TESTING=False,
+            SIGNOFF_SIGNUP_RATE_LIMIT="50 per hour",
+        )
+    )
+    server = make_server("127.0.0.1", 0, live, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=live)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(
+            "the e2e tests need the `playwright` package (pip install playwright; do not run "
+            "`playwright install`: the system Chromium is used)",
+            pytrace=False,
+        )
+    executable = chromium_path()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

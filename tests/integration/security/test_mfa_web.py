@@ -1,0 +1,183 @@
+"""MFA in the portal: the enrolment page, the step-up prompt that returns to the
+decision, the tenant's "MFA at every login" policy, and what a session keeps."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fixtures.tenants import web_login
+from tests.integration.security.conftest import at_finance_step, client_for, code
+
+
+def signed_in(app: Any, tenant: Any, who: str) -> Any:
+    client = client_for(app)
+    web_login(client, tenant.username(who))
+    return client
+
+
+def enrol_on_the_web(client: Any, slug: str) -> tuple[str, list[str]]:
+    page = client.get(f"/t/{slug}/mfa/enroll")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'src="data:image/svg+xml' in html
+    secret = re.search(r'data-testid="mfa-secret">([A-Z2-7]+)<', html)
+    assert secret, html
+    done = client.post(f"/t/{slug}/mfa/enroll", data={"code": code(secret.group(1))})
+    assert done.status_code == 200
+    codes = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", done.get_data(as_text=True))
+    assert len(codes) == 10
+    return secret.group(1), codes
+
+
+def last_decision(database: Any, rid: Any) -> tuple[Any, ...]:
+    with database.connect("admin") as conn:
+        return conn.execute(
+            "SELECT step_index, verdict, mfa_verified, method FROM step_decision "
+            "WHERE request_id = %s ORDER BY decided_at DESC LIMIT 1",
+            (rid,),
+        ).fetchone()
+
+
+def decide(client: Any, slug: str, rid: Any, step: int = 1) -> Any:
+    return client.post(
+        f"/t/{slug}/requests/{rid}/decide",
+        data={"verdict": "approve", "step": str(step), "comment": "fine"},
+    )
+
+
+def test_enrolment_page_then_recovery_codes_once(app, database, expense_tenant):
+    client = signed_in(app, expense_tenant, "finance")
+    slug = expense_tenant.slug
+    _secret, _codes = enrol_on_the_web(client, slug)
+    again = client.get(f"/t/{slug}/mfa/enroll")
+    html = again.get_data(as_text=True)
+    assert 'data-testid="codes-left">10<' in html
+    assert "<code>" not in html  # the codes are never shown again
+    assert "mfa-secret" not in html
+
+
+def test_a_wrong_code_keeps_the_enrolment_pending(app, expense_tenant):
+    client = signed_in(app, expense_tenant, "bob")
+    slug = expense_tenant.slug
+    html = client.get(f"/t/{slug}/mfa/enroll").get_data(as_text=True)
+    secret = re.search(r'data-testid="mfa-secret">([A-Z2-7]+)<', html).group(1)
+    bad = client.post(f"/t/{slug}/mfa/enroll", data={"code": "000000"})
+    assert bad.status_code == 422
+    # Reloading keeps the same pending key (the QR code the user scanned).
+    assert secret in client.get(f"/t/{slug}/mfa/enroll").get_data(as_text=True)
+
+
+def test_the_step_up_prompt_returns_to_the_decision(app, database, expense_tenant):
+    slug = expense_tenant.slug
+    client = signed_in(app, expense_tenant, "finance")
+    secret, _ = enrol_on_the_web(client, slug)
+    # A new login: the enrolment's verification is gone.
+    client = signed_in(app, expense_tenant, "finance")
+    rid = at_finance_step(app, expense_tenant)
+    page = f"/t/{slug}/requests/{rid}"
+
+    sent = decide(client, slug, rid)
+    assert sent.status_code == 302
+    target = urlsplit(sent.headers["Location"])
+    assert target.path == f"/t/{slug}/mfa/verify"
+    assert parse_qs(target.query)["next"] == [page]
+    assert last_decision(database, rid)[0] == 0  # nothing decided at the MFA step
+
+    prompt = client.get(f"{target.path}?{target.query}")
+    assert prompt.status_code == 200
+    assert "authenticator" in prompt.get_data(as_text=True)
+    back = client.post(f"{target.path}?{target.query}", data={"code": code(secret, 1)})
+    assert back.status_code == 302
+    assert urlsplit(back.headers["Location"]).path == page
+
+    assert decide(client, slug, rid).status_code == 302
+    assert last_decision(database, rid) == (1, "approve", True, "web")
+
+
+def test_wrong_and_replayed_codes_on_the_prompt(app, expense_tenant):
+    slug = expense_tenant.slug
+    client = signed_in(app, expense_tenant, "finance")
+    secret, _ = enrol_on_the_web(client, slug)
+    wrong = client.post(f"/t/{slug}/mfa/verify", data={"code": "000000"})
+    assert wrong.status_code == 422
+    assert "not valid" in wrong.get_data(as_text=True)
+    replay = client.post(f"/t/{slug}/mfa/verify", data={"code": code(secret)})
+    assert replay.status_code == 422
+    assert "already used" in replay.get_data(as_text=True)
+
+
+def test_a_recovery_code_on_the_prompt(app, database, expense_tenant):
+    slug = expense_tenant.slug
+    client = signed_in(app, expense_tenant, "cfo")
+    _secret, codes = enrol_on_the_web(client, slug)
+    client = signed_in(app, expense_tenant, "cfo")
+    rid = at_finance_step(app, expense_tenant)
+    used = client.post(
+        f"/t/{slug}/mfa/verify?next=/t/{slug}/requests/{rid}",
+        data={"kind": "recovery", "code": codes[3]},
+    )
+    assert used.status_code == 302
+    assert decide(client, slug, rid).status_code == 302
+    assert last_decision(database, rid)[2] is True
+    again = client.post(f"/t/{slug}/mfa/verify", data={"kind": "recovery", "code": codes[3]})
+    assert again.status_code == 422
+
+
+def test_next_never_leaves_the_tenant_portal(app, expense_tenant, tenant_factory):
+    slug = expense_tenant.slug
+    client = signed_in(app, expense_tenant, "finance")
+    enrol_on_the_web(client, slug)
+    for evil in ("https://evil.example/x", "//evil.example/x", f"/t/{tenant_factory().slug}/"):
+        html = client.get(f"/t/{slug}/mfa/verify", query_string={"next": evil}).get_data(
+            as_text=True
+        )
+        assert "evil.example" not in html
+        assert evil not in html
+
+
+def test_signing_in_again_forgets_the_verification(app, database, expense_tenant):
+    slug = expense_tenant.slug
+    client = signed_in(app, expense_tenant, "finance")
+    secret, _ = enrol_on_the_web(client, slug)  # verified in this session
+    rid = at_finance_step(app, expense_tenant)
+    client.get("/logout/")
+    web_login(client, expense_tenant.username("finance"))
+    sent = decide(client, slug, rid)
+    assert urlsplit(sent.headers["Location"]).path == f"/t/{slug}/mfa/verify"
+    assert client.post(f"/t/{slug}/mfa/verify", data={"code": code(secret, 1)}).status_code == 302
+    assert decide(client, slug, rid).status_code == 302
+    assert last_decision(database, rid)[:3] == (1, "approve", True)
+
+
+def test_mfa_pages_are_for_members_only(app, expense_tenant, tenant_factory):
+    other = tenant_factory()
+    client = signed_in(app, expense_tenant, "finance")
+    assert client.get(f"/t/{other.slug}/mfa/verify").status_code == 404
+    assert client.get(f"/t/{other.slug}/mfa/enroll").status_code == 404
+    anonymous = client_for(app)
+    assert anonymous.get(f"/t/{expense_tenant.slug}/mfa/verify").status_code == 302
+
+
+def test_tenant_policy_sends_members_through_mfa_at_every_login(app, database, expense_tenant):
+    slug = expense_tenant.slug
+    with database.connect("admin") as conn:
+        conn.execute("UPDATE tenant SET mfa_required = true WHERE id = %s", (expense_tenant.id,))
+    client = signed_in(app, expense_tenant, "alice")
+    home = client.get(f"/t/{slug}/")
+    assert home.status_code == 302
+    target = urlsplit(home.headers["Location"])
+    assert target.path == f"/t/{slug}/mfa/enroll"
+    assert parse_qs(target.query)["next"] == [f"/t/{slug}/"]
+    # Other pages are held back as well, before any tenant data is shown.
+    assert client.get(f"/t/{slug}/mine").status_code == 302
+    secret, _ = enrol_on_the_web(client, slug)
+    assert client.get(f"/t/{slug}/").status_code == 200
+
+    # The next login asks for a code again.
+    client = signed_in(app, expense_tenant, "alice")
+    again = client.get(f"/t/{slug}/")
+    assert urlsplit(again.headers["Location"]).path == f"/t/{slug}/mfa/verify"
+    assert client.post(f"/t/{slug}/mfa/verify", data={"code": code(secret, 1)}).status_code == 302
+    assert client.get(f"/t/{slug}/").status_code == 200

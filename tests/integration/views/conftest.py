@@ -1,0 +1,71 @@
+"""Fixtures for the web pages: tenants with the starter workflows, logged-in clients."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from signoff.tenancy.onboarding import STARTER_WORKFLOWS
+from tests.fixtures.tenants import PASSWORD, web_login
+
+
+@pytest.fixture
+def portal_tenant(tenant_factory: Callable[..., Any], app: Any) -> Any:
+    """A fresh tenant with the three starter workflows saved."""
+    from tests.integration.workflow.conftest import save
+
+    t = tenant_factory()
+    for key, definition in STARTER_WORKFLOWS.items():
+        save(app, t, key, definition)
+    return t
+
+
+@pytest.fixture
+def login(app: Any) -> Callable[..., Any]:
+    """``login(username)`` -> a test client signed in as that user."""
+
+    def make(username: str, password: str = PASSWORD) -> Any:
+        client = fresh_client(app)
+        web_login(client, username, password)
+        return client
+
+    return make
+
+
+def fresh_client(app: Any) -> Any:
+    """A test client with its own documentation-range address, so that FAB's login rate
+    limit (per address) and ours count each simulated person separately."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"198.51.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    return client
+
+
+def submit(
+    app: Any,
+    tenant: Any,
+    key: str,
+    data: dict[str, Any],
+    who: str = "alice",
+    title: str = "Team dinner",
+) -> uuid.UUID:
+    from signoff.workflow.actions import do_submit
+    from tests.integration.workflow.conftest import actor, in_tenant
+
+    with in_tenant(app, tenant) as session:
+        result = do_submit(
+            session, actor=actor(tenant, who), workflow_key=key, input_data=data, title=title
+        )
+    return result.request_id
+
+
+def text_of(resp: Any) -> str:
+    return str(resp.get_data(as_text=True))
+
+
+def strip_tags(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
