@@ -20,16 +20,14 @@ from signoff.api.base import (
     UUID_PATH,
     TenantBaseApi,
     endpoint,
-    idempotency_key,
     json_body,
     openapi,
     query_args,
 )
 from signoff.api.requests import (
-    action_response,
     current_user_id,
+    decide,
     get_request_for,
-    require_pending,
 )
 from signoff.api.schemas import (
     ActionResultSchema,
@@ -41,7 +39,7 @@ from signoff.api.schemas import (
 )
 from signoff.extensions import db
 from signoff.workflow import actions, queries
-from signoff.workflow.manager import history, request_actor
+from signoff.workflow.manager import history
 
 _ID = ("id", UUID_PATH)
 _STEP = ("step", {"type": "integer", "minimum": 0, "description": "0-based step index"})
@@ -104,18 +102,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         idempotent=True,
     )
     def approve(self, id: str, step: int) -> Response:
-        data = json_body(DecisionSchema())
-        req = get_request_for(db.session, current_user_id(), id)
-        result = actions.do_approve(
-            db.session,
-            actor=request_actor(method="api"),
-            request_id=req.id,
-            step_index=step,
-            comment=data.get("comment"),
-            on_behalf_of=data.get("on_behalf_of"),
-            idempotency_key=idempotency_key(),
-        )
-        return action_response(result)
+        return decide(actions.do_approve, id, json_body(DecisionSchema()), step=step)
 
     @expose("/reject/<id>", methods=("POST",))
     @endpoint("write")
@@ -132,19 +119,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         idempotent=True,
     )
     def reject(self, id: str) -> Response:
-        data = json_body(RejectSchema())
-        req = get_request_for(db.session, current_user_id(), id)
-        require_pending(req, data.get("step"))
-        result = actions.do_reject(
-            db.session,
-            actor=request_actor(method="api"),
-            request_id=req.id,
-            step_index=data.get("step"),
-            comment=data.get("comment"),
-            on_behalf_of=data.get("on_behalf_of"),
-            idempotency_key=idempotency_key(),
-        )
-        return action_response(result)
+        return decide(actions.do_reject, id, json_body(RejectSchema()))
 
     @expose("/history/<id>", methods=("GET",))
     @endpoint("read")

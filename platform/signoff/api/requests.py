@@ -133,6 +133,30 @@ SUBMITTED_LINKS = {
 }
 
 
+def decide(
+    action: Any, request_id: str, data: dict[str, Any], *, step: int | None = None
+) -> Response:
+    """One decision through the action layer, for every decision endpoint.
+
+    ``step`` comes from the URL when the endpoint names it, else from the body (the
+    actor's active step when absent).
+    """
+    req = get_request_for(db.session, current_user_id(), request_id)
+    if step is None:
+        step = data.get("step")
+        require_pending(req, step)
+    result = action(
+        db.session,
+        actor=request_actor(method="api"),
+        request_id=req.id,
+        step_index=step,
+        comment=data.get("comment"),
+        on_behalf_of=data.get("on_behalf_of"),
+        idempotency_key=idempotency_key(),
+    )
+    return action_response(result)
+
+
 class RequestsApi(TenantBaseApi):
     resource_name = "requests"
     openapi_spec_tag = "Requests"
@@ -294,19 +318,7 @@ class RequestsApi(TenantBaseApi):
         idempotent=True,
     )
     def request_changes(self, id: str) -> Response:
-        data = json_body(RequestChangesSchema())
-        req = get_request_for(db.session, current_user_id(), id)
-        require_pending(req, data.get("step"))
-        result = actions.do_request_changes(
-            db.session,
-            actor=request_actor(method="api"),
-            request_id=req.id,
-            step_index=data.get("step"),
-            comment=data.get("comment"),
-            on_behalf_of=data.get("on_behalf_of"),
-            idempotency_key=idempotency_key(),
-        )
-        return action_response(result)
+        return decide(actions.do_request_changes, id, json_body(RequestChangesSchema()))
 
     @expose("/<id>/comments", methods=("POST",))
     @endpoint("write")
