@@ -9,7 +9,7 @@ strategy also serve the checks below, which run where the identity is known:
   authenticated, draws from one bucket per tenant whose size is the tenant's plan
   (``SIGNOFF_RATELIMIT_API_PLANS``).
 - **Decisions, per user**: :func:`check_decision_rate` is called by the action
-  layer (``signoff.workflow.actions._decide``), so the web portal, the API, the
+  layer (``signoff.workflow.actions.decisions._decide``), so the web portal, the API, the
   CLI and the add-on share one budget: ``FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW``
   per ``FAB_APPROVAL_RATE_LIMIT_WINDOW`` seconds, tenant roles in
   ``FAB_APPROVAL_RATE_LIMIT_EXEMPTIONS`` exempt.

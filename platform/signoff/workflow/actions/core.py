@@ -1,0 +1,513 @@
+"""What every action shares: errors, the acting user, one transaction per action
+(lock first, after-commit callbacks, audit appended last), idempotency keys, the
+step projection and the notification outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from flask import current_app
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session, scoped_session
+
+from signoff.audit.chain import append as audit_append
+from signoff.db.binding import current_tenant_id
+from signoff.db.locks import LockTimeout, lock_request
+from signoff.security.sanitize import TextTooLong, clean_comment, clean_text
+from signoff.workflow import engine
+from signoff.workflow.approvers import Directory
+from signoff.workflow.definitions import (
+    StepDef,
+    WorkflowDefinition,
+    parse_definition,
+)
+from signoff.workflow.engine import (
+    Refusal,
+    RequestState,
+    Transition,
+    state_to_dict,
+)
+from signoff.workflow.engine.patterns import turn
+from signoff.workflow.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    IdempotencyKey,
+    NotificationOutbox,
+    StepDecision,
+    WorkflowVersion,
+)
+from signoff.workflow.rules import Rule, make_context
+
+log = logging.getLogger(__name__)
+
+#: Listeners called after commit with (tenant_id, request_id, event kinds).
+after_commit_listeners: list[Callable[[uuid.UUID, uuid.UUID, list[str]], None]] = []
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class ActionError(Exception):
+    """A refused or failed action: ``status`` is the HTTP status an API answers with."""
+
+    status = 400
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.errors = errors
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class NotFound(ActionError):
+    status = 404
+
+
+class Conflict(ActionError):
+    status = 409
+
+
+class Refused(ActionError):
+    """The engine or a security rule refused: the request is unchanged."""
+
+    status = 422
+
+
+class Invalid(ActionError):
+    status = 422
+
+
+def _not_found() -> NotFound:
+    return NotFound("not_found", "Not found")
+
+
+# --- the acting user ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and how: the facts a decision records (the spec's StepApproval)."""
+
+    user_id: int
+    method: str = "web"  # web | api | automated
+    ip_address: str | None = None
+    user_agent: str | None = None
+    session_id: str | None = None
+    mfa_verified_at: datetime | None = None
+
+
+SYSTEM = Actor(user_id=0, method="automated")
+
+
+@dataclass
+class ActionResult:
+    request_id: uuid.UUID
+    status: str
+    events: list[str] = field(default_factory=list)
+    replayed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": str(self.request_id),
+            "status": self.status,
+            "events": self.events,
+            **self.extra,
+        }
+
+
+# --- transaction plumbing -------------------------------------------------------------
+
+
+@dataclass
+class _Tx:
+    session: Session
+    tenant_id: uuid.UUID
+    after: list[Callable[[], None]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    def audit(self, **record: Any) -> None:
+        """Queue an audit record; it is appended as the transaction's last statement.
+
+        Appending takes the tenant's chain lock until commit, so doing it last keeps
+        that lock (which serializes one tenant's writers) as short as possible.
+        """
+        self.audits.append(record)
+
+
+@contextmanager
+def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
+    """One transaction for one action; after-commit callbacks run only if it commits."""
+    real = session() if isinstance(session, scoped_session) else session
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise _not_found()
+    if real.in_transaction():
+        if real.new or real.dirty or real.deleted:
+            raise RuntimeError("an action needs a session without pending changes")
+        # End the read-only transaction the request had open (user loading):
+        # the action's own transaction begins fresh, bound by the listener.
+        real.commit()
+    tx = _Tx(session=real, tenant_id=tenant_id)
+    try:
+        with real.begin():
+            yield tx
+            for record in tx.audits:
+                audit_append(tx.session, **record)
+    except LockTimeout as exc:
+        raise Conflict(
+            "locked", "Another decision on this request is in progress; try again"
+        ) from exc
+    for callback in tx.after:
+        try:
+            callback()
+        except Exception:  # a notification failure must not undo a committed decision
+            log.exception("after-commit callback failed")
+
+
+def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> ApprovalRequest:
+    try:
+        rid = uuid.UUID(str(request_id))
+    except ValueError:
+        raise _not_found() from None
+    timeout = float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"])
+    lock_request(tx.session, tx.tenant_id, rid, timeout)
+    req = tx.session.get(ApprovalRequest, rid, populate_existing=True)
+    if req is None:
+        raise _not_found()
+    return req
+
+
+# --- idempotency ----------------------------------------------------------------------
+
+
+def _fingerprint(action: str, args: Mapping[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps({"action": action, **args}, sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+def _replay(
+    tx: _Tx, actor: Actor, key: str | None, action: str, args: Mapping[str, Any]
+) -> ActionResult | None:
+    """Claim ``key`` for this call, or return the first call's result.
+
+    The insert waits on a concurrent first call holding the same key, so a retry
+    racing the original sees its committed result.
+    """
+    if not key:
+        return None
+    if len(key) > 200:
+        raise Invalid(
+            "invalid", "Idempotency-Key is longer than 200 characters", field="Idempotency-Key"
+        )
+    fp = _fingerprint(action, args)
+    inserted = tx.session.execute(
+        pg_insert(IdempotencyKey)
+        .values(user_id=actor.user_id, key=key, action=action, fingerprint=fp)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    ).first()
+    if inserted is not None:
+        return None
+    row = tx.session.get(IdempotencyKey, (tx.tenant_id, actor.user_id, key), populate_existing=True)
+    if row is None or row.fingerprint != fp or row.result is None:
+        raise Conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request",
+            field="Idempotency-Key",
+        )
+    result = row.result
+    return ActionResult(
+        request_id=uuid.UUID(result["request_id"]),
+        status=result["status"],
+        events=list(result["events"]),
+        replayed=True,
+        extra={k: v for k, v in result.items() if k not in ("request_id", "status", "events")},
+    )
+
+
+def _remember(tx: _Tx, actor: Actor, key: str | None, result: ActionResult) -> None:
+    if key:
+        row = tx.session.get(IdempotencyKey, (tx.tenant_id, actor.user_id, key))
+        if row is not None:
+            row.result = result.to_dict()
+
+
+# --- shared steps of every action -----------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+#: Versions are immutable rows, so a parsed definition can be kept per process,
+#: keyed by tenant and version id (the id came from an RLS-checked request row).
+_version_cache: dict[tuple[uuid.UUID, uuid.UUID], WorkflowDefinition] = {}
+
+
+def _definition(tx: _Tx, req: ApprovalRequest) -> WorkflowDefinition:
+    cache_key = (tx.tenant_id, req.workflow_version_id)
+    found = _version_cache.get(cache_key)
+    if found is not None:
+        return found
+    version = tx.session.get(WorkflowVersion, req.workflow_version_id)
+    if version is None:  # unreachable under the composite FK
+        raise _not_found()
+    defn = parse_definition(req.workflow_key, version.definition)
+    if len(_version_cache) > 1024:
+        _version_cache.clear()
+    _version_cache[cache_key] = defn
+    return defn
+
+
+def _resolve_steps(
+    directory: Directory,
+    defn: WorkflowDefinition,
+    *,
+    requester_id: int,
+    input_data: Mapping[str, Any],
+    rules: Sequence[Rule],
+) -> tuple[list[StepDef], list[engine.EligibleInput], dict[str, Any]]:
+    context = make_context(
+        defn.key,
+        input_data,
+        requester_id=requester_id,
+        requester_username=directory.name_by_user.get(requester_id, ""),
+        requester_roles=directory.roles(requester_id),
+    )
+    extra = engine.extra_steps_for_rules(defn, context, global_rules=rules)
+    eligible = [
+        directory.eligible_for(s, requester_id=requester_id, rules=rules, context=context)
+        for s in [*defn.steps, *extra]
+    ]
+    return extra, eligible, context
+
+
+def _open_approvers(step: engine.StepState) -> list[int]:
+    if step.status != "active":
+        return []
+    decided = step.decided
+    if step.pattern == "sequential" and step.slots:
+        current = turn(step)
+        if current is None:
+            return []
+        return sorted(u for u in step.slots[current] if u not in decided)
+    return sorted(u for u in step.eligible if u not in decided)
+
+
+def _approvals(step: engine.StepState) -> int:
+    return sum(1 for d in step.decisions if d.verdict == "approve")
+
+
+def _project(tx: _Tx, req: ApprovalRequest, state: RequestState) -> None:
+    """Write the engine state and its step projection (inbox, SLA queries)."""
+    req.state = state_to_dict(state)
+    req.status = state.status
+    req.updated_at = _now()
+    if state.is_terminal and req.completed_at is None:
+        req.completed_at = req.updated_at
+    rows = [
+        {
+            "request_id": req.id,
+            "step_index": s.index,
+            "name": s.name,
+            "pattern": s.pattern,
+            "status": s.status,
+            "requires_mfa": s.requires_mfa,
+            "open_approvers": _open_approvers(s),
+            "approvals": _approvals(s),
+            "required_approvals": max(1, s.need),
+            "escalated": s.escalated,
+            "activated_at": s.activated_at,
+            "due_at": s.due_at,
+            "completed_at": s.completed_at,
+        }
+        for s in state.steps
+    ]
+    if not rows:
+        return
+    # One statement; only a resubmission can shorten the chain (rules matching
+    # other input), and do_resubmit prunes the steps that are gone. Core (not ORM
+    # bulk) execution keeps the compiled statement cached across calls.
+    tx.session.execute(_STEP_UPSERT, rows)
+
+
+# Core tables: executing through them skips the ORM bulk path (and its per-call cost).
+_OUTBOX_TABLE = cast(Table, NotificationOutbox.__table__)
+_DECISION_TABLE = cast(Table, StepDecision.__table__)
+_STEP_COLUMNS = (
+    "name",
+    "pattern",
+    "status",
+    "requires_mfa",
+    "open_approvers",
+    "approvals",
+    "required_approvals",
+    "escalated",
+    "activated_at",
+    "due_at",
+    "completed_at",
+)
+_step_insert = pg_insert(cast(Table, ApprovalStep.__table__))
+_STEP_UPSERT = _step_insert.on_conflict_do_update(
+    constraint="pk_approval_step",
+    set_={c: _step_insert.excluded[c] for c in _STEP_COLUMNS},
+)
+
+
+def _status_label(defn: WorkflowDefinition, state: RequestState) -> str | None:
+    active = state.active_steps
+    if state.status == "pending" and active and defn.approval_required_states:
+        idx = active[0]
+        if idx < len(defn.approval_required_states):
+            return defn.approval_required_states[idx]
+    return state.status
+
+
+def _notify(tx: _Tx, req: ApprovalRequest, transition: Transition, *, actor: Actor) -> None:
+    """Outbox rows for what happened: who must act now, and the requester's news."""
+    state = transition.state
+    now = _now()
+    rows: list[dict[str, Any]] = []
+    title = req.title[:150]
+    for ev in transition.events:
+        if ev.kind in ("step_activated", "escalated", "turn_passed") and ev.step is not None:
+            step = state.steps[ev.step]
+            for uid in _open_approvers(step):
+                rows.append(
+                    {
+                        "request_id": req.id,
+                        "step_index": ev.step,
+                        "kind": "approval_needed",
+                        "title": f"Approval needed: {title}",
+                        "recipient_id": uid,
+                        "payload": {"step": step.name, "escalated": ev.kind == "escalated"},
+                        "scheduled_for": now,
+                    }
+                )
+        elif ev.kind in (
+            "request_approved",
+            "request_rejected",
+            "changes_requested",
+            "request_expired",
+        ):
+            rows.append(
+                {
+                    "request_id": req.id,
+                    "step_index": None,
+                    "kind": ev.kind,
+                    "title": f"{ev.kind.replace('_', ' ').capitalize()}: {title}",
+                    "recipient_id": req.requester_id,
+                    "payload": {"by": actor.user_id},
+                    "scheduled_for": now,
+                }
+            )
+    if rows:
+        tx.session.execute(insert(_OUTBOX_TABLE), rows)
+
+
+def _audit(
+    tx: _Tx,
+    req: ApprovalRequest,
+    action: str,
+    actor: Actor,
+    *,
+    on_behalf_of: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    tx.audit(
+        actor_id=actor.user_id or None,
+        on_behalf_of_id=on_behalf_of,
+        action=action,
+        object_type="approval_request",
+        object_id=str(req.id),
+        payload={
+            "workflow": req.workflow_key,
+            "version": req.version,
+            "status": req.status,
+            "method": actor.method,
+            **(payload or {}),
+        },
+    )
+
+
+def _finish(
+    tx: _Tx,
+    req: ApprovalRequest,
+    defn: WorkflowDefinition,
+    transition: Transition,
+    *,
+    actor: Actor,
+    action: str,
+    on_behalf_of: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> ActionResult:
+    _project(tx, req, transition.state)
+    req.status_label = _status_label(defn, transition.state)
+    kinds = transition.kinds()
+    _audit(
+        tx,
+        req,
+        action,
+        actor,
+        on_behalf_of=on_behalf_of,
+        payload={"events": kinds, **(payload or {})},
+    )
+    _notify(tx, req, transition, actor=actor)
+    tenant_id, request_id = tx.tenant_id, req.id
+
+    def emit() -> None:
+        for listener in after_commit_listeners:
+            listener(tenant_id, request_id, kinds)
+
+    tx.after.append(emit)
+    return ActionResult(request_id=req.id, status=transition.state.status, events=kinds)
+
+
+def _refused(exc: Refusal) -> Refused:
+    return Refused(exc.code, exc.message, field=None if exc.step is None else f"step[{exc.step}]")
+
+
+def _text(value: str | None, *, field: str, limit: int) -> str | None:
+    try:
+        return clean_text(value, field=field, limit=limit)
+    except TextTooLong as exc:
+        raise Invalid("too_long", str(exc), field=exc.field) from exc
+
+
+def _comment(value: str | None) -> str | None:
+    try:
+        return clean_comment(value)
+    except TextTooLong as exc:
+        raise Invalid("too_long", str(exc), field="comment") from exc
+
+
+def _require_member(directory: Directory, actor: Actor) -> None:
+    if actor.user_id and not directory.is_member(actor.user_id):
+        raise _not_found()

@@ -1,0 +1,264 @@
+"""Decisions on a step: approve, reject, request changes (delegation-aware, MFA-checked)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, scoped_session
+
+from signoff.workflow import engine
+from signoff.workflow.actions.core import (
+    _DECISION_TABLE,
+    ActionResult,
+    Actor,
+    Refused,
+    _comment,
+    _definition,
+    _finish,
+    _lock_and_load,
+    _now,
+    _refused,
+    _remember,
+    _replay,
+    _transaction,
+    _Tx,
+)
+from signoff.workflow.engine import (
+    Refusal,
+    RequestState,
+    state_from_dict,
+)
+from signoff.workflow.models import (
+    ApprovalRequest,
+    Delegation,
+)
+
+# --- decisions ------------------------------------------------------------------------
+
+
+def _active_delegators(tx: _Tx, delegate_id: int, workflow_key: str, now: datetime) -> set[int]:
+    rows = tx.session.scalars(
+        select(Delegation.delegator_id).where(
+            Delegation.delegate_id == delegate_id,
+            Delegation.revoked_at.is_(None),
+            Delegation.starts_at <= now,
+            Delegation.ends_at > now,
+            (Delegation.workflow_key.is_(None)) | (Delegation.workflow_key == workflow_key),
+        )
+    )
+    return set(rows)
+
+
+def _principal(
+    tx: _Tx,
+    req: ApprovalRequest,
+    state: RequestState,
+    step_index: int,
+    actor: Actor,
+    on_behalf_of: int | None,
+    now: datetime,
+) -> int | None:
+    """Whom the actor decides for: themselves, or a delegator they stand in for."""
+    if not 0 <= step_index < len(state.steps):
+        raise Refused("step_not_active", "No such step", field="step")
+    step = state.steps[step_index]
+    if on_behalf_of is not None and on_behalf_of != actor.user_id:
+        if on_behalf_of not in _active_delegators(tx, actor.user_id, req.workflow_key, now):
+            raise Refused("not_delegated", "You hold no active delegation from this approver")
+        return on_behalf_of
+    if actor.user_id in step.eligible:
+        return None
+    candidates = sorted(
+        d
+        for d in _active_delegators(tx, actor.user_id, req.workflow_key, now)
+        if d in step.eligible and d not in step.decided
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise Refused(
+            "ambiguous_delegation",
+            "You stand in for several approvers of this step; say for whom (on_behalf_of)",
+            field="on_behalf_of",
+        )
+    return None
+
+
+def _mfa_fresh(actor: Actor, step: engine.StepState, now: datetime) -> bool:
+    if actor.mfa_verified_at is None:
+        return False
+    limit = step.mfa_timeout or int(current_app.config["FAB_APPROVAL_MFA_TIMEOUT"])
+    verified = actor.mfa_verified_at
+    if verified.tzinfo is None:
+        verified = verified.replace(tzinfo=UTC)
+    return timedelta(0) <= now - verified <= timedelta(seconds=limit)
+
+
+def _decide(
+    session: Session | scoped_session[Session],
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    step_index: int | None,
+    verdict: str,
+    comment: str | None,
+    on_behalf_of: int | None,
+    idempotency_key: str | None,
+) -> ActionResult:
+    from signoff.security.ratelimit import check_decision_rate
+
+    check_decision_rate(session, actor)  # per-user decision budget, every path (429)
+    text = _comment(comment)
+    args = {
+        "request": str(request_id),
+        "step": step_index,
+        "verdict": verdict,
+        "comment": text,
+        "on_behalf_of": on_behalf_of,
+    }
+    with _transaction(session) as tx:
+        replay = _replay(tx, actor, idempotency_key, verdict, args)
+        if replay is not None:
+            return replay
+        req = _lock_and_load(tx, request_id)
+        state = state_from_dict(req.state)
+        now = _now()
+        if step_index is None:
+            # "reject/{id}" names no step: the one active step the actor may act on.
+            step_index = _pick_step(state, actor.user_id)
+        principal_for = _principal(tx, req, state, step_index, actor, on_behalf_of, now)
+        step = state.steps[step_index]
+        try:
+            transition = engine.decide(
+                state,
+                actor_id=actor.user_id,
+                on_behalf_of_id=principal_for,
+                step_index=step_index,
+                verdict=verdict,
+                now=now,
+                mfa_fresh=_mfa_fresh(actor, step, now),
+            )
+        except Refusal as exc:
+            raise _refused(exc) from exc
+        defn = _definition(tx, req)
+        tx.session.execute(
+            insert(_DECISION_TABLE),
+            {
+                "request_id": req.id,
+                "round": req.round,
+                "step_index": step_index,
+                "step_name": step.name,
+                "actor_id": actor.user_id,
+                "on_behalf_of_id": principal_for,
+                "principal_id": principal_for or actor.user_id,
+                "verdict": verdict,
+                "comment": text,
+                "method": actor.method,
+                "ip_address": actor.ip_address,
+                "user_agent": (actor.user_agent or "")[:512] or None,
+                "session_id": actor.session_id,
+                "mfa_verified": _mfa_fresh(actor, step, now),
+            },
+        )
+        result = _finish(
+            tx,
+            req,
+            defn,
+            transition,
+            actor=actor,
+            action=f"request.{verdict}",
+            on_behalf_of=principal_for,
+            payload={
+                "step": step_index,
+                "step_name": step.name,
+                "comment": text,
+                "mfa_verified": _mfa_fresh(actor, step, now),
+                "ip_address": actor.ip_address,
+            },
+        )
+        result.extra["step"] = step_index
+        _remember(tx, actor, idempotency_key, result)
+    return result
+
+
+def _pick_step(state: RequestState, user_id: int) -> int:
+    active = state.active_steps
+    mine = [i for i in active if user_id in state.steps[i].eligible]
+    if len(mine) == 1:
+        return mine[0]
+    if len(active) == 1:
+        return active[0]
+    raise Refused("step_required", "Several steps are active; say which one", field="step")
+
+
+def do_approve(
+    session: Any,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    step_index: int,
+    comment: str | None = None,
+    on_behalf_of: int | None = None,
+    idempotency_key: str | None = None,
+) -> ActionResult:
+    """Approve one step of a request."""
+    return _decide(
+        session,
+        actor=actor,
+        request_id=request_id,
+        step_index=step_index,
+        verdict="approve",
+        comment=comment,
+        on_behalf_of=on_behalf_of,
+        idempotency_key=idempotency_key,
+    )
+
+
+def do_reject(
+    session: Any,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    step_index: int | None = None,
+    comment: str | None = None,
+    on_behalf_of: int | None = None,
+    idempotency_key: str | None = None,
+) -> ActionResult:
+    """Reject the request at one step (by default the active step the actor may decide)."""
+    return _decide(
+        session,
+        actor=actor,
+        request_id=request_id,
+        step_index=step_index,
+        verdict="reject",
+        comment=comment,
+        on_behalf_of=on_behalf_of,
+        idempotency_key=idempotency_key,
+    )
+
+
+def do_request_changes(
+    session: Any,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    step_index: int | None = None,
+    comment: str | None = None,
+    on_behalf_of: int | None = None,
+    idempotency_key: str | None = None,
+) -> ActionResult:
+    """Send the request back to its requester for changes."""
+    return _decide(
+        session,
+        actor=actor,
+        request_id=request_id,
+        step_index=step_index,
+        verdict="request_changes",
+        comment=comment,
+        on_behalf_of=on_behalf_of,
+        idempotency_key=idempotency_key,
+    )

@@ -1,0 +1,93 @@
+"""Out-of-office delegation of a member's approvals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from signoff.workflow.actions.core import (
+    Actor,
+    Invalid,
+    NotFound,
+    _not_found,
+    _now,
+    _require_member,
+    _text,
+    _transaction,
+)
+from signoff.workflow.approvers import Directory
+from signoff.workflow.models import (
+    Delegation,
+)
+
+# --- delegation -----------------------------------------------------------------------
+
+
+def do_delegate(
+    session: Any,
+    *,
+    actor: Actor,
+    delegate_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    workflow_key: str | None = None,
+    reason: str | None = None,
+) -> uuid.UUID:
+    """Hand the actor's approvals (all, or one workflow) to another member for a window."""
+    clean_reason = _text(reason, field="reason", limit=500)
+    if delegate_id == actor.user_id:
+        raise Invalid("self_delegation", "You cannot delegate to yourself", field="delegate")
+    if ends_at <= starts_at:
+        raise Invalid("invalid_window", "The delegation must end after it starts", field="ends_at")
+    with _transaction(session) as tx:
+        directory = Directory.load(tx.session)
+        _require_member(directory, actor)
+        if not directory.is_member(delegate_id):
+            raise NotFound("unknown_member", "No such member", field="delegate")
+        row = Delegation(
+            delegator_id=actor.user_id,
+            delegate_id=delegate_id,
+            workflow_key=workflow_key,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=clean_reason,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        tx.audit(
+            actor_id=actor.user_id,
+            on_behalf_of_id=None,
+            action="delegation.created",
+            object_type="delegation",
+            object_id=str(row.id),
+            payload={
+                "delegate_id": delegate_id,
+                "workflow": workflow_key,
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+            },
+        )
+        delegation_id = row.id
+    return delegation_id
+
+
+def do_revoke_delegation(session: Any, *, actor: Actor, delegation_id: uuid.UUID | str) -> None:
+    with _transaction(session) as tx:
+        try:
+            did = uuid.UUID(str(delegation_id))
+        except ValueError:
+            raise _not_found() from None
+        row = tx.session.get(Delegation, did)
+        if row is None or row.delegator_id != actor.user_id:
+            raise _not_found()
+        if row.revoked_at is None:
+            row.revoked_at = _now()
+            tx.audit(
+                actor_id=actor.user_id,
+                on_behalf_of_id=None,
+                action="delegation.revoked",
+                object_type="delegation",
+                object_id=str(row.id),
+                payload={},
+            )

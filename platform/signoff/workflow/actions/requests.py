@@ -1,0 +1,317 @@
+"""Submitting, resubmitting, withdrawing, escalating and commenting on a request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, scoped_session
+
+from signoff.security.sanitize import TITLE_MAX
+from signoff.workflow import engine, registry
+from signoff.workflow.actions.core import (
+    ActionResult,
+    Actor,
+    Invalid,
+    NotFound,
+    Refused,
+    _audit,
+    _comment,
+    _definition,
+    _finish,
+    _lock_and_load,
+    _not_found,
+    _now,
+    _refused,
+    _remember,
+    _replay,
+    _require_member,
+    _resolve_steps,
+    _text,
+    _transaction,
+)
+from signoff.workflow.approvers import Directory
+from signoff.workflow.definitions import (
+    InputError,
+    WorkflowDefinition,
+    validate_input,
+)
+from signoff.workflow.engine import (
+    Refusal,
+    state_from_dict,
+    state_to_dict,
+)
+from signoff.workflow.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    RequestComment,
+)
+
+# --- submit / resubmit ----------------------------------------------------------------
+
+
+def do_submit(
+    session: Session | scoped_session[Session],
+    *,
+    actor: Actor,
+    workflow_key: str,
+    input_data: Mapping[str, Any],
+    title: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> ActionResult:
+    """Start a request on the workflow's current version for the bound tenant."""
+    clean_title = _text(title, field="title", limit=TITLE_MAX)
+    if not isinstance(input_data, Mapping):
+        raise Invalid("invalid", "input_data must be an object", field="input_data")
+    args = {
+        "workflow": workflow_key,
+        "input": input_data,
+        "title": clean_title,
+        "object": [object_type, object_id],
+    }
+    with _transaction(session) as tx:
+        replay = _replay(tx, actor, idempotency_key, "submit", args)
+        if replay is not None:
+            return replay
+        effective = registry.get_effective(tx.session, tx.tenant_id, workflow_key)
+        if effective is None:
+            raise NotFound("unknown_workflow", f"No workflow {workflow_key!r}", field="workflow")
+        defn = effective.definition
+        try:
+            data = validate_input(defn, input_data)
+        except InputError as exc:
+            raise Invalid("invalid_input", str(exc), errors=exc.as_dict()) from exc
+        directory = Directory.load(tx.session)
+        _require_member(directory, actor)
+        rules = registry.tenant_rules(tx.session, tx.tenant_id, workflow_key)
+        extra, eligible, context = _resolve_steps(
+            directory, defn, requester_id=actor.user_id, input_data=data, rules=rules
+        )
+        try:
+            transition = engine.start(
+                defn,
+                requester_id=actor.user_id,
+                requester_roles=directory.roles(actor.user_id),
+                input_data=data,
+                eligible_by_step=eligible,
+                now=_now(),
+                extra_steps=extra,
+                global_rules=rules,
+                context=context,
+            )
+        except Refusal as exc:
+            raise _refused(exc) from exc
+        version = registry.pin_version(tx.session, effective, actor.user_id)
+        req = ApprovalRequest(
+            workflow_version_id=version.id,
+            workflow_key=workflow_key,
+            version=version.version,
+            title=clean_title or defn.name,
+            requester_id=actor.user_id,
+            status=transition.state.status,
+            input_data=data,
+            state=state_to_dict(transition.state),
+            object_type=object_type,
+            object_id=object_id,
+        )
+        tx.session.add(req)
+        tx.session.flush()
+        result = _finish(
+            tx,
+            req,
+            defn,
+            transition,
+            actor=actor,
+            action="request.submitted",
+            payload={"input_data": data},
+        )
+        _remember(tx, actor, idempotency_key, result)
+    return result
+
+
+def do_resubmit(
+    session: Session | scoped_session[Session],
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    input_data: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> ActionResult:
+    """Send a ``changes_requested`` request round again, from its first step."""
+    with _transaction(session) as tx:
+        replay = _replay(
+            tx,
+            actor,
+            idempotency_key,
+            "resubmit",
+            {"request": str(request_id), "input": input_data},
+        )
+        if replay is not None:
+            return replay
+        req = _lock_and_load(tx, request_id)
+        defn = _definition(tx, req)
+        data = req.input_data
+        if input_data is not None:
+            try:
+                data = validate_input(defn, input_data)
+            except InputError as exc:
+                raise Invalid("invalid_input", str(exc), errors=exc.as_dict()) from exc
+        directory = Directory.load(tx.session)
+        rules = registry.tenant_rules(tx.session, tx.tenant_id, req.workflow_key)
+        extra, eligible, context = _resolve_steps(
+            directory, defn, requester_id=req.requester_id, input_data=data, rules=rules
+        )
+        try:
+            transition = engine.resubmit(
+                state_from_dict(req.state),
+                defn,
+                actor_id=actor.user_id,
+                eligible_by_step=eligible,
+                input_data=data,
+                now=_now(),
+                requester_roles=directory.roles(req.requester_id),
+                extra_steps=extra,
+                global_rules=rules,
+                context=context,
+            )
+        except Refusal as exc:
+            raise _refused(exc) from exc
+        req.input_data = data
+        req.round += 1
+        tx.session.execute(
+            delete(ApprovalStep).where(
+                ApprovalStep.request_id == req.id,
+                ApprovalStep.step_index >= len(transition.state.steps),
+            )
+        )
+        result = _finish(
+            tx,
+            req,
+            defn,
+            transition,
+            actor=actor,
+            action="request.resubmitted",
+            payload={"input_data": data, "round": req.round},
+        )
+        _remember(tx, actor, idempotency_key, result)
+    return result
+
+
+# --- withdraw, escalate, comment ------------------------------------------------------
+
+
+def do_withdraw(
+    session: Any, *, actor: Actor, request_id: uuid.UUID | str, idempotency_key: str | None = None
+) -> ActionResult:
+    """The requester takes a pending (or changes-requested) request back."""
+    with _transaction(session) as tx:
+        replay = _replay(tx, actor, idempotency_key, "withdraw", {"request": str(request_id)})
+        if replay is not None:
+            return replay
+        req = _lock_and_load(tx, request_id)
+        try:
+            transition = engine.withdraw(
+                state_from_dict(req.state), actor_id=actor.user_id, now=_now()
+            )
+        except Refusal as exc:
+            raise _refused(exc) from exc
+        result = _finish(
+            tx, req, _definition(tx, req), transition, actor=actor, action="request.withdrawn"
+        )
+        _remember(tx, actor, idempotency_key, result)
+    return result
+
+
+def _escalation_targets(
+    directory: Directory, defn: WorkflowDefinition, req: ApprovalRequest, step_index: int
+) -> dict[int, int]:
+    steps = list(defn.steps)
+    spec = steps[step_index].escalate_to if step_index < len(steps) else None
+    if spec is not None:
+        targets = directory.resolve(spec, requester_id=req.requester_id)
+    else:
+        # No target configured: the tenant's admins answer for an overdue step.
+        targets = {u: 1 for u in directory.users_by_role.get("Admin", ())}
+    targets.pop(req.requester_id, None)
+    return targets
+
+
+def do_escalate(
+    session: Any, *, actor: Actor, request_id: uuid.UUID | str, step_index: int | None = None
+) -> ActionResult:
+    """Escalate an active step to its escalation target (SLA sweep or a tenant admin)."""
+    with _transaction(session) as tx:
+        req = _lock_and_load(tx, request_id)
+        state = state_from_dict(req.state)
+        if step_index is None:
+            if not state.active_steps:
+                raise Refused("not_pending", f"the request is {state.status}")
+            step_index = state.active_steps[0]
+        defn = _definition(tx, req)
+        directory = Directory.load(tx.session)
+        if actor.user_id and "Admin" not in directory.roles(actor.user_id):
+            raise Refused("forbidden", "Only a tenant admin or the SLA sweep escalates")
+        targets = _escalation_targets(directory, defn, req, step_index)
+        if not targets:
+            raise Refused("no_escalation_target", "This step has no one to escalate to")
+        try:
+            transition = engine.escalate(
+                state, step_index=step_index, add_eligible=targets, now=_now()
+            )
+        except Refusal as exc:
+            raise _refused(exc) from exc
+        req.escalations += 1
+        return_value = _finish(
+            tx,
+            req,
+            defn,
+            transition,
+            actor=actor,
+            action="request.escalated",
+            payload={"step": step_index, "targets": sorted(targets)},
+        )
+    return return_value
+
+
+def do_comment(
+    session: Any,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    body: str,
+    idempotency_key: str | None = None,
+) -> ActionResult:
+    """Add a comment to the request's timeline (requester, approvers, tenant admins)."""
+    text = _comment(body)
+    if not text:
+        raise Invalid("required", "A comment needs some text", field="body")
+    with _transaction(session) as tx:
+        replay = _replay(
+            tx, actor, idempotency_key, "comment", {"request": str(request_id), "body": text}
+        )
+        if replay is not None:
+            return replay
+        req = _lock_and_load(tx, request_id)
+        state = state_from_dict(req.state)
+        involved = {req.requester_id} | {u for s in state.steps for u in s.eligible}
+        involved |= {d.actor_id for s in state.steps for d in s.decisions}
+        if actor.user_id not in involved:
+            directory = Directory.load(tx.session)
+            if "Admin" not in directory.roles(actor.user_id):
+                raise _not_found()
+        comment = RequestComment(request_id=req.id, author_id=actor.user_id, body=text)
+        tx.session.add(comment)
+        tx.session.flush()
+        _audit(tx, req, "request.commented", actor, payload={"comment": text})
+        result = ActionResult(
+            request_id=req.id,
+            status=req.status,
+            events=["commented"],
+            extra={"comment_id": str(comment.id)},
+        )
+        _remember(tx, actor, idempotency_key, result)
+    return result

@@ -1,0 +1,34 @@
+"""Saving a tenant's new version of a workflow definition."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from signoff.workflow import registry
+from signoff.workflow.actions.core import (
+    Actor,
+    _transaction,
+)
+
+# --- workflow definitions -------------------------------------------------------------
+
+
+def do_save_workflow(session: Any, *, actor: Actor, key: str, definition: Mapping[str, Any]) -> int:
+    """Store a tenant's new version of a workflow; running requests keep theirs."""
+    with _transaction(session) as tx:
+        version = registry.add_version(
+            tx.session, key=key, raw=definition, source="tenant", created_by=actor.user_id
+        )
+        tx.audit(
+            actor_id=actor.user_id,
+            on_behalf_of_id=None,
+            action="workflow.version_saved",
+            object_type="workflow",
+            object_id=key,
+            payload={"version": version.version, "digest": version.digest},
+        )
+        number = version.version
+        tenant_id = tx.tenant_id
+        tx.after.append(lambda: registry.bump_generation(tenant_id))
+    return number
