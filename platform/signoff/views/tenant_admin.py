@@ -44,6 +44,7 @@ from signoff.workflow.models import (
     StepDecision,
     Workflow,
 )
+from signoff.workflow.notifications import mail_configured, send_email
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -229,12 +230,27 @@ class TenantAdminView(TenantScoped, SignoffView):
             flash(exc.message, "danger")
             return redirect(url_for("TenantAdminView.members"))
         link = url_for("InviteView.accept", token=token, _external=True)
+        sent = False
+        if mail_configured():
+            # With mail set up the link goes only to the invited address, so nobody
+            # but its owner can accept (and set the password of) that account.
+            try:
+                send_email(
+                    email,
+                    f"You are invited to {current_tenant(session).name} on Signoff",
+                    f"Accept the invitation (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC, "
+                    f"works once):\n\n{link}\n",
+                )
+                sent = True
+            except Exception as exc:
+                flash(f"The invitation e-mail could not be sent ({type(exc).__name__}).", "danger")
         return self.render(
             "signoff/admin_invite_created.html",
             nav=tenant_nav(session),
             email=email,
             roles=roles,
-            link=link,
+            link=None if sent else link,
+            sent=sent,
             expires_at=row.expires_at,
         )
 

@@ -36,27 +36,33 @@ def log_sender(address: str, note: NotificationOutbox) -> None:
     log.info("notification to %s: %s", address, note.title)
 
 
-def smtp_sender(url: str, sender: str) -> Sender:
-    parsed = urlparse(url)
+def mail_configured() -> bool:
+    return bool(current_app.config.get("SIGNOFF_SMTP_URL"))
 
+
+def send_email(address: str, subject: str, text: str) -> None:
+    """Send one plain-text e-mail through ``SIGNOFF_SMTP_URL`` (raises on failure)."""
+    parsed = urlparse(current_app.config["SIGNOFF_SMTP_URL"])
+    msg = EmailMessage()
+    msg["From"] = current_app.config.get("SIGNOFF_MAIL_FROM", "signoff@localhost")
+    msg["To"], msg["Subject"] = address, subject
+    msg.set_content(text)
+    with smtplib.SMTP(parsed.hostname or "localhost", parsed.port or 25, timeout=10) as smtp:
+        if parsed.username:
+            smtp.starttls()
+            smtp.login(unquote(parsed.username), unquote(parsed.password or ""))
+        smtp.send_message(msg)
+
+
+def smtp_sender() -> Sender:
     def send(address: str, note: NotificationOutbox) -> None:
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = sender, address, note.title
-        msg.set_content(f"{note.title}\n\n{current_app.config['SIGNOFF_BASE_URL']}")
-        with smtplib.SMTP(parsed.hostname or "localhost", parsed.port or 25, timeout=10) as smtp:
-            if parsed.username:
-                smtp.starttls()
-                smtp.login(unquote(parsed.username), unquote(parsed.password or ""))
-            smtp.send_message(msg)
+        send_email(address, note.title, f"{note.title}\n\n{current_app.config['SIGNOFF_BASE_URL']}")
 
     return send
 
 
 def default_sender() -> Sender:
-    url = current_app.config.get("SIGNOFF_SMTP_URL")
-    if url:
-        return smtp_sender(url, current_app.config.get("SIGNOFF_MAIL_FROM", "signoff@localhost"))
-    return log_sender
+    return smtp_sender() if mail_configured() else log_sender
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from email import message_from_string
+from email import policy as email_policy
 from urllib.parse import urlsplit
 
 from tests.fixtures.tenants import PASSWORD, web_login
@@ -175,3 +177,73 @@ def test_password_of_fixture_users_is_strong_enough():
     from signoff.tenancy.onboarding import password_problems
 
     assert password_problems(PASSWORD) == []
+
+
+class _Mailbox:
+    """A minimal SMTP server on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self):
+        import socketserver
+        import threading
+
+        self.messages: list[str] = []
+        box = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 test\r\n")
+                data_mode, lines = False, []
+                for raw in self.rfile:
+                    line = raw.decode()
+                    if data_mode:
+                        if line.rstrip("\r\n") == ".":
+                            box.messages.append("".join(lines))
+                            data_mode, lines = False, []
+                            self.wfile.write(b"250 ok\r\n")
+                        else:
+                            lines.append(line)
+                        continue
+                    verb = line[:4].upper()
+                    if verb == "DATA":
+                        data_mode = True
+                        self.wfile.write(b"354 go\r\n")
+                    elif verb == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"smtp://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_with_mail_configured_the_link_goes_only_to_the_invitee(app, tenant_a, login):
+    box = _Mailbox()
+    app.config["SIGNOFF_SMTP_URL"] = box.url
+    try:
+        admin = login(tenant_a.username("admin"))
+        email = f"mailed-{uuid.uuid4().hex[:6]}@example.org"
+        resp = admin.post(
+            f"/t/{tenant_a.slug}/admin/members/invite",
+            data={"email": email, "roles": ["Requester"]},
+        )
+        page = text_of(resp)
+        assert resp.status_code == 200 and "e-mailed" in page
+        assert "/invite/" not in page  # the admin never holds the token
+        (raw,) = box.messages
+        message = message_from_string(raw, policy=email_policy.default)
+        assert message["To"] == email
+        body = message.get_content()
+        path = urlsplit(re.search(r"(http\S+/invite/\S+)", body).group(1)).path
+        guest = fresh_client(app)
+        accepted = guest.post(path, data={"name": "Mailed Person", "password": STRONG})
+        assert accepted.status_code == 302
+    finally:
+        app.config["SIGNOFF_SMTP_URL"] = None
+        box.close()
