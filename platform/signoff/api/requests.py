@@ -44,7 +44,6 @@ from signoff.extensions import db
 from signoff.tenancy.access import current_membership
 from signoff.workflow import actions, queries
 from signoff.workflow.actions import ActionResult, Conflict, NotFound
-from signoff.workflow.engine import state_from_dict
 from signoff.workflow.manager import request_actor
 from signoff.workflow.models import ApprovalRequest, ApprovalStep
 
@@ -58,29 +57,8 @@ def is_admin(session: Session) -> bool:
     return membership is not None and ADMIN in membership.role_names
 
 
-def involved_users(req: ApprovalRequest) -> set[int]:
-    """Requester, every eligible approver and everyone who decided (or was decided for)."""
-    people = {req.requester_id}
-    try:
-        state = state_from_dict(req.state)
-    except Exception:  # a malformed state must not widen visibility
-        return people
-    for step in state.steps:
-        people.update(step.eligible)
-        for decision in step.decisions:
-            people.add(decision.actor_id)
-            people.add(decision.principal)
-    return people
-
-
 def can_see(session: Session, req: ApprovalRequest, user_id: int) -> bool:
-    people = involved_users(req)
-    if user_id in people or is_admin(session):
-        return True
-    delegators = queries.delegators_of(session, user_id)
-    return any(
-        d in people and workflow in (None, req.workflow_key) for d, workflow in delegators.items()
-    )
+    return queries.visible_to(session, req, user_id, is_admin=is_admin(session))
 
 
 def parse_id(value: Any) -> uuid.UUID:

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 from signoff.api.base import TenantApiMixin, UUIDModelRestApi, api_error
 from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
-from signoff.tenancy.models import BUILTIN_TENANT_ROLES, TenantRole
+from signoff.tenancy.admins import builtin_role_refusal
+from signoff.tenancy.models import TenantRole
 
 
 class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
@@ -40,16 +41,13 @@ class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
             except ValueError:
                 return None
             role = db.session.get(TenantRole, rid)
-            if role is None or role.name not in BUILTIN_TENANT_ROLES:
+            if role is None:
                 return None
-            body = request.get_json(silent=True) if request.method == "PUT" else None
-            if request.method == "PUT" and (
-                not isinstance(body, dict) or body.get("name", role.name) == role.name
-            ):
-                return None
-            verb = "renamed" if request.method == "PUT" else "deleted"
-            return api_error(
-                409, "builtin_role", f"The built-in role {role.name} cannot be {verb}", field="name"
-            )
+            new_name: str | None = None
+            if request.method == "PUT":
+                body = request.get_json(silent=True)
+                new_name = body.get("name", role.name) if isinstance(body, dict) else role.name
+            refusal = builtin_role_refusal(role.name, new_name)
+            return api_error(409, "builtin_role", refusal, field="name") if refusal else None
 
         return bp

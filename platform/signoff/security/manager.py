@@ -54,6 +54,11 @@ class SignoffSecurityManager(SecurityManager):
         # The JWT path binds from the token's tenant claim only; a slug in the URL
         # can never widen it.
         g._signoff_jwt = True
+        # flask-jwt-extended calls this at every verification, and a tenant API call is
+        # verified twice (the tenant check, then FAB's @protect): load and bind once.
+        memo = (jwt_data.get("jti"), jwt_data["sub"], jwt_data.get("tenant"))
+        if g.get("_signoff_jwt_memo") == memo and getattr(g, "user", None) is not None:
+            return g.user
         user = self.load_user(jwt_data["sub"])
         if not user:
             return None
@@ -61,6 +66,7 @@ class SignoffSecurityManager(SecurityManager):
         if claim:
             self.bind_claimed_tenant(user.id, claim)
         g.user = user
+        g._signoff_jwt_memo = memo
         return user
 
     def bind_claimed_tenant(self, user_id: int, claim: str) -> uuid.UUID | None:

@@ -49,12 +49,22 @@ class BuiltinRoleChange(Exception):
     """A built-in tenant role (Admin, Manager, ...) cannot be renamed or deleted."""
 
 
+def builtin_role_refusal(name: str, new_name: str | None) -> str | None:
+    """Why renaming role ``name`` to ``new_name`` (``None``: deleting it) is refused, if it is.
+
+    Renaming or deleting Admin would lock every admin out; the other built-in roles
+    are what the starter workflows and manifests name.
+    """
+    if name not in BUILTIN_TENANT_ROLES or new_name == name:
+        return None
+    verb = "deleted" if new_name is None else "renamed"
+    return f"The built-in role {name} cannot be {verb}"
+
+
 def guard_builtin_role(item: Any, *, deleting: bool) -> None:
-    """Refuse renaming or deleting a built-in role (renaming Admin would lock admins out)."""
-    if deleting:
-        if item.name in BUILTIN_TENANT_ROLES:
-            raise BuiltinRoleChange(f"The built-in role {item.name} cannot be deleted")
-        return
+    """Raise :class:`BuiltinRoleChange` for an ORM role being renamed or deleted."""
     old = inspect(item).attrs.name.history.deleted
-    if old and old[0] in BUILTIN_TENANT_ROLES and item.name != old[0]:
-        raise BuiltinRoleChange(f"The built-in role {old[0]} cannot be renamed")
+    name = old[0] if old else item.name
+    refusal = builtin_role_refusal(name, None if deleting else item.name)
+    if refusal:
+        raise BuiltinRoleChange(refusal)

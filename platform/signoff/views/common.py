@@ -25,9 +25,8 @@ from werkzeug.wrappers import Response
 from signoff.extensions import db
 from signoff.tenancy.access import current_membership, current_tenant
 from signoff.tenancy.models import Tenant
-from signoff.workflow.engine import state_from_dict
 from signoff.workflow.models import ApprovalRequest
-from signoff.workflow.queries import delegators_of
+from signoff.workflow.queries import visible_to
 
 ADMIN_ROLE = "Admin"
 ACCENT_RE = re.compile(r"#[0-9a-fA-F]{6}")
@@ -170,17 +169,6 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-def involved_user_ids(req: ApprovalRequest) -> set[int]:
-    """The requester, every eligible approver and everyone who decided."""
-    state = state_from_dict(req.state)
-    people = {req.requester_id}
-    for step in state.steps:
-        people |= set(step.eligible)
-        people |= {d.actor_id for d in step.decisions}
-        people |= {d.principal for d in step.decisions}
-    return people
-
-
 def get_request_for(session: Session, user_id: int, request_id: str) -> ApprovalRequest:
     """The request ``request_id`` if ``user_id`` may see it, else 404.
 
@@ -192,19 +180,11 @@ def get_request_for(session: Session, user_id: int, request_id: str) -> Approval
     req = session.get(ApprovalRequest, rid) if rid else None
     if req is None:
         abort(404)
-    people = involved_user_ids(req)
-    if user_id in people:
-        return req
     membership = current_membership(session)
-    if membership is not None and ADMIN_ROLE in membership.role_names:
-        return req
-    # A delegate sees what their delegators must decide, within each delegation's
-    # scope: never the delegator's own requests, never other workflows.
-    approvers = people - {req.requester_id}
-    for delegator, workflow in delegators_of(session, user_id).items():
-        if delegator in approvers and workflow in (None, req.workflow_key):
-            return req
-    abort(404)
+    admin = membership is not None and ADMIN_ROLE in membership.role_names
+    if not visible_to(session, req, user_id, is_admin=admin):
+        abort(404)
+    return req
 
 
 def config_int(key: str, default: int) -> int:

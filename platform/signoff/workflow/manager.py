@@ -9,6 +9,7 @@ with a code and message; nothing is ever refused silently.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -45,12 +46,26 @@ def request_actor(user_id: int | None = None, *, method: str = "web") -> Actor:
         method=method,
         ip_address=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
-        session_id=request.cookies.get(
-            current_app.config.get("SESSION_COOKIE_NAME", "session"), ""
-        )[:32]
-        or None,
+        session_id=_session_ref(),
         mfa_verified_at=mfa_verified_at(user_id),
     )
+
+
+def _session_ref() -> str | None:
+    """An opaque reference to the web session or access token behind this request.
+
+    A hash, never the cookie or token itself: decision rows must not hold credential
+    material, only something that ties the decisions of one session together.
+    """
+    raw = request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "session"))
+    if not raw:
+        try:
+            from flask_jwt_extended import get_jwt
+
+            raw = get_jwt().get("jti")
+        except Exception:  # no verified token in this request
+            raw = None
+    return hashlib.sha256(str(raw).encode()).hexdigest()[:32] if raw else None
 
 
 def _jsonable(value: Any) -> Any:

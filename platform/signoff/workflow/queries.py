@@ -237,3 +237,37 @@ def timeline(session: Session, request_id: uuid.UUID) -> list[dict[str, Any]]:
         )
     events.sort(key=lambda e: e["at"])
     return events
+
+
+def involved_users(req: ApprovalRequest) -> set[int]:
+    """The requester, every eligible approver and everyone who decided (or was decided for)."""
+    from signoff.workflow.engine import state_from_dict
+
+    people = {req.requester_id}
+    try:
+        state = state_from_dict(req.state)
+    except ValueError:  # a malformed state must not widen visibility
+        return people
+    for step in state.steps:
+        people.update(step.eligible)
+        for decision in step.decisions:
+            people.add(decision.actor_id)
+            people.add(decision.principal)
+    return people
+
+
+def visible_to(session: Session, req: ApprovalRequest, user_id: int, *, is_admin: bool) -> bool:
+    """Whether ``user_id`` may see ``req`` inside its tenant (RLS already hid the others).
+
+    The people involved and the tenant's admins see it; a delegate sees what their
+    delegators must decide, within each delegation's scope (never the delegator's own
+    requests, never other workflows). Pages and the API share this one rule.
+    """
+    people = involved_users(req)
+    if user_id in people or is_admin:
+        return True
+    approvers = people - {req.requester_id}
+    return any(
+        delegator in approvers and workflow in (None, req.workflow_key)
+        for delegator, workflow in delegators_of(session, user_id).items()
+    )

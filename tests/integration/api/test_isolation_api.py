@@ -177,3 +177,50 @@ def test_suspended_tenant_api_answers_403_for_members_and_404_for_others(
         with database.connect("admin") as conn:
             conn.execute("UPDATE tenant SET status = 'active' WHERE id = %s", (t.id,))
             conn.commit()
+
+
+def test_a_delegate_sees_only_what_the_delegation_covers(client, app, tenant_factory):
+    """Pages and API share one rule: a delegate for one workflow sees the requests the
+    delegator must decide in that workflow, never the delegator's own requests."""
+    from datetime import UTC, datetime, timedelta
+
+    from signoff.workflow import actions as A
+    from tests.fixtures.tenants import api_token, auth, web_login
+    from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
+
+    t = tenant_factory()
+    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "other", {"name": "Other", "steps": [{"name": "M", "required_role": "Manager"}]})
+    now = datetime.now(UTC)
+    with in_tenant(app, t) as s:
+        A.do_delegate(
+            s,
+            actor=actor(t, "manager"),
+            delegate_id=t.user("bob"),
+            starts_at=now,
+            ends_at=now + timedelta(days=1),
+            workflow_key="expense_approval",
+        )
+        covered = A.do_submit(
+            s,
+            actor=actor(t, "alice"),
+            workflow_key="expense_approval",
+            input_data={"amount": "500"},
+        ).request_id
+        other_wf = A.do_submit(
+            s, actor=actor(t, "alice"), workflow_key="other", input_data={"amount": "500"}
+        ).request_id
+        own = A.do_submit(
+            s,
+            actor=actor(t, "manager"),
+            workflow_key="expense_approval",
+            input_data={"amount": "500"},
+        ).request_id
+    token = api_token(client, t.username("bob"), t.slug)
+    assert client.get(f"/api/v1/requests/{covered}", headers=auth(token)).status_code == 200
+    browser = app.test_client()
+    web_login(browser, t.username("bob"))
+    assert browser.get(f"/t/{t.slug}/requests/{covered}").status_code == 200
+    for hidden in (other_wf, own):
+        assert client.get(f"/api/v1/requests/{hidden}", headers=auth(token)).status_code == 404
+        assert browser.get(f"/t/{t.slug}/requests/{hidden}").status_code == 404
