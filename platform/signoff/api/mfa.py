@@ -28,7 +28,6 @@ from flask_jwt_extended import verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from signoff.api.base import TenantApiMixin
@@ -441,9 +440,6 @@ class TenantMemberMfaApi(TenantApiMixin, BaseApi):
           security:
             - jwt: []
         """
-        from signoff.audit.chain import append
-        from signoff.tenancy.models import Membership
-
         actor_id = int(g.user.id)
         if getattr(g, "api_key", None) is not None or not mfa.is_fresh(actor_id):
             return error(
@@ -453,28 +449,11 @@ class TenantMemberMfaApi(TenantApiMixin, BaseApi):
                 f"POST {mfa.VERIFY_PATH} with this token, then retry",
                 mfa_endpoint=mfa.VERIFY_PATH,
             )
-        if user_id == actor_id:
-            return error(403, "self_reset", "Ask another admin to reset your own authenticator")
-        member = db.session.scalar(
-            select(Membership.id).where(Membership.user_id == user_id, Membership.active.is_(True))
-        )
-        if member is None:
+        try:
+            existed = mfa.admin_reset(db.session, actor_id=actor_id, user_id=user_id)
+        except MfaError:
             db.session.rollback()
-            return error(404, "not_found", "Not found")
-        existed = mfa.reset(db.session, user_id)
-        append(
-            db.session,
-            actor_id=actor_id,
-            on_behalf_of_id=None,
-            action="mfa.reset",
-            object_type="user",
-            object_id=str(user_id),
-            payload={
-                "had_authenticator": existed,
-                "method": "api",
-                "ip_address": request.remote_addr,
-            },
-        )
+            raise
         db.session.commit()
         return self.response(200, user_id=user_id, had_authenticator=existed)
 

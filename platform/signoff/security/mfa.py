@@ -257,6 +257,8 @@ def is_fresh(user_id: int, timeout: int | None = None) -> bool:
     at = verified_at(user_id)
     if at is None:
         return False
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
     age = _now() - at
     return timedelta(0) <= age <= timedelta(seconds=timeout or timeout_seconds())
 
@@ -500,6 +502,36 @@ def reset(session: SessionLike, user_id: int) -> bool:
     session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
     session.execute(delete(MfaTotp).where(MfaTotp.user_id == user_id))
     mfa_state.forget_user(session, user_id)
+    return existed
+
+
+def admin_reset(session: SessionLike, *, actor_id: int, user_id: int) -> bool:
+    """A tenant Admin resets another active member's authenticator; audited as ``mfa.reset``.
+
+    The caller checks that the actor is an Admin who passed MFA recently, and commits.
+    Raises :class:`MfaError` for the actor's own authenticator (another admin must do
+    it) and for anyone who is not an active member of the bound tenant (404).
+    """
+    from signoff.audit.chain import append
+    from signoff.tenancy.models import Membership
+
+    if user_id == actor_id:
+        raise MfaError(403, "self_reset", "Ask another admin to reset your own authenticator")
+    member = session.scalar(
+        select(Membership.id).where(Membership.user_id == user_id, Membership.active.is_(True))
+    )
+    if member is None:
+        raise MfaError(404, "not_found", "Not found")
+    existed = reset(session, user_id)
+    append(
+        session,
+        actor_id=actor_id,
+        on_behalf_of_id=None,
+        action="mfa.reset",
+        object_type="user",
+        object_id=str(user_id),
+        payload={"had_authenticator": existed, "method": _method(), "ip_address": _address()},
+    )
     return existed
 
 

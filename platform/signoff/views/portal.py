@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response
 
 from signoff.db.binding import current_tenant_id
 from signoff.extensions import db
+from signoff.security import mfa
 from signoff.views.common import (
     SignoffView,
     get_request_for,
@@ -81,18 +82,6 @@ def _definition_of(version_id: uuid.UUID, key: str) -> WorkflowDefinition | None
 def mfa_url(next_url: str) -> str:
     """The MFA step-up page of this tenant, returning to ``next_url``."""
     return f"/t/{g.tenant_slug}/mfa/verify?next={quote(next_url, safe='/')}"
-
-
-def mfa_fresh(user_id: int, timeout: int | None = None) -> bool:
-    from signoff.security.mfa_state import mfa_verified_at
-
-    verified = mfa_verified_at(user_id)
-    if verified is None:
-        return False
-    if verified.tzinfo is None:
-        verified = verified.replace(tzinfo=UTC)
-    limit = timeout or int(current_app.config["FAB_APPROVAL_MFA_TIMEOUT"])
-    return timedelta(0) <= datetime.now(UTC) - verified <= timedelta(seconds=limit)
 
 
 def _parse_when(raw: str | None) -> datetime | None:
@@ -336,7 +325,7 @@ class PortalView(TenantScoped, SignoffView):
             names=names,
             actions=actions,
             needs_mfa=needs_mfa,
-            mfa_ok=mfa_fresh(uid) if needs_mfa else True,
+            mfa_ok=mfa.is_fresh(uid) if needs_mfa else True,
             mfa_link=mfa_url(here),
             is_requester=req.requester_id == uid,
         )

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 from signoff.audit.chain import append as audit_append
 from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
+from signoff.security import mfa
 from signoff.tenancy.access import current_tenant, require_tenant
 from signoff.tenancy.admins import (
     BuiltinRoleChange,
@@ -36,6 +37,7 @@ from signoff.tenancy.invites import Invitation, InviteError, create_invitation
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
 from signoff.tenancy.onboarding import normalize_email
 from signoff.views.common import ADMIN_ROLE, SignoffView, parse_uuid, tenant_nav, user_names
+from signoff.views.portal import mfa_url
 from signoff.views.tenant_base import TenantModelView, TenantScoped
 from signoff.workflow.models import (
     ApprovalRequest,
@@ -297,7 +299,37 @@ class TenantAdminView(TenantScoped, SignoffView):
             others=others,
             error=error,
             is_self=membership.user_id == int(g.user.id),
+            mfa_enrolled=mfa.is_enrolled(session, membership.user_id),
         )
+
+    @expose("/members/<member_id>/mfa-reset", methods=["POST"])
+    @no_cache
+    def reset_mfa(self, member_id: str) -> Response:
+        """Reset a member's authenticator (lost phone); the admin needs a fresh MFA check."""
+        session = db.session
+        mid = parse_uuid(member_id)
+        membership = session.get(Membership, mid) if mid else None
+        if membership is None:
+            abort(404)
+        back = url_for("TenantAdminView.member", member_id=membership.id)
+        actor_id = int(g.user.id)
+        if not mfa.is_fresh(actor_id):
+            flash("Resetting an authenticator needs a fresh multi-factor check.", "info")
+            return redirect(mfa_url(back))
+        try:
+            existed = mfa.admin_reset(session, actor_id=actor_id, user_id=membership.user_id)
+        except mfa.MfaError as exc:
+            session.rollback()
+            flash(exc.message, "danger")
+            return redirect(back)
+        session.commit()
+        flash(
+            "Authenticator reset: the member enrols again at their next multi-factor check."
+            if existed
+            else "This member had no authenticator; nothing to reset.",
+            "success",
+        )
+        return redirect(back)
 
     def _save_member(
         self, session: Session, membership: Membership, roles: dict[str, TenantRole]

@@ -181,3 +181,70 @@ def test_tenant_policy_sends_members_through_mfa_at_every_login(app, database, e
     assert urlsplit(again.headers["Location"]).path == f"/t/{slug}/mfa/verify"
     assert client.post(f"/t/{slug}/mfa/verify", data={"code": code(secret, 1)}).status_code == 302
     assert client.get(f"/t/{slug}/").status_code == 200
+
+
+def test_an_admin_resets_a_members_authenticator_on_the_member_page(
+    app, database, expense_tenant, tenant_factory
+):
+    slug = expense_tenant.slug
+
+    def totp_rows(user_id: int) -> int:
+        with database.connect("admin") as conn:
+            row = conn.execute("SELECT count(*) FROM mfa_totp WHERE user_id = %s", (user_id,))
+            return int(row.fetchone()[0])
+
+    def member_id(who: str) -> str:
+        with database.connect("admin") as conn:
+            return str(
+                conn.execute(
+                    "SELECT id FROM membership WHERE tenant_id = %s AND user_id = %s",
+                    (expense_tenant.id, expense_tenant.user(who)),
+                ).fetchone()[0]
+            )
+
+    finance = signed_in(app, expense_tenant, "finance")
+    enrol_on_the_web(finance, slug)
+    assert totp_rows(expense_tenant.user("finance")) == 1
+    page = f"/t/{slug}/admin/members/{member_id('finance')}"
+    reset = f"{page}/mfa-reset"
+
+    admin = signed_in(app, expense_tenant, "admin")
+    assert "Reset authenticator" in admin.get(page).get_data(as_text=True)
+    # No fresh check of the admin's own: sent to the prompt, nothing deleted.
+    first = admin.post(reset)
+    assert first.status_code == 302 and "/mfa/verify?next=" in first.headers["Location"]
+    assert totp_rows(expense_tenant.user("finance")) == 1
+    # A manager is not a tenant admin; another tenant's admin cannot even see the member.
+    manager = signed_in(app, expense_tenant, "manager")
+    assert manager.post(reset).status_code == 403
+    assert totp_rows(expense_tenant.user("finance")) == 1
+    other = tenant_factory()
+    outsider = signed_in(app, other, "admin")
+    enrol_on_the_web(outsider, other.slug)
+    assert (
+        outsider.post(f"/t/{other.slug}/admin/members/{member_id('finance')}/mfa-reset").status_code
+        == 404
+    )
+    assert totp_rows(expense_tenant.user("finance")) == 1
+
+    enrol_on_the_web(admin, slug)  # confirming the enrolment is a fresh check
+    # Never one's own: another admin does that.
+    own = admin.post(
+        f"/t/{slug}/admin/members/{member_id('admin')}/mfa-reset", follow_redirects=True
+    )
+    assert "Ask another admin" in own.get_data(as_text=True)
+    assert totp_rows(expense_tenant.user("admin")) == 1
+
+    done = admin.post(reset, follow_redirects=True)
+    assert "Authenticator reset" in done.get_data(as_text=True)
+    assert totp_rows(expense_tenant.user("finance")) == 0
+    assert "No authenticator enrolled" in admin.get(page).get_data(as_text=True)
+    with database.connect("admin") as conn:
+        rows = conn.execute(
+            "SELECT actor_id, object_id, payload FROM audit_event "
+            "WHERE tenant_id = %s AND action = 'mfa.reset'",
+            (expense_tenant.id,),
+        ).fetchall()
+    assert [(a, o, p["method"], p["had_authenticator"]) for a, o, p in rows] == [
+        (expense_tenant.user("admin"), str(expense_tenant.user("finance")), "web", True)
+    ]
