@@ -96,9 +96,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def to_json(value: Any) -> str:
+    """JSON text for a jsonb parameter: datetimes as ISO 8601, Decimals as exact strings."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 def payload_json(payload: Mapping[str, Any]) -> str:
     """The JSON text sent to ``audit_append`` (jsonb normalizes key order itself)."""
-    return json.dumps(dict(payload), default=_json_default, ensure_ascii=False)
+    return to_json(dict(payload))
 
 
 def append(

@@ -1,39 +1,53 @@
-"""Advisory locks that serialize decisions on one request (DESIGN.md §4)."""
+"""Advisory locks that serialize decisions on one request (DESIGN.md §4).
+
+``signoff.request_lock`` (``sql/functions/request_lock.sql``) takes the lock and then
+reads the request, in one round trip: the key is a 64-bit hash of
+``request:<tenant>:<request>`` (two tenants' requests never share a key by
+construction of the input), the wait is bounded by ``lock_timeout``, and the read
+takes its snapshot after the lock is granted.
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from psycopg import errors as pg_errors
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
+from signoff.db import driver
 
-class LockTimeout(Exception):
-    """Another transaction held the lock longer than the configured ``lock_timeout``."""
+#: The request columns an action reads, in this order.
+REQUEST_COLUMNS = (
+    "id",
+    "workflow_version_id",
+    "workflow_key",
+    "version",
+    "title",
+    "requester_id",
+    "status",
+    "status_label",
+    "input_data",
+    "state",
+    "escalations",
+    "round",
+    "completed_at",
+)
+
+_REQUEST_LOCK = (
+    b"SELECT id, workflow_version_id, workflow_key, version, title, requester_id, status, "
+    b"status_label, input_data, state, escalations, round, completed_at "
+    b"FROM signoff.request_lock(%s, %s)"
+)
 
 
 def lock_request(
-    session: Session, tenant_id: uuid.UUID, request_id: uuid.UUID, timeout_s: float
-) -> None:
-    """Take the transaction-level advisory lock of one request, waiting ``timeout_s`` at most.
+    session: Session | scoped_session[Session], request_id: uuid.UUID, timeout_s: float
+) -> tuple[Any, ...] | None:
+    """Lock the bound tenant's request for this transaction, then read it.
 
-    The key is a 64-bit hash of tenant and request computed in SQL, so two
-    tenants' requests never share a key by construction of the input.
+    Returns the row (:data:`REQUEST_COLUMNS`), or ``None`` when the bound tenant has
+    no such request. Waiting longer than ``timeout_s`` raises psycopg's
+    ``LockNotAvailable``.
     """
-    ms = max(1, int(timeout_s * 1000))
-    try:
-        # One round trip: the subquery sets the transaction's lock_timeout before the
-        # outer query waits for the lock.
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(:k, 0)) "
-                "FROM (SELECT set_config('lock_timeout', :t, true)) AS timeout"
-            ),
-            {"k": f"request:{tenant_id}:{request_id}", "t": f"{ms}ms"},
-        )
-    except OperationalError as exc:
-        if isinstance(exc.orig, pg_errors.LockNotAvailable):
-            raise LockTimeout(str(request_id)) from exc
-        raise
+    timeout_ms = max(1, int(timeout_s * 1000))
+    return driver.fetch_one(session, _REQUEST_LOCK, (request_id, timeout_ms))

@@ -12,16 +12,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, insert
+from psycopg import errors as pg_errors
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from signoff.audit.chain import append as audit_append
+from signoff.audit.chain import to_json
+from signoff.db import driver
 from signoff.db.binding import current_tenant_id
-from signoff.db.locks import LockTimeout, lock_request
+from signoff.db.locks import lock_request
 from signoff.security.sanitize import TextTooLong, clean_comment, clean_text
 from signoff.workflow import engine
 from signoff.workflow.approvers import Directory
@@ -39,10 +43,7 @@ from signoff.workflow.engine import (
 from signoff.workflow.engine.patterns import turn
 from signoff.workflow.models import (
     ApprovalRequest,
-    ApprovalStep,
     IdempotencyKey,
-    NotificationOutbox,
-    StepDecision,
     WorkflowVersion,
 )
 from signoff.workflow.rules import Rule, make_context
@@ -179,7 +180,13 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
             yield tx
             for record in tx.audits:
                 audit_append(tx.session, **record)
-    except LockTimeout as exc:
+    except (pg_errors.LockNotAvailable, OperationalError) as exc:
+        # lock_timeout holds for the whole transaction: the request's lock, the
+        # tenant's audit chain lock and row locks all end here when they wait too long.
+        if isinstance(exc, OperationalError) and not isinstance(
+            exc.orig, pg_errors.LockNotAvailable
+        ):
+            raise
         raise Conflict(
             "locked", "Another decision on this request is in progress; try again"
         ) from exc
@@ -190,17 +197,42 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
             log.exception("after-commit callback failed")
 
 
-def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> ApprovalRequest:
+@dataclass
+class LockedRequest:
+    """A request as read under its lock by ``signoff.request_lock``: what actions read.
+
+    Actions never change it in place; what they decide goes to :func:`_finish`.
+    """
+
+    id: uuid.UUID
+    workflow_version_id: uuid.UUID
+    workflow_key: str
+    version: int
+    title: str
+    requester_id: int
+    status: str
+    status_label: str | None
+    input_data: dict[str, Any]
+    state: dict[str, Any]
+    escalations: int
+    round: int
+    completed_at: datetime | None
+
+
+#: A request an action finishes: read under its lock, or just inserted (submit).
+RequestLike = LockedRequest | ApprovalRequest
+
+
+def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> LockedRequest:
+    """Take the request's advisory lock, then read it: one round trip (``request_lock``)."""
     try:
         rid = uuid.UUID(str(request_id))
     except ValueError:
         raise _not_found() from None
-    timeout = float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"])
-    lock_request(tx.session, tx.tenant_id, rid, timeout)
-    req = tx.session.get(ApprovalRequest, rid, populate_existing=True)
-    if req is None:
+    row = lock_request(tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]))
+    if row is None:
         raise _not_found()
-    return req
+    return LockedRequest(*row)
 
 
 # --- idempotency ----------------------------------------------------------------------
@@ -271,7 +303,7 @@ def _now() -> datetime:
 _version_cache: dict[tuple[uuid.UUID, uuid.UUID], WorkflowDefinition] = {}
 
 
-def _definition(tx: _Tx, req: ApprovalRequest) -> WorkflowDefinition:
+def _definition(tx: _Tx, req: RequestLike) -> WorkflowDefinition:
     cache_key = (tx.tenant_id, req.workflow_version_id)
     found = _version_cache.get(cache_key)
     if found is not None:
@@ -325,16 +357,10 @@ def _approvals(step: engine.StepState) -> int:
     return sum(1 for d in step.decisions if d.verdict == "approve")
 
 
-def _project(tx: _Tx, req: ApprovalRequest, state: RequestState) -> None:
-    """Write the engine state and its step projection (inbox, SLA queries)."""
-    req.state = state_to_dict(state)
-    req.status = state.status
-    req.updated_at = _now()
-    if state.is_terminal and req.completed_at is None:
-        req.completed_at = req.updated_at
-    rows = [
+def _step_rows(state: RequestState) -> list[dict[str, Any]]:
+    """The step projection of ``state`` (inbox and SLA queries read it)."""
+    return [
         {
-            "request_id": req.id,
             "step_index": s.index,
             "name": s.name,
             "pattern": s.pattern,
@@ -350,35 +376,6 @@ def _project(tx: _Tx, req: ApprovalRequest, state: RequestState) -> None:
         }
         for s in state.steps
     ]
-    if not rows:
-        return
-    # One statement; only a resubmission can shorten the chain (rules matching
-    # other input), and do_resubmit prunes the steps that are gone. Core (not ORM
-    # bulk) execution keeps the compiled statement cached across calls.
-    tx.session.execute(_STEP_UPSERT, rows)
-
-
-# Core tables: executing through them skips the ORM bulk path (and its per-call cost).
-_OUTBOX_TABLE = cast(Table, NotificationOutbox.__table__)
-_DECISION_TABLE = cast(Table, StepDecision.__table__)
-_STEP_COLUMNS = (
-    "name",
-    "pattern",
-    "status",
-    "requires_mfa",
-    "open_approvers",
-    "approvals",
-    "required_approvals",
-    "escalated",
-    "activated_at",
-    "due_at",
-    "completed_at",
-)
-_step_insert = pg_insert(cast(Table, ApprovalStep.__table__))
-_STEP_UPSERT = _step_insert.on_conflict_do_update(
-    constraint="pk_approval_step",
-    set_={c: _step_insert.excluded[c] for c in _STEP_COLUMNS},
-)
 
 
 def _status_label(defn: WorkflowDefinition, state: RequestState) -> str | None:
@@ -390,10 +387,9 @@ def _status_label(defn: WorkflowDefinition, state: RequestState) -> str | None:
     return state.status
 
 
-def _notify(tx: _Tx, req: ApprovalRequest, transition: Transition, *, actor: Actor) -> None:
+def _outbox_rows(req: RequestLike, transition: Transition, *, actor: Actor) -> list[dict[str, Any]]:
     """Outbox rows for what happened: who must act now, and the requester's news."""
     state = transition.state
-    now = _now()
     rows: list[dict[str, Any]] = []
     title = req.title[:150]
     for ev in transition.events:
@@ -402,13 +398,11 @@ def _notify(tx: _Tx, req: ApprovalRequest, transition: Transition, *, actor: Act
             for uid in _open_approvers(step):
                 rows.append(
                     {
-                        "request_id": req.id,
                         "step_index": ev.step,
                         "kind": "approval_needed",
                         "title": f"Approval needed: {title}",
                         "recipient_id": uid,
                         "payload": {"step": step.name, "escalated": ev.kind == "escalated"},
-                        "scheduled_for": now,
                     }
                 )
         elif ev.kind in (
@@ -419,47 +413,61 @@ def _notify(tx: _Tx, req: ApprovalRequest, transition: Transition, *, actor: Act
         ):
             rows.append(
                 {
-                    "request_id": req.id,
                     "step_index": None,
                     "kind": ev.kind,
                     "title": f"{ev.kind.replace('_', ' ').capitalize()}: {title}",
                     "recipient_id": req.requester_id,
                     "payload": {"by": actor.user_id},
-                    "scheduled_for": now,
                 }
             )
-    if rows:
-        tx.session.execute(insert(_OUTBOX_TABLE), rows)
+    return rows
+
+
+def _audit_payload(
+    req: RequestLike, status: str, actor: Actor, payload: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "workflow": req.workflow_key,
+        "version": req.version,
+        "status": status,
+        "method": actor.method,
+        **(payload or {}),
+    }
 
 
 def _audit(
     tx: _Tx,
-    req: ApprovalRequest,
+    req: RequestLike,
     action: str,
     actor: Actor,
     *,
-    on_behalf_of: int | None = None,
     payload: Mapping[str, Any] | None = None,
 ) -> None:
+    """Queue the audit event of an action that does not change the request's state."""
     tx.audit(
         actor_id=actor.user_id or None,
-        on_behalf_of_id=on_behalf_of,
+        on_behalf_of_id=None,
         action=action,
         object_type="approval_request",
         object_id=str(req.id),
-        payload={
-            "workflow": req.workflow_key,
-            "version": req.version,
-            "status": req.status,
-            "method": actor.method,
-            **(payload or {}),
-        },
+        payload=_audit_payload(req, req.status, actor, payload),
     )
+
+
+_REQUEST_APPLY = (
+    b"SELECT signoff.request_apply("
+    b"%s, %s, %s::jsonb, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, "
+    b"%s::jsonb, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else to_json(value)
 
 
 def _finish(
     tx: _Tx,
-    req: ApprovalRequest,
+    req: RequestLike,
     defn: WorkflowDefinition,
     transition: Transition,
     *,
@@ -467,19 +475,76 @@ def _finish(
     action: str,
     on_behalf_of: int | None = None,
     payload: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    input_data: Mapping[str, Any] | None = None,
+    round: int | None = None,
+    escalations: int | None = None,
 ) -> ActionResult:
-    _project(tx, req, transition.state)
-    req.status_label = _status_label(defn, transition.state)
+    """Write what the action decided in one round trip (``signoff.request_apply``).
+
+    The decision row (if any), the request's engine state (and new input data,
+    round, escalation count when given), step projection, outbox, the idempotency
+    key's result and, last, the audit event; afterwards ``req`` shows what was written.
+    """
+    state = transition.state
     kinds = transition.kinds()
-    _audit(
-        tx,
-        req,
-        action,
-        actor,
-        on_behalf_of=on_behalf_of,
-        payload={"events": kinds, **(payload or {})},
+    now = _now()
+    label = _status_label(defn, state)
+    result = ActionResult(
+        request_id=req.id, status=state.status, events=kinds, extra=dict(extra or {})
     )
-    _notify(tx, req, transition, actor=actor)
+    state_dict = state_to_dict(state)
+    idempotency = (
+        {"user_id": actor.user_id, "key": idempotency_key, "result": result.to_dict()}
+        if idempotency_key
+        else None
+    )
+    audit_payload = _audit_payload(req, state.status, actor, {"events": kinds, **(payload or {})})
+    driver.fetch_one(
+        tx.session,
+        _REQUEST_APPLY,
+        (
+            req.id,
+            now,
+            _json(state_dict),
+            state.status,
+            label,
+            state.is_terminal,
+            _json(_step_rows(state)),
+            _json(decision),
+            _json(_outbox_rows(req, transition, actor=actor) or None),
+            _json(idempotency),
+            _json(input_data),
+            round,
+            escalations,
+            actor.user_id or None,
+            on_behalf_of,
+            action,
+            _json(audit_payload),
+        ),
+    )
+    written: dict[str, Any] = {
+        "state": state_dict,
+        "status": state.status,
+        "status_label": label,
+        "updated_at": now,
+    }
+    if state.is_terminal and req.completed_at is None:
+        written["completed_at"] = now
+    if input_data is not None:
+        written["input_data"] = dict(input_data)
+    if round is not None:
+        written["round"] = round
+    if escalations is not None:
+        written["escalations"] = escalations
+    for key, value in written.items():
+        if isinstance(req, ApprovalRequest):
+            # The row holds it already: no UPDATE from the ORM at commit.
+            set_committed_value(req, key, value)
+        else:
+            setattr(req, key, value)
     tenant_id, request_id = tx.tenant_id, req.id
 
     def emit() -> None:
@@ -487,7 +552,7 @@ def _finish(
             listener(tenant_id, request_id, kinds)
 
     tx.after.append(emit)
-    return ActionResult(request_id=req.id, status=transition.state.status, events=kinds)
+    return result
 
 
 def _refused(exc: Refusal) -> Refused:

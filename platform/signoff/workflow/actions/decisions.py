@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
 from signoff.workflow import engine
 from signoff.workflow.actions.core import (
-    _DECISION_TABLE,
     ActionResult,
     Actor,
+    LockedRequest,
     Refused,
     _comment,
     _definition,
@@ -22,7 +22,6 @@ from signoff.workflow.actions.core import (
     _lock_and_load,
     _now,
     _refused,
-    _remember,
     _replay,
     _transaction,
     _Tx,
@@ -33,7 +32,6 @@ from signoff.workflow.engine import (
     state_from_dict,
 )
 from signoff.workflow.models import (
-    ApprovalRequest,
     Delegation,
 )
 
@@ -55,7 +53,7 @@ def _active_delegators(tx: _Tx, delegate_id: int, workflow_key: str, now: dateti
 
 def _principal(
     tx: _Tx,
-    req: ApprovalRequest,
+    req: LockedRequest,
     state: RequestState,
     step_index: int,
     actor: Actor,
@@ -145,25 +143,7 @@ def _decide(
         except Refusal as exc:
             raise _refused(exc) from exc
         defn = _definition(tx, req)
-        tx.session.execute(
-            insert(_DECISION_TABLE),
-            {
-                "request_id": req.id,
-                "round": req.round,
-                "step_index": step_index,
-                "step_name": step.name,
-                "actor_id": actor.user_id,
-                "on_behalf_of_id": principal_for,
-                "principal_id": principal_for or actor.user_id,
-                "verdict": verdict,
-                "comment": text,
-                "method": actor.method,
-                "ip_address": actor.ip_address,
-                "user_agent": (actor.user_agent or "")[:512] or None,
-                "session_id": actor.session_id,
-                "mfa_verified": _mfa_fresh(actor, step, now),
-            },
-        )
+        mfa_verified = _mfa_fresh(actor, step, now)
         result = _finish(
             tx,
             req,
@@ -176,13 +156,44 @@ def _decide(
                 "step": step_index,
                 "step_name": step.name,
                 "comment": text,
-                "mfa_verified": _mfa_fresh(actor, step, now),
+                "mfa_verified": mfa_verified,
                 "ip_address": actor.ip_address,
             },
+            decision=_decision_row(
+                req, step_index, step.name, actor, principal_for, verdict, text, mfa_verified
+            ),
+            extra={"step": step_index},
+            idempotency_key=idempotency_key,
         )
-        result.extra["step"] = step_index
-        _remember(tx, actor, idempotency_key, result)
     return result
+
+
+def _decision_row(
+    req: LockedRequest,
+    step_index: int,
+    step_name: str,
+    actor: Actor,
+    principal_for: int | None,
+    verdict: str,
+    comment: str | None,
+    mfa_verified: bool,
+) -> dict[str, Any]:
+    """The ``step_decision`` row (the spec's StepApproval) ``request_apply`` inserts."""
+    return {
+        "round": req.round,
+        "step_index": step_index,
+        "step_name": step_name,
+        "actor_id": actor.user_id,
+        "on_behalf_of_id": principal_for,
+        "principal_id": principal_for or actor.user_id,
+        "verdict": verdict,
+        "comment": comment,
+        "method": actor.method,
+        "ip_address": actor.ip_address,
+        "user_agent": (actor.user_agent or "")[:512] or None,
+        "session_id": actor.session_id,
+        "mfa_verified": mfa_verified,
+    }
 
 
 def _pick_step(state: RequestState, user_id: int) -> int:

@@ -15,6 +15,7 @@ from signoff.workflow.actions.core import (
     ActionResult,
     Actor,
     Invalid,
+    LockedRequest,
     NotFound,
     Refused,
     _audit,
@@ -128,8 +129,8 @@ def do_submit(
             actor=actor,
             action="request.submitted",
             payload={"input_data": data},
+            idempotency_key=idempotency_key,
         )
-        _remember(tx, actor, idempotency_key, result)
     return result
 
 
@@ -180,8 +181,6 @@ def do_resubmit(
             )
         except Refusal as exc:
             raise _refused(exc) from exc
-        req.input_data = data
-        req.round += 1
         tx.session.execute(
             delete(ApprovalStep).where(
                 ApprovalStep.request_id == req.id,
@@ -195,9 +194,11 @@ def do_resubmit(
             transition,
             actor=actor,
             action="request.resubmitted",
-            payload={"input_data": data, "round": req.round},
+            payload={"input_data": data, "round": req.round + 1},
+            idempotency_key=idempotency_key,
+            input_data=data,
+            round=req.round + 1,
         )
-        _remember(tx, actor, idempotency_key, result)
     return result
 
 
@@ -220,14 +221,19 @@ def do_withdraw(
         except Refusal as exc:
             raise _refused(exc) from exc
         result = _finish(
-            tx, req, _definition(tx, req), transition, actor=actor, action="request.withdrawn"
+            tx,
+            req,
+            _definition(tx, req),
+            transition,
+            actor=actor,
+            action="request.withdrawn",
+            idempotency_key=idempotency_key,
         )
-        _remember(tx, actor, idempotency_key, result)
     return result
 
 
 def _escalation_targets(
-    directory: Directory, defn: WorkflowDefinition, req: ApprovalRequest, step_index: int
+    directory: Directory, defn: WorkflowDefinition, req: LockedRequest, step_index: int
 ) -> dict[int, int]:
     steps = list(defn.steps)
     spec = steps[step_index].escalate_to if step_index < len(steps) else None
@@ -264,7 +270,6 @@ def do_escalate(
             )
         except Refusal as exc:
             raise _refused(exc) from exc
-        req.escalations += 1
         return_value = _finish(
             tx,
             req,
@@ -273,6 +278,7 @@ def do_escalate(
             actor=actor,
             action="request.escalated",
             payload={"step": step_index, "targets": sorted(targets)},
+            escalations=req.escalations + 1,
         )
     return return_value
 
