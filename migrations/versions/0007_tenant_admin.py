@@ -1,7 +1,7 @@
 """Tenant admin: invitations (tenant-owned, under row-level security).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-24
 """
 

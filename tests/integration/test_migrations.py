@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import psycopg
-import pytest
-from sqlalchemy import make_url
 
 from signoff.db import admin
 
 SQL = Path(__file__).resolve().parents[2] / "sql"
-
-
-@pytest.fixture
-def scratch_db(servers):
-    """An empty database with both roles; dropped afterwards."""
-    base = make_url(servers.admin_url).set(drivername="postgresql+psycopg")
-    name = f"signoff_scratch_{uuid.uuid4().hex[:8]}"
-    admin.init_roles(
-        base.render_as_string(hide_password=False), database=name, create_database=True
-    )
-    url = base.set(database=name)
-    yield url
-    with psycopg.connect(
-        base.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
-    ) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        conn.execute(f'DROP DATABASE "{name}"')
 
 
 def _dsn(url) -> str:
@@ -39,7 +17,7 @@ def _dsn(url) -> str:
 
 
 def _objects(dsn: str) -> dict[str, object]:
-    """Tables, functions, policies and triggers of a database, in comparable form."""
+    """Tables, functions, policies, triggers and indexes of a database, comparably."""
     with psycopg.connect(dsn) as conn:
         tables = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
@@ -55,7 +33,16 @@ def _objects(dsn: str) -> dict[str, object]:
             "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
             "WHERE NOT tgisinternal ORDER BY 1"
         ).fetchall()
-    return {"tables": tables, "functions": functions, "policies": policies, "triggers": triggers}
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+        ).fetchall()
+    return {
+        "tables": tables,
+        "functions": functions,
+        "policies": policies,
+        "triggers": triggers,
+        "indexes": indexes,
+    }
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_db):
@@ -68,6 +55,7 @@ def test_upgrade_downgrade_upgrade_round_trip(scratch_db):
     empty = _objects(_dsn(scratch_db))
     assert empty["tables"] == [("alembic_version",)]
     assert empty["functions"] == [] and empty["policies"] == [] and empty["triggers"] == []
+    assert [name for name, _ in empty["indexes"]] == ["alembic_version_pkc"]
     admin.upgrade(url)
     assert _objects(_dsn(scratch_db)) == first
 

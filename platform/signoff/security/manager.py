@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_limiter import Limiter
+from sqlalchemy import func, select
 
 from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
@@ -41,6 +42,15 @@ class SignoffSecurityManager(SecurityManager):
         ``signoff db upgrade`` (see :func:`signoff.security.sync.sync_permissions`),
         never written at app start."""
         return None
+
+    def find_user(self, username: str | None = None, email: str | None = None) -> Any | None:
+        """FAB's lookup, except that e-mail is matched whatever its case, as the
+        ``ab_user_email_lower_key`` index (migration 0009) makes it unique."""
+        if username or not email:
+            return super().find_user(username=username, email=email)
+        return self.session.scalars(
+            select(self.user_model).where(func.lower(self.user_model.email) == email.lower())
+        ).one_or_none()
 
     def load_user(self, pk: Any) -> Any | None:
         user = self.get_user_by_id(int(pk))

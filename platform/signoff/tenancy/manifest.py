@@ -29,6 +29,7 @@ from signoff.tenancy.models import (
     Tenant,
     TenantRole,
 )
+from signoff.tenancy.onboarding import normalize_email
 from signoff.workflow.models import WorkflowVersion
 
 
@@ -64,12 +65,19 @@ def _ensure_user(app: Flask, session: Session, spec: Mapping[str, Any], where: s
     username = _req(spec, "username", where)
     user = sm.find_user(username=username)
     if user is None:
+        email, problem = normalize_email(_req(spec, "email", where))
+        if problem or email is None:
+            raise ManifestError(f"{where}.email {problem}")
+        if sm.find_user(email=email) is not None:
+            raise ManifestError(
+                f"{where}.email {email!r} belongs to another account: use that account's username"
+            )
         member_role = sm.find_role(MEMBER_ROLE)
         if member_role is None:
             raise ManifestError("FAB role 'Member' is missing: run `signoff db upgrade` first")
         user = sm.user_model()
         user.username = username
-        user.email = _req(spec, "email", where)
+        user.email = email
         user.first_name = spec.get("first_name") or username
         user.last_name = spec.get("last_name") or "-"
         user.active = True
