@@ -59,9 +59,9 @@ def _mfa_step_up(app: Any, page: Any, request_url: str, email: str, monkeypatch:
 
         if "/mfa/enroll" in page.url:
             totp = pyotp.TOTP(page.inner_text("[data-testid=mfa-secret]").strip())
-            # The previous time step's code (allowed drift) confirms the enrolment, so
-            # the current step's code is still unused for the step-up below.
-            page.fill("#code", totp.at(time.time() - 30))
+            # The current step's code confirms the enrolment (a code from a step the
+            # server may already have left could fall outside its window).
+            page.fill("#code", totp.now())
             page.click("text=Turn on two-step verification")
             assert page.locator("[data-testid=recovery-codes] li").count() == 10
             page.click("text=I saved them")
@@ -72,7 +72,8 @@ def _mfa_step_up(app: Any, page: Any, request_url: str, email: str, monkeypatch:
             page.wait_for_url(re.compile(r"/mfa/verify\?next="))
         else:
             raise AssertionError(f"expected the MFA enrolment page, got {page.url}")
-        page.fill("#code", totp.now())
+        # The next step's code (allowed drift): the current one was spent above.
+        page.fill("#code", totp.at(time.time() + 30))
         page.click("form button[type=submit] >> nth=0")
         page.wait_for_url(request_url)
         return "real TOTP enrolment and step-up"

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from tests.conftest import app_config
-from tests.fixtures.tenants import web_login
+from tests.fixtures.tenants import fresh_client, web_login
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def one_conn_app(database, redis_url, redis_prefix, tenant_a):
 
 
 def test_binding_survives_several_commits_in_one_request(one_conn_app, tenant_a):
-    client = one_conn_app.test_client()
+    client = fresh_client(one_conn_app)
     web_login(client, tenant_a.username("admin"))
     seen = client.get(f"/t/{tenant_a.slug}/_probe/commits").get_json()
     assert [s["tenant"] for s in seen] == [str(tenant_a.id)] * 3
@@ -70,7 +70,7 @@ def test_binding_survives_several_commits_in_one_request(one_conn_app, tenant_a)
 
 
 def test_binding_never_leaks_into_the_next_request_on_the_same_connection(one_conn_app, tenant_a):
-    client = one_conn_app.test_client()
+    client = fresh_client(one_conn_app)
     web_login(client, tenant_a.username("admin"))
     bound = client.get(f"/t/{tenant_a.slug}/_probe/commits").get_json()
     anonymous = one_conn_app.test_client().get("/_probe/plain").get_json()
@@ -82,7 +82,7 @@ def test_binding_never_leaks_into_the_next_request_on_the_same_connection(one_co
 
 
 def test_binding_does_not_leak_after_an_exception(one_conn_app, tenant_a):
-    client = one_conn_app.test_client()
+    client = fresh_client(one_conn_app)
     web_login(client, tenant_a.username("admin"))
     resp = client.get(f"/t/{tenant_a.slug}/_probe/boom")
     assert resp.status_code == 500
@@ -94,7 +94,7 @@ def test_binding_does_not_leak_after_an_exception(one_conn_app, tenant_a):
 def test_contextvar_is_reset_between_requests_in_the_same_thread(one_conn_app, tenant_a):
     from signoff.db.binding import current_tenant_id
 
-    client = one_conn_app.test_client()
+    client = fresh_client(one_conn_app)
     web_login(client, tenant_a.username("admin"))
     client.get(f"/t/{tenant_a.slug}/_probe/commits")
     assert current_tenant_id() is None

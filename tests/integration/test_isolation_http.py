@@ -7,7 +7,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.fixtures.tenants import api_token, auth, web_login
+from tests.fixtures.tenants import api_token, auth, fresh_client, web_login
 
 
 def role_id(app, tenant, name):
@@ -136,7 +136,7 @@ def test_non_admin_member_cannot_write_roles(client, tenant_a):
 
 
 def test_model_view_lists_only_own_tenant(app, tenant_a, tenant_b):
-    client = app.test_client()
+    client = fresh_client(app)
     web_login(client, tenant_a.username("admin"))
     page = client.get(f"/t/{tenant_a.slug}/admin/roles/list/")
     assert page.status_code == 200
@@ -148,7 +148,7 @@ def test_model_view_lists_only_own_tenant(app, tenant_a, tenant_b):
 
 @pytest.mark.parametrize("action", ["show", "edit", "delete"])
 def test_model_view_other_tenant_id_is_404(app, database, tenant_a, tenant_b, action):
-    client = app.test_client()
+    client = fresh_client(app)
     web_login(client, tenant_a.username("admin"))
     victim = role_id(app, tenant_b, "Manager")
     base = f"/t/{tenant_a.slug}/admin/roles"
@@ -166,7 +166,7 @@ def test_model_view_other_tenant_id_is_404(app, database, tenant_a, tenant_b, ac
 
 
 def test_slug_of_a_tenant_you_are_not_in_is_404(app, tenant_a, tenant_b):
-    client = app.test_client()
+    client = fresh_client(app)
     web_login(client, tenant_a.username("admin"))
     for path in ("/", "/admin/roles/list/", f"/admin/roles/show/{uuid.uuid4()}"):
         other = client.get(f"/t/{tenant_b.slug}{path}")
@@ -176,7 +176,7 @@ def test_slug_of_a_tenant_you_are_not_in_is_404(app, tenant_a, tenant_b):
 
 
 def test_member_without_admin_role_cannot_open_tenant_admin(app, tenant_a):
-    client = app.test_client()
+    client = fresh_client(app)
     web_login(client, tenant_a.username("alice"))
     assert client.get(f"/t/{tenant_a.slug}/").status_code == 200
     assert client.get(f"/t/{tenant_a.slug}/admin/roles/list/").status_code == 403

@@ -148,9 +148,9 @@ def test_bad_credentials_are_401(client, token):
 
 
 def test_browser_session_cookie_does_not_authenticate_the_api(app, ta):
-    from tests.fixtures.tenants import web_login
+    from tests.fixtures.tenants import fresh_client, web_login
 
-    client = app.test_client()
+    client = fresh_client(app)
     web_login(client, ta.username("admin"))
     assert_error(client.get("/api/v1/approval-workflow/pending"), 401)
 
@@ -185,7 +185,7 @@ def test_a_delegate_sees_only_what_the_delegation_covers(client, app, tenant_fac
     from datetime import UTC, datetime, timedelta
 
     from signoff.workflow import actions as A
-    from tests.fixtures.tenants import api_token, auth, web_login
+    from tests.fixtures.tenants import api_token, auth, fresh_client, web_login
     from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
 
     t = tenant_factory()
@@ -218,7 +218,7 @@ def test_a_delegate_sees_only_what_the_delegation_covers(client, app, tenant_fac
         ).request_id
     token = api_token(client, t.username("bob"), t.slug)
     assert client.get(f"/api/v1/requests/{covered}", headers=auth(token)).status_code == 200
-    browser = app.test_client()
+    browser = fresh_client(app)
     web_login(browser, t.username("bob"))
     assert browser.get(f"/t/{t.slug}/requests/{covered}").status_code == 200
     for hidden in (other_wf, own):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -94,9 +94,11 @@ def test_checkpoint_of_every_tenant_and_refusals(run, chain, new_chain):
 
 
 def test_report_writes_csv_and_pdf(run, chain, tmp_path):
-    today = datetime.now(UTC).date().isoformat()
+    # Yesterday to tomorrow: holds today's events even if UTC midnight passes meanwhile.
+    today = datetime.now(UTC).date()
+    first, last = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=1)).isoformat()
     out = tmp_path / "report.csv"
-    result = run("report", "--tenant", chain.slug, "--from", today, "--to", today, "-o", str(out))
+    result = run("report", "--tenant", chain.slug, "--from", first, "--to", last, "-o", str(out))
     assert result.exit_code == 0, result.output
     assert f"{chain.slug}: 10 events written to {out} (verified)" in result.output
     text = out.read_text(encoding="utf-8")
@@ -110,9 +112,9 @@ def test_report_writes_csv_and_pdf(run, chain, tmp_path):
         "--tenant",
         chain.slug,
         "--from",
-        today,
+        first,
         "--to",
-        today,
+        last,
         "--format",
         "pdf",
         "-o",
@@ -122,6 +124,6 @@ def test_report_writes_csv_and_pdf(run, chain, tmp_path):
     assert pdf.read_bytes().startswith(b"%PDF-")
 
     missing = run(
-        "report", "--tenant", "no-such-tenant", "--from", today, "--to", today, "-o", str(out)
+        "report", "--tenant", "no-such-tenant", "--from", first, "--to", last, "-o", str(out)
     )
     assert missing.exit_code != 0 and "no tenant 'no-such-tenant'" in missing.output

@@ -84,10 +84,16 @@ def parse_csv(body: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
     return meta, rows
 
 
+def around_today() -> tuple[date, date]:
+    """A period holding the events made today, even if UTC midnight passes meanwhile."""
+    today = datetime.now(UTC).date()
+    return today - timedelta(days=1), today + timedelta(days=1)
+
+
 def test_csv_lists_every_event_with_names_mfa_and_comment(app, reported):
     tenant, _ = reported
-    today = datetime.now(UTC).date()
-    meta, rows = parse_csv(report(app, tenant, today, today, "csv", keys={"k1": KEY}))
+    first, last = around_today()
+    meta, rows = parse_csv(report(app, tenant, first, last, "csv", keys={"k1": KEY}))
     assert meta["tenant"] == f"Tenant {tenant.slug} ({tenant.slug})"
     assert meta["verification"] == "OK"
     assert meta["verification_detail"].startswith("chain ok: 4 events, head seq 4")
@@ -140,8 +146,8 @@ def _utf16_hex(value: str) -> str:
 
 def test_pdf_is_a_pdf_with_the_tenant_name(app, reported):
     tenant, _ = reported
-    today = datetime.now(UTC).date()
-    body = report(app, tenant, today, today, "pdf", keys={"k1": KEY})
+    first, last = around_today()
+    body = report(app, tenant, first, last, "pdf", keys={"k1": KEY})
     assert body.startswith(b"%PDF-")
     assert body.rstrip().endswith(b"%%EOF")
     content = _pdf_text(body)
@@ -170,9 +176,9 @@ def test_report_of_a_tampered_chain_says_so(app, tenant_factory, database):
             "WHERE tenant_id = %s AND seq = 2",
             (tenant.id,),
         )
-    today = datetime.now(UTC).date()
-    meta, rows = parse_csv(report(app, tenant, today, today, "csv"))
+    first, last = around_today()
+    meta, rows = parse_csv(report(app, tenant, first, last, "csv"))
     assert meta["verification"] == "FAILED"
     assert "BROKEN at seq 2: edited" in meta["verification_detail"]
     assert [r["comment"] for r in rows] == ["ok 0", "changed", "ok 2"]
-    assert report(app, tenant, today, today, "pdf").startswith(b"%PDF-")
+    assert report(app, tenant, first, last, "pdf").startswith(b"%PDF-")

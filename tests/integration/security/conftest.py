@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import socket
 import time
 import uuid
@@ -12,7 +11,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.fixtures.tenants import PASSWORD, api_token, auth
+from tests.fixtures.tenants import PASSWORD, api_token, auth, fresh_client
 from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
 
 VERIFY = "/api/v1/security/mfa/verify"
@@ -25,16 +24,6 @@ STATUS = "/api/v1/security/mfa/status"
 def code(secret: str, steps: int = 0) -> str:
     """The code an authenticator shows ``steps`` time steps (30 s) from now."""
     return pyotp.TOTP(secret).at(time.time() + 30 * steps)
-
-
-def client_for(app: Any) -> Any:
-    """A test client with its own documentation-range address (per-address limits
-    then count each simulated person separately)."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = (
-        f"198.51.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
-    )
-    return client
 
 
 def closed_port() -> int:
@@ -51,10 +40,11 @@ class Person:
         self.app = app
         self.tenant = tenant
         self.who = who
-        self.client = client_for(app)
+        self.client = fresh_client(app)
         self.token = self.login()
         self.secret: str | None = None
         self.recovery_codes: list[str] = []
+        self.enrol_code: str | None = None  # spent on the enrolment: a replay must fail
 
     @property
     def user_id(self) -> int:
@@ -79,7 +69,8 @@ class Person:
         resp = self.post(ENROLL)
         assert resp.status_code == 201, resp.get_json()
         self.secret = resp.get_json()["secret"]
-        resp = self.post(CONFIRM, {"code": code(self.secret)})
+        self.enrol_code = code(self.secret)
+        resp = self.post(CONFIRM, {"code": self.enrol_code})
         assert resp.status_code == 200, resp.get_json()
         self.recovery_codes = resp.get_json()["recovery_codes"]
         return self.recovery_codes
@@ -146,8 +137,8 @@ __all__ = [
     "Person",
     "approve",
     "at_finance_step",
-    "client_for",
     "closed_port",
     "code",
+    "fresh_client",
     "submit",
 ]

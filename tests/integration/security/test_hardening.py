@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.tenants import api_token, auth, make_tenant, web_login
-from tests.integration.security.conftest import client_for, submit
+from tests.integration.security.conftest import fresh_client, submit
 from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
 
 XSS = [
@@ -272,13 +272,13 @@ WRITE_PATHS: dict[str, WritePath] = {
 def ctx(app: Any) -> Ctx:
     tenant = make_tenant(app, plan="enterprise")
     save(app, tenant, "expense_approval", EXPENSE)
-    api = client_for(app)
+    api = fresh_client(app)
     tokens = {
         who: api_token(api, tenant.username(who), tenant.slug) for who in ("alice", "manager")
     }
     web = {}
     for who in ("alice", "manager", "manager2", "admin"):
-        client = client_for(app)
+        client = fresh_client(app)
         web_login(client, tenant.username(who))
         web[who] = client
     return Ctx(app=app, tenant=tenant, tokens=tokens, api=api, web=web)

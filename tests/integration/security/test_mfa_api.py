@@ -17,8 +17,8 @@ from tests.integration.security.conftest import (
     STATUS,
     VERIFY,
     at_finance_step,
-    client_for,
     code,
+    fresh_client,
 )
 
 
@@ -164,7 +164,7 @@ def test_a_code_is_accepted_once(expense_tenant, person):
     assert finance.secret is not None
     token = finance.relogin()
     # The current step's code was spent on the enrolment: replaying it is refused.
-    replay = finance.post(VERIFY, {"code": code(finance.secret)}, token=token)
+    replay = finance.post(VERIFY, {"code": finance.enrol_code}, token=token)
     assert replay.status_code == 422 and replay.get_json()["code"] == "code_reused"
     # The next step's code works once...
     nxt = code(finance.secret, 1)
@@ -350,7 +350,7 @@ def test_a_non_json_body_is_400(expense_tenant, person):
 
 
 def test_credentials_are_required_and_checked(app, expense_tenant, person):
-    client = client_for(app)
+    client = fresh_client(app)
     for path in (STATUS, ENROLL, CONFIRM, VERIFY, RECOVERY):
         method = client.get if path == STATUS else client.post
         assert method(path).status_code == 401
@@ -371,7 +371,7 @@ def test_failed_codes_are_rate_limited_per_account(monkeypatch, app, expense_ten
     for _ in range(3):
         assert finance.post(VERIFY, {"code": "000000"}).status_code == 422
     # The account is limited from any address, even with the right code.
-    finance.client = client_for(app)
+    finance.client = fresh_client(app)
     limited = finance.verify(steps=1)
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1

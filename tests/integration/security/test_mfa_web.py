@@ -4,31 +4,38 @@ decision, the tenant's "MFA at every login" policy, and what a session keeps."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fixtures.tenants import web_login
-from tests.integration.security.conftest import at_finance_step, client_for, code
+from tests.integration.security.conftest import at_finance_step, code, fresh_client
 
 
 def signed_in(app: Any, tenant: Any, who: str) -> Any:
-    client = client_for(app)
+    client = fresh_client(app)
     web_login(client, tenant.username(who))
     return client
 
 
-def enrol_on_the_web(client: Any, slug: str) -> tuple[str, list[str]]:
+class Enrolment(NamedTuple):
+    secret: str
+    recovery_codes: list[str]
+    code_used: str  # the code that confirmed it: spent, so replaying it must fail
+
+
+def enrol_on_the_web(client: Any, slug: str) -> Enrolment:
     page = client.get(f"/t/{slug}/mfa/enroll")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'src="data:image/svg+xml' in html
     secret = re.search(r'data-testid="mfa-secret">([A-Z2-7]+)<', html)
     assert secret, html
-    done = client.post(f"/t/{slug}/mfa/enroll", data={"code": code(secret.group(1))})
+    used = code(secret.group(1))
+    done = client.post(f"/t/{slug}/mfa/enroll", data={"code": used})
     assert done.status_code == 200
     codes = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", done.get_data(as_text=True))
     assert len(codes) == 10
-    return secret.group(1), codes
+    return Enrolment(secret.group(1), codes, used)
 
 
 def last_decision(database: Any, rid: Any) -> tuple[Any, ...]:
@@ -50,7 +57,7 @@ def decide(client: Any, slug: str, rid: Any, step: int = 1) -> Any:
 def test_enrolment_page_then_recovery_codes_once(app, database, expense_tenant):
     client = signed_in(app, expense_tenant, "finance")
     slug = expense_tenant.slug
-    _secret, _codes = enrol_on_the_web(client, slug)
+    enrol_on_the_web(client, slug)
     again = client.get(f"/t/{slug}/mfa/enroll")
     html = again.get_data(as_text=True)
     assert 'data-testid="codes-left">10<' in html
@@ -72,7 +79,7 @@ def test_a_wrong_code_keeps_the_enrolment_pending(app, expense_tenant):
 def test_the_step_up_prompt_returns_to_the_decision(app, database, expense_tenant):
     slug = expense_tenant.slug
     client = signed_in(app, expense_tenant, "finance")
-    secret, _ = enrol_on_the_web(client, slug)
+    secret = enrol_on_the_web(client, slug).secret
     # A new login: the enrolment's verification is gone.
     client = signed_in(app, expense_tenant, "finance")
     rid = at_finance_step(app, expense_tenant)
@@ -99,11 +106,11 @@ def test_the_step_up_prompt_returns_to_the_decision(app, database, expense_tenan
 def test_wrong_and_replayed_codes_on_the_prompt(app, expense_tenant):
     slug = expense_tenant.slug
     client = signed_in(app, expense_tenant, "finance")
-    secret, _ = enrol_on_the_web(client, slug)
+    enrolment = enrol_on_the_web(client, slug)
     wrong = client.post(f"/t/{slug}/mfa/verify", data={"code": "000000"})
     assert wrong.status_code == 422
     assert "not valid" in wrong.get_data(as_text=True)
-    replay = client.post(f"/t/{slug}/mfa/verify", data={"code": code(secret)})
+    replay = client.post(f"/t/{slug}/mfa/verify", data={"code": enrolment.code_used})
     assert replay.status_code == 422
     assert "already used" in replay.get_data(as_text=True)
 
@@ -111,7 +118,7 @@ def test_wrong_and_replayed_codes_on_the_prompt(app, expense_tenant):
 def test_a_recovery_code_on_the_prompt(app, database, expense_tenant):
     slug = expense_tenant.slug
     client = signed_in(app, expense_tenant, "cfo")
-    _secret, codes = enrol_on_the_web(client, slug)
+    codes = enrol_on_the_web(client, slug).recovery_codes
     client = signed_in(app, expense_tenant, "cfo")
     rid = at_finance_step(app, expense_tenant)
     used = client.post(
@@ -140,7 +147,7 @@ def test_next_never_leaves_the_tenant_portal(app, expense_tenant, tenant_factory
 def test_signing_in_again_forgets_the_verification(app, database, expense_tenant):
     slug = expense_tenant.slug
     client = signed_in(app, expense_tenant, "finance")
-    secret, _ = enrol_on_the_web(client, slug)  # verified in this session
+    secret = enrol_on_the_web(client, slug).secret  # verified in this session
     rid = at_finance_step(app, expense_tenant)
     client.get("/logout/")
     web_login(client, expense_tenant.username("finance"))
@@ -156,7 +163,7 @@ def test_mfa_pages_are_for_members_only(app, expense_tenant, tenant_factory):
     client = signed_in(app, expense_tenant, "finance")
     assert client.get(f"/t/{other.slug}/mfa/verify").status_code == 404
     assert client.get(f"/t/{other.slug}/mfa/enroll").status_code == 404
-    anonymous = client_for(app)
+    anonymous = fresh_client(app)
     assert anonymous.get(f"/t/{expense_tenant.slug}/mfa/verify").status_code == 302
 
 
@@ -172,7 +179,7 @@ def test_tenant_policy_sends_members_through_mfa_at_every_login(app, database, e
     assert parse_qs(target.query)["next"] == [f"/t/{slug}/"]
     # Other pages are held back as well, before any tenant data is shown.
     assert client.get(f"/t/{slug}/mine").status_code == 302
-    secret, _ = enrol_on_the_web(client, slug)
+    secret = enrol_on_the_web(client, slug).secret
     assert client.get(f"/t/{slug}/").status_code == 200
 
     # The next login asks for a code again.

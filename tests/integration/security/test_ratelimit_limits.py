@@ -12,7 +12,7 @@ import pytest
 from signoff.workflow.actions import ActionError
 from tests.conftest import app_config
 from tests.fixtures.tenants import PASSWORD, api_token, auth, make_tenant, web_login
-from tests.integration.security.conftest import approve, client_for, submit
+from tests.integration.security.conftest import approve, fresh_client, submit
 from tests.integration.workflow.conftest import EXPENSE, save
 
 PLANS = {"free": "2 per minute", "team": "3 per minute", "enterprise": "5 per minute"}
@@ -48,7 +48,7 @@ def assert_429(resp: Any) -> None:
 def test_one_tenant_exhausting_its_plan_does_not_affect_another(quota_app, app):
     a = make_tenant(quota_app)
     b = make_tenant(quota_app)
-    client = client_for(quota_app)
+    client = fresh_client(quota_app)
     token_a = api_token(client, a.username("admin"), a.slug)
     token_b = api_token(client, b.username("admin"), b.slug)
     for _ in range(3):  # the "team" plan
@@ -56,7 +56,7 @@ def test_one_tenant_exhausting_its_plan_does_not_affect_another(quota_app, app):
     limited = client.get(ROLES, headers=auth(token_a))
     assert_429(limited)
     # The bucket is the tenant's: another member of A is limited too, from anywhere.
-    other = client_for(quota_app)
+    other = fresh_client(quota_app)
     token_a2 = api_token(other, a.username("manager"), a.slug)
     assert other.get("/api/v1/requests/", headers=auth(token_a2)).status_code == 429
     # Tenant B is untouched.
@@ -67,7 +67,7 @@ def test_one_tenant_exhausting_its_plan_does_not_affect_another(quota_app, app):
 def test_the_plan_sets_the_budget(quota_app):
     big = make_tenant(quota_app, plan="enterprise")
     small = make_tenant(quota_app, plan="free")
-    client = client_for(quota_app)
+    client = fresh_client(quota_app)
     token_big = api_token(client, big.username("admin"), big.slug)
     token_small = api_token(client, small.username("admin"), small.slug)
     assert [client.get(ROLES, headers=auth(token_big)).status_code for _ in range(6)] == [
@@ -84,7 +84,7 @@ def test_headers_cannot_choose_the_bucket(quota_app):
     """The key comes from the verified token, never from a header or a forged token."""
     a = make_tenant(quota_app)
     b = make_tenant(quota_app)
-    client = client_for(quota_app)
+    client = fresh_client(quota_app)
     token_a = api_token(client, a.username("admin"), a.slug)
     token_b = api_token(client, b.username("admin"), b.slug)
     assert client.get(ROLES, headers=auth(token_b)).status_code == 200  # B: 1 of 3
@@ -156,7 +156,7 @@ def test_exempt_roles_are_not_limited(monkeypatch, app, expense_tenant):
 def test_a_limited_decision_over_the_api_is_429_with_retry_after(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW", 1)
     rids = _pending(app, expense_tenant, 2)
-    client = client_for(app)
+    client = fresh_client(app)
     token = api_token(client, expense_tenant.username("manager"), expense_tenant.slug)
     url = "/api/v1/approval-workflow/approve/{}/0"
     assert client.post(url.format(rids[0]), json={}, headers=auth(token)).status_code == 200
@@ -166,7 +166,7 @@ def test_a_limited_decision_over_the_api_is_429_with_retry_after(monkeypatch, ap
 def test_a_limited_decision_on_the_web_is_refused(monkeypatch, app, database, expense_tenant):
     monkeypatch.setitem(app.config, "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW", 1)
     rids = _pending(app, expense_tenant, 2)
-    client = client_for(app)
+    client = fresh_client(app)
     web_login(client, expense_tenant.username("manager"))
     slug = expense_tenant.slug
     for rid in rids:
@@ -191,12 +191,12 @@ def _login(client: Any, username: str, password: str) -> Any:
 def test_failed_api_logins_are_limited_per_account(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT", "3 per 10 minute")
     victim = expense_tenant.username("cfo")
-    attacker = client_for(app)
+    attacker = fresh_client(app)
     for _ in range(3):
         assert _login(attacker, victim, "guess").status_code == 401
     # Limited from any address, even with the right password...
-    assert_429(_login(client_for(app), victim, PASSWORD))
-    assert_429(_login(client_for(app), victim.upper(), PASSWORD))
+    assert_429(_login(fresh_client(app), victim, PASSWORD))
+    assert_429(_login(fresh_client(app), victim.upper(), PASSWORD))
     # ... while other accounts log in from the attacker's address.
     assert _login(attacker, expense_tenant.username("bob"), PASSWORD).status_code == 200
 
@@ -204,33 +204,33 @@ def test_failed_api_logins_are_limited_per_account(monkeypatch, app, expense_ten
 def test_successful_logins_do_not_count(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT", "2 per 10 minute")
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ADDRESS", "2 per 10 minute")
-    client = client_for(app)
+    client = fresh_client(app)
     for _ in range(5):
         assert _login(client, expense_tenant.username("alice"), PASSWORD).status_code == 200
 
 
 def test_failed_api_logins_are_limited_per_address(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ADDRESS", "3 per 10 minute")
-    attacker = client_for(app)
+    attacker = fresh_client(app)
     for name in ("nobody-1", "nobody-2", "nobody-3"):
         assert _login(attacker, name, "guess").status_code == 401
     assert_429(_login(attacker, expense_tenant.username("alice"), PASSWORD))
-    assert _login(client_for(app), expense_tenant.username("alice"), PASSWORD).status_code == 200
+    assert _login(fresh_client(app), expense_tenant.username("alice"), PASSWORD).status_code == 200
 
 
 def test_failed_web_logins_are_limited_per_account(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT", "3 per 10 minute")
     victim = expense_tenant.username("manager2")
     for _ in range(3):
-        client_for(app).post("/login/", data={"username": victim, "password": "guess"})
-    browser = client_for(app).post(
+        fresh_client(app).post("/login/", data={"username": victim, "password": "guess"})
+    browser = fresh_client(app).post(
         "/login/",
         data={"username": victim, "password": PASSWORD},
         headers={"Accept": "text/html"},
     )
     assert browser.status_code == 429 and int(browser.headers["Retry-After"]) >= 1
     assert "Too many" in browser.get_data(as_text=True)
-    script = client_for(app).post(
+    script = fresh_client(app).post(
         "/login/",
         data={"username": victim, "password": PASSWORD},
         headers={"Accept": "application/json"},
@@ -240,7 +240,7 @@ def test_failed_web_logins_are_limited_per_account(monkeypatch, app, expense_ten
 
 def test_token_refresh_is_limited_per_user(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_REFRESH", "2 per 10 minute")
-    client = client_for(app)
+    client = fresh_client(app)
     resp = client.post(
         "/api/v1/security/login",
         json={
@@ -254,7 +254,7 @@ def test_token_refresh_is_limited_per_user(monkeypatch, app, expense_tenant):
     refresh = resp.get_json()["refresh_token"]
     for _ in range(2):
         assert client.post("/api/v1/security/refresh", headers=auth(refresh)).status_code == 200
-    assert_429(client_for(app).post("/api/v1/security/refresh", headers=auth(refresh)))
+    assert_429(fresh_client(app).post("/api/v1/security/refresh", headers=auth(refresh)))
 
 
 def test_decision_limit_spans_api_and_action_layer(monkeypatch, app, tenant_factory):
@@ -263,7 +263,7 @@ def test_decision_limit_spans_api_and_action_layer(monkeypatch, app, tenant_fact
     tenant = tenant_factory()
     save(app, tenant, "expense_approval", EXPENSE)
     rids = _pending(app, tenant, 3)
-    client = client_for(app)
+    client = fresh_client(app)
     token = api_token(client, tenant.username("manager"), tenant.slug)
     resp = client.post(
         f"/api/v1/approval-workflow/approve/{rids[0]}/0", json={}, headers=auth(token)

@@ -16,9 +16,9 @@ from tests.fixtures.tenants import PASSWORD, api_token, auth, make_tenant
 from tests.integration.security.conftest import (
     Person,
     approve,
-    client_for,
     closed_port,
     code,
+    fresh_client,
     submit,
 )
 from tests.integration.workflow.conftest import EXPENSE, save
@@ -59,7 +59,7 @@ def _tenant(live_app: Any) -> Any:
 
 def test_fail_open_everything_works_without_redis(open_app, app):
     tenant = _tenant(app)
-    client = client_for(open_app)
+    client = fresh_client(open_app)
     # Logins, reads, submissions and decisions, through the API...
     manager = api_token(client, tenant.username("manager"), tenant.slug)
     alice = api_token(client, tenant.username("alice"), tenant.slug)
@@ -94,7 +94,7 @@ def test_fail_open_everything_works_without_redis(open_app, app):
 
 def test_fail_closed_refuses_logins_and_codes_but_not_approvals(closed_app, app):
     tenant = _tenant(app)
-    client = client_for(closed_app)
+    client = fresh_client(closed_app)
     login = client.post(
         "/api/v1/security/login",
         json={"username": tenant.username("manager"), "password": PASSWORD, "provider": "db"},
@@ -110,7 +110,7 @@ def test_fail_closed_refuses_logins_and_codes_but_not_approvals(closed_app, app)
     assert web.status_code == 503
 
     # A token issued while Redis was up (same keys) keeps working for everything else.
-    live = client_for(app)
+    live = fresh_client(app)
     manager = api_token(live, tenant.username("manager"), tenant.slug)
     rid = submit(closed_app, tenant, amount=5000)
     assert client.get("/api/v1/requests/", headers=auth(manager)).status_code == 200
@@ -149,7 +149,7 @@ def test_the_limiter_recovers_when_redis_returns(tmp_path: Path, database, redis
             SIGNOFF_RATELIMIT_API_PLANS={"free": "2 per minute", "team": "2 per minute"},
         )
         tenant = make_tenant(quota)
-        client = client_for(quota)
+        client = fresh_client(quota)
         token = api_token(client, tenant.username("admin"), tenant.slug)
         roles = "/api/v1/tenant-roles/"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from signoff.tenancy.onboarding import STARTER_WORKFLOWS
-from tests.fixtures.tenants import PASSWORD, web_login
+from tests.fixtures.tenants import PASSWORD, fresh_client, web_login
 
 
 @pytest.fixture
@@ -35,14 +34,6 @@ def login(app: Any) -> Callable[..., Any]:
         return client
 
     return make
-
-
-def fresh_client(app: Any) -> Any:
-    """A test client with its own documentation-range address, so that FAB's login rate
-    limit (per address) and ours count each simulated person separately."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = f"198.51.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
-    return client
 
 
 def submit(
