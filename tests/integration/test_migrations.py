@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -17,7 +18,8 @@ def _dsn(url) -> str:
 
 
 def _objects(dsn: str) -> dict[str, object]:
-    """Tables, functions, policies, triggers and indexes of a database, comparably."""
+    """A database's schema in comparable form: tables, columns, constraints, indexes,
+    sequences, grants, functions, policies and triggers."""
     with psycopg.connect(dsn) as conn:
         tables = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
@@ -36,7 +38,29 @@ def _objects(dsn: str) -> dict[str, object]:
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
         ).fetchall()
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"
+        ).fetchall()
+        constraints = conn.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2"
+        ).fetchall()
+        sequences = conn.execute(
+            "SELECT c.relname, coalesce(d.refobjid::regclass::text, ''), "
+            "coalesce(c.relacl::text, '') FROM pg_class c "
+            "LEFT JOIN pg_depend d ON d.objid = c.oid AND d.deptype = 'a' "
+            "WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace ORDER BY 1"
+        ).fetchall()
+        grants = conn.execute(
+            "SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_schema = 'public' AND grantee LIKE 'signoff%' ORDER BY 1, 2, 3"
+        ).fetchall()
     return {
+        "columns": columns,
+        "constraints": constraints,
+        "sequences": sequences,
+        "grants": grants,
         "tables": tables,
         "functions": functions,
         "policies": policies,
@@ -58,6 +82,28 @@ def test_upgrade_downgrade_upgrade_round_trip(scratch_db):
     assert [name for name, _ in empty["indexes"]] == ["alembic_version_pkc"]
     admin.upgrade(url)
     assert _objects(_dsn(scratch_db)) == first
+
+
+def test_each_downgrade_restores_the_schema_before_its_upgrade(scratch_db):
+    """Walk up one revision at a time, then down: every downgrade gives back exactly
+    the schema its upgrade started from (a real downgrade, not a drop-everything)."""
+    from alembic.script import ScriptDirectory
+
+    owner = scratch_db.set(username=admin.OWNER_ROLE, password=None)
+    url = owner.render_as_string(hide_password=False)
+    script = ScriptDirectory.from_config(admin.alembic_config(url))
+    revisions = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    assert len(revisions) >= 10
+    # Start from "base" as Alembic leaves it (an empty alembic_version table).
+    admin.upgrade(url, revisions[0])
+    admin.downgrade(url, "base")
+    before: dict[str, dict[str, object]] = {}
+    for revision in revisions:
+        before[revision] = _objects(_dsn(scratch_db))
+        admin.upgrade(url, revision)
+    for revision in reversed(revisions):
+        admin.downgrade(url, "-1")
+        assert _objects(_dsn(scratch_db)) == before[revision], f"downgrade of {revision}"
 
 
 def test_migrated_database_matches_sql_dir(database, scratch_db):
@@ -107,3 +153,26 @@ def test_migrated_database_matches_sql_dir(database, scratch_db):
 
     roles_sql = (SQL / "roles.sql").read_text()
     assert re.sub(r"\s+", " ", admin.ROLES_SQL).strip() in re.sub(r"\s+", " ", roles_sql)
+
+
+def test_fab_ids_from_sql_and_from_fab_never_collide(app, database):
+    """FAB's models draw ids from ``ab_role_id_seq``; a plain INSERT must use the same
+    sequence (migration 0010), or the two hand out the same ids."""
+    from signoff.extensions import db
+
+    tag = uuid.uuid4().hex[:8]
+
+    def sql_insert(name: str) -> int:
+        with database.connect("app") as conn:
+            (role_id,) = conn.execute(
+                "INSERT INTO ab_role (name) VALUES (%s) RETURNING id", (name,)
+            ).fetchone()
+            return int(role_id)
+
+    first = sql_insert(f"sql-a-{tag}")
+    with app.app_context():
+        role = app.appbuilder.sm.add_role(f"fab-{tag}")
+        fab_id = int(role.id)
+        db.session.remove()
+    second = sql_insert(f"sql-b-{tag}")
+    assert first < fab_id < second

@@ -68,6 +68,14 @@ ALLOWED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         "GRANTs over the module's constant tuple of tenant tables",
         TABLE,
     ),
+    ("migrations/versions/0010_fab_id_defaults.py", "upgrade"): (
+        "sequence defaults for FAB table names from the module's constant tuple",
+        frozenset({"table", "seq"}),
+    ),
+    ("migrations/versions/0010_fab_id_defaults.py", "downgrade"): (
+        "sequence defaults for FAB table names from the module's constant tuple",
+        frozenset({"table", "seq"}),
+    ),
 }
 
 
