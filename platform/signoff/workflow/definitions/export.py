@@ -31,6 +31,10 @@ def _approver_dict(spec: ApproverSpec) -> dict[str, Any]:
 
 def _step_dict(step: StepDef) -> dict[str, Any]:
     out: dict[str, Any] = {"name": step.name}
+    if step.description:
+        out["description"] = step.description
+    if step.step_type is not None:
+        out["step_type"] = step.step_type
     if step.required_role is not None:
         out["required_role"] = step.required_role
     else:
@@ -80,6 +84,13 @@ def definition_to_dict(defn: WorkflowDefinition) -> dict[str, Any]:
     out: dict[str, Any] = {"name": defn.name}
     if defn.description:
         out["description"] = defn.description
+    metadata: dict[str, Any] = {
+        "category": defn.category,
+        "priority": defn.priority,
+        "estimated_duration_hours": defn.estimated_duration_hours,
+        "expire_after_hours": defn.expire_after_hours,
+    }
+    out.update({k: v for k, v in metadata.items() if v is not None})
     out["steps"] = [_step_dict(s) for s in defn.steps]
     out["initial_state"] = defn.initial_state
     out["approval_required_states"] = list(defn.approval_required_states)

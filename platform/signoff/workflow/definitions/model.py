@@ -22,6 +22,11 @@ PATTERNS: Final = (
 )
 APPROVER_KINDS: Final = ("role", "user", "manager", "rule")
 FIELD_TYPES: Final = ("string", "text", "integer", "decimal", "boolean", "date", "choice")
+#: A workflow's optional ``priority`` (informational: display, sorting, filtering).
+PRIORITIES: Final = ("low", "normal", "high", "urgent")
+#: A step's optional ``step_type``: the specification's ``ProcessStepTemplate.step_type``
+#: (default there ``"approval"``). Informational only: the engine ignores it.
+STEP_TYPES: Final = ("approval", "review", "notification")
 #: The ``input_data`` field amount thresholds compare against.
 AMOUNT_FIELD: Final = "amount"
 
@@ -32,6 +37,10 @@ MAX_FREEFORM_KEYS: Final = 64
 #: Length limits applied when a field gives no ``max_length``.
 DEFAULT_MAX_LENGTH: Final = {"string": 255, "text": 10_000}
 MAX_MAX_LENGTH: Final = 100_000
+#: Upper bound of every hour count (SLA, reminder, duration, expiry): one leap year.
+MAX_HOURS: Final = 24 * 366
+MAX_DESCRIPTION: Final = 2000
+MAX_CATEGORY: Final = 64
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -44,6 +53,10 @@ CONTROL_OR_BREAK_RE = re.compile(r"[\x00-\x1f\x7f]")
 WORKFLOW_KEYS: Final = (
     "name",
     "description",
+    "category",
+    "priority",
+    "estimated_duration_hours",
+    "expire_after_hours",
     "steps",
     "fields",
     "initial_state",
@@ -53,6 +66,8 @@ WORKFLOW_KEYS: Final = (
 )
 STEP_KEYS: Final = (
     "name",
+    "description",
+    "step_type",
     "pattern",
     "approvers",
     "required_role",
@@ -108,7 +123,10 @@ class AutoApprove:
 @dataclass(frozen=True)
 class StepDef:
     """One step. ``required_role`` is kept only to export the specification's format; the
-    engine uses ``approvers``. ``quorum`` is a count or a percentage string like ``"60%"``."""
+    engine uses ``approvers``. ``quorum`` is a count or a percentage string like ``"60%"``.
+    ``description`` and ``step_type`` (one of :data:`STEP_TYPES`, None when not given) are
+    informational metadata from the specification's ``ProcessStepTemplate``: the engine
+    never reads them."""
 
     name: str
     pattern: str = "sequential"
@@ -125,12 +143,19 @@ class StepDef:
     allow_delegation: bool = True
     skip_if: Condition | None = None
     parallel_group: str | None = None
+    description: str = ""
+    step_type: str | None = None
 
 
 @dataclass(frozen=True)
 class WorkflowDefinition:
     """A validated workflow; ``initial_state``/``approval_required_states`` are the
-    specification's state names, kept for display and export."""
+    specification's state names, kept for display and export.
+
+    ``category``, ``priority`` (one of :data:`PRIORITIES`) and ``estimated_duration_hours``
+    are informational metadata from the specification's ``ProcessTemplate``.
+    ``expire_after_hours``: a request still open that long after submission expires; it is
+    at least every step's ``sla_hours``. Each is None when not given."""
 
     key: str
     name: str
@@ -141,6 +166,10 @@ class WorkflowDefinition:
     approval_required_states: tuple[str, ...] = ()
     auto_approve: AutoApprove | None = None
     rules: tuple[Rule, ...] = ()
+    category: str | None = None
+    priority: str | None = None
+    estimated_duration_hours: int | None = None
+    expire_after_hours: int | None = None
 
     def field(self, name: str) -> FieldDef | None:
         """The field called ``name``, if any."""

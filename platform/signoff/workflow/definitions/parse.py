@@ -14,13 +14,18 @@ from signoff.workflow.definitions.model import (
     FIELD_TYPES,
     KEY_RE,
     MAX_APPROVERS,
+    MAX_CATEGORY,
+    MAX_DESCRIPTION,
     MAX_FIELDS,
+    MAX_HOURS,
     MAX_MAX_LENGTH,
     MAX_STEPS,
     NAME_RE,
     PATTERNS,
     PERCENT_RE,
+    PRIORITIES,
     STEP_KEYS,
+    STEP_TYPES,
     WORKFLOW_KEYS,
     ApproverSpec,
     AutoApprove,
@@ -111,6 +116,14 @@ class _Parser:
                 continue
             out.append(name)
         return tuple(out)
+
+    def choice(self, raw: Any, path: str, what: str, allowed: tuple[str, ...]) -> str | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or raw not in allowed:
+            self.err(path, f"unknown {what} {raw!r}; expected one of {', '.join(allowed)}")
+            return None
+        return raw
 
 
 def _approver(p: _Parser, raw: Any, path: str, *, allow_weight: bool) -> ApproverSpec | None:
@@ -251,6 +264,8 @@ def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
         return join_path(path, key)
 
     name = p.text(raw.get("name"), at("name"), required=True, limit=100)
+    description = p.text(raw.get("description"), at("description"), limit=MAX_DESCRIPTION) or ""
+    step_type = p.choice(raw.get("step_type"), at("step_type"), "step_type", STEP_TYPES)
     pattern = raw.get("pattern", "sequential")
     if pattern not in PATTERNS:
         p.err(at("pattern"), f"unknown pattern {pattern!r}; expected one of {', '.join(PATTERNS)}")
@@ -262,8 +277,8 @@ def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
     if mfa_timeout is not None and not requires_mfa:
         p.err(at("mfa_timeout"), "mfa_timeout needs requires_mfa: true")
     threshold_amount = p.amount(raw.get("auto_approve_threshold"), at("auto_approve_threshold"))
-    sla_hours = p.count(raw.get("sla_hours"), at("sla_hours"), high=24 * 366)
-    reminder_hours = p.count(raw.get("reminder_hours"), at("reminder_hours"), high=24 * 366)
+    sla_hours = p.count(raw.get("sla_hours"), at("sla_hours"), high=MAX_HOURS)
+    reminder_hours = p.count(raw.get("reminder_hours"), at("reminder_hours"), high=MAX_HOURS)
     if sla_hours is not None and reminder_hours is not None and reminder_hours >= sla_hours:
         p.err(at("reminder_hours"), f"must be less than sla_hours ({sla_hours})")
     escalate_to = None
@@ -302,6 +317,8 @@ def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
         allow_delegation=allow_delegation,
         skip_if=skip_if,
         parallel_group=group,
+        description=description,
+        step_type=step_type,
     )
 
 
@@ -384,7 +401,19 @@ def _auto_approve(p: _Parser, raw: Any, path: str) -> AutoApprove | None:
 
 
 def _cross_checks(p: _Parser, defn: WorkflowDefinition) -> None:
-    """Checks that need the whole definition: groups, field references, amount fields."""
+    """Checks that need the whole definition: expiry, groups, field references, amount
+    fields."""
+    expire = defn.expire_after_hours
+    slas = [(s.sla_hours, i) for i, s in enumerate(defn.steps) if s.sla_hours is not None]
+    if expire is not None and slas:
+        longest, at = max(slas, key=lambda pair: (pair[0], -pair[1]))
+        if expire < longest:
+            p.err(
+                "expire_after_hours",
+                f"expire_after_hours {expire} is less than sla_hours {longest} of "
+                f"steps[{at}] ({defn.steps[at].name!r}); a request must not expire before "
+                "its longest step SLA",
+            )
     groups: dict[str, int] = {}
     for i, step in enumerate(defn.steps):
         group = step.parallel_group
@@ -457,7 +486,16 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
         raise DefinitionError(p.errors)
     check_keys(raw, WORKFLOW_KEYS, "", p.errors)
     name = p.text(raw.get("name"), "name", required=True)
-    description = p.text(raw.get("description"), "description", limit=2000) or ""
+    description = p.text(raw.get("description"), "description", limit=MAX_DESCRIPTION) or ""
+    raw_category = raw.get("category")
+    category = p.text(
+        raw_category, "category", required=raw_category is not None, limit=MAX_CATEGORY
+    )
+    priority = p.choice(raw.get("priority"), "priority", "priority", PRIORITIES)
+    estimated = p.count(
+        raw.get("estimated_duration_hours"), "estimated_duration_hours", high=MAX_HOURS
+    )
+    expire_after = p.count(raw.get("expire_after_hours"), "expire_after_hours", high=MAX_HOURS)
     initial_state = p.text(
         raw.get("initial_state"), "initial_state", required="initial_state" in raw, limit=100
     )
@@ -503,6 +541,10 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
         approval_required_states=states,
         auto_approve=auto,
         rules=rules,
+        category=category,
+        priority=priority,
+        estimated_duration_hours=estimated,
+        expire_after_hours=expire_after,
     )
     _cross_checks(p, defn)
     if p.errors:
