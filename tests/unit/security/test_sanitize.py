@@ -1,0 +1,40 @@
+"""Free text is stored as plain text: no tag survives, however deeply it is encoded."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from signoff.security.sanitize import TextTooLong, clean_text
+
+PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>hello"
+
+
+def _encoded(text: str, depth: int) -> str:
+    for _ in range(depth):
+        text = html.escape(text)
+    return text
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 4, 5, 15, 16, 17, 40])
+def test_no_tag_survives_any_depth_of_entity_encoding(depth):
+    cleaned = clean_text(_encoded(PAYLOAD, depth), field="comment", limit=10_000)
+    assert cleaned is not None
+    assert "<" not in cleaned and ">" not in cleaned
+    assert "hello" in cleaned
+
+
+def test_honest_text_is_kept_as_written():
+    text = "Fish & chips for 3 < 4 people, \"quoted\" and 'single' — ok"
+    assert clean_text(text, field="comment", limit=200) == text
+    assert clean_text("  <b>bold</b> move  ", field="comment", limit=200) == "bold move"
+    assert clean_text("a\x00b\x07c\nd", field="comment", limit=200) == "abc\nd"
+    assert clean_text("  <p></p> ", field="comment", limit=200) is None
+
+
+def test_too_long_after_cleaning_is_refused_with_the_field():
+    with pytest.raises(TextTooLong) as exc:
+        clean_text("x" * 11, field="title", limit=10)
+    assert str(exc.value) == "title is longer than 10 characters"
+    assert clean_text("<i>" + "x" * 10 + "</i>", field="title", limit=10) == "x" * 10
