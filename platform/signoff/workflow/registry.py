@@ -25,6 +25,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from signoff.db.binding import current_tenant_id
 from signoff.extensions import cache
 from signoff.tenancy.models import Tenant
 from signoff.workflow.definitions import (
@@ -181,6 +182,40 @@ def _workflow_row(session: Session, key: str, name: str) -> Workflow:
     return wf
 
 
+def _check_rule_references(session: Session, defn: WorkflowDefinition) -> None:
+    """Every ``{type: rule}`` approver and escalation target names a rule that exists:
+    one of the definition's own ``rules`` or a rule the tenant (or FAB_APPROVAL_RULES)
+    has for this workflow. Refused when saved, not discovered at the first submit."""
+    specs = [
+        (f"steps[{i}].approvers[{j}].rule", spec)
+        for i, step in enumerate(defn.steps)
+        for j, spec in enumerate(step.approvers)
+    ]
+    specs += [
+        (f"steps[{i}].escalate_to.rule", step.escalate_to)
+        for i, step in enumerate(defn.steps)
+        if step.escalate_to is not None
+    ]
+    wanted = [(path, spec.value) for path, spec in specs if spec.kind == "rule"]
+    if not wanted:
+        return
+    known = {rule.name for rule in defn.rules}
+    tenant_id = current_tenant_id()
+    if tenant_id is not None:
+        known |= {rule.name for rule in tenant_rules(session, tenant_id, defn.key)}
+    else:
+        known |= {
+            rule.name for rule in parse_rules(current_app.config.get("FAB_APPROVAL_RULES") or [])
+        }
+    errors = [
+        FieldError(path, f"no rule named {name!r} (known rules: {sorted(known) or 'none'})")
+        for path, name in wanted
+        if name not in known
+    ]
+    if errors:
+        raise DefinitionError(errors)
+
+
 def add_version(
     session: Session,
     *,
@@ -195,6 +230,7 @@ def add_version(
     without making it the tenant's own definition.
     """
     defn = parse_definition(key, raw)
+    _check_rule_references(session, defn)
     canonical = definition_to_dict(defn)
     wf = _workflow_row(session, key, defn.name)
     dg = digest(canonical)

@@ -318,6 +318,22 @@ def _definition(tx: _Tx, req: RequestLike) -> WorkflowDefinition:
     return defn
 
 
+def _rule_context(
+    directory: Directory,
+    defn: WorkflowDefinition,
+    requester_id: int,
+    input_data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What rule conditions see for one request."""
+    return make_context(
+        defn.key,
+        input_data,
+        requester_id=requester_id,
+        requester_username=directory.name_by_user.get(requester_id, ""),
+        requester_roles=directory.roles(requester_id),
+    )
+
+
 def _resolve_steps(
     directory: Directory,
     defn: WorkflowDefinition,
@@ -326,16 +342,13 @@ def _resolve_steps(
     input_data: Mapping[str, Any],
     rules: Sequence[Rule],
 ) -> tuple[list[StepDef], list[engine.EligibleInput], dict[str, Any]]:
-    context = make_context(
-        defn.key,
-        input_data,
-        requester_id=requester_id,
-        requester_username=directory.name_by_user.get(requester_id, ""),
-        requester_roles=directory.roles(requester_id),
-    )
+    context = _rule_context(directory, defn, requester_id, input_data)
     extra = engine.extra_steps_for_rules(defn, context, global_rules=rules)
+    # A ``{type: rule}`` approver may name one of the workflow's own rules or a
+    # tenant/global one.
+    known = [*defn.rules, *rules]
     eligible = [
-        directory.eligible_for(s, requester_id=requester_id, rules=rules, context=context)
+        directory.eligible_for(s, requester_id=requester_id, rules=known, context=context)
         for s in [*defn.steps, *extra]
     ]
     return extra, eligible, context

@@ -68,16 +68,20 @@ def extra_steps_for_rules(
     *,
     global_rules: Iterable[Rule] = (),
 ) -> list[StepDef]:
-    """One extra step per matching ``add_approvers`` rule, highest priority first.
+    """One extra step per matching ``add_approvers`` rule, highest priority first
+    (except rules a step already uses as its approver source).
 
     The step is named ``rule:<rule name>``. With required approvers it is ``unanimous``
     over them (optional ones are then informational only); with only optional approvers
     it is ``first_response`` over them. The action layer resolves these steps' approvers
     like any other and passes ``extra_steps`` plus their eligible sets to :func:`start`.
     """
+    # A rule a step names as its approver source (``{type: rule}``) feeds that step;
+    # it does not add a step of its own as well.
+    sourced = {spec.value for step in defn.steps for spec in step.approvers if spec.kind == "rule"}
     steps: list[StepDef] = []
     for rule in matching_rules([*defn.rules, *global_rules], context):
-        if rule.action != "add_approvers":
+        if rule.action != "add_approvers" or rule.name in sourced:
             continue
         required = [a for a in rule.approvers if a.required]
         chosen = required or list(rule.approvers)
