@@ -20,6 +20,7 @@ from signoff.api.base import (
     UUID_PATH,
     TenantBaseApi,
     endpoint,
+    idempotency_key,
     json_body,
     link,
     openapi,
@@ -127,7 +128,8 @@ class DelegationsApi(TenantBaseApi):
         body=DelegationCreateSchema,
         body_required=True,
         ok={201: ("Created", DelegationSchema)},
-        errors=(400, 401, 403, 404, 415, 422),
+        errors=(400, 401, 403, 404, 409, 415, 422),
+        idempotent=True,
         links={
             201: {
                 "GetDelegation": link("DelegationsApi.get", id="$response.body#/id"),
@@ -137,15 +139,15 @@ class DelegationsApi(TenantBaseApi):
     )
     def post(self) -> Response:
         data = json_body(DelegationCreateSchema(), required=True)
-        starts_at = data.get("starts_at") or _now()
         delegation_id = actions.do_delegate(
             db.session,
             actor=request_actor(method="api"),
             delegate_id=data["delegate_id"],
-            starts_at=starts_at,
+            starts_at=data.get("starts_at"),
             ends_at=data["ends_at"],
             workflow_key=data.get("workflow"),
             reason=data.get("reason"),
+            idempotency_key=idempotency_key(),
         )
         row = get_delegation_for(db.session, current_user_id(), delegation_id)
         resp = self.response(201, **_dump(row))

@@ -326,15 +326,23 @@ class RequestsApi(TenantBaseApi):
     @endpoint("write", roles=(ADMIN,))
     @openapi(
         "Escalate a request (tenant Admin)",
-        description="Escalate the active step to its escalation target now.",
+        description=(
+            "Escalate the active step to its escalation target (its `escalate_to`, else "
+            "the tenant's admins). Only once the step's SLA has passed: before, 422 "
+            "`not_overdue`; a step without an SLA, 422 `no_sla`."
+        ),
         path=_ID,
         ok={200: ActionResultSchema},
         errors=(401, 403, 404, 409, 422),
+        idempotent=True,
     )
     def escalate(self, id: str) -> Response:
         req = get_request_for(db.session, current_user_id(), id)
         result = actions.do_escalate(
-            db.session, actor=request_actor(method="api"), request_id=req.id
+            db.session,
+            actor=request_actor(method="api"),
+            request_id=req.id,
+            idempotency_key=idempotency_key(),
         )
         return action_response(result)
 

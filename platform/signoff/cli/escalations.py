@@ -7,12 +7,13 @@ import click
 
 @click.group("escalations")
 def escalations_group() -> None:
-    """SLA escalations and reminders."""
+    """SLA escalations, expiries and reminders."""
 
 
 @escalations_group.command("run")
 def run() -> None:
-    """Escalate overdue steps and send due reminders, once, for every tenant."""
+    """Escalate overdue steps, expire requests past their workflow's expire_after_hours
+    and send due reminders, once, for every tenant."""
     from signoff.app import create_app
     from signoff.extensions import db
     from signoff.workflow.escalation import sweep
@@ -20,9 +21,12 @@ def run() -> None:
     app = create_app()
     with app.app_context():
         report = sweep(db.session)
-    click.echo(f"escalated {len(report.escalated)} step(s), {report.reminded} reminder(s)")
+    click.echo(
+        f"escalated {len(report.escalated)} step(s), expired {len(report.expired)} "
+        f"request(s), {report.reminded} reminder(s)"
+    )
     for line in report.skipped:
-        click.echo(f"not escalated: {line}", err=True)
+        click.echo(f"not done: {line}", err=True)
     for line in report.errors:
         click.echo(f"error: {line}", err=True)
     if report.errors:

@@ -1,4 +1,5 @@
-"""The SLA sweep: escalate overdue steps, send due reminders, across every tenant.
+"""The SLA sweep, across every tenant: escalate overdue steps, expire requests open
+longer than their workflow's ``expire_after_hours``, send due reminders.
 
 ``signoff escalations run`` calls :func:`sweep` once; any scheduler (cron, the
 Helm CronJob) can run it. Each tenant is bound in its own transactions and
@@ -12,13 +13,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, func, select, update
 from sqlalchemy.orm import Session
 
 from signoff.db.binding import bound_tenant
 from signoff.tenancy.models import Tenant
-from signoff.workflow.actions import SYSTEM, ActionError, do_escalate
+from signoff.workflow.actions import SYSTEM, ActionError, do_escalate, do_expire
 from signoff.workflow.definitions import parse_definition
+from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -34,6 +36,8 @@ class SweepReport:
     escalated: list[tuple[str, str, int]] = field(default_factory=list)
     #: Overdue steps the engine refused to escalate (no target, already decided...).
     skipped: list[str] = field(default_factory=list)
+    #: Requests that ran past their workflow's ``expire_after_hours``: (tenant, request).
+    expired: list[tuple[str, str]] = field(default_factory=list)
     reminded: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -85,6 +89,27 @@ def _reminders(session: Session, now: datetime) -> int:
     return sent
 
 
+def _past_expiry(session: Session, now: datetime) -> list[uuid.UUID]:
+    """Open requests of the bound tenant submitted more than their version's
+    ``expire_after_hours`` before ``now``."""
+    hours = WorkflowVersion.definition["expire_after_hours"].astext.cast(Integer)
+    ids = session.scalars(
+        select(ApprovalRequest.id)
+        .join(
+            WorkflowVersion,
+            (WorkflowVersion.tenant_id == ApprovalRequest.tenant_id)
+            & (WorkflowVersion.id == ApprovalRequest.workflow_version_id),
+        )
+        .where(
+            ApprovalRequest.status.in_(ACTIVE_REQUEST_STATUSES),
+            WorkflowVersion.definition.has_key("expire_after_hours"),
+            ApprovalRequest.submitted_at + func.make_interval(0, 0, 0, 0, hours) <= now,
+        )
+    ).all()
+    session.commit()
+    return list(ids)
+
+
 def sweep_tenant(
     session: Session,
     tenant_id: uuid.UUID,
@@ -105,13 +130,22 @@ def sweep_tenant(
         session.commit()
         for request_id, step_index in overdue:
             try:
-                do_escalate(session, actor=SYSTEM, request_id=request_id, step_index=step_index)
+                do_escalate(
+                    session, actor=SYSTEM, request_id=request_id, step_index=step_index, now=now
+                )
                 report.escalated.append((str(tenant_id), str(request_id), step_index))
             except ActionError as exc:
                 report.skipped.append(f"{tenant_id}/{request_id}[{step_index}]: {exc.code}")
                 log.warning(
                     "escalation of %s step %s refused: %s", request_id, step_index, exc.message
                 )
+        for request_id in _past_expiry(session, now):
+            try:
+                do_expire(session, actor=SYSTEM, request_id=request_id, now=now)
+                report.expired.append((str(tenant_id), str(request_id)))
+            except ActionError as exc:
+                report.skipped.append(f"{tenant_id}/{request_id}: {exc.code}")
+                log.warning("expiry of %s refused: %s", request_id, exc.message)
         report.reminded += _reminders(session, now)
         session.commit()
     return report

@@ -131,3 +131,35 @@ def test_create_is_validated(api_a, api_b):
         "invalid",
         "workflow",
     )
+
+
+def test_a_retried_create_with_the_same_idempotency_key_creates_one_delegation(
+    client, tenant_factory, database
+):
+    t = tenant_factory()
+    api = Api(client, t)
+    body = {"delegate_id": api.uid("manager2"), "ends_at": _iso(timedelta(days=2))}
+    key = {"Idempotency-Key": "ooo-dec-1"}
+    first = api.post(DELEGATIONS, "manager", json=body, headers=key)
+    assert first.status_code == 201, first.get_json()
+    # No starts_at: the window opens "now", and the retry a moment later still matches.
+    again = api.post(DELEGATIONS, "manager", json=body, headers=key)
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json()["id"] == first.get_json()["id"]
+    # The same key for different arguments is a conflict, and creates nothing.
+    other = api.post(
+        DELEGATIONS, "manager", json={**body, "ends_at": _iso(timedelta(days=3))}, headers=key
+    )
+    assert_error(other, 409, "idempotency_key_reused")
+    # Without a key, a second call is a second delegation.
+    assert api.post(DELEGATIONS, "manager", json=body).status_code == 201
+    with database.connect("admin") as conn:
+        (rows,) = conn.execute(
+            "SELECT count(*) FROM delegation WHERE tenant_id = %s", (t.id,)
+        ).fetchone()
+        (audited,) = conn.execute(
+            "SELECT count(*) FROM audit_event WHERE tenant_id = %s "
+            "AND action = 'delegation.created'",
+            (t.id,),
+        ).fetchone()
+    assert rows == audited == 2

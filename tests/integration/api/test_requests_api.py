@@ -4,9 +4,10 @@ request changes, comment, escalate; Idempotency-Key."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from tests.integration.api.conftest import Api, assert_error
-from tests.integration.workflow.conftest import save
+from tests.integration.workflow.conftest import EXPENSE, save
 
 REQUESTS = "/api/v1/requests/"
 
@@ -244,12 +245,65 @@ def test_request_changes_on_a_finished_request_is_409(api_a):
     )
 
 
-def test_escalate_is_for_tenant_admins(api_a):
-    rid = api_a.submit(5000)
-    assert_error(api_a.post(f"/api/v1/requests/{rid}/escalate", "manager"), 403, "forbidden")
-    resp = api_a.post(f"/api/v1/requests/{rid}/escalate", "admin")
+SLA_FLOW = {
+    "name": "SLA flow",
+    "steps": [
+        {
+            "name": "Manager Approval",
+            "required_role": "Manager",
+            "sla_hours": 4,
+            "escalate_to": {"type": "role", "role": "CFO"},
+        }
+    ],
+}
+
+
+def _miss_the_sla(database, rid: str) -> None:
+    """Time passes: the step's due time is now an hour ago."""
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    with database.connect("admin") as conn:
+        conn.execute(
+            "UPDATE approval_request SET state = jsonb_set(state, '{steps,0,due_at}', "
+            "to_jsonb(%s::text)) WHERE id = %s",
+            (past, rid),
+        )
+
+
+def test_escalate_is_for_tenant_admins_and_only_after_the_sla(
+    client, tenant_factory, app, database
+):
+    t = tenant_factory()
+    save(app, t, "sla_flow", SLA_FLOW)
+    save(app, t, "expense_approval", EXPENSE)
+    api = Api(client, t)
+    no_sla = api.submit(5000)
+    assert_error(api.post(f"/api/v1/requests/{no_sla}/escalate", "admin"), 422, "no_sla")
+
+    rid = api.submit(5000, workflow="sla_flow")
+    path = f"/api/v1/requests/{rid}/escalate"
+    assert_error(api.post(path, "manager"), 403, "forbidden")
+    # Before the SLA passes an admin cannot escalate, so cannot make anyone (themselves
+    # included) an approver of a step they are not eligible for.
+    early = assert_error(api.post(path, "admin"), 422, "not_overdue")
+    assert "can be escalated only after" in early["message"]
+    # The CFO is no approver yet: the request is not even visible to them.
+    assert_error(api.post(f"/api/v1/approval-workflow/approve/{rid}/0", "cfo"), 404)
+
+    _miss_the_sla(database, rid)
+    key = {"Idempotency-Key": f"esc-{rid}"}
+    resp = api.post(path, "admin", headers=key)
     assert resp.status_code == 200, resp.get_json()
     assert "escalated" in resp.get_json()["events"]
+    # A retry returns the first answer (the step's fresh SLA would refuse a new one).
+    retry = api.post(path, "admin", headers=key)
+    assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true"
+    assert_error(api.post(path, "admin"), 422, "not_overdue")
+    # The escalation target (CFO), not the admin who escalated, may now decide.
+    admin = api.post(f"/api/v1/approval-workflow/approve/{rid}/0", "admin")
+    assert admin.status_code in (403, 422), admin.get_json()
+    cfo = api.post(f"/api/v1/approval-workflow/approve/{rid}/0", "cfo")
+    assert cfo.status_code == 200, cfo.get_json()
+    assert cfo.get_json()["status"] == "approved"
 
 
 def test_get_unknown_or_malformed_is_404(api_a):

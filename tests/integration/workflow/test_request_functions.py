@@ -8,12 +8,13 @@ bound, another tenant's request id).
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from psycopg import errors
 
 from signoff.workflow import actions as A
-from tests.integration.workflow.conftest import actor, count, in_tenant
+from tests.integration.workflow.conftest import EXPENSE, actor, count, in_tenant, save
 from tests.integration.workflow.test_actions import submit
 
 LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
@@ -125,6 +126,10 @@ def test_another_tenants_lock_never_blocks(app, database, tenant, tenant_factory
 
 
 def test_resubmit_and_escalate_write_round_input_and_escalations(app, database, tenant):
+    manager_step = {**EXPENSE["steps"][0], "sla_hours": 4}
+    save(
+        app, tenant, "expense_approval", {**EXPENSE, "steps": [manager_step, *EXPENSE["steps"][1:]]}
+    )
     rid = submit(app, tenant, amount="300").request_id
     with in_tenant(app, tenant) as s:
         A.do_request_changes(s, actor=actor(tenant, "manager"), request_id=rid, comment="why")
@@ -135,8 +140,14 @@ def test_resubmit_and_escalate_write_round_input_and_escalations(app, database, 
     assert (status, round_, escalations, completed) == ("pending", 2, 0, None)
     assert data["amount"] == "250"
     with in_tenant(app, tenant) as s:
-        A.do_escalate(s, actor=actor(tenant, "admin"), request_id=rid)
-        A.do_escalate(s, actor=actor(tenant, "admin"), request_id=rid)
+        # The SLA has passed; the escalation gives the step a new one, missed in turn.
+        later = datetime.now(UTC) + timedelta(hours=5)
+        A.do_escalate(s, actor=actor(tenant, "admin"), request_id=rid, now=later)
+        with pytest.raises(A.ActionError, match="can be escalated only after"):
+            A.do_escalate(s, actor=actor(tenant, "admin"), request_id=rid, now=later)
+        A.do_escalate(
+            s, actor=actor(tenant, "admin"), request_id=rid, now=later + timedelta(hours=5)
+        )
     assert request_row(database, rid)[2] == 2
     with in_tenant(app, tenant) as s:
         A.do_withdraw(s, actor=actor(tenant, "alice"), request_id=rid)

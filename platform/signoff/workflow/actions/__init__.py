@@ -24,6 +24,7 @@ from signoff.workflow.actions.delegations import do_delegate, do_revoke_delegati
 from signoff.workflow.actions.requests import (
     do_comment,
     do_escalate,
+    do_expire,
     do_resubmit,
     do_submit,
     do_withdraw,
@@ -44,6 +45,7 @@ __all__ = [
     "do_comment",
     "do_delegate",
     "do_escalate",
+    "do_expire",
     "do_reject",
     "do_request_changes",
     "do_resubmit",

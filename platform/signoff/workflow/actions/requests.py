@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, scoped_session
 
 from signoff.security.sanitize import TITLE_MAX
@@ -30,6 +31,7 @@ from signoff.workflow.actions.core import (
     _replay,
     _require_member,
     _resolve_steps,
+    _rule_context,
     _text,
     _transaction,
 )
@@ -232,13 +234,54 @@ def do_withdraw(
     return result
 
 
+def do_expire(
+    session: Any, *, actor: Actor, request_id: uuid.UUID | str, now: datetime | None = None
+) -> ActionResult:
+    """End a request still open ``expire_after_hours`` after it was submitted (the SLA
+    sweep). Its active steps expire; the requester is told."""
+    with _transaction(session) as tx:
+        req = _lock_and_load(tx, request_id)
+        if actor.user_id:
+            raise Refused("forbidden", "Only the SLA sweep expires requests")
+        defn = _definition(tx, req)
+        if defn.expire_after_hours is None:
+            raise Refused("no_expiry", f"Workflow {req.workflow_key!r} sets no expire_after_hours")
+        submitted_at: datetime = tx.session.execute(
+            select(ApprovalRequest.submitted_at).where(ApprovalRequest.id == req.id)
+        ).scalar_one()
+        now = now or _now()
+        deadline = submitted_at + timedelta(hours=defn.expire_after_hours)
+        if now < deadline:
+            raise Refused("not_expired", f"The request is open until {deadline.isoformat()}")
+        try:
+            transition = engine.expire(state_from_dict(req.state), now)
+        except Refusal as exc:
+            raise _refused(exc) from exc
+        result = _finish(
+            tx,
+            req,
+            defn,
+            transition,
+            actor=actor,
+            action="request.expired",
+            payload={"expire_after_hours": defn.expire_after_hours},
+        )
+    return result
+
+
 def _escalation_targets(
-    directory: Directory, defn: WorkflowDefinition, req: LockedRequest, step_index: int
+    tx: Any, directory: Directory, defn: WorkflowDefinition, req: LockedRequest, step_index: int
 ) -> dict[int, int]:
     steps = list(defn.steps)
     spec = steps[step_index].escalate_to if step_index < len(steps) else None
     if spec is not None:
-        targets = directory.resolve(spec, requester_id=req.requester_id)
+        rules = [*defn.rules, *registry.tenant_rules(tx.session, tx.tenant_id, req.workflow_key)]
+        targets = directory.resolve(
+            spec,
+            requester_id=req.requester_id,
+            rules=rules,
+            context=_rule_context(directory, defn, req.requester_id, req.input_data),
+        )
     else:
         # No target configured: the tenant's admins answer for an overdue step.
         targets = {u: 1 for u in directory.users_by_role.get("Admin", ())}
@@ -247,10 +290,24 @@ def _escalation_targets(
 
 
 def do_escalate(
-    session: Any, *, actor: Actor, request_id: uuid.UUID | str, step_index: int | None = None
+    session: Any,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID | str,
+    step_index: int | None = None,
+    now: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> ActionResult:
-    """Escalate an active step to its escalation target (SLA sweep or a tenant admin)."""
+    """Escalate an overdue step to its escalation target (SLA sweep or a tenant admin).
+
+    ``now`` is the sweep's clock (the command line can sweep "as of" a time); callers
+    acting for a person leave it to the current time."""
     with _transaction(session) as tx:
+        replay = _replay(
+            tx, actor, idempotency_key, "escalate", {"request": str(request_id), "step": step_index}
+        )
+        if replay is not None:
+            return replay
         req = _lock_and_load(tx, request_id)
         state = state_from_dict(req.state)
         if step_index is None:
@@ -261,12 +318,26 @@ def do_escalate(
         directory = Directory.load(tx.session)
         if actor.user_id and "Admin" not in directory.roles(actor.user_id):
             raise Refused("forbidden", "Only a tenant admin or the SLA sweep escalates")
-        targets = _escalation_targets(directory, defn, req, step_index)
+        now = now or _now()
+        step = next((s for s in state.steps if s.index == step_index), None)
+        if step is None or step.status != "active":
+            raise Refused("not_active", f"Step {step_index} is not waiting for a decision")
+        # Escalation answers a missed SLA. Before that, escalating would only let an
+        # admin add approvers (themselves included) to a step they are not eligible for.
+        if step.due_at is None:
+            raise Refused("no_sla", f"Step {step_index} ({step.name}) has no SLA to miss")
+        if now < step.due_at:
+            raise Refused(
+                "not_overdue",
+                f"Step {step_index} ({step.name}) is due at {step.due_at.isoformat()}; "
+                "it can be escalated only after that",
+            )
+        targets = _escalation_targets(tx, directory, defn, req, step_index)
         if not targets:
             raise Refused("no_escalation_target", "This step has no one to escalate to")
         try:
             transition = engine.escalate(
-                state, step_index=step_index, add_eligible=targets, now=_now()
+                state, step_index=step_index, add_eligible=targets, now=now
             )
         except Refusal as exc:
             raise _refused(exc) from exc
@@ -279,6 +350,7 @@ def do_escalate(
             action="request.escalated",
             payload={"step": step_index, "targets": sorted(targets)},
             escalations=req.escalations + 1,
+            idempotency_key=idempotency_key,
         )
     return return_value
 
