@@ -40,6 +40,16 @@ log = logging.getLogger(__name__)
 REQUIRED_TABLES = ("tenant", "membership", "approval_request", "audit_event")
 
 
+#: FAB logs an ADDON_MANAGERS entry it cannot import and carries on without it; the
+#: first use of the add-on then says so instead of failing obscurely.
+NOT_LOADED = (
+    "the approval add-on is not loaded in this app: add "
+    "'signoff.addon.ApprovalWorkflowAddonManager' to ADDON_MANAGERS (or call "
+    "signoff.addon.add_addon_manager); FAB logs and skips an add-on it cannot import, "
+    "so check the log for that entry"
+)
+
+
 class AddonLoadError(RuntimeError):
     """The approval add-on cannot run in this app; the message says why."""
 
@@ -183,7 +193,7 @@ def addon(app: Flask | None = None) -> ApprovalWorkflowAddonManager:
     target = app or current_app
     found = target.extensions.get("signoff_addon")
     if found is None:
-        raise AddonLoadError("the approval add-on is not loaded in this app")
+        raise AddonLoadError(NOT_LOADED)
     return found
 
 

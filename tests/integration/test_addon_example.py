@@ -156,3 +156,51 @@ def test_addon_failure_is_loud():
     db2 = SQLA(app2)
     with app2.app_context(), pytest.raises(AddonLoadError, match="FAB_APPROVAL_WORKFLOWS"):
         AppBuilder(app2, db2.session)
+
+
+def _host_app(database, addon_managers):
+    from flask import Flask
+    from flask_appbuilder import AppBuilder
+    from flask_appbuilder.models.sqla.base import SQLA
+
+    app = Flask("host")
+    app.config.update(
+        SECRET_KEY="host-secret-key-0123456789abcdef",
+        SQLALCHEMY_DATABASE_URI=database.app_url.render_as_string(hide_password=False),
+        FAB_CREATE_DB=False,
+        FAB_APPROVAL_TENANT_SLUG="example-host",
+        FAB_APPROVAL_WORKFLOWS={
+            "expense_approval": {
+                "name": "Expense",
+                "steps": [{"name": "Manager Approval", "required_role": "Manager"}],
+            }
+        },
+        ADDON_MANAGERS=addon_managers,
+    )
+    db = SQLA(app)
+    with app.app_context():
+        AppBuilder(app, db.session)
+    return app
+
+
+def test_addon_loads_from_addon_managers(example, database):
+    """The ADDON_MANAGERS path (not add_addon_manager): the add-on registers itself."""
+    app = _host_app(database, ["signoff.addon.ApprovalWorkflowAddonManager"])
+    with app.app_context():
+        loaded = addon(app)
+        assert "signoff.addon.ApprovalWorkflowAddonManager" in app.appbuilder.addon_managers
+        assert loaded.tenant_id is not None
+
+
+def test_a_misspelled_addon_managers_entry_fails_loudly_at_first_use(example, database, caplog):
+    from signoff.workflow.manager import ApprovalWorkflowManager
+
+    app = _host_app(database, ["signoff.addon.ApprovalWorkflowAddonManagr"])
+    # FAB itself only logs the import error and starts without the add-on...
+    assert "ApprovalWorkflowAddonManagr" in caplog.text
+    with app.app_context():
+        # ...so the first use says what is wrong instead of failing obscurely.
+        with pytest.raises(AddonLoadError, match="ADDON_MANAGERS"):
+            addon(app)
+        with app.test_request_context("/"), pytest.raises(AddonLoadError, match="ADDON_MANAGERS"):
+            ApprovalWorkflowManager(app.appbuilder).get_metrics()

@@ -115,7 +115,9 @@ class ApprovalWorkflowManager:
             return
         host = current_app.extensions.get("signoff_addon")
         if host is None:
-            raise NotFound("not_found", "No tenant is bound")
+            from signoff.addon import NOT_LOADED, AddonLoadError
+
+            raise AddonLoadError(f"no tenant is bound, and {NOT_LOADED}")
         host.sync_members()
         with bound_tenant(host.tenant_id, self.session):
             yield
