@@ -43,11 +43,13 @@ BEGIN
         INSERT INTO public.step_decision (
             request_id, round, step_index, step_name, actor_id, on_behalf_of_id,
             principal_id, verdict, comment, method, ip_address, user_agent,
-            session_id, mfa_verified
+            session_id, mfa_verified, decided_at
         )
+        -- clock_timestamp(), not now(): now() is when the transaction began, before
+        -- the request lock was granted, so decisions would not sort in lock order.
         SELECT p_request, d.round, d.step_index, d.step_name, d.actor_id,
                d.on_behalf_of_id, d.principal_id, d.verdict, d.comment, d.method,
-               d.ip_address, d.user_agent, d.session_id, d.mfa_verified
+               d.ip_address, d.user_agent, d.session_id, d.mfa_verified, clock_timestamp()
         FROM jsonb_to_record(p_decision) AS d(
             round integer, step_index integer, step_name text, actor_id integer,
             on_behalf_of_id integer, principal_id integer, verdict text, comment text,
