@@ -117,7 +117,9 @@ def apply_manifest(app: Flask, session: Session, data: Mapping[str, Any]) -> App
         if isinstance(m, Mapping) and "username" in m
     }
     tenant_id: uuid.UUID = tenant.id
-    session.commit()
+    # One transaction for the whole manifest: a refusal below (an unknown role, a
+    # manager who is not a member, an invalid workflow) leaves nothing behind.
+    session.flush()
 
     with bound_tenant(tenant_id, session):
         role_names = list(dict.fromkeys([*BUILTIN_TENANT_ROLES, *(data.get("roles") or [])]))
@@ -177,6 +179,7 @@ def apply_manifest(app: Flask, session: Session, data: Mapping[str, Any]) -> App
 def _apply_workflows(session: Session, data: Mapping[str, Any], report: ApplyReport) -> None:
     """Workflows become tenant versions (a new one only when the text changed); rules are
     upserted by name. Invalid ones raise DefinitionError with their paths."""
+    from signoff.workflow.errors import DefinitionError
     from signoff.workflow.models import ApprovalRule
     from signoff.workflow.registry import add_version, validate_rules
     from signoff.workflow.rules import rule_to_dict
@@ -190,7 +193,16 @@ def _apply_workflows(session: Session, data: Mapping[str, Any], report: ApplyRep
             .select_from(WorkflowVersion)
             .where(WorkflowVersion.source == "tenant")
         )
-        version = add_version(session, key=str(key), raw=raw, source="tenant", created_by=None)
+        try:
+            version = add_version(session, key=str(key), raw=raw, source="tenant", created_by=None)
+        except DefinitionError as exc:
+            where = f"workflows.{key}"
+            raise ManifestError(
+                "; ".join(
+                    f"{where}.{e.path}: {e.message}" if e.path else f"{where}: {e.message}"
+                    for e in exc.errors
+                )
+            ) from exc
         after = session.scalar(
             select(func.count())
             .select_from(WorkflowVersion)
@@ -202,7 +214,12 @@ def _apply_workflows(session: Session, data: Mapping[str, Any], report: ApplyRep
     if not isinstance(raw_rules, list) or not all(isinstance(r, Mapping) for r in raw_rules):
         raise ManifestError("rules must be a list of rules")
     # ``workflow`` scopes a rule to one workflow; it is the manifest's key, not the rule's.
-    parsed = validate_rules([{k: v for k, v in r.items() if k != "workflow"} for r in raw_rules])
+    try:
+        parsed = validate_rules(
+            [{k: v for k, v in r.items() if k != "workflow"} for r in raw_rules]
+        )
+    except DefinitionError as exc:
+        raise ManifestError("; ".join(str(e) for e in exc.errors)) from exc
     existing = {r.name: r for r in session.scalars(select(ApprovalRule))}
     for raw, rule in zip(raw_rules, parsed, strict=True):
         definition = rule_to_dict(rule)
