@@ -147,9 +147,9 @@ def test_migration_lists_clashing_addresses_instead_of_failing_obscurely(scratch
                 (username, email),
             )
     with pytest.raises(RuntimeError, match=r"same@x\.example \(2 accounts\)"):
-        admin.upgrade(url)
+        admin.upgrade(url, "0009")
     assert admin.current_revision(url) == "0008"
     with psycopg.connect(dsn) as conn:
         conn.execute("UPDATE ab_user SET email = 'other@x.example' WHERE username = 'two'")
-    admin.upgrade(url)
+    admin.upgrade(url, "0009")
     assert admin.current_revision(url) == "0009"
