@@ -21,6 +21,7 @@ from signoff.workflow.definitions import (
 )
 from signoff.workflow.definitions.model import PRIORITIES, STEP_TYPES
 from signoff.workflow.registry import digest
+from tests.unit.workflow.test_definitions import SPEC_WORKFLOWS
 
 BASE: dict[str, Any] = {
     "name": "Expense Approval",
@@ -306,27 +307,7 @@ def test_all_metadata_errors_are_reported_at_once() -> None:
 BEFORE: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "expense_approval",
-        {
-            "name": "Expense Approval",
-            "description": "Multi-step expense approval workflow",
-            "steps": [
-                {
-                    "name": "Manager Approval",
-                    "required_role": "Manager",
-                    "requires_mfa": False,
-                    "auto_approve_threshold": None,
-                },
-                {
-                    "name": "Finance Approval",
-                    "required_role": "Finance_Manager",
-                    "requires_mfa": True,
-                    "auto_approve_threshold": 1000,
-                },
-            ],
-            "initial_state": "pending_manager_approval",
-            "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
-            "auto_approve_conditions": {"amount_threshold": 100, "user_roles": ["Senior_Manager"]},
-        },
+        SPEC_WORKFLOWS["expense_approval"],
         '{"name": "Expense Approval", "description": "Multi-step expense approval workflow", '
         '"steps": [{"name": "Manager Approval", "required_role": "Manager", "requires_mfa": '
         'false, "auto_approve_threshold": null}, {"name": "Finance Approval", "required_role": '
