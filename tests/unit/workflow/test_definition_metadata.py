@@ -21,7 +21,7 @@ from signoff.workflow.definitions import (
 )
 from signoff.workflow.definitions.model import PRIORITIES, STEP_TYPES
 from signoff.workflow.registry import digest
-from tests.unit.workflow.test_definitions import SPEC_WORKFLOWS
+from tests.unit.workflow.test_definitions import SPEC_WORKFLOWS, assert_round_trips
 
 BASE: dict[str, Any] = {
     "name": "Expense Approval",
@@ -406,8 +406,4 @@ def raw_with_metadata(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=150, deadline=None)
 @given(raw=raw_with_metadata())
 def test_metadata_round_trips(raw: dict[str, Any]) -> None:
-    defn = parse_definition("generated", raw)
-    exported = definition_to_dict(defn)
-    assert json.loads(json.dumps(exported)) == exported
-    assert parse_definition("generated", exported) == defn
-    assert definition_to_dict(parse_definition("generated", exported)) == exported
+    assert_round_trips(raw)
