@@ -119,6 +119,15 @@ def sweep_tenant(
     report = report or SweepReport()
     now = now or datetime.now(UTC)
     with bound_tenant(tenant_id, session):
+        # Expiry first: a request that is past its end is closed, not escalated (and
+        # its escalation targets are not asked to act on it) in the same sweep.
+        for request_id in _past_expiry(session, now):
+            try:
+                do_expire(session, actor=SYSTEM, request_id=request_id, now=now)
+                report.expired.append((str(tenant_id), str(request_id)))
+            except ActionError as exc:
+                report.skipped.append(f"{tenant_id}/{request_id}: {exc.code}")
+                log.warning("expiry of %s refused: %s", request_id, exc.message)
         overdue = session.execute(
             select(ApprovalStep.request_id, ApprovalStep.step_index).where(
                 ApprovalStep.status == "active",
@@ -139,13 +148,6 @@ def sweep_tenant(
                 log.warning(
                     "escalation of %s step %s refused: %s", request_id, step_index, exc.message
                 )
-        for request_id in _past_expiry(session, now):
-            try:
-                do_expire(session, actor=SYSTEM, request_id=request_id, now=now)
-                report.expired.append((str(tenant_id), str(request_id)))
-            except ActionError as exc:
-                report.skipped.append(f"{tenant_id}/{request_id}: {exc.code}")
-                log.warning("expiry of %s refused: %s", request_id, exc.message)
         report.reminded += _reminders(session, now)
         session.commit()
     return report

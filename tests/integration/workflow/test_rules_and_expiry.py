@@ -159,3 +159,13 @@ def test_only_the_sweep_expires_and_only_when_due(app, tenant):
                 now=datetime.now(UTC) + timedelta(days=3650),
             )
         assert never.value.code == "no_expiry"
+
+
+def test_a_request_past_its_end_is_expired_not_escalated(app, database, tenant):
+    save(app, tenant, "expiring", EXPIRING)
+    rid = submit(app, tenant, key="expiring").request_id
+    report = _sweep(app, tenant, 49)  # past both the step's SLA and the request's end
+    assert report.expired == [(str(tenant.id), str(rid))]
+    assert not [e for e in report.escalated if e[1] == str(rid)]
+    audit = _request(database, rid)[4]
+    assert "request.escalated" not in audit and audit[-1] == "request.expired"
