@@ -78,7 +78,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                 redis_url = f"redis://{rc.get_container_host_ip()}:{rc.get_exposed_port(6379)}/0"
                 how.append("redis: testcontainers")
         else:
-            from signoff.db.embedded import start_embedded_postgres, start_embedded_redis
+            from signoff.devservers import start_embedded_postgres, start_embedded_redis
 
             base = Path(tempfile.mkdtemp(prefix="signoff-test-"))
             stops.append(lambda: shutil.rmtree(base, ignore_errors=True))

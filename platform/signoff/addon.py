@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +29,23 @@ from sqlalchemy import inspect, select
 from werkzeug.wrappers import Response
 
 from signoff.config import APPROVAL_DEFAULTS
-from signoff.db.binding import bound_tenant, install_listener, set_current_tenant
+from signoff.db.binding import (
+    bound_tenant,
+    install_listener,
+    set_current_tenant,
+    set_default_tenant_scope,
+)
+from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
+from signoff.security.actor import request_actor
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
-from signoff.workflow.actions import ActionError
 from signoff.workflow.definitions import DefinitionError, parse_definitions
 from signoff.workflow.manager import ApprovalWorkflowManager
+from signoff.workflow.registry import bump_generation
 
 log = logging.getLogger(__name__)
 
 REQUIRED_TABLES = ("tenant", "membership", "approval_request", "audit_event")
-
-
-#: FAB logs an ADDON_MANAGERS entry it cannot import and carries on without it; the
-#: first use of the add-on then says so instead of failing obscurely.
-NOT_LOADED = (
-    "the approval add-on is not loaded in this app: add "
-    "'signoff.addon.ApprovalWorkflowAddonManager' to ADDON_MANAGERS (or call "
-    "signoff.addon.add_addon_manager); FAB logs and skips an add-on it cannot import, "
-    "so check the log for that entry"
-)
-
-
-class AddonLoadError(RuntimeError):
-    """The approval add-on cannot run in this app; the message says why."""
 
 
 class ApprovalWorkflowAddonManager(BaseManager):
@@ -66,7 +60,8 @@ class ApprovalWorkflowAddonManager(BaseManager):
             raise
         except Exception as exc:  # loud: FAB would only log a failing hook
             raise AddonLoadError(f"approval add-on failed to load: {exc}") from exc
-        self.manager = ApprovalWorkflowManager(appbuilder)
+        set_default_tenant_scope(app, self.tenant_scope)
+        self.manager = ApprovalWorkflowManager(appbuilder, tenant_scope=self.tenant_scope)
         app.extensions["signoff_addon"] = self
 
     # FAB calls these inside a try/except that only logs; the work is done above.
@@ -149,6 +144,13 @@ class ApprovalWorkflowAddonManager(BaseManager):
             session.commit()
         return tenant.id
 
+    @contextmanager
+    def tenant_scope(self, session: Any) -> Iterator[None]:
+        """The host app's one tenant, its users mirrored first (the manager's scope)."""
+        self.sync_members()
+        with bound_tenant(self.tenant_id, session):
+            yield
+
     def sync_members(self) -> None:
         """Mirror every active FAB user and their FAB role names into the host tenant."""
         session = self.appbuilder.session
@@ -177,8 +179,6 @@ class ApprovalWorkflowAddonManager(BaseManager):
                         links.add((membership.id, role.id))
             session.commit()
         self.grant_view_permissions()
-        from signoff.workflow.registry import bump_generation
-
         bump_generation(self.tenant_id)
 
 
@@ -217,7 +217,6 @@ class ApprovalWorkflowView(BaseView):
     @has_access
     def decide(self, request_id: str, step: int) -> Response:
         from signoff.workflow import actions
-        from signoff.workflow.manager import request_actor
 
         verdict = request.form.get("verdict", "approve")
         choices: dict[str, Callable[..., actions.ActionResult]] = {

@@ -7,12 +7,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, jsonify, request
+from flask_appbuilder import AppBuilder
 from flask_login import current_user
 from sqlalchemy import text
 
+from signoff.api import register_apis
 from signoff.config import load_config
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.extensions import cache, db, new_appbuilder
+from signoff.security.ratelimit import install as install_rate_limits
+from signoff.views.admin_workflows import register as register_admin_workflows
+from signoff.views.common import install_csrf, install_error_pages
+from signoff.views.invites import register as register_invites
+from signoff.views.mfa import register as register_mfa
+from signoff.views.onboarding import register as register_onboarding
+from signoff.views.operator import register as register_operator
+from signoff.views.portal import register as register_portal
+from signoff.views.tenant_admin import register as register_tenant_admin
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +148,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     appbuilder = new_appbuilder()
     with app.app_context():
         appbuilder.init_app(app, db.session)
-        from signoff.views import register_views
-
-        register_views(appbuilder)
-        from signoff.security.ratelimit import install as install_rate_limits
-
+        register_views(app, appbuilder)
         install_rate_limits(app, appbuilder)  # after every view and API exists
 
     @app.before_request
@@ -154,6 +161,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _install_error_handlers(app)
     return app
+
+
+def register_views(app: Flask, appbuilder: AppBuilder) -> None:
+    """Register every view and API on ``appbuilder``."""
+    register_portal(appbuilder)
+    register_tenant_admin(appbuilder)
+    register_admin_workflows(appbuilder)
+    register_operator(appbuilder)
+    register_onboarding(appbuilder)
+    register_invites(appbuilder)
+    register_mfa(appbuilder)
+    register_apis(appbuilder)
+    # Last: CSRF must see every blueprint to exempt the REST APIs.
+    install_csrf(app, appbuilder)
+    install_error_pages(app)
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from signoff.roles import FAB_ADMIN_ROLE
+
 #: Environment variables read by :func:`load_config` and the config key each one sets.
 ENV_KEYS: dict[str, str] = {
     "SIGNOFF_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
@@ -91,7 +93,7 @@ def defaults() -> dict[str, Any]:
         "FAB_API_SWAGGER_UI": True,
         "FAB_SECURITY_MANAGER_CLASS": "signoff.security.manager.SignoffSecurityManager",
         "AUTH_TYPE": 1,  # AUTH_DB
-        "AUTH_ROLE_ADMIN": "Admin",
+        "AUTH_ROLE_ADMIN": FAB_ADMIN_ROLE,
         "AUTH_ROLE_PUBLIC": "Public",
         "AUTH_USER_REGISTRATION": False,
         # FAB disables every limiter unless this is set (DESIGN.md §6).

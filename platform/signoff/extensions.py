@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from flask import Flask, current_app
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.models.sqla.base import SQLA
 from flask_caching import Cache
 
-from signoff.security.ratelimit import SignoffLimiter, rate_limit_key
+from signoff.limiter import limiter
 
 db = SQLA()
 cache = Cache()
+
+__all__ = ["cache", "current_appbuilder", "db", "limiter", "new_appbuilder"]
 
 
 def new_appbuilder() -> AppBuilder:
@@ -22,6 +25,8 @@ def new_appbuilder() -> AppBuilder:
     return AppBuilder(update_perms=False)
 
 
-# One Flask-Limiter instance, shared with FAB through SecurityManager.create_limiter
-# (DESIGN.md §6); storage and strategy come from config when it is bound.
-limiter = SignoffLimiter(key_func=rate_limit_key)
+def current_appbuilder(app: Flask | None = None) -> AppBuilder:
+    """The AppBuilder of ``app`` or the current app (``create_app`` or a host app sets
+    it): the one typed way to reach it."""
+    appbuilder: AppBuilder = (app or current_app).appbuilder  # type: ignore[attr-defined]
+    return appbuilder

@@ -19,7 +19,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from signoff.db.embedded import start_embedded_postgres, start_embedded_redis
+from signoff.devservers import start_embedded_postgres, start_embedded_redis
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -150,7 +150,7 @@ def test_redis_left_running_by_a_crashed_run_is_reused_then_stopped(tmp_path: Pa
         f"""
         import os, sys, redis
         from pathlib import Path
-        from signoff.db.embedded import start_embedded_redis
+        from signoff.devservers import start_embedded_redis
         rd = start_embedded_redis(Path({str(tmp_path)!r}))
         redis.Redis.from_url(rd.url).set("left", "behind")
         print(rd.pid, rd.url, flush=True)

@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from signoff.security.sanitize import TextTooLong, clean_text
+from signoff.text import TextTooLong, clean_text
 
 PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>hello"
 

@@ -19,6 +19,7 @@ from flask_appbuilder.menu import MenuApi
 from werkzeug.wrappers import Response
 
 from signoff.api import errors
+from signoff.extensions import current_appbuilder
 
 API_VERSION = "v1"
 
@@ -33,7 +34,7 @@ def build_openapi_spec(version: str = API_VERSION) -> dict[str, Any]:
         spec.components.response(status, response)
     apis = [
         view
-        for view in current_app.appbuilder.baseviews  # type: ignore[attr-defined]
+        for view in current_appbuilder().baseviews
         if isinstance(view, BaseApi)
         and view.version == version
         # FAB's own spec view and its UI menu helper are not part of Signoff's API.

@@ -24,11 +24,7 @@ from signoff.api.base import (
     openapi,
     query_args,
 )
-from signoff.api.requests import (
-    current_user_id,
-    decide,
-    get_request_for,
-)
+from signoff.api.requests import current_user_id, decide
 from signoff.api.schemas import (
     ActionResultSchema,
     DecisionSchema,
@@ -40,6 +36,7 @@ from signoff.api.schemas import (
 from signoff.extensions import db
 from signoff.workflow import actions, queries
 from signoff.workflow.manager import history
+from signoff.workflow.queries import get_request_for
 
 _ID = ("id", UUID_PATH)
 _STEP = ("step", {"type": "integer", "minimum": 0, "description": "0-based step index"})
@@ -131,7 +128,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         ok={200: HistorySchema},
     )
     def get_history(self, id: str) -> Response:
-        req = get_request_for(db.session, current_user_id(), id)
+        req = get_request_for(db.session, user_id=current_user_id(), request_id=id)
         entries = history(db.session, req.id)
         body = HistorySchema().dump(
             {"request_id": req.id, "count": len(entries), "result": entries}

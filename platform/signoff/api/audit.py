@@ -17,9 +17,9 @@ from werkzeug.wrappers import Response
 from signoff.api.base import TenantBaseApi, endpoint, openapi, query_args
 from signoff.api.schemas import AuditReportQuerySchema, AuditVerifySchema
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_tenant, require_tenant
 
-ADMIN = "Admin"
 MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv"}
 
 
@@ -64,10 +64,10 @@ def _verification_dict(result: Any) -> dict[str, Any]:
 class AuditApi(TenantBaseApi):
     resource_name = "audit"
     openapi_spec_tag = "Audit"
-    tenant_roles = (ADMIN,)
+    tenant_roles = (ADMIN_ROLE,)
 
     @expose("/verify", methods=("GET",))
-    @endpoint("read", roles=(ADMIN,))
+    @endpoint("read", roles=(ADMIN_ROLE,))
     @openapi(
         "Verify the audit trail (tenant Admin)",
         description=(
@@ -84,7 +84,7 @@ class AuditApi(TenantBaseApi):
         return self.response(200, **AuditVerifySchema().dump(_verification_dict(result)))
 
     @expose("/report", methods=("GET",))
-    @endpoint("read", roles=(ADMIN,))
+    @endpoint("read", roles=(ADMIN_ROLE,))
     @openapi(
         "Download a compliance report (tenant Admin)",
         description=(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 from flask_appbuilder import ModelRestApi
 from flask_appbuilder.api import BaseApi
 from flask_jwt_extended import verify_jwt_in_request
@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response
 from signoff.api import errors
 from signoff.api.schemas import ALL_SCHEMAS, ErrorSchema
 from signoff.db.binding import current_tenant_id, set_current_tenant
-from signoff.extensions import db
+from signoff.extensions import current_appbuilder, db
 from signoff.tenancy import apikeys
 from signoff.tenancy.access import current_membership
 from signoff.tenancy.models import Tenant
@@ -64,7 +64,7 @@ def _authenticate_api_key(raw: str) -> Response | None:
     if found is None:
         return api_error(401, "unauthorized", UNAUTHORIZED)
     tenant_id, user_id = found
-    user = current_app.appbuilder.sm.get_user_by_id(user_id)  # type: ignore[attr-defined]
+    user = current_appbuilder().sm.get_user_by_id(user_id)
     if user is None or not user.is_active:
         return api_error(401, "unauthorized", UNAUTHORIZED)
     set_current_tenant(tenant_id, session)
@@ -101,6 +101,8 @@ class TenantApiMixin:
 
     tenant_roles: ClassVar[tuple[str, ...]] = ()
     signoff_tenant_view: ClassVar[bool] = True
+    #: Marks tenant APIs for the rate-limit wiring (plan quota, MFA-at-login policy).
+    signoff_tenant_api: ClassVar[bool] = True
 
     def create_blueprint(self, appbuilder: Any, *args: Any, **kwargs: Any) -> Blueprint:
         bp: Blueprint = super().create_blueprint(appbuilder, *args, **kwargs)  # type: ignore[misc]

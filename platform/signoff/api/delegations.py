@@ -26,17 +26,19 @@ from signoff.api.base import (
     openapi,
     query_args,
 )
-from signoff.api.requests import current_user_id, is_admin, parse_id
+from signoff.api.requests import current_user_id
 from signoff.api.schemas import (
     DelegationCreateSchema,
     DelegationListQuerySchema,
     DelegationListSchema,
     DelegationSchema,
 )
+from signoff.db.ids import parse_id
 from signoff.extensions import db
+from signoff.security.actor import request_actor
+from signoff.tenancy.access import is_tenant_admin
 from signoff.workflow import actions
 from signoff.workflow.actions import NotFound
-from signoff.workflow.manager import request_actor
 from signoff.workflow.models import Delegation
 
 _ID = [("id", UUID_PATH)]
@@ -62,7 +64,7 @@ def _dump(row: Delegation) -> dict[str, Any]:
 def get_delegation_for(session: Session, user_id: int, delegation_id: Any) -> Delegation:
     row = session.get(Delegation, parse_id(delegation_id))
     if row is None or (
-        user_id not in (row.delegator_id, row.delegate_id) and not is_admin(session)
+        user_id not in (row.delegator_id, row.delegate_id) and not is_tenant_admin(session)
     ):
         raise NotFound("not_found", "Not found")
     return row

@@ -30,7 +30,7 @@ from signoff.api.base import (
     query_args,
     transaction,
 )
-from signoff.api.requests import current_user_id, parse_id
+from signoff.api.requests import current_user_id
 from signoff.api.schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -38,14 +38,15 @@ from signoff.api.schemas import (
     ApiKeySchema,
     PageQuerySchema,
 )
+from signoff.db.ids import parse_id
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.tenancy import apikeys
 from signoff.tenancy.access import current_membership
 from signoff.tenancy.apikey_models import ApiKey
 from signoff.tenancy.models import Membership
 from signoff.workflow.actions import Invalid, NotFound
 
-ADMIN = "Admin"
 _ID = [("id", UUID_PATH)]
 
 
@@ -90,10 +91,10 @@ def _interactive_only() -> Response | None:
 class ApiKeysApi(TenantBaseApi):
     resource_name = "api-keys"
     openapi_spec_tag = "API keys"
-    tenant_roles = (ADMIN,)
+    tenant_roles = (ADMIN_ROLE,)
 
     @expose("/", methods=("GET",))
-    @endpoint("read", roles=(ADMIN,))
+    @endpoint("read", roles=(ADMIN_ROLE,))
     @openapi(
         "List API keys (tenant Admin)",
         query=PageQuerySchema,
@@ -127,7 +128,7 @@ class ApiKeysApi(TenantBaseApi):
         return self.response(200, **body)
 
     @expose("/", methods=("POST",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Create an API key (tenant Admin)",
         description=(
@@ -182,7 +183,7 @@ class ApiKeysApi(TenantBaseApi):
         return resp
 
     @expose("/<id>", methods=("GET",))
-    @endpoint("read", roles=(ADMIN,))
+    @endpoint("read", roles=(ADMIN_ROLE,))
     @openapi("Get an API key (tenant Admin)", path=_ID, ok={200: ApiKeySchema})
     def get(self, id: str) -> Response:
         denied = _interactive_only()
@@ -192,7 +193,7 @@ class ApiKeysApi(TenantBaseApi):
         return self.response(200, **ApiKeySchema().dump(_key_dict(key, uid)))
 
     @expose("/<id>", methods=("DELETE",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Revoke an API key (tenant Admin)",
         description=(

@@ -30,7 +30,7 @@ from signoff.api.base import (
     query_args,
     transaction,
 )
-from signoff.api.requests import current_user_id, is_admin, parse_id
+from signoff.api.requests import current_user_id
 from signoff.api.schemas import (
     MemberListSchema,
     MemberQuerySchema,
@@ -38,13 +38,14 @@ from signoff.api.schemas import (
     MemberSchema,
 )
 from signoff.audit.chain import append as audit_append
+from signoff.db.ids import parse_id
 from signoff.extensions import db
-from signoff.tenancy.access import current_membership, require_tenant
+from signoff.roles import ADMIN_ROLE
+from signoff.tenancy.access import current_membership, is_tenant_admin, require_tenant
 from signoff.tenancy.admins import active_admin_ids, lock_member_changes
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
 from signoff.workflow.actions import Conflict, Invalid, NotFound
 
-ADMIN = "Admin"
 _ID = [("id", UUID_PATH)]
 
 
@@ -71,7 +72,7 @@ def _dump(session: Session, m: Membership) -> dict[str, Any]:
     user = session.get(User, m.user_id)
     viewer = current_user_id()
     data: dict[str, Any] = MemberSchema().dump(
-        _member_dict(m, user, show_email=viewer == m.user_id or is_admin(session))
+        _member_dict(m, user, show_email=viewer == m.user_id or is_tenant_admin(session))
     )
     return data
 
@@ -154,7 +155,7 @@ class MembersApi(TenantBaseApi):
             .limit(args["page_size"])
             .offset(args["page"] * args["page_size"])
         ).all()
-        admin = is_admin(session)
+        admin = is_tenant_admin(session)
         viewer = current_user_id()
         result = [_member_dict(m, u, show_email=admin or m.user_id == viewer) for m, u in rows]
         body = MemberListSchema().dump(
@@ -178,7 +179,7 @@ class MembersApi(TenantBaseApi):
         return self.response(200, **_dump(db.session, _load(db.session, id)))
 
     @expose("/<id>/roles", methods=("PUT",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Replace a member's tenant roles (tenant Admin)",
         description="`roles` is the complete new set; unknown role names are 422.",
@@ -200,7 +201,7 @@ class MembersApi(TenantBaseApi):
                     "unknown_role", f"Unknown tenant role(s): {', '.join(unknown)}", field="roles"
                 )
             before = set(m.role_names)
-            demoting = ADMIN in before and ADMIN not in wanted and m.active
+            demoting = ADMIN_ROLE in before and ADMIN_ROLE not in wanted and m.active
             if demoting and _active_admins(session, excluding=m.id) == 0:
                 raise Conflict(
                     "last_admin", "The tenant must keep at least one active Admin", field="roles"
@@ -226,7 +227,7 @@ class MembersApi(TenantBaseApi):
         return self.response(200, **_dump(session, _load(session, member_id)))
 
     @expose("/<id>/deactivate", methods=("POST",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Deactivate a member (tenant Admin)",
         description=(
@@ -241,7 +242,7 @@ class MembersApi(TenantBaseApi):
         return self._set_active(id, False)
 
     @expose("/<id>/activate", methods=("POST",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Reactivate a member (tenant Admin)",
         path=_ID,
@@ -257,7 +258,7 @@ class MembersApi(TenantBaseApi):
             if not active:
                 if m.user_id == current_user_id():
                     raise Conflict("self", "You cannot deactivate yourself")
-                if ADMIN in m.role_names and _active_admins(session, excluding=m.id) == 0:
+                if ADMIN_ROLE in m.role_names and _active_admins(session, excluding=m.id) == 0:
                     raise Conflict("last_admin", "The tenant must keep at least one active Admin")
             if m.active != active:
                 m.active = active

@@ -8,9 +8,8 @@ from werkzeug.wrappers import Response
 from signoff.api.base import TenantBaseApi, endpoint, openapi
 from signoff.api.schemas import MetricsSchema
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.workflow.manager import metrics
-
-ADMIN = "Admin"
 
 
 class MetricsApi(TenantBaseApi):
@@ -18,7 +17,7 @@ class MetricsApi(TenantBaseApi):
     openapi_spec_tag = "Metrics"
 
     @expose("/", methods=("GET",))
-    @endpoint("read", roles=(ADMIN,))
+    @endpoint("read", roles=(ADMIN_ROLE,))
     @openapi(
         "Workflow metrics (tenant Admin)",
         description=(

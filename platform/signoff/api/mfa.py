@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response
 
 from signoff.api.base import TenantApiMixin
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
 from signoff.security.mfa import MfaError
 
@@ -396,7 +397,7 @@ class TenantMemberMfaApi(TenantApiMixin, BaseApi):
     route_base = "/api/v1/tenant-members"
     openapi_spec_tag = "MFA"
     allow_browser_login = False
-    tenant_roles: ClassVar[tuple[str, ...]] = ("Admin",)
+    tenant_roles: ClassVar[tuple[str, ...]] = (ADMIN_ROLE,)
 
     def create_blueprint(self, appbuilder: Any, *args: Any, **kwargs: Any) -> Blueprint:
         bp: Blueprint = super().create_blueprint(appbuilder, *args, **kwargs)

@@ -9,13 +9,11 @@ tenant, it does not exist (404).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import g, url_for
 from flask_appbuilder.api import expose
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from signoff.api.base import (
@@ -41,39 +39,15 @@ from signoff.api.schemas import (
     TimelineSchema,
 )
 from signoff.extensions import db
-from signoff.tenancy.access import current_membership
+from signoff.roles import ADMIN_ROLE
+from signoff.security.actor import request_actor
+from signoff.tenancy.access import is_tenant_admin
 from signoff.workflow import actions, queries
-from signoff.workflow.actions import ActionResult, Conflict, NotFound
-from signoff.workflow.manager import request_actor
+from signoff.workflow.actions import ActionResult, Conflict
 from signoff.workflow.models import ApprovalRequest, ApprovalStep
-
-ADMIN = "Admin"
+from signoff.workflow.queries import get_request_for
 
 # --- visibility -----------------------------------------------------------------------------
-
-
-def is_admin(session: Session) -> bool:
-    membership = current_membership(session)
-    return membership is not None and ADMIN in membership.role_names
-
-
-def can_see(session: Session, req: ApprovalRequest, user_id: int) -> bool:
-    return queries.visible_to(session, req, user_id, is_admin=is_admin(session))
-
-
-def parse_id(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise NotFound("not_found", "Not found") from None
-
-
-def get_request_for(session: Session, user_id: int, request_id: Any) -> ApprovalRequest:
-    """The request if ``user_id`` may see it; 404 for missing, other tenant's or hidden."""
-    req = session.get(ApprovalRequest, parse_id(request_id))
-    if req is None or not can_see(session, req, user_id):
-        raise NotFound("not_found", "Not found")
-    return req
 
 
 def require_pending(req: ApprovalRequest, step: int | None) -> None:
@@ -119,7 +93,7 @@ def decide(
     ``step`` comes from the URL when the endpoint names it, else from the body (the
     actor's active step when absent).
     """
-    req = get_request_for(db.session, current_user_id(), request_id)
+    req = get_request_for(db.session, user_id=current_user_id(), request_id=request_id)
     if step is None:
         step = data.get("step")
         require_pending(req, step)
@@ -161,7 +135,7 @@ class RequestsApi(TenantBaseApi):
             status=args.get("status"),
             workflow=args.get("workflow"),
             requester_id=requester,
-            involving=None if is_admin(session) else uid,
+            involving=None if is_tenant_admin(session) else uid,
             search=args.get("search"),
             limit=args["page_size"],
             offset=args["page"] * args["page_size"],
@@ -212,7 +186,7 @@ class RequestsApi(TenantBaseApi):
     )
     def get(self, id: str) -> Response:
         session = db.session
-        req = get_request_for(session, current_user_id(), id)
+        req = get_request_for(session, user_id=current_user_id(), request_id=id)
         steps = session.scalars(
             select(ApprovalStep)
             .where(ApprovalStep.request_id == req.id)
@@ -231,7 +205,7 @@ class RequestsApi(TenantBaseApi):
     )
     def timeline(self, id: str) -> Response:
         session = db.session
-        req = get_request_for(session, current_user_id(), id)
+        req = get_request_for(session, user_id=current_user_id(), request_id=id)
         events = queries.timeline(session, req.id)
         return self.response(200, **TimelineSchema().dump({"request_id": req.id, "result": events}))
 
@@ -246,7 +220,7 @@ class RequestsApi(TenantBaseApi):
         idempotent=True,
     )
     def withdraw(self, id: str) -> Response:
-        req = get_request_for(db.session, current_user_id(), id)
+        req = get_request_for(db.session, user_id=current_user_id(), request_id=id)
         result = actions.do_withdraw(
             db.session,
             actor=request_actor(method="api"),
@@ -271,7 +245,7 @@ class RequestsApi(TenantBaseApi):
     )
     def resubmit(self, id: str) -> Response:
         data = json_body(ResubmitSchema())
-        req = get_request_for(db.session, current_user_id(), id)
+        req = get_request_for(db.session, user_id=current_user_id(), request_id=id)
         result = actions.do_resubmit(
             db.session,
             actor=request_actor(method="api"),
@@ -312,7 +286,7 @@ class RequestsApi(TenantBaseApi):
     )
     def comment(self, id: str) -> Response:
         data = json_body(CommentSchema(), required=True)
-        req = get_request_for(db.session, current_user_id(), id)
+        req = get_request_for(db.session, user_id=current_user_id(), request_id=id)
         result = actions.do_comment(
             db.session,
             actor=request_actor(method="api"),
@@ -323,7 +297,7 @@ class RequestsApi(TenantBaseApi):
         return action_response(result, 201)
 
     @expose("/<id>/escalate", methods=("POST",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Escalate a request (tenant Admin)",
         description=(
@@ -337,7 +311,7 @@ class RequestsApi(TenantBaseApi):
         idempotent=True,
     )
     def escalate(self, id: str) -> Response:
-        req = get_request_for(db.session, current_user_id(), id)
+        req = get_request_for(db.session, user_id=current_user_id(), request_id=id)
         result = actions.do_escalate(
             db.session,
             actor=request_actor(method="api"),

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from signoff.api.base import TenantApiMixin, UUIDModelRestApi, api_error
 from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.admins import builtin_role_refusal
 from signoff.tenancy.models import TenantRole
 
@@ -20,7 +21,7 @@ class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
     openapi_spec_tag = "Tenant roles"
     datamodel = UUIDSQLAInterface(TenantRole)
     allow_browser_login = False
-    tenant_roles = ("Admin",)
+    tenant_roles = (ADMIN_ROLE,)
     list_columns = ["id", "name", "description"]
     show_columns = ["id", "name", "description"]
     add_columns = ["name", "description"]

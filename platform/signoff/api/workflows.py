@@ -4,7 +4,7 @@ Every member reads the workflows (a requester needs the field schema to submit)
 and may validate a definition without saving it; the tenant ``Admin`` saves new
 versions (``do_save_workflow``: versioned, audited, running requests keep their
 version) and exports/imports the workflows-and-rules part of the tenant manifest
-as YAML (:mod:`signoff.tenancy.manifest`: the same format and code as
+as YAML (:mod:`signoff.provisioning.manifest`: the same format and code as
 ``signoff tenants export/apply``). The keys ``validate``, ``export`` and ``import``
 are reserved for those routes.
 """
@@ -51,6 +51,8 @@ from signoff.api.schemas import (
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
+from signoff.security.actor import request_actor
 from signoff.tenancy.access import current_tenant, require_tenant
 from signoff.workflow import actions, registry
 from signoff.workflow.actions import NotFound
@@ -60,10 +62,8 @@ from signoff.workflow.definitions import (
     definition_to_dict,
     parse_definition,
 )
-from signoff.workflow.manager import request_actor
 from signoff.workflow.models import Workflow, WorkflowVersion
 
-ADMIN = "Admin"
 RESERVED_KEYS = frozenset({"validate", "export", "import"})
 #: Keys the registry may hold (config keys are looser than the database's).
 LOOKUP_KEY = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
@@ -275,7 +275,7 @@ class WorkflowsApi(TenantBaseApi):
         return self.response(200, **WorkflowVersionDetailSchema().dump(_version_dict(key, wf, row)))
 
     @expose("/<key>/versions", methods=("POST",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Create a new version (tenant Admin)",
         description=(
@@ -337,7 +337,7 @@ class WorkflowsApi(TenantBaseApi):
         return self.response(200, **ValidationResultSchema().dump(body))
 
     @expose("/export", methods=("GET",))
-    @endpoint("read", roles=(ADMIN,))
+    @endpoint("read", roles=(ADMIN_ROLE,))
     @openapi(
         "Export workflows and rules (tenant Admin)",
         description=(
@@ -353,7 +353,7 @@ class WorkflowsApi(TenantBaseApi):
         errors=(401, 403, 422),
     )
     def export(self) -> Response:
-        from signoff.tenancy.manifest import export_manifest
+        from signoff.provisioning.manifest import export_manifest
 
         args = query_args(ExportQuerySchema())
         tenant = current_tenant(db.session)
@@ -368,7 +368,7 @@ class WorkflowsApi(TenantBaseApi):
         return resp
 
     @expose("/import", methods=("POST",))
-    @endpoint("write", roles=(ADMIN,))
+    @endpoint("write", roles=(ADMIN_ROLE,))
     @openapi(
         "Import workflows and rules (tenant Admin)",
         description=(
@@ -383,7 +383,7 @@ class WorkflowsApi(TenantBaseApi):
         errors=(400, 401, 403, 413, 415, 422),
     )
     def import_(self) -> Response:
-        from signoff.tenancy.manifest import ApplyReport, ManifestError, _apply_workflows
+        from signoff.provisioning.manifest import ApplyReport, ManifestError, _apply_workflows
 
         bundle = _read_bundle()
         problems = _bundle_errors(bundle)

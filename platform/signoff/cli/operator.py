@@ -10,27 +10,27 @@ from __future__ import annotations
 import os
 
 import click
+from flask import Flask
 
 
 def create_operator_user(
-    app: object, username: str, email: str, password: str, first_name: str, last_name: str
+    app: Flask, username: str, email: str, password: str, first_name: str, last_name: str
 ) -> int:
     """Create the FAB user with the Admin role; returns its id. Raises ClickException."""
-    from werkzeug.security import generate_password_hash
-
-    from signoff.extensions import db
-    from signoff.tenancy.onboarding import normalize_email, password_problems
+    from signoff.extensions import current_appbuilder, db
+    from signoff.security.passwords import hash_password
+    from signoff.tenancy.accounts import normalize_email, password_problems
 
     clean_email, problem = normalize_email(email)
     if problem or clean_email is None:
         raise click.ClickException(f"EMAIL {problem}")
     if problems := password_problems(password, email=clean_email):
         raise click.ClickException("password " + "; ".join(problems))
-    with app.app_context():  # type: ignore[attr-defined]
-        sm = app.appbuilder.sm  # type: ignore[attr-defined]
+    with app.app_context():
+        sm = current_appbuilder(app).sm
         if sm.find_user(username=username) or sm.find_user(email=clean_email):
             raise click.ClickException(f"a user {username!r} or {clean_email!r} exists already")
-        role = sm.find_role(app.config["AUTH_ROLE_ADMIN"])  # type: ignore[attr-defined]
+        role = sm.find_role(app.config["AUTH_ROLE_ADMIN"])
         if role is None:
             raise click.ClickException(
                 "FAB's Admin role is missing: run `signoff db upgrade` first"
@@ -42,7 +42,7 @@ def create_operator_user(
         user.last_name = last_name
         user.active = True
         user.roles = [role]
-        user.password = generate_password_hash(password)
+        user.password = hash_password(password)
         db.session.add(user)
         db.session.commit()
         return int(user.id)

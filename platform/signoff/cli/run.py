@@ -54,7 +54,7 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
     app_url = os.environ.get("SIGNOFF_DATABASE_URL") or None
     owner_url = os.environ.get("SIGNOFF_MIGRATION_DATABASE_URL") or None
     if app_url is None:
-        from signoff.db.embedded import start_embedded_postgres
+        from signoff.devservers import start_embedded_postgres
 
         pg = start_embedded_postgres(data_dir)
         stack.stoppers.append(pg.stop)
@@ -73,7 +73,7 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
     stack.config["SQLALCHEMY_DATABASE_URI"] = app_url
 
     if not os.environ.get("SIGNOFF_REDIS_URL"):
-        from signoff.db.embedded import start_embedded_redis
+        from signoff.devservers import start_embedded_redis
 
         redis = start_embedded_redis(data_dir)
         stack.stoppers.append(redis.stop)
@@ -89,7 +89,7 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
 def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
     """Apply every manifest in ``tenants_dir``; return the demo logins they define."""
     from signoff.extensions import db
-    from signoff.tenancy.manifest import apply_manifest, load_manifest
+    from signoff.provisioning.manifest import apply_manifest, load_manifest
 
     logins: list[dict[str, Any]] = []
     with app.app_context():

@@ -7,7 +7,12 @@ from pathlib import Path
 import click
 import yaml
 
-from signoff.tenancy.manifest import ManifestError, apply_manifest, export_manifest, load_manifest
+from signoff.provisioning.manifest import (
+    ManifestError,
+    apply_manifest,
+    export_manifest,
+    load_manifest,
+)
 
 
 @click.group("tenants")

@@ -11,11 +11,12 @@ the listener, not a view, owns the binding.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, scoped_session
 
@@ -80,3 +81,22 @@ def install_listener() -> None:
     """Register the ``after_begin`` listener on every Session (idempotent)."""
     if not event.contains(Session, "after_begin", _bind_on_begin):
         event.listen(Session, "after_begin", _bind_on_begin)
+
+
+#: ``scope(session)``: a context manager that enters an app's one tenant.
+TenantScope = Callable[[Any], AbstractContextManager[None]]
+_SCOPE_KEY = "signoff_tenant_scope"
+
+
+def set_default_tenant_scope(app: Flask, scope: TenantScope) -> None:
+    """Register how code with no tenant bound enters this app's one tenant.
+
+    The add-on registers its host tenant here, so the specification's
+    ``ApprovalWorkflowManager(appbuilder)`` works without knowing the add-on.
+    """
+    app.extensions[_SCOPE_KEY] = scope
+
+
+def default_tenant_scope(app: Flask) -> TenantScope | None:
+    scope: TenantScope | None = app.extensions.get(_SCOPE_KEY)
+    return scope

@@ -17,20 +17,23 @@ import yaml
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from signoff.db.binding import bound_tenant
-from signoff.security.sync import MEMBER_ROLE
+from signoff.extensions import current_appbuilder
+from signoff.roles import BUILTIN_TENANT_ROLES, MEMBER_ROLE
+from signoff.security.passwords import hash_password
+from signoff.tenancy.accounts import normalize_email
 from signoff.tenancy.models import (
-    BUILTIN_TENANT_ROLES,
     PLANS,
     Membership,
     MembershipRole,
     Tenant,
     TenantRole,
 )
-from signoff.tenancy.onboarding import normalize_email
-from signoff.workflow.models import WorkflowVersion
+from signoff.workflow.errors import DefinitionError
+from signoff.workflow.models import ApprovalRule, Workflow, WorkflowVersion
+from signoff.workflow.registry import add_version, bump_generation, validate_rules
+from signoff.workflow.rules import rule_to_dict
 
 
 class ManifestError(ValueError):
@@ -61,7 +64,7 @@ def _req(mapping: Mapping[str, Any], key: str, where: str) -> Any:
 
 
 def _ensure_user(app: Flask, session: Session, spec: Mapping[str, Any], where: str) -> Any:
-    sm = app.appbuilder.sm  # type: ignore[attr-defined]
+    sm = current_appbuilder(app).sm
     username = _req(spec, "username", where)
     user = sm.find_user(username=username)
     if user is None:
@@ -83,7 +86,7 @@ def _ensure_user(app: Flask, session: Session, spec: Mapping[str, Any], where: s
         user.active = True
         user.roles = [member_role]
         if spec.get("password"):
-            user.password = generate_password_hash(str(spec["password"]))
+            user.password = hash_password(str(spec["password"]))
         session.add(user)
         session.flush()
     return user
@@ -170,8 +173,6 @@ def apply_manifest(app: Flask, session: Session, data: Mapping[str, Any]) -> App
                 report.updated.append(f"member {spec['username']} manager={manager}")
         _apply_workflows(session, data, report)
         session.commit()
-    from signoff.workflow.registry import bump_generation
-
     bump_generation(tenant_id)
     return report
 
@@ -179,11 +180,6 @@ def apply_manifest(app: Flask, session: Session, data: Mapping[str, Any]) -> App
 def _apply_workflows(session: Session, data: Mapping[str, Any], report: ApplyReport) -> None:
     """Workflows become tenant versions (a new one only when the text changed); rules are
     upserted by name. Invalid ones raise DefinitionError with their paths."""
-    from signoff.workflow.errors import DefinitionError
-    from signoff.workflow.models import ApprovalRule
-    from signoff.workflow.registry import add_version, validate_rules
-    from signoff.workflow.rules import rule_to_dict
-
     workflows = data.get("workflows") or {}
     if not isinstance(workflows, Mapping):
         raise ManifestError("workflows must be a mapping of key -> definition")
@@ -248,7 +244,7 @@ def export_manifest(app: Flask, session: Session, slug: str) -> dict[str, Any]:
     tenant = session.scalars(select(Tenant).where(Tenant.slug == slug)).first()
     if tenant is None:
         raise ManifestError(f"no tenant {slug!r}")
-    sm = app.appbuilder.sm  # type: ignore[attr-defined]
+    sm = current_appbuilder(app).sm
     out: dict[str, Any] = {
         "tenant": {
             "slug": tenant.slug,
@@ -283,8 +279,6 @@ def export_manifest(app: Flask, session: Session, slug: str) -> dict[str, Any]:
 
 
 def _export_workflows(session: Session) -> dict[str, Any]:
-    from signoff.workflow.models import ApprovalRule, Workflow
-
     workflows: dict[str, Any] = {}
     rows = session.execute(
         select(Workflow.key, WorkflowVersion.definition)

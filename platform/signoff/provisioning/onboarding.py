@@ -22,17 +22,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
+from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bound_tenant
-from signoff.security.sync import MEMBER_ROLE
-from signoff.tenancy.models import BUILTIN_TENANT_ROLES, Membership, MembershipRole, Tenant
+from signoff.roles import ADMIN_ROLE, BUILTIN_TENANT_ROLES
+from signoff.tenancy.accounts import (
+    add_member,
+    clean_name,
+    find_account,
+    new_account,
+    normalize_email,
+    password_problems,
+)
+from signoff.tenancy.models import Tenant
 from signoff.tenancy.models import TenantRole as Role
+from signoff.workflow.registry import add_version, bump_generation
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 #: Slugs that would collide with the platform's own paths or invite impersonation.
@@ -94,39 +101,6 @@ RESERVED_SLUGS = frozenset(
 )
 #: Extra roles a new tenant starts with, beyond the built-in ones.
 STARTER_ROLES = ("Senior_Manager",)
-PASSWORD_MIN = 10
-PASSWORD_MAX = 256
-#: A few of the most common passwords of at least PASSWORD_MIN characters.
-_COMMON_PASSWORDS = frozenset(
-    {
-        "1234567890",
-        "12345678910",
-        "0123456789",
-        "1q2w3e4r5t",
-        "qwertyuiop",
-        "password123",
-        "password1234",
-        "passw0rd123",
-        "iloveyou123",
-        "qwerty12345",
-        "administrator",
-        "letmein1234",
-        "welcome1234",
-        "1qaz2wsx3edc",
-        "abcdefghij",
-        "aaaaaaaaaa",
-        "changeme123",
-        "football123",
-        "monkey12345",
-        "princess123",
-        "sunshine123",
-        "superman123",
-        "trustno1234",
-        "qwerty123456",
-        "password12345",
-    }
-)
-
 #: The specification's expense workflow, with a field schema for the request form.
 EXPENSE_APPROVAL: dict[str, Any] = {
     "name": "Expense Approval",
@@ -189,7 +163,7 @@ ACCESS_REQUEST: dict[str, Any] = {
     "description": "Access to a system, reviewed by a manager then an administrator",
     "steps": [
         {"name": "Manager Approval", "required_role": "Manager", "requires_mfa": False},
-        {"name": "Administrator Review", "required_role": "Admin", "requires_mfa": True},
+        {"name": "Administrator Review", "required_role": ADMIN_ROLE, "requires_mfa": True},
     ],
     "initial_state": "pending_manager_approval",
     "approval_required_states": ["pending_manager_approval", "pending_admin_review"],
@@ -270,101 +244,11 @@ def suggest_slug(name: str) -> str:
     return re.sub(r"-{2,}", "-", slug)[:40].strip("-")
 
 
-def normalize_email(raw: str | None) -> tuple[str | None, str | None]:
-    """``(email, problem)``: the normalised address, or why it is not one."""
-    value = (raw or "").strip()
-    if not value:
-        return None, "is required"
-    if len(value) > 254:
-        return None, "is too long"
-    try:
-        info = validate_email(value, check_deliverability=False)
-    except EmailNotValidError:
-        return None, "is not a valid email address"
-    return info.normalized.lower(), None
-
-
-def password_problems(password: str | None, *, email: str | None = None) -> list[str]:
-    """Why ``password`` is too weak: length, variety, common passwords, the email itself."""
-    pw = password or ""
-    if len(pw) < PASSWORD_MIN:
-        return [f"must be at least {PASSWORD_MIN} characters"]
-    if len(pw) > PASSWORD_MAX:
-        return [f"must be at most {PASSWORD_MAX} characters"]
-    problems = []
-    lowered = pw.lower()
-    classes = sum(
-        [
-            any(c.islower() for c in pw),
-            any(c.isupper() for c in pw),
-            any(c.isdigit() for c in pw),
-            any(not c.isalnum() for c in pw),
-        ]
-    )
-    # Long passphrases are strong whatever their characters; short ones need variety.
-    if len(pw) < 16 and classes < 3:
-        problems.append(
-            "mix at least three of lowercase, uppercase, digits and symbols, "
-            "or use 16 characters or more"
-        )
-    if lowered in _COMMON_PASSWORDS or len(set(pw)) < 4:
-        problems.append("is too common or repetitive")
-    if email:
-        local = email.split("@", 1)[0].lower()
-        if lowered == email.lower() or (len(local) >= 4 and local in lowered):
-            problems.append("must not contain your email address")
-    return problems
-
-
-def clean_name(raw: str | None, *, limit: int) -> str | None:
-    value = " ".join((raw or "").split())
-    if not value or len(value) > limit:
-        return None
-    if any(unicodedata.category(ch)[0] == "C" for ch in value) or "<" in value or ">" in value:
-        return None
-    return value
-
-
-def split_name(full: str) -> tuple[str, str]:
-    """FAB keeps first and last names; the last word is the last name."""
-    parts = full.rsplit(" ", 1)
-    return (parts[0], parts[1]) if len(parts) == 2 else (full, "-")
-
-
 def slug_taken(session: Session, slug: str) -> bool:
     return session.scalar(select(func.count()).where(Tenant.slug == slug)) != 0
 
 
 # --- the sign-up itself -------------------------------------------------------------------
-
-
-def _find_account(session: Session, email: str) -> Any | None:
-    sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
-    user_model = sm.user_model
-    return session.scalars(
-        select(user_model).where(
-            or_(func.lower(user_model.email) == email, func.lower(user_model.username) == email)
-        )
-    ).first()
-
-
-def new_account(session: Session, *, email: str, name: str, password: str) -> Any:
-    sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
-    member_role = sm.find_role(MEMBER_ROLE)
-    if member_role is None:
-        raise RuntimeError("FAB role 'Member' is missing: run `signoff db upgrade` first")
-    first, last = split_name(name)
-    user = sm.user_model()
-    user.username = email
-    user.email = email
-    user.first_name = first[:64]
-    user.last_name = last[:64]
-    user.active = True
-    user.roles = [member_role]
-    user.password = generate_password_hash(password)
-    session.add(user)
-    session.flush()
-    return user
 
 
 def create_account_or_verify(
@@ -373,7 +257,7 @@ def create_account_or_verify(
     """A new account for ``email``. An existing account is never signed in from here:
     sign-up must not become a password-guessing endpoint beside the rate-limited login,
     so its owner is asked to sign in first (then sign-up reuses the signed-in account)."""
-    if _find_account(session, email) is not None:
+    if find_account(session, email) is not None:
         raise SignUpError(
             {
                 "email": [
@@ -383,19 +267,6 @@ def create_account_or_verify(
             }
         )
     return new_account(session, email=email, name=name or email, password=password), True
-
-
-def add_member(
-    session: Session, *, user_id: int, roles: list[str], role_rows: Mapping[str, Role]
-) -> Membership:
-    """A membership of the bound tenant with ``roles`` (rows in ``role_rows``)."""
-    membership = Membership(user_id=user_id)
-    session.add(membership)
-    session.flush()
-    for name in roles:
-        session.add(MembershipRole(membership_id=membership.id, role_id=role_rows[name].id))
-    session.flush()
-    return membership
 
 
 def sign_up(
@@ -412,9 +283,6 @@ def sign_up(
 ) -> SignUpResult:
     """Create a tenant with ``user`` (signed in already) or a new/verified account as its
     admin, and the starter workflows; all in one transaction. Raises :class:`SignUpError`."""
-    from signoff.audit.chain import append as audit_append
-    from signoff.workflow.registry import add_version, bump_generation
-
     errors: dict[str, list[str]] = {}
     org = clean_name(organisation, limit=120)
     if org is None:
@@ -456,7 +324,7 @@ def sign_up(
                 role_rows[role_name] = Role(name=role_name)
                 session.add(role_rows[role_name])
             session.flush()
-            add_member(session, user_id=user_id, roles=["Admin"], role_rows=role_rows)
+            add_member(session, user_id=user_id, roles=[ADMIN_ROLE], role_rows=role_rows)
             for key, raw in STARTER_WORKFLOWS.items():
                 add_version(session, key=key, raw=raw, source="tenant", created_by=user_id)
             audit_append(

@@ -30,172 +30,44 @@ the person belongs to can reset it, and that reset is audited in that tenant's c
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
-import pyotp
-import segno
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app, g, has_request_context, jsonify, redirect, request, url_for
+from flask import current_app, has_request_context, request
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, scoped_session
 from werkzeug.security import check_password_hash, generate_password_hash
-from werkzeug.wrappers import Response
 
+from signoff import limiter
+from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
-from signoff.security import mfa_state, ratelimit
+from signoff.errors import MfaError
+from signoff.security import mfa_state
 from signoff.security.models import MfaRecoveryCode, MfaTotp
+from signoff.security.totp import (
+    decrypt_secret,
+    encrypt_secret,
+    generate_recovery_codes,
+    matching_steps,
+    new_secret,
+    normalize_recovery_code,
+    provisioning_uri,
+    qr_data_uri,
+)
+from signoff.tenancy.models import Membership, Tenant
 
 log = logging.getLogger(__name__)
 
 SessionLike = Session | scoped_session[Session]
 
-PERIOD = 30
-DIGITS = 6
-#: Steps of clock drift accepted either side of the server's current step.
-WINDOW = 1
-RECOVERY_CODE_COUNT = 10
-RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 #: Recovery codes carry ~50 random bits, so a moderate KDF suffices (checking all
 #: ten of a user must stay well under a second).
 RECOVERY_HASH_METHOD = "pbkdf2:sha256:100000"
 
 VERIFY_PATH = "/api/v1/security/mfa/verify"
 ENROLL_PATH = "/api/v1/security/mfa/enroll"
-
-
-class MfaError(Exception):
-    """An MFA operation was refused; ``status`` is what an API answers with."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.retry_after = retry_after
-
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "code": self.code,
-            "message": self.message,
-            "field": self.field,
-            "errors": {self.field: [self.message]} if self.field else None,
-        }
-        return body
-
-
-# --- TOTP arithmetic (pure) -------------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A fresh base32 secret of 160 bits (RFC 4226's recommended length)."""
-    return pyotp.random_base32(32)
-
-
-def make_totp(
-    secret: str, *, digits: int = DIGITS, digest: Any = None, interval: int = PERIOD
-) -> pyotp.TOTP:
-    return pyotp.TOTP(secret, digits=digits, digest=digest or hashlib.sha1, interval=interval)
-
-
-def time_step(for_time: float, interval: int = PERIOD) -> int:
-    return int(for_time // interval)
-
-
-def code_at(secret: str, for_time: float, *, digits: int = DIGITS) -> str:
-    """The code an authenticator shows at unix time ``for_time``."""
-    return make_totp(secret, digits=digits).generate_otp(time_step(for_time))
-
-
-def normalize_code(code: str) -> str:
-    return "".join(ch for ch in str(code) if not ch.isspace() and ch != "-")
-
-
-def matching_steps(secret: str, code: str, *, now: float, window: int = WINDOW) -> list[int]:
-    """The time steps around ``now`` whose code is ``code`` (constant-time compares)."""
-    code = normalize_code(code)
-    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
-        return []
-    totp = make_totp(secret)
-    current = time_step(now)
-    return [
-        step
-        for step in range(current - window, current + window + 1)
-        if hmac.compare_digest(totp.generate_otp(step), code)
-    ]
-
-
-def provisioning_uri(secret: str, account: str, issuer: str) -> str:
-    return make_totp(secret).provisioning_uri(name=account, issuer_name=issuer)
-
-
-def qr_data_uri(uri: str) -> str:
-    """The otpauth URI as a QR code, an SVG ``data:`` URI (no external service)."""
-    return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2))
-
-
-# --- the secret at rest -----------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=4)
-def _fernet_for(secret_key: str) -> Fernet:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"signoff-mfa", info=b"totp-secret-v1"
-    ).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def _fernet() -> Fernet:
-    return _fernet_for(str(current_app.config["SECRET_KEY"]))
-
-
-def encrypt_secret(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
-
-
-def decrypt_secret(token: str) -> str:
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise MfaError(
-            409,
-            "mfa_unreadable",
-            "The authenticator cannot be read (the server key changed); ask an admin to reset it",
-        ) from exc
-
-
-# --- recovery codes ---------------------------------------------------------------------
-
-
-def generate_recovery_codes(count: int = RECOVERY_CODE_COUNT) -> list[str]:
-    codes = []
-    for _ in range(count):
-        raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
-        codes.append(f"{raw[:5]}-{raw[5:]}")
-    return codes
-
-
-def normalize_recovery_code(code: str) -> str:
-    return "".join(ch for ch in str(code).lower() if ch.isalnum())
 
 
 def _store_recovery_codes(session: SessionLike, user_id: int) -> list[str]:
@@ -336,9 +208,7 @@ def _audit(session: SessionLike, action: str, user_id: int, payload: dict[str, A
     if current_tenant_id() is None:
         log.info("%s user=%s %s (no tenant bound: not in an audit chain)", action, user_id, body)
         return
-    from signoff.audit.chain import append
-
-    append(
+    audit_append(
         session,
         actor_id=user_id,
         on_behalf_of_id=None,
@@ -351,7 +221,7 @@ def _audit(session: SessionLike, action: str, user_id: int, payload: dict[str, A
 
 def _guard(user_id: int) -> None:
     """429 while this account or address has too many recent failed codes."""
-    ratelimit.enforce(ratelimit.mfa_rules(user_id), consume=False)
+    limiter.enforce(limiter.mfa_rules(user_id), consume=False)
 
 
 def _check_lock(session: SessionLike, row: MfaTotp, now: datetime) -> None:
@@ -378,7 +248,7 @@ def _fail(session: SessionLike, row: MfaTotp, user_id: int, kind: str, reason: s
     row.updated_at = now
     _audit(session, "mfa.failed", user_id, {"kind": kind, "reason": reason, "locked": locked})
     session.commit()
-    ratelimit.record(ratelimit.mfa_rules(user_id))
+    limiter.record(limiter.mfa_rules(user_id))
     if reason == "code_reused":
         raise MfaError(
             422,
@@ -512,9 +382,6 @@ def admin_reset(session: SessionLike, *, actor_id: int, user_id: int) -> bool:
     Raises :class:`MfaError` for the actor's own authenticator (another admin must do
     it) and for anyone who is not an active member of the bound tenant (404).
     """
-    from signoff.audit.chain import append
-    from signoff.tenancy.models import Membership
-
     if user_id == actor_id:
         raise MfaError(403, "self_reset", "Ask another admin to reset your own authenticator")
     member = session.scalar(
@@ -523,7 +390,7 @@ def admin_reset(session: SessionLike, *, actor_id: int, user_id: int) -> bool:
     if member is None:
         raise MfaError(404, "not_found", "Not found")
     existed = reset(session, user_id)
-    append(
+    audit_append(
         session,
         actor_id=actor_id,
         on_behalf_of_id=None,
@@ -539,8 +406,6 @@ def admin_reset(session: SessionLike, *, actor_id: int, user_id: int) -> bool:
 
 
 def tenant_requires_mfa(session: SessionLike) -> bool:
-    from signoff.tenancy.models import Tenant
-
     tenant_id = current_tenant_id()
     if tenant_id is None:
         return False
@@ -551,67 +416,3 @@ def tenant_requires_mfa(session: SessionLike) -> bool:
 def login_verified(user_id: int) -> bool:
     """Whether this web login or access token passed an MFA check at all."""
     return verified_at(user_id) is not None
-
-
-def mfa_required_body(message: str) -> dict[str, Any]:
-    return {
-        "code": "mfa_required",
-        "message": message,
-        "field": None,
-        "errors": None,
-        "mfa_endpoint": VERIFY_PATH,
-    }
-
-
-def api_login_policy() -> Response | None:
-    """After a tenant API call is authenticated: 403 ``mfa_required`` when the tenant
-    requires MFA and this access token has not passed a check (API keys exempt)."""
-    from signoff.extensions import db
-
-    if getattr(g, "api_key", None) is not None:
-        return None
-    user = getattr(g, "user", None)
-    if user is None or not tenant_requires_mfa(db.session) or login_verified(int(user.id)):
-        return None
-    resp = jsonify(
-        mfa_required_body(
-            "This organisation requires multi-factor authentication: verify a code at "
-            f"POST {VERIFY_PATH} with this token (enrol first at POST {ENROLL_PATH})"
-        )
-    )
-    resp.status_code = 403
-    return resp
-
-
-def safe_next(target: str | None, slug: str) -> str:
-    """``target`` if it is a path inside this tenant's portal, else the portal home."""
-    home = f"/t/{slug}/"
-    if not target or "\\" in target:
-        return home
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith(home):
-        return home
-    return target
-
-
-def web_login_policy() -> Response | None:
-    """Before a ``/t/<slug>/`` page: members of a tenant that requires MFA pass a check
-    once per login (enrolling first if they have no authenticator)."""
-    from flask_login import current_user
-
-    from signoff.extensions import db
-
-    slug = g.get("tenant_slug")
-    endpoint = request.endpoint or ""
-    if not slug or endpoint.startswith("MfaView.") or endpoint.endswith(".static"):
-        return None
-    if not current_user.is_authenticated:
-        return None
-    if not tenant_requires_mfa(db.session):
-        return None
-    user_id = int(current_user.id)
-    if login_verified(user_id):
-        return None
-    target = "MfaView.verify" if is_enrolled(db.session, user_id) else "MfaView.enroll"
-    here = request.full_path.rstrip("?")
-    return redirect(url_for(target, next=here))

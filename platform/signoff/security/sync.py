@@ -11,16 +11,15 @@ import logging
 from flask import Flask
 from flask_appbuilder.security.manager import BaseSecurityManager
 
-log = logging.getLogger(__name__)
+from signoff.extensions import current_appbuilder
+from signoff.roles import MEMBER_ROLE
 
-#: The FAB role every tenant member has: it opens the tenant-scoped views, inside
-#: which the tenant's own roles decide.
-MEMBER_ROLE = "Member"
+log = logging.getLogger(__name__)
 
 
 def sync_permissions(app: Flask) -> None:
     with app.app_context():
-        appbuilder = app.appbuilder  # type: ignore[attr-defined]
+        appbuilder = current_appbuilder(app)
         sm = appbuilder.sm
         # FAB's own create_db: Admin and Public roles (skipped when FAB_CREATE_DB is off).
         BaseSecurityManager.create_db(sm)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signoff.db.binding import current_tenant_id
+from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.models import Membership, Tenant
 
 
@@ -38,6 +39,12 @@ def current_membership(session: Session) -> Membership | None:
     ).first()
     g.membership = membership
     return membership
+
+
+def is_tenant_admin(session: Session) -> bool:
+    """Whether the acting user holds the tenant's Admin role in the bound tenant."""
+    membership = current_membership(session)
+    return membership is not None and ADMIN_ROLE in membership.role_names
 
 
 def require_roles(session: Session, roles: Iterable[str]) -> Membership:

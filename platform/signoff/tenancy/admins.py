@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from signoff.tenancy.models import BUILTIN_TENANT_ROLES, Membership, MembershipRole, TenantRole
-
-ADMIN_ROLE = "Admin"
+from signoff.roles import ADMIN_ROLE, BUILTIN_TENANT_ROLES
+from signoff.tenancy.models import Membership, MembershipRole, TenantRole
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
 

@@ -37,8 +37,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from signoff.audit.chain import append as audit_append
 from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
 from signoff.db.binding import bound_tenant
+from signoff.extensions import current_appbuilder
+from signoff.tenancy.access import require_tenant
+from signoff.tenancy.accounts import clean_name, new_account, password_problems
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
 
 SALT = "signoff-invite"
@@ -127,8 +131,6 @@ def create_invitation(
 
     Pending invitations of the same email are revoked: the newest link is the only one.
     """
-    from signoff.tenancy.access import require_tenant
-
     tenant_id = require_tenant()
     known = set(session.scalars(select(TenantRole.name)))
     unknown = sorted(set(roles) - known)
@@ -136,7 +138,7 @@ def create_invitation(
         raise InviteError("unknown_role", f"Unknown role(s): {', '.join(unknown)}", "roles")
     if not roles:
         raise InviteError("roles_required", "Choose at least one role", "roles")
-    sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
+    sm = current_appbuilder().sm
     account = sm.find_user(email=email)
     if account is not None:
         member = session.scalars(
@@ -224,15 +226,12 @@ def accept_invitation(
 ) -> tuple[InviteInfo, Any]:
     """Accept in one transaction: the account (new, or ``user`` whose email matches), the
     membership with the invited roles, the invitation marked used, the audit event."""
-    from signoff.audit.chain import append as audit_append
-    from signoff.tenancy.onboarding import clean_name, new_account, password_problems
-
     info = open_invitation(session, token)
     if info is None:
         raise InviteError("invalid", "This invitation link is invalid, used or expired")
     if info.tenant_status != "active":
         raise InviteError("suspended", "This organisation is suspended")
-    sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
+    sm = current_appbuilder().sm
     try:
         created = False
         if user is None:

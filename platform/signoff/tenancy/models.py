@@ -28,8 +28,6 @@ from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
 
 TENANT_STATUSES = ("active", "suspended")
 PLANS = ("free", "team", "enterprise")
-#: Tenant roles every tenant starts with; tenants may add their own.
-BUILTIN_TENANT_ROLES = ("Admin", "Manager", "Finance_Manager", "Requester")
 
 
 class Tenant(Base):

@@ -20,16 +20,18 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from signoff.audit.chain import append as audit_append
+from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
+from signoff.security.actor import request_actor
 from signoff.tenancy.access import require_tenant
-from signoff.views.common import ADMIN_ROLE, SignoffView, parse_uuid, tenant_nav, user_names
+from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.diagram import workflow_svg
 from signoff.views.forms import YamlProblem, from_yaml, to_yaml
 from signoff.views.tenant_base import TenantScoped
 from signoff.workflow import registry
 from signoff.workflow.actions import ActionError, do_save_workflow
 from signoff.workflow.definitions import DefinitionError, definition_to_dict, parse_definition
-from signoff.workflow.manager import request_actor
 from signoff.workflow.models import ApprovalRule, Workflow, WorkflowVersion
 from signoff.workflow.rules import rule_to_dict
 
@@ -257,7 +259,7 @@ class RuleAdminView(TenantScoped, SignoffView):
     @expose("/<rule_id>/edit", methods=["GET", "POST"])
     @no_cache
     def edit(self, rule_id: str) -> str | Response:
-        rid = parse_uuid(rule_id)
+        rid = as_uuid(rule_id)
         row = db.session.get(ApprovalRule, rid) if rid else None
         if row is None:
             abort(404)
@@ -265,7 +267,7 @@ class RuleAdminView(TenantScoped, SignoffView):
 
     @expose("/<rule_id>/delete", methods=["POST"])
     def delete(self, rule_id: str) -> Response:
-        rid = parse_uuid(rule_id)
+        rid = as_uuid(rule_id)
         row = db.session.get(ApprovalRule, rid) if rid else None
         if row is None:
             abort(404)

@@ -9,7 +9,6 @@ forms carry their token already; our templates add ``csrf_token()`` by hand.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,13 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from signoff.extensions import db
+from signoff.errors import NotFound
+from signoff.extensions import current_appbuilder, db
+from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_membership, current_tenant
 from signoff.tenancy.models import Tenant
 from signoff.workflow.models import ApprovalRequest
-from signoff.workflow.queries import visible_to
 
-ADMIN_ROLE = "Admin"
 ACCENT_RE = re.compile(r"#[0-9a-fA-F]{6}")
 
 
@@ -70,7 +69,7 @@ def error_page(status: int, title: str, message: str) -> Response:
             title=title,
             message=message,
             status=status,
-            appbuilder=current_app.appbuilder,  # type: ignore[attr-defined]
+            appbuilder=current_appbuilder(),
             nav=None,
         ),
         status,
@@ -82,7 +81,7 @@ def suspended_page(tenant: Tenant | None = None) -> Response:
     page = render_template(
         "signoff/suspended.html",
         tenant=tenant,
-        appbuilder=current_app.appbuilder,  # type: ignore[attr-defined]
+        appbuilder=current_appbuilder(),
         nav=None,
     )
     return make_response(page, 403)
@@ -162,31 +161,6 @@ def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
 # --- requests -----------------------------------------------------------------------------
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def get_request_for(session: Session, user_id: int, request_id: str) -> ApprovalRequest:
-    """The request ``request_id`` if ``user_id`` may see it, else 404.
-
-    Row-level security already hides other tenants' requests (a foreign id reads as
-    missing); inside the tenant a request is visible to the people involved in it,
-    their delegates, and the tenant's admins. Every refusal is the same 404.
-    """
-    rid = parse_uuid(request_id)
-    req = session.get(ApprovalRequest, rid) if rid else None
-    if req is None:
-        abort(404)
-    membership = current_membership(session)
-    admin = membership is not None and ADMIN_ROLE in membership.role_names
-    if not visible_to(session, req, user_id, is_admin=admin):
-        abort(404)
-    return req
-
-
 def config_int(key: str, default: int) -> int:
     try:
         return int(current_app.config.get(key, default))
@@ -198,6 +172,13 @@ def install_error_pages(app: Flask) -> None:
     """A readable page when a form is rate-limited (the API answers in JSON)."""
     from flask import jsonify, request
     from flask_limiter.errors import RateLimitExceeded
+    from werkzeug.exceptions import NotFound as HTTPNotFound
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound) -> Any:
+        # A shared access helper (signoff.workflow.queries.get_request_for) refused:
+        # the same page as any other 404.
+        return app.handle_http_exception(HTTPNotFound())
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded) -> Any:

@@ -17,9 +17,9 @@ from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db, limiter
-from signoff.security.ratelimit import client_address
+from signoff.limiter import client_address
+from signoff.tenancy.accounts import PASSWORD_MIN
 from signoff.tenancy.invites import InviteError, accept_invitation, open_invitation
-from signoff.tenancy.onboarding import PASSWORD_MIN
 from signoff.views.common import SignoffView, suspended_page
 
 

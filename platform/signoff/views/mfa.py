@@ -18,9 +18,9 @@ from flask_login import user_logged_in, user_logged_out
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db
-from signoff.security import mfa, mfa_state
+from signoff.limiter import RateLimited
+from signoff.security import mfa, mfa_state, mfa_web
 from signoff.security.mfa import MfaError
-from signoff.security.ratelimit import RateLimited
 from signoff.views.common import SignoffView
 from signoff.views.tenant_base import TenantScoped
 
@@ -32,7 +32,7 @@ class MfaView(TenantScoped, SignoffView):
     default_view = "verify"
 
     def _next(self) -> str:
-        return mfa.safe_next(request.values.get("next"), g.tenant_slug)
+        return mfa_web.safe_next(request.values.get("next"), g.tenant_slug)
 
     def _page(self, template: str, status: int = 200, **kwargs: Any) -> Response:
         resp = make_response(self.render(template, nav=None, **kwargs), status)
@@ -126,7 +126,7 @@ def register(appbuilder: AppBuilder) -> None:
         return
     app.extensions["signoff_mfa_views"] = True
     # The tenant's "MFA at every login" policy, for every /t/<slug>/ page.
-    app.before_request(mfa.web_login_policy)
+    app.before_request(mfa_web.web_login_policy)
     # A verification belongs to one login: signing in or out forgets it.
     user_logged_in.connect(mfa_state.clear_session, app)
     user_logged_out.connect(mfa_state.clear_session, app)

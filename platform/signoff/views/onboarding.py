@@ -1,6 +1,6 @@
 """The public sign-up page ``/signup/``: a new organisation and its admin.
 
-The logic is :func:`signoff.tenancy.onboarding.sign_up`; this page validates the
+The logic is :func:`signoff.provisioning.onboarding.sign_up`; this page validates the
 form through it, shows errors next to their fields, logs the admin in and sends
 them to the new tenant's portal. POSTs are rate-limited per client address
 (``SIGNOFF_SIGNUP_RATE_LIMIT``, default ``10 per hour``) with the shared limiter.
@@ -16,14 +16,14 @@ from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db, limiter
-from signoff.security.ratelimit import client_address
-from signoff.tenancy.onboarding import (
-    PASSWORD_MIN,
+from signoff.limiter import client_address
+from signoff.provisioning.onboarding import (
     RESERVED_SLUGS,
     SignUpError,
     sign_up,
     suggest_slug,
 )
+from signoff.tenancy.accounts import PASSWORD_MIN
 from signoff.views.common import SignoffView
 
 

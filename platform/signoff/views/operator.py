@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from signoff.db.binding import bound_tenant
+from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.tenancy.models import PLANS, TENANT_STATUSES, Membership, Tenant
-from signoff.views.common import SignoffView, parse_uuid
+from signoff.views.common import SignoffView
 from signoff.workflow.models import ApprovalRequest, StepDecision, Workflow
 
 
@@ -159,7 +160,7 @@ class OperatorView(SignoffView):
         )
 
     def _tenant(self, tenant_id: str) -> Tenant:
-        tid = parse_uuid(tenant_id)
+        tid = as_uuid(tenant_id)
         tenant = db.session.get(Tenant, tid) if tid else None
         if tenant is None:
             abort(404)

@@ -7,7 +7,7 @@ resubmit after changes), bulk approve, and my delegations.
 
 Data is filtered by row-level security: another tenant's request id reads as
 missing and answers 404 exactly like a random id. Inside the tenant,
-:func:`~signoff.views.common.get_request_for` limits a request to the people
+:func:`~signoff.workflow.queries.get_request_for` limits a request to the people
 involved, their delegates and the tenant's admins (404 for everyone else).
 """
 
@@ -26,12 +26,12 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from signoff.db.binding import current_tenant_id
+from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.security import mfa
+from signoff.security.actor import request_actor
 from signoff.views.common import (
     SignoffView,
-    get_request_for,
-    parse_uuid,
     tenant_nav,
     user_names,
 )
@@ -55,9 +55,8 @@ from signoff.workflow.actions import (
 )
 from signoff.workflow.definitions import WorkflowDefinition, parse_definition
 from signoff.workflow.engine import state_from_dict
-from signoff.workflow.manager import request_actor
 from signoff.workflow.models import ApprovalStep, Delegation, WorkflowVersion
-from signoff.workflow.queries import delegators_of, inbox, my_requests, timeline
+from signoff.workflow.queries import delegators_of, get_request_for, inbox, my_requests, timeline
 
 STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
 VERDICTS = {
@@ -243,7 +242,7 @@ class PortalView(TenantScoped, SignoffView):
         results: list[dict[str, Any]] = []
         for value in raw:
             parts = value.split(":")
-            rid = parse_uuid(parts[0]) if parts else None
+            rid = as_uuid(parts[0]) if parts else None
             try:
                 step = int(parts[1]) if len(parts) > 1 else -1
                 behalf = int(parts[2]) if len(parts) > 2 and parts[2] else None
@@ -286,7 +285,7 @@ class PortalView(TenantScoped, SignoffView):
     def _titles(self, ids: list[str]) -> dict[str, str]:
         from signoff.workflow.models import ApprovalRequest
 
-        wanted = [u for u in (parse_uuid(i) for i in ids) if u]
+        wanted = [u for u in (as_uuid(i) for i in ids) if u]
         if not wanted:
             return {}
         rows = db.session.execute(
@@ -301,7 +300,7 @@ class PortalView(TenantScoped, SignoffView):
     def show(self, request_id: str) -> str:
         session = db.session
         uid = int(g.user.id)
-        req = get_request_for(session, uid, request_id)
+        req = get_request_for(session, user_id=uid, request_id=request_id)
         defn = _definition_of(req.workflow_version_id, req.workflow_key)
         events = timeline(session, req.id)
         state = state_from_dict(req.state)
@@ -333,7 +332,7 @@ class PortalView(TenantScoped, SignoffView):
     @expose("/requests/<request_id>/decide", methods=["POST"])
     def decide(self, request_id: str) -> Response:
         uid = int(g.user.id)
-        req = get_request_for(db.session, uid, request_id)
+        req = get_request_for(db.session, user_id=uid, request_id=request_id)
         here = url_for("PortalView.show", request_id=str(req.id))
         verdict = request.form.get("verdict", "")
         if verdict not in VERDICTS:
@@ -370,7 +369,7 @@ class PortalView(TenantScoped, SignoffView):
 
     @expose("/requests/<request_id>/comment", methods=["POST"])
     def comment(self, request_id: str) -> Response:
-        req = get_request_for(db.session, int(g.user.id), request_id)
+        req = get_request_for(db.session, user_id=int(g.user.id), request_id=request_id)
         here = url_for("PortalView.show", request_id=str(req.id))
         try:
             do_comment(
@@ -386,7 +385,7 @@ class PortalView(TenantScoped, SignoffView):
 
     @expose("/requests/<request_id>/withdraw", methods=["POST"])
     def withdraw(self, request_id: str) -> Response:
-        req = get_request_for(db.session, int(g.user.id), request_id)
+        req = get_request_for(db.session, user_id=int(g.user.id), request_id=request_id)
         here = url_for("PortalView.show", request_id=str(req.id))
         try:
             do_withdraw(db.session, actor=request_actor(), request_id=req.id)
@@ -399,7 +398,7 @@ class PortalView(TenantScoped, SignoffView):
     @no_cache
     def resubmit(self, request_id: str) -> str | Response:
         uid = int(g.user.id)
-        req = get_request_for(db.session, uid, request_id)
+        req = get_request_for(db.session, user_id=uid, request_id=request_id)
         if req.requester_id != uid:
             abort(404)
         here = url_for("PortalView.show", request_id=str(req.id))
@@ -423,7 +422,7 @@ class PortalView(TenantScoped, SignoffView):
                 message = exc.message if not errors else None
             except ActionError as exc:
                 message = exc.message
-            req = get_request_for(db.session, uid, request_id)
+            req = get_request_for(db.session, user_id=uid, request_id=request_id)
         return self.render(
             "signoff/portal_form.html",
             nav=tenant_nav(db.session),

@@ -23,10 +23,13 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from signoff.audit.chain import append as audit_append
+from signoff.db.ids import as_uuid
 from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
 from signoff.tenancy.access import current_tenant, require_tenant
+from signoff.tenancy.accounts import normalize_email
 from signoff.tenancy.admins import (
     BuiltinRoleChange,
     active_admin_ids,
@@ -35,8 +38,7 @@ from signoff.tenancy.admins import (
 )
 from signoff.tenancy.invites import Invitation, InviteError, create_invitation
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
-from signoff.tenancy.onboarding import normalize_email
-from signoff.views.common import ADMIN_ROLE, SignoffView, parse_uuid, tenant_nav, user_names
+from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.portal import mfa_url
 from signoff.views.tenant_base import TenantModelView, TenantScoped
 from signoff.workflow.models import (
@@ -259,7 +261,7 @@ class TenantAdminView(TenantScoped, SignoffView):
     @expose("/invitations/<invitation_id>/revoke", methods=["POST"])
     def revoke_invitation(self, invitation_id: str) -> Response:
         session = db.session
-        iid = parse_uuid(invitation_id)
+        iid = as_uuid(invitation_id)
         row = session.get(Invitation, iid) if iid else None
         if row is None:
             abort(404)
@@ -274,7 +276,7 @@ class TenantAdminView(TenantScoped, SignoffView):
     @no_cache
     def member(self, member_id: str) -> str | Response:
         session = db.session
-        mid = parse_uuid(member_id)
+        mid = as_uuid(member_id)
         membership = session.get(Membership, mid) if mid else None
         if membership is None:
             abort(404)
@@ -307,7 +309,7 @@ class TenantAdminView(TenantScoped, SignoffView):
     def reset_mfa(self, member_id: str) -> Response:
         """Reset a member's authenticator (lost phone); the admin needs a fresh MFA check."""
         session = db.session
-        mid = parse_uuid(member_id)
+        mid = as_uuid(member_id)
         membership = session.get(Membership, mid) if mid else None
         if membership is None:
             abort(404)
@@ -344,7 +346,7 @@ class TenantAdminView(TenantScoped, SignoffView):
         if membership.id in admins and (not active or ADMIN_ROLE not in wanted) and len(admins) < 2:
             return "The organisation needs at least one active Admin."
         manager_raw = request.form.get("manager") or ""
-        manager_id = parse_uuid(manager_raw) if manager_raw else None
+        manager_id = as_uuid(manager_raw) if manager_raw else None
         if manager_raw and (
             manager_id is None
             or manager_id == membership.id
@@ -382,7 +384,7 @@ class TenantAdminView(TenantScoped, SignoffView):
     @expose("/branding", methods=["GET", "POST"])
     @no_cache
     def branding(self) -> str | Response:
-        from signoff.tenancy.onboarding import clean_name
+        from signoff.tenancy.accounts import clean_name
 
         session = db.session
         tenant = current_tenant(session)

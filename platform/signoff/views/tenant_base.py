@@ -17,6 +17,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db
+from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_tenant, require_roles
 
 
@@ -48,4 +49,4 @@ class TenantScoped:
 
 
 class TenantModelView(TenantScoped, ModelView):
-    tenant_roles = ("Admin",)
+    tenant_roles = (ADMIN_ROLE,)

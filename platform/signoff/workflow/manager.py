@@ -9,7 +9,6 @@ with a code and message; nothing is ever refused silently.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -18,54 +17,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from signoff.db.binding import bound_tenant, current_tenant_id
+from signoff.db.binding import TenantScope, current_tenant_id, default_tenant_scope
+from signoff.errors import NOT_LOADED, AddonLoadError
+from signoff.extensions import cache, db
+from signoff.security.actor import request_actor
 from signoff.workflow import actions
-from signoff.workflow.actions import ActionError, Actor, NotFound
+from signoff.workflow.actions import ActionError, NotFound
 from signoff.workflow.models import ApprovalRequest, StepDecision
 
-__all__ = ["ApprovalWorkflowManager", "instance_input", "request_actor"]
-
-
-def request_actor(user_id: int | None = None, *, method: str = "web") -> Actor:
-    """The acting user of the current request (or ``user_id``), with the request's facts."""
-    if user_id is None:
-        user = getattr(g, "user", None) if has_request_context() else None
-        if user is None or not getattr(user, "is_authenticated", False):
-            raise ActionError("unauthorized", "No authenticated user to act as")
-        user_id = int(user.id)
-    if not has_request_context():
-        return Actor(user_id=user_id, method="automated" if method == "web" else method)
-    from signoff.security.mfa_state import mfa_verified_at
-
-    return Actor(
-        user_id=user_id,
-        method=method,
-        ip_address=request.remote_addr,
-        user_agent=request.headers.get("User-Agent"),
-        session_id=_session_ref(),
-        mfa_verified_at=mfa_verified_at(user_id),
-    )
-
-
-def _session_ref() -> str | None:
-    """An opaque reference to the web session or access token behind this request.
-
-    A hash, never the cookie or token itself: decision rows must not hold credential
-    material, only something that ties the decisions of one session together.
-    """
-    raw = request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "session"))
-    if not raw:
-        try:
-            from flask_jwt_extended import get_jwt
-
-            raw = get_jwt().get("jti")
-        except Exception:  # no verified token in this request
-            raw = None
-    return hashlib.sha256(str(raw).encode()).hexdigest()[:32] if raw else None
+__all__ = ["ApprovalWorkflowManager", "instance_input"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -103,23 +67,28 @@ def _reference(instance: Any) -> tuple[str, str]:
 class ApprovalWorkflowManager:
     """Central coordinator for approval workflows (the specification's API)."""
 
-    def __init__(self, appbuilder: Any = None, session: Session | None = None) -> None:
+    def __init__(
+        self,
+        appbuilder: Any = None,
+        session: Session | None = None,
+        *,
+        tenant_scope: TenantScope | None = None,
+    ) -> None:
         self.appbuilder = appbuilder
         self._session = session
+        self._tenant_scope = tenant_scope
 
     @contextmanager
     def _tenant(self) -> Iterator[None]:
-        """Inside a host app (the add-on), bind its tenant and mirror its users first."""
+        """Inside a host app, enter its tenant: the scope the add-on registered (which
+        mirrors the host's users first)."""
         if current_tenant_id() is not None:
             yield
             return
-        host = current_app.extensions.get("signoff_addon")
-        if host is None:
-            from signoff.addon import NOT_LOADED, AddonLoadError
-
+        scope = self._tenant_scope or default_tenant_scope(current_app)
+        if scope is None:
             raise AddonLoadError(f"no tenant is bound, and {NOT_LOADED}")
-        host.sync_members()
-        with bound_tenant(host.tenant_id, self.session):
+        with scope(self.session):
             yield
 
     @property
@@ -128,8 +97,6 @@ class ApprovalWorkflowManager:
             return self._session
         if self.appbuilder is not None:
             return self.appbuilder.session
-        from signoff.extensions import db
-
         return db.session
 
     # --- lifecycle ---------------------------------------------------------------
@@ -317,8 +284,6 @@ def health(session: Any) -> dict[str, Any]:
         out["postgresql"] = {"status": "error", "error": type(exc).__name__}
     started = time.perf_counter()
     try:
-        from signoff.extensions import cache
-
         cache.get("health-probe")
         out["redis"] = {"status": "ok", "ms": round((time.perf_counter() - started) * 1e3, 2)}
     except Exception as exc:

@@ -14,6 +14,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from signoff.db.ids import parse_id
+from signoff.errors import NotFound
+from signoff.tenancy.access import is_tenant_admin
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -271,3 +274,16 @@ def visible_to(session: Session, req: ApprovalRequest, user_id: int, *, is_admin
         delegator in approvers and workflow in (None, req.workflow_key)
         for delegator, workflow in delegators_of(session, user_id).items()
     )
+
+
+def get_request_for(session: Session, *, user_id: int, request_id: Any) -> ApprovalRequest:
+    """The request ``request_id`` if ``user_id`` may see it, for pages and API alike.
+
+    Row-level security already hides other tenants' requests (a foreign id reads as
+    missing); inside the tenant :func:`visible_to` decides. Every refusal is the same
+    :class:`~signoff.errors.NotFound` (404), whether missing, foreign or hidden.
+    """
+    req = session.get(ApprovalRequest, parse_id(request_id))
+    if req is None or not visible_to(session, req, user_id, is_admin=is_tenant_admin(session)):
+        raise NotFound("not_found", "Not found")
+    return req

@@ -59,7 +59,7 @@ def test_database_refuses_a_second_account_differing_only_in_case(app, database)
 
 def test_manifest_refuses_an_email_that_belongs_to_another_account(app, database):
     from signoff.extensions import db
-    from signoff.tenancy.manifest import ManifestError, apply_manifest
+    from signoff.provisioning.manifest import ManifestError, apply_manifest
 
     tag = uuid.uuid4().hex[:8]
     _add_user(app, f"owner-{tag}", f"taken.{tag}@case.example")
@@ -86,7 +86,7 @@ def test_manifest_refuses_an_email_that_belongs_to_another_account(app, database
 
 def test_manifest_stores_the_normalised_address(app):
     from signoff.extensions import db
-    from signoff.tenancy.manifest import ManifestError, apply_manifest
+    from signoff.provisioning.manifest import ManifestError, apply_manifest
 
     tag = uuid.uuid4().hex[:8]
     member = {"username": f"mixed-{tag}", "password": PASSWORD, "roles": ["Requester"]}

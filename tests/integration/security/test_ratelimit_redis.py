@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from signoff.db.embedded import start_embedded_redis
+from signoff.devservers import start_embedded_redis
 from tests.conftest import app_config
 from tests.fixtures.tenants import PASSWORD, api_token, auth, make_tenant
 from tests.integration.security.conftest import (

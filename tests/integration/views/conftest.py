@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from signoff.tenancy.onboarding import STARTER_WORKFLOWS
+from signoff.provisioning.onboarding import STARTER_WORKFLOWS
 from tests.fixtures.tenants import PASSWORD, fresh_client, web_login
 
 

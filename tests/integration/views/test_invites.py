@@ -174,7 +174,7 @@ def test_invitation_of_a_suspended_tenant_shows_the_suspended_page(
 
 
 def test_password_of_fixture_users_is_strong_enough():
-    from signoff.tenancy.onboarding import password_problems
+    from signoff.tenancy.accounts import password_problems
 
     assert password_problems(PASSWORD) == []
 

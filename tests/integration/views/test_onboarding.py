@@ -1,4 +1,4 @@
-"""Tenant self-onboarding: the sign-up page and ``signoff.tenancy.onboarding.sign_up``."""
+"""Tenant self-onboarding: the sign-up page and ``signoff.provisioning.onboarding.sign_up``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from signoff.tenancy.onboarding import STARTER_WORKFLOWS, password_problems, slug_problems
+from signoff.provisioning.onboarding import STARTER_WORKFLOWS, slug_problems
+from signoff.tenancy.accounts import password_problems
 from tests.conftest import app_config
 from tests.fixtures.tenants import PASSWORD
 from tests.integration.views.conftest import comparable_page, fresh_client, text_of
@@ -171,7 +172,7 @@ def test_sign_up_is_one_transaction(app, database, monkeypatch):
     slug = new_slug()
     email = f"atomic@{slug}.example"
     from signoff.extensions import db
-    from signoff.tenancy.onboarding import sign_up
+    from signoff.provisioning.onboarding import sign_up
 
     with app.test_request_context("/signup/"), pytest.raises(RuntimeError):
         sign_up(

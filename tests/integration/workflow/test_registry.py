@@ -110,7 +110,7 @@ def test_redis_down_falls_back_to_postgresql(database, redis_prefix, tenant_fact
 
 def test_manifest_with_workflows_and_rules_applies_idempotently_and_exports(app, tenant_factory):
     from signoff.extensions import db
-    from signoff.tenancy.manifest import apply_manifest, export_manifest
+    from signoff.provisioning.manifest import apply_manifest, export_manifest
 
     t = tenant_factory()
     manifest = {
@@ -146,7 +146,7 @@ def test_manifest_with_workflows_and_rules_applies_idempotently_and_exports(app,
 
 def test_rule_added_by_manifest_adds_the_cfo_step(app, tenant_factory):
     from signoff.extensions import db
-    from signoff.tenancy.manifest import apply_manifest
+    from signoff.provisioning.manifest import apply_manifest
     from signoff.workflow import actions as A
     from tests.integration.workflow.conftest import actor
 

@@ -8,17 +8,8 @@ self-approval, eligibility, once per step, MFA freshness) hold whatever the
 caller: web view, API, CLI or the add-on.
 """
 
-from signoff.workflow.actions.core import (
-    SYSTEM,
-    ActionError,
-    ActionResult,
-    Actor,
-    Conflict,
-    Invalid,
-    NotFound,
-    Refused,
-    after_commit_listeners,
-)
+from signoff.errors import ActionError, Conflict, Invalid, NotFound, Refused
+from signoff.workflow.actions.core import SYSTEM, ActionResult, Actor, after_commit_listeners
 from signoff.workflow.actions.decisions import do_approve, do_reject, do_request_changes
 from signoff.workflow.actions.delegations import do_delegate, do_revoke_delegation
 from signoff.workflow.actions.requests import (

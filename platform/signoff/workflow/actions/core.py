@@ -1,4 +1,4 @@
-"""What every action shares: errors, the acting user, one transaction per action
+"""What every action shares: the acting user, one transaction per action
 (lock first, after-commit callbacks, audit appended last), idempotency keys, the
 step projection and the notification outbox."""
 
@@ -26,7 +26,8 @@ from signoff.audit.chain import to_json
 from signoff.db import driver
 from signoff.db.binding import current_tenant_id
 from signoff.db.locks import lock_request
-from signoff.security.sanitize import TextTooLong, clean_comment, clean_text
+from signoff.errors import Conflict, Invalid, NotFound, Refused
+from signoff.text import TextTooLong, clean_comment, clean_text
 from signoff.workflow import engine
 from signoff.workflow.approvers import Directory
 from signoff.workflow.definitions import (
@@ -52,55 +53,6 @@ log = logging.getLogger(__name__)
 
 #: Listeners called after commit with (tenant_id, request_id, event kinds).
 after_commit_listeners: list[Callable[[uuid.UUID, uuid.UUID, list[str]], None]] = []
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class ActionError(Exception):
-    """A refused or failed action: ``status`` is the HTTP status an API answers with."""
-
-    status = 400
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        errors: dict[str, list[str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.errors = errors
-
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        if self.errors:
-            body["errors"] = self.errors
-        return body
-
-
-class NotFound(ActionError):
-    status = 404
-
-
-class Conflict(ActionError):
-    status = 409
-
-
-class Refused(ActionError):
-    """The engine or a security rule refused: the request is unchanged."""
-
-    status = 422
-
-
-class Invalid(ActionError):
-    status = 422
 
 
 def _not_found() -> NotFound:

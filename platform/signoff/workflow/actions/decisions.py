@@ -107,7 +107,7 @@ def _decide(
     on_behalf_of: int | None,
     idempotency_key: str | None,
 ) -> ActionResult:
-    from signoff.security.ratelimit import check_decision_rate
+    from signoff.workflow.actions.budget import check_decision_rate
 
     check_decision_rate(session, actor)  # per-user decision budget, every path (429)
     text = _comment(comment)

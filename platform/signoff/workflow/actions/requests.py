@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, scoped_session
 
-from signoff.security.sanitize import TITLE_MAX
+from signoff.roles import ADMIN_ROLE
+from signoff.text import TITLE_MAX
 from signoff.workflow import engine, registry
 from signoff.workflow.actions.core import (
     ActionResult,
@@ -239,10 +240,10 @@ def do_expire(
 ) -> ActionResult:
     """End a request still open ``expire_after_hours`` after it was submitted (the SLA
     sweep). Its active steps expire; the requester is told."""
+    if actor.user_id:
+        raise Refused("forbidden", "Only the SLA sweep expires requests")
     with _transaction(session) as tx:
         req = _lock_and_load(tx, request_id)
-        if actor.user_id:
-            raise Refused("forbidden", "Only the SLA sweep expires requests")
         defn = _definition(tx, req)
         if defn.expire_after_hours is None:
             raise Refused("no_expiry", f"Workflow {req.workflow_key!r} sets no expire_after_hours")
@@ -275,7 +276,9 @@ def _escalation_targets(
     steps = list(defn.steps)
     spec = steps[step_index].escalate_to if step_index < len(steps) else None
     if spec is not None:
-        rules = [*defn.rules, *registry.tenant_rules(tx.session, tx.tenant_id, req.workflow_key)]
+        rules = list(defn.rules)
+        if spec.kind == "rule":  # only a rule-sourced target needs the tenant's rules
+            rules += registry.tenant_rules(tx.session, tx.tenant_id, req.workflow_key)
         targets = directory.resolve(
             spec,
             requester_id=req.requester_id,
@@ -284,7 +287,7 @@ def _escalation_targets(
         )
     else:
         # No target configured: the tenant's admins answer for an overdue step.
-        targets = {u: 1 for u in directory.users_by_role.get("Admin", ())}
+        targets = {u: 1 for u in directory.users_by_role.get(ADMIN_ROLE, ())}
     targets.pop(req.requester_id, None)
     return targets
 
@@ -316,7 +319,7 @@ def do_escalate(
             step_index = state.active_steps[0]
         defn = _definition(tx, req)
         directory = Directory.load(tx.session)
-        if actor.user_id and "Admin" not in directory.roles(actor.user_id):
+        if actor.user_id and ADMIN_ROLE not in directory.roles(actor.user_id):
             raise Refused("forbidden", "Only a tenant admin or the SLA sweep escalates")
         now = now or _now()
         step = next((s for s in state.steps if s.index == step_index), None)
@@ -379,7 +382,7 @@ def do_comment(
         involved |= {d.actor_id for s in state.steps for d in s.decisions}
         if actor.user_id not in involved:
             directory = Directory.load(tx.session)
-            if "Admin" not in directory.roles(actor.user_id):
+            if ADMIN_ROLE not in directory.roles(actor.user_id):
                 raise _not_found()
         comment = RequestComment(request_id=req.id, author_id=actor.user_id, body=text)
         tx.session.add(comment)

@@ -1,0 +1,116 @@
+"""Errors that cross floors: a leaf module that imports nothing of ours.
+
+The actions raise :class:`ActionError` and its kinds; the API and the views turn
+them into answers (``status`` is the HTTP status). :class:`AddonLoadError` says why
+the add-on cannot run in a host app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ActionError(Exception):
+    """A refused or failed action: ``status`` is the HTTP status an API answers with."""
+
+    status = 400
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.errors = errors
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class NotFound(ActionError):
+    status = 404
+
+
+class Conflict(ActionError):
+    status = 409
+
+
+class Refused(ActionError):
+    """The engine or a security rule refused: the request is unchanged."""
+
+    status = 422
+
+
+class Invalid(ActionError):
+    status = 422
+
+
+class DecisionRateLimited(ActionError):
+    """The per-user decision budget is spent (``FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW``)."""
+
+    status = 429
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(
+            "rate_limited",
+            f"Too many decisions: at most {limit}; retry in {retry_after} s",
+        )
+        self.limit = limit
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retry_after": self.retry_after}
+
+
+#: FAB logs an ADDON_MANAGERS entry it cannot import and carries on without it; the
+#: first use of the add-on then says so instead of failing obscurely.
+NOT_LOADED = (
+    "the approval add-on is not loaded in this app: add "
+    "'signoff.addon.ApprovalWorkflowAddonManager' to ADDON_MANAGERS (or call "
+    "signoff.addon.add_addon_manager); FAB logs and skips an add-on it cannot import, "
+    "so check the log for that entry"
+)
+
+
+class AddonLoadError(RuntimeError):
+    """The approval add-on cannot run in this app; the message says why."""
+
+
+class MfaError(Exception):
+    """An MFA operation was refused; ``status`` is what an API answers with."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "errors": {self.field: [self.message]} if self.field else None,
+        }
+        return body
