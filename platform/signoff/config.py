@@ -140,6 +140,13 @@ def defaults() -> dict[str, Any]:
     return cfg
 
 
+def setting(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """One environment variable, empty meaning unset: the only way code outside this
+    module reads the environment (the CLI's own settings, ``SIGNOFF_HOME``)."""
+    env = os.environ if environ is None else environ
+    return env.get(name) or None
+
+
 def load_config(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,17 +169,10 @@ class AuditKeys:
 
 
 def audit_keys(config: Mapping[str, Any]) -> AuditKeys:
-    """Keys from the app config: ``SIGNOFF_AUDIT_KEY``, ``_KEY_ID`` and ``_OLD_KEYS``.
-
-    ``SIGNOFF_AUDIT_OLD_KEYS`` is read from the config and, while config.py does
-    not map it yet, from the environment at call time.
-    """
+    """Keys from the app config: ``SIGNOFF_AUDIT_KEY``, ``_KEY_ID`` and ``_OLD_KEYS``."""
     raw = config.get("SIGNOFF_AUDIT_KEY")
     key_id = str(config.get("SIGNOFF_AUDIT_KEY_ID") or DEFAULT_KEY_ID)
-    old_spec = config.get("SIGNOFF_AUDIT_OLD_KEYS")
-    if old_spec is None:
-        old_spec = os.environ.get("SIGNOFF_AUDIT_OLD_KEYS")
-    keys = parse_old_keys(old_spec)
+    keys = parse_old_keys(config.get("SIGNOFF_AUDIT_OLD_KEYS"))
     current = _key_bytes(raw) if raw else None
     if current is not None:
         if key_id in keys and not hmac.compare_digest(keys[key_id], current):

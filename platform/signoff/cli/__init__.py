@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import click
@@ -45,8 +44,3 @@ def main() -> None:
         cli(prog_name="signoff")
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-def env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value or None

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
+from signoff.config import setting
 from signoff.db import admin
 
 
 def _migration_url(url: str | None) -> str:
-    url = url or os.environ.get("SIGNOFF_MIGRATION_DATABASE_URL")
+    url = url or setting("SIGNOFF_MIGRATION_DATABASE_URL")
     if not url:
         raise click.UsageError(
             "set SIGNOFF_MIGRATION_DATABASE_URL (the signoff_owner role's DSN) or pass --url"
@@ -35,8 +34,8 @@ def init_roles(admin_url: str, database: str | None, create_database: bool) -> N
     admin.init_roles(
         admin_url,
         database=database,
-        owner_password=os.environ.get("SIGNOFF_OWNER_PASSWORD") or None,
-        app_password=os.environ.get("SIGNOFF_APP_PASSWORD") or None,
+        owner_password=setting("SIGNOFF_OWNER_PASSWORD"),
+        app_password=setting("SIGNOFF_APP_PASSWORD"),
         create_database=create_database,
     )
     click.echo("roles signoff_owner and signoff_app are ready")

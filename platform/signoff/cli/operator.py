@@ -7,10 +7,10 @@ command refuses to touch an existing user.
 
 from __future__ import annotations
 
-import os
-
 import click
 from flask import Flask
+
+from signoff.config import setting
 
 
 def create_operator_user(
@@ -60,7 +60,7 @@ def create_operator_command(username: str, email: str, first_name: str, last_nam
     """
     from signoff.app import create_app
 
-    password = os.environ.get("SIGNOFF_OPERATOR_PASSWORD") or click.prompt(
+    password = setting("SIGNOFF_OPERATOR_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
     app = create_app()

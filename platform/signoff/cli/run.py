@@ -9,7 +9,6 @@ data dir, so a restart finds everything again.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import click
 
+from signoff.config import setting
 from signoff.db import admin
 
 DEFAULT_DATA_DIR = "var"
@@ -51,8 +51,8 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(config={})
 
-    app_url = os.environ.get("SIGNOFF_DATABASE_URL") or None
-    owner_url = os.environ.get("SIGNOFF_MIGRATION_DATABASE_URL") or None
+    app_url = setting("SIGNOFF_DATABASE_URL")
+    owner_url = setting("SIGNOFF_MIGRATION_DATABASE_URL")
     if app_url is None:
         from signoff.devservers import start_embedded_postgres
 
@@ -72,16 +72,16 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
         )
     stack.config["SQLALCHEMY_DATABASE_URI"] = app_url
 
-    if not os.environ.get("SIGNOFF_REDIS_URL"):
+    if not setting("SIGNOFF_REDIS_URL"):
         from signoff.devservers import start_embedded_redis
 
         redis = start_embedded_redis(data_dir)
         stack.stoppers.append(redis.stop)
         stack.config["SIGNOFF_REDIS_URL"] = redis.url
         stack.notes.append(f"embedded Valkey: {redis.url}")
-    if not os.environ.get("SIGNOFF_SECRET_KEY"):
+    if not setting("SIGNOFF_SECRET_KEY"):
         stack.config["SECRET_KEY"] = _persistent_secret(data_dir, "secret_key")
-    if not os.environ.get("SIGNOFF_AUDIT_KEY"):
+    if not setting("SIGNOFF_AUDIT_KEY"):
         stack.config["SIGNOFF_AUDIT_KEY"] = _persistent_secret(data_dir, "audit_key")
     return stack
 
@@ -116,7 +116,7 @@ def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    default=lambda: os.environ.get("SIGNOFF_DATA_DIR") or DEFAULT_DATA_DIR,
+    default=lambda: setting("SIGNOFF_DATA_DIR") or DEFAULT_DATA_DIR,
     show_default="var (or SIGNOFF_DATA_DIR)",
 )
 @click.option(

@@ -7,13 +7,14 @@ the app role. ``ROLES_SQL`` is the text of ``sql/roles.sql``; a test keeps the t
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
+
+from signoff.config import setting
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ $$;
 
 def project_root() -> Path:
     """Where ``alembic.ini`` and ``migrations/`` live: ``SIGNOFF_HOME``, else the checkout."""
-    home = os.environ.get("SIGNOFF_HOME")
+    home = setting("SIGNOFF_HOME")
     root = Path(home) if home else Path(__file__).resolve().parents[3]
     if not (root / "alembic.ini").is_file():
         raise RuntimeError(f"no alembic.ini in {root}: set SIGNOFF_HOME to the Signoff checkout")
