@@ -39,7 +39,7 @@ from signoff.tenancy.accounts import (
 )
 from signoff.tenancy.models import Tenant
 from signoff.tenancy.models import TenantRole as Role
-from signoff.workflow.registry import add_version, bump_generation
+from signoff.workflow import registry
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 #: Slugs that would collide with the platform's own paths or invite impersonation.
@@ -326,7 +326,7 @@ def sign_up(
             session.flush()
             add_member(session, user_id=user_id, roles=[ADMIN_ROLE], role_rows=role_rows)
             for key, raw in STARTER_WORKFLOWS.items():
-                add_version(session, key=key, raw=raw, source="tenant", created_by=user_id)
+                registry.add_version(session, key=key, raw=raw, source="tenant", created_by=user_id)
             audit_append(
                 session,
                 actor_id=user_id,
@@ -359,5 +359,5 @@ def sign_up(
     except Exception:
         session.rollback()
         raise
-    bump_generation(tenant_id)
+    registry.bump_generation(tenant_id)
     return SignUpResult(tenant_id=tenant_id, slug=wanted, user_id=user_id, created_user=created)
