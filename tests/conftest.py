@@ -168,8 +168,14 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
+#: Tests hash passwords cheaply (every test tenant creates seven accounts); production
+#: keeps FAB's scrypt default, which tests/unit/security/test_passwords.py holds.
+TEST_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1"
+
+
 def app_config(database: TestDatabase, redis_url: str, redis_prefix: str, **extra: Any) -> dict:
     cfg: dict[str, Any] = {
+        "FAB_PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH_METHOD,
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database.app_url.render_as_string(hide_password=False),
         "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
