@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.fixtures.tenants import api_token, auth
-from tests.integration.workflow.conftest import EXPENSE, save
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import save
 
 
 class Api:
@@ -56,7 +57,7 @@ class Api:
 
 def expense_tenant(tenant_factory: Any, app: Any) -> Any:
     t = tenant_factory()
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     return t
 
 

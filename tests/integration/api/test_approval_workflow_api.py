@@ -82,9 +82,10 @@ def test_self_approval_and_not_eligible_are_refused(api_a, client, tenant_factor
     t = tenant_factory(
         {"admin": ["Admin"], "boss": ["Manager", "Requester"], "m": ["Manager"]}, managers={}
     )
-    from tests.integration.workflow.conftest import EXPENSE, save
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import save
 
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     api = Api(client, t)
     rid = api.submit(500, who="boss")
     assert_error(approve(api, rid, 0, "boss"), 422, "self_approval")
@@ -170,7 +171,8 @@ def _limited_app(database, redis_url, redis_prefix, **cfg):
 
 def test_decisions_are_rate_limited_with_retry_after(database, redis_url, redis_prefix, app):
     from tests.fixtures.tenants import make_tenant
-    from tests.integration.workflow.conftest import EXPENSE, save
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import save
 
     limited = _limited_app(
         database,
@@ -180,7 +182,7 @@ def test_decisions_are_rate_limited_with_retry_after(database, redis_url, redis_
         FAB_APPROVAL_RATE_LIMIT_WINDOW=300,
     )
     t = make_tenant(limited)
-    save(limited, t, "expense_approval", EXPENSE)
+    save(limited, t, "expense_approval", spec_expense())
     api = Api(limited.test_client(), t)
     rids = [api.submit(5000) for _ in range(4)]
     assert approve(api, rids[0], 0, "manager").status_code == 200
@@ -198,7 +200,8 @@ def test_decisions_are_rate_limited_with_retry_after(database, redis_url, redis_
 
 def test_exempt_roles_are_not_rate_limited(database, redis_url, redis_prefix, app):
     from tests.fixtures.tenants import make_tenant
-    from tests.integration.workflow.conftest import EXPENSE, save
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import save
 
     limited = _limited_app(
         database,
@@ -208,7 +211,7 @@ def test_exempt_roles_are_not_rate_limited(database, redis_url, redis_prefix, ap
         FAB_APPROVAL_RATE_LIMIT_EXEMPTIONS=["Manager"],
     )
     t = make_tenant(limited)
-    save(limited, t, "expense_approval", EXPENSE)
+    save(limited, t, "expense_approval", spec_expense())
     api = Api(limited.test_client(), t)
     for _ in range(3):
         assert approve(api, api.submit(5000), 0, "manager").status_code == 200

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.fixtures.workflows import spec_expense
 from tests.integration.api.conftest import Api, assert_error
-from tests.integration.workflow.conftest import EXPENSE, save
+from tests.integration.workflow.conftest import save
 
 DELEGATIONS = "/api/v1/delegations/"
 
@@ -19,7 +20,7 @@ def test_delegate_decides_on_behalf_of_the_delegator(client, tenant_factory, app
         {"admin": ["Admin"], "boss": ["Manager"], "deputy": ["Requester"], "alice": ["Requester"]},
         managers={},
     )
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     api = Api(client, t)
     resp = api.post(
         DELEGATIONS,

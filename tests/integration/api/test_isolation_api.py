@@ -186,10 +186,11 @@ def test_a_delegate_sees_only_what_the_delegation_covers(client, app, tenant_fac
 
     from signoff.workflow import actions as A
     from tests.fixtures.tenants import api_token, auth, fresh_client, web_login
-    from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import actor, in_tenant, save
 
     t = tenant_factory()
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     save(app, t, "other", {"name": "Other", "steps": [{"name": "M", "required_role": "Manager"}]})
     now = datetime.now(UTC)
     with in_tenant(app, t) as s:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from tests.fixtures.workflows import spec_expense
 from tests.integration.api.conftest import Api, assert_error
-from tests.integration.workflow.conftest import EXPENSE, save
+from tests.integration.workflow.conftest import save
 
 REQUESTS = "/api/v1/requests/"
 
@@ -274,7 +275,7 @@ def test_escalate_is_for_tenant_admins_and_only_after_the_sla(
 ):
     t = tenant_factory()
     save(app, t, "sla_flow", SLA_FLOW)
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     api = Api(client, t)
     no_sla = api.submit(5000)
     assert_error(api.post(f"/api/v1/requests/{no_sla}/escalate", "admin"), 422, "no_sla")
@@ -313,9 +314,9 @@ def test_get_unknown_or_malformed_is_404(api_a):
 
 
 def test_member_without_workflow_roles_can_still_submit(client, tenant_factory, app):
-    from tests.integration.workflow.conftest import EXPENSE
+    from tests.fixtures.workflows import spec_expense
 
     t = tenant_factory()
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     api = Api(client, t)
     assert api.submit(200, who="bob")

@@ -24,7 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import app_config
 from tests.fixtures.tenants import api_token, auth, make_tenant
-from tests.integration.workflow.conftest import EXPENSE, save
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import save
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 
@@ -49,7 +50,7 @@ def st_app(database: Any, redis_url: str, redis_prefix: str) -> Any:
 @pytest.fixture(scope="module")
 def st_tenant(st_app: Any, app: Any) -> Any:
     tenant = make_tenant(st_app)
-    save(st_app, tenant, "expense_approval", EXPENSE)
+    save(st_app, tenant, "expense_approval", spec_expense())
     return tenant
 
 

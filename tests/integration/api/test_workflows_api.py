@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-
 import yaml
 
+from tests.fixtures.workflows import spec_expense
 from tests.integration.api.conftest import Api, assert_error, expense_tenant
-from tests.integration.workflow.conftest import EXPENSE
 
 WF = "/api/v1/workflows/"
 
@@ -27,7 +25,7 @@ def test_admin_creates_versions_requests_keep_theirs(client, tenant_factory, app
     t = expense_tenant(tenant_factory, app)
     api = Api(client, t)
     running = api.submit(5000)
-    changed = copy.deepcopy(EXPENSE)
+    changed = spec_expense()
     changed["steps"][0]["name"] = "Line Manager"
     assert_error(
         api.post(f"{WF}expense_approval/versions", "manager", json={"definition": changed}), 403
@@ -60,14 +58,16 @@ def test_invalid_definitions_are_422_with_every_path(api_a):
         p.startswith("steps[0]") for p in body["errors"]
     )
     assert_error(
-        api_a.post(f"{WF}Bad-Key/versions", json={"definition": EXPENSE}), 422, field="key"
+        api_a.post(f"{WF}Bad-Key/versions", json={"definition": spec_expense()}), 422, field="key"
     )
-    assert_error(api_a.post(f"{WF}export/versions", json={"definition": EXPENSE}), 422, field="key")
+    assert_error(
+        api_a.post(f"{WF}export/versions", json={"definition": spec_expense()}), 422, field="key"
+    )
     assert_error(api_a.post(f"{WF}ok_key/versions", json={}), 400, "invalid", "definition")
 
 
 def test_validate_without_saving(api_a):
-    ok = api_a.post(f"{WF}validate", "bob", json={"key": "trial", "definition": EXPENSE})
+    ok = api_a.post(f"{WF}validate", "bob", json={"key": "trial", "definition": spec_expense()})
     assert ok.status_code == 200
     assert (
         ok.get_json()["valid"] is True and ok.get_json()["definition"]["name"] == "Expense Approval"

@@ -12,7 +12,8 @@ import pyotp
 import pytest
 
 from tests.fixtures.tenants import PASSWORD, api_token, auth, fresh_client
-from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import actor, in_tenant, save
 
 VERIFY = "/api/v1/security/mfa/verify"
 ENROLL = "/api/v1/security/mfa/enroll"
@@ -84,7 +85,7 @@ class Person:
 def expense_tenant(tenant_factory: Callable[..., Any], app: Any) -> Any:
     """A fresh tenant with the spec's expense workflow (Finance step requires MFA)."""
     tenant = tenant_factory()
-    save(app, tenant, "expense_approval", EXPENSE)
+    save(app, tenant, "expense_approval", spec_expense())
     return tenant
 
 

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from tests.fixtures.tenants import api_token, auth, make_tenant, web_login
+from tests.fixtures.workflows import spec_expense
 from tests.integration.security.conftest import fresh_client, submit
-from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
+from tests.integration.workflow.conftest import actor, in_tenant, save
 
 XSS = [
     "<script>alert('xss')</script>",
@@ -271,7 +272,7 @@ WRITE_PATHS: dict[str, WritePath] = {
 @pytest.fixture(scope="module")
 def ctx(app: Any) -> Ctx:
     tenant = make_tenant(app, plan="enterprise")
-    save(app, tenant, "expense_approval", EXPENSE)
+    save(app, tenant, "expense_approval", spec_expense())
     api = fresh_client(app)
     tokens = {
         who: api_token(api, tenant.username(who), tenant.slug) for who in ("alice", "manager")

@@ -12,8 +12,9 @@ import pytest
 from signoff.workflow.actions import ActionError
 from tests.conftest import app_config
 from tests.fixtures.tenants import PASSWORD, api_token, auth, make_tenant, web_login
+from tests.fixtures.workflows import spec_expense
 from tests.integration.security.conftest import approve, fresh_client, submit
-from tests.integration.workflow.conftest import EXPENSE, save
+from tests.integration.workflow.conftest import save
 
 PLANS = {"free": "2 per minute", "team": "3 per minute", "enterprise": "5 per minute"}
 ROLES = "/api/v1/tenant-roles/"
@@ -261,7 +262,7 @@ def test_decision_limit_spans_api_and_action_layer(monkeypatch, app, tenant_fact
     """One budget per user and tenant, whatever the path: API then action layer."""
     monkeypatch.setitem(app.config, "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW", 2)
     tenant = tenant_factory()
-    save(app, tenant, "expense_approval", EXPENSE)
+    save(app, tenant, "expense_approval", spec_expense())
     rids = _pending(app, tenant, 3)
     client = fresh_client(app)
     token = api_token(client, tenant.username("manager"), tenant.slug)

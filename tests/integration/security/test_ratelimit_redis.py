@@ -13,6 +13,7 @@ import pytest
 from signoff.devservers import start_embedded_redis
 from tests.conftest import app_config
 from tests.fixtures.tenants import PASSWORD, api_token, auth, make_tenant
+from tests.fixtures.workflows import spec_expense
 from tests.integration.security.conftest import (
     Person,
     approve,
@@ -21,7 +22,7 @@ from tests.integration.security.conftest import (
     fresh_client,
     submit,
 )
-from tests.integration.workflow.conftest import EXPENSE, save
+from tests.integration.workflow.conftest import save
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -53,7 +54,7 @@ def closed_app(database: Any, dead_redis: str, redis_prefix: str) -> Any:
 
 def _tenant(live_app: Any) -> Any:
     tenant = make_tenant(live_app)
-    save(live_app, tenant, "expense_approval", EXPENSE)
+    save(live_app, tenant, "expense_approval", spec_expense())
     return tenant
 
 

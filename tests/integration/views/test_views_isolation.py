@@ -18,10 +18,11 @@ def victims(app, tenant_factory, database):
     from signoff.tenancy.invites import create_invitation
     from signoff.workflow.actions import do_delegate
     from signoff.workflow.models import ApprovalRule
-    from tests.integration.workflow.conftest import EXPENSE, actor, in_tenant, save
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import actor, in_tenant, save
 
     b = tenant_factory()
-    save(app, b, "secret_b_flow", EXPENSE)
+    save(app, b, "secret_b_flow", spec_expense())
     rid = submit(app, b, "secret_b_flow", {"amount": "500"}, title="B secret")
     with in_tenant(app, b) as session:
         session.add(ApprovalRule(name="b-rule", definition={"name": "b-rule"}))

@@ -9,27 +9,7 @@ from typing import Any
 
 import pytest
 
-EXPENSE = {
-    "name": "Expense Approval",
-    "description": "Multi-step expense approval workflow",
-    "steps": [
-        {
-            "name": "Manager Approval",
-            "required_role": "Manager",
-            "requires_mfa": False,
-            "auto_approve_threshold": None,
-        },
-        {
-            "name": "Finance Approval",
-            "required_role": "Finance_Manager",
-            "requires_mfa": True,
-            "auto_approve_threshold": 1000,
-        },
-    ],
-    "initial_state": "pending_manager_approval",
-    "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
-    "auto_approve_conditions": {"amount_threshold": 100, "user_roles": ["Senior_Manager"]},
-}
+from tests.fixtures.workflows import spec_expense
 
 
 @contextmanager
@@ -71,7 +51,7 @@ def save(app: Any, tenant: Any, key: str, definition: dict[str, Any]) -> int:
 def tenant(tenant_factory: Any, app: Any) -> Any:
     """A fresh tenant with the spec's expense workflow saved."""
     t = tenant_factory()
-    save(app, t, "expense_approval", EXPENSE)
+    save(app, t, "expense_approval", spec_expense())
     return t
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from signoff.workflow import actions as A
-from tests.integration.workflow.conftest import EXPENSE, actor, count, in_tenant, save
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import actor, count, in_tenant, save
 
 
 def submit(app, tenant, who="alice", amount="500.00", key="expense_approval", **kw):
@@ -406,7 +407,8 @@ def test_invalid_definition_and_bad_rule_are_refused_on_save(app, database, tena
 
 def test_running_request_stays_on_its_version(app, database, tenant):
     rid = submit(app, tenant).request_id
-    changed = {**EXPENSE, "steps": [EXPENSE["steps"][1]]}  # drop the manager step
+    changed = spec_expense()
+    del changed["steps"][0]  # drop the manager step
     assert save(app, tenant, "expense_approval", changed) == 2
     with in_tenant(app, tenant) as s:
         # The old request still needs its manager.

@@ -7,7 +7,8 @@ import yaml
 
 from signoff.workflow import registry
 from tests.conftest import app_config
-from tests.integration.workflow.conftest import EXPENSE, in_tenant, save
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import in_tenant, save
 
 PLATFORM = {"name": "Platform expense", "steps": [{"name": "Boss", "required_role": "Manager"}]}
 
@@ -25,7 +26,7 @@ def test_precedence_platform_then_config_tenant_then_saved(
             redis_url,
             redis_prefix,
             FAB_APPROVAL_WORKFLOWS={"expense_approval": PLATFORM},
-            FAB_APPROVAL_TENANT_WORKFLOWS={t.slug: {"expense_approval": EXPENSE}},
+            FAB_APPROVAL_TENANT_WORKFLOWS={t.slug: {"expense_approval": spec_expense()}},
         )
     )
     with in_tenant(app, t) as s:
@@ -34,7 +35,7 @@ def test_precedence_platform_then_config_tenant_then_saved(
     with in_tenant(app, other) as s:
         eff = registry.get_effective(s, other.id, "expense_approval")
         assert (eff.source, eff.raw["name"]) == ("platform", "Platform expense")
-    save(app, t, "expense_approval", {**EXPENSE, "name": "Saved by tenant"})
+    save(app, t, "expense_approval", spec_expense(name="Saved by tenant"))
     with in_tenant(app, t) as s:
         eff = registry.get_effective(s, t.id, "expense_approval")
         assert (eff.source, eff.version, eff.raw["name"]) == ("tenant", 1, "Saved by tenant")
@@ -115,7 +116,7 @@ def test_manifest_with_workflows_and_rules_applies_idempotently_and_exports(app,
     t = tenant_factory()
     manifest = {
         "tenant": {"slug": t.slug, "name": f"Tenant {t.slug}"},
-        "workflows": {"expense_approval": EXPENSE},
+        "workflows": {"expense_approval": spec_expense()},
         "rules": [
             {
                 "name": "Big",
@@ -157,7 +158,7 @@ def test_rule_added_by_manifest_adds_the_cfo_step(app, tenant_factory):
             db.session,
             {
                 "tenant": {"slug": t.slug, "name": "x"},
-                "workflows": {"expense_approval": EXPENSE},
+                "workflows": {"expense_approval": spec_expense()},
                 "rules": [
                     {
                         "name": "Big",

@@ -14,7 +14,8 @@ import pytest
 from psycopg import errors
 
 from signoff.workflow import actions as A
-from tests.integration.workflow.conftest import EXPENSE, actor, count, in_tenant, save
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import actor, count, in_tenant, save
 from tests.integration.workflow.test_actions import submit
 
 LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
@@ -126,10 +127,9 @@ def test_another_tenants_lock_never_blocks(app, database, tenant, tenant_factory
 
 
 def test_resubmit_and_escalate_write_round_input_and_escalations(app, database, tenant):
-    manager_step = {**EXPENSE["steps"][0], "sla_hours": 4}
-    save(
-        app, tenant, "expense_approval", {**EXPENSE, "steps": [manager_step, *EXPENSE["steps"][1:]]}
-    )
+    with_sla = spec_expense()
+    with_sla["steps"][0]["sla_hours"] = 4
+    save(app, tenant, "expense_approval", with_sla)
     rid = submit(app, tenant, amount="300").request_id
     with in_tenant(app, tenant) as s:
         A.do_request_changes(s, actor=actor(tenant, "manager"), request_id=rid, comment="why")

@@ -21,7 +21,8 @@ from signoff.workflow.definitions import (
 )
 from signoff.workflow.definitions.model import PRIORITIES, STEP_TYPES
 from signoff.workflow.registry import digest
-from tests.unit.workflow.test_definitions import SPEC_WORKFLOWS, assert_round_trips
+from tests.fixtures.workflows import spec_expense
+from tests.unit.workflow.test_definitions import assert_round_trips
 
 BASE: dict[str, Any] = {
     "name": "Expense Approval",
@@ -307,7 +308,7 @@ def test_all_metadata_errors_are_reported_at_once() -> None:
 BEFORE: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "expense_approval",
-        SPEC_WORKFLOWS["expense_approval"],
+        spec_expense(),
         '{"name": "Expense Approval", "description": "Multi-step expense approval workflow", '
         '"steps": [{"name": "Manager Approval", "required_role": "Manager", "requires_mfa": '
         'false, "auto_approve_threshold": null}, {"name": "Finance Approval", "required_role": '

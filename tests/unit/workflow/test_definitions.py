@@ -28,31 +28,7 @@ from signoff.workflow.definitions import (
     validate_input,
 )
 from signoff.workflow.rules import Compare
-
-#: The specification's example, verbatim.
-SPEC_WORKFLOWS: dict[str, Any] = {
-    "expense_approval": {
-        "name": "Expense Approval",
-        "description": "Multi-step expense approval workflow",
-        "steps": [
-            {
-                "name": "Manager Approval",
-                "required_role": "Manager",
-                "requires_mfa": False,
-                "auto_approve_threshold": None,
-            },
-            {
-                "name": "Finance Approval",
-                "required_role": "Finance_Manager",
-                "requires_mfa": True,
-                "auto_approve_threshold": 1000,
-            },
-        ],
-        "initial_state": "pending_manager_approval",
-        "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
-        "auto_approve_conditions": {"amount_threshold": 100, "user_roles": ["Senior_Manager"]},
-    }
-}
+from tests.fixtures.workflows import spec_expense, spec_workflows
 
 EXTENDED: dict[str, Any] = {
     "name": "Purchase",
@@ -132,15 +108,11 @@ def errors_of(raw: Any, key: str = "wf") -> dict[str, str]:
     return {e.path: e.message for e in exc.value.errors}
 
 
-def spec() -> dict[str, Any]:
-    return copy.deepcopy(SPEC_WORKFLOWS["expense_approval"])
-
-
 # --------------------------------------------------------------------------- the spec's format
 
 
 def test_spec_example_parses_exactly() -> None:
-    defn = parse_definitions(SPEC_WORKFLOWS)["expense_approval"]
+    defn = parse_definitions(spec_workflows())["expense_approval"]
     assert defn == WorkflowDefinition(
         key="expense_approval",
         name="Expense Approval",
@@ -167,8 +139,8 @@ def test_spec_example_parses_exactly() -> None:
 
 
 def test_spec_example_exports_in_its_own_format() -> None:
-    defn = parse_definition("expense_approval", spec())
-    assert definition_to_dict(defn) == SPEC_WORKFLOWS["expense_approval"]
+    defn = parse_definition("expense_approval", spec_expense())
+    assert definition_to_dict(defn) == spec_expense()
 
 
 def test_extended_definition_parses_and_round_trips() -> None:
@@ -201,16 +173,16 @@ def test_defaults() -> None:
 
 
 def test_empty_auto_approve_conditions_mean_none() -> None:
-    raw = spec()
+    raw = spec_expense()
     raw["auto_approve_conditions"] = {"amount_threshold": None, "user_roles": []}
     assert parse_definition("x", raw).auto_approve is None
 
 
 def test_parse_definitions_prefixes_paths_with_the_key() -> None:
-    bad = spec()
+    bad = spec_expense()
     bad["steps"][1]["pattern"] = "mojority"
     with pytest.raises(DefinitionError) as exc:
-        parse_definitions({"ok": spec(), "expense": bad})
+        parse_definitions({"ok": spec_expense(), "expense": bad})
     assert [e.path for e in exc.value.errors] == ["expense.steps[1].pattern"]
 
 
@@ -234,7 +206,7 @@ def test_quorum_need(quorum: int | str, eligible: int, need: int) -> None:
 
 
 def step_errors(step: dict[str, Any], *, index: int = 1) -> dict[str, str]:
-    raw = spec()
+    raw = spec_expense()
     raw["steps"][index] = step
     return errors_of(raw)
 
@@ -577,7 +549,7 @@ def test_field_errors(field: dict[str, Any], path: str, fragment: str) -> None:
     ],
 )
 def test_workflow_errors(mutate: Any, path: str, fragment: str) -> None:
-    raw = spec()
+    raw = spec_expense()
     mutate(raw)
     found = errors_of(raw)
     assert path in found, found
@@ -585,11 +557,11 @@ def test_workflow_errors(mutate: Any, path: str, fragment: str) -> None:
 
 
 def test_bad_key() -> None:
-    assert "key" in errors_of(spec(), key="has space")
+    assert "key" in errors_of(spec_expense(), key="has space")
 
 
 def test_every_error_is_reported_at_once() -> None:
-    raw = spec()
+    raw = spec_expense()
     raw["steps"].append({"name": "Manager Approval", "required_role": "X", "pattern": "quorum"})
     raw["steps"].append({"name": "W", "pattern": "weighted", "required_role": "Y"})
     raw["fields"] = [{"name": "amount", "type": "decimal"}, {"name": "amount", "type": "money"}]
@@ -606,7 +578,7 @@ def test_every_error_is_reported_at_once() -> None:
 
 
 def test_duplicate_field_names() -> None:
-    raw = spec()
+    raw = spec_expense()
     raw["fields"] = [{"name": "amount", "type": "decimal"}, {"name": "amount", "type": "integer"}]
     assert errors_of(raw) == {"fields[1].name": "duplicate field name 'amount' (also fields[0])"}
 
@@ -633,7 +605,7 @@ def test_conditions_must_name_declared_fields() -> None:
 
 
 def test_amount_thresholds_need_a_numeric_amount_field() -> None:
-    raw = spec()
+    raw = spec_expense()
     raw["fields"] = [{"name": "amount", "type": "string"}]
     assert set(errors_of(raw)) == {
         "auto_approve_conditions.amount_threshold",
@@ -913,7 +885,7 @@ def test_input_must_be_an_object(purchase: WorkflowDefinition) -> None:
 
 
 def test_schemaless_input() -> None:
-    defn = parse_definition("expense_approval", spec())
+    defn = parse_definition("expense_approval", spec_expense())
     data = {"amount": 12.5, "n": 3, "ok": True, "none": None, "d": Decimal("1.20"), "s": "hi"}
     assert validate_input(defn, data) == {**data, "d": "1.20"}
     assert set(input_errors(defn, {"nested": {"a": 1}, "list": [1], "bad": float("nan")})) == {
@@ -933,12 +905,12 @@ def test_tenant_workflows_replace_whole_entries() -> None:
         },
         "extra": {"name": "E", "steps": [{"name": "s", "required_role": "R"}]},
     }
-    merged = effective_definitions(SPEC_WORKFLOWS, tenant)
+    merged = effective_definitions(spec_workflows(), tenant)
     assert merged["expense_approval"].name == "Tenant expenses"
     assert [s.name for s in merged["expense_approval"].steps] == ["Boss"]
     assert merged["expense_approval"].auto_approve is None  # nothing inherited
     assert set(merged) == {"expense_approval", "extra"}
-    assert effective_definitions(SPEC_WORKFLOWS) == parse_definitions(SPEC_WORKFLOWS)
+    assert effective_definitions(spec_workflows()) == parse_definitions(spec_workflows())
     with pytest.raises(DefinitionError) as exc:
-        effective_definitions(SPEC_WORKFLOWS, {"extra": {"name": "E", "steps": []}})
+        effective_definitions(spec_workflows(), {"extra": {"name": "E", "steps": []}})
     assert [e.path for e in exc.value.errors] == ["extra.steps"]

@@ -35,32 +35,16 @@ from signoff.workflow.engine import (
     withdraw,
 )
 from signoff.workflow.rules import make_context, parse_rules
+from tests.fixtures.workflows import spec_expense
 
 NOW = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
 REQ = 1  # the requester in every test
 
-SPEC = {
-    "name": "Expense Approval",
-    "description": "Multi-step expense approval workflow",
-    "steps": [
-        {
-            "name": "Manager Approval",
-            "required_role": "Manager",
-            "requires_mfa": False,
-            "auto_approve_threshold": None,
-        },
-        {
-            "name": "Finance Approval",
-            "required_role": "Finance_Manager",
-            "requires_mfa": True,
-            "auto_approve_threshold": 1000,
-        },
-    ],
-    "initial_state": "pending_manager_approval",
-    "approval_required_states": ["pending_manager_approval", "pending_finance_approval"],
-    "auto_approve_conditions": {"amount_threshold": 100, "user_roles": ["Senior_Manager"]},
-}
+
+def expense() -> WorkflowDefinition:
+    """The specification's expense workflow, parsed from a fresh copy."""
+    return parse_definition("expense_approval", spec_expense())
 
 
 def wf(*steps: dict[str, Any], **extra: Any) -> WorkflowDefinition:
@@ -132,7 +116,7 @@ def statuses(state: RequestState) -> list[str]:
 
 
 def test_spec_workflow_end_to_end() -> None:
-    defn = parse_definition("expense_approval", SPEC)
+    defn = expense()
     t = submit(defn, [ids(2, 3), ids(4)], amount="5000.00")
     assert t.kinds() == ["request_submitted", "step_activated"]
     assert t.state.status == "pending" and statuses(t.state) == ["active", "waiting"]
@@ -156,7 +140,7 @@ def test_spec_workflow_end_to_end() -> None:
 def test_spec_finance_step_auto_approves_at_or_below_its_threshold(
     amount: Any, skipped: bool
 ) -> None:
-    t = submit(parse_definition("expense_approval", SPEC), [ids(2), ids(4)], amount=amount)
+    t = submit(expense(), [ids(2), ids(4)], amount=amount)
     assert (t.state.steps[1].status == "skipped") is skipped
     if skipped:
         assert t.state.steps[1].skip_reason == "auto_approve_threshold"
@@ -180,9 +164,7 @@ def test_spec_finance_step_auto_approves_at_or_below_its_threshold(
 def test_spec_auto_approve_conditions(
     amount: Any, roles: tuple[str, ...], reason: str | None
 ) -> None:
-    t = submit(
-        parse_definition("expense_approval", SPEC), [ids(2), ids(4)], amount=amount, roles=roles
-    )
+    t = submit(expense(), [ids(2), ids(4)], amount=amount, roles=roles)
     if reason is None:
         assert t.state.status == "pending"
         return
@@ -193,7 +175,7 @@ def test_spec_auto_approve_conditions(
 
 
 def test_auto_approve_does_not_need_approvers() -> None:
-    t = submit(parse_definition("expense_approval", SPEC), [{}, {}], amount="5")
+    t = submit(expense(), [{}, {}], amount="5")
     assert t.state.status == "approved"
 
 
@@ -628,7 +610,7 @@ def test_one_decision_per_principal_even_through_a_delegate() -> None:
 
 
 def test_changes_requested_then_resubmit_restarts_fresh() -> None:
-    defn = parse_definition("expense_approval", SPEC)
+    defn = expense()
     state = act(submit(defn, [ids(2, 3), ids(4)], amount="5000").state, 2).state
     t = act(state, 4, 1, "request_changes", mfa=True)
     assert t.kinds() == ["decision_recorded", "changes_requested"]
@@ -805,7 +787,7 @@ def test_malformed_state_is_a_value_error(breakage: Any) -> None:
 
 
 def test_events_are_json_safe() -> None:
-    t = submit(parse_definition("expense_approval", SPEC), [ids(2), ids(4)], amount="5000")
+    t = submit(expense(), [ids(2), ids(4)], amount="5000")
     dumped = [e.to_dict() for e in t.events]
     assert json.loads(json.dumps(dumped)) == dumped
     assert dumped[-1] == {
