@@ -1,4 +1,4 @@
-"""Test harness (DESIGN.md §8): real PostgreSQL and Redis, never fakes.
+"""Test harness (docs/ARCHITECTURE.md §8): real PostgreSQL and Redis, never fakes.
 
 Servers, in order of preference:
 1. ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` (admin DSNs; CI uses these);

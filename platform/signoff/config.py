@@ -96,7 +96,7 @@ def defaults() -> dict[str, Any]:
         "AUTH_ROLE_ADMIN": FAB_ADMIN_ROLE,
         "AUTH_ROLE_PUBLIC": "Public",
         "AUTH_USER_REGISTRATION": False,
-        # FAB disables every limiter unless this is set (DESIGN.md §6).
+        # FAB disables every limiter unless this is set (docs/ARCHITECTURE.md §6).
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STRATEGY": "sliding-window-counter",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -1,6 +1,6 @@
 """Embedded PostgreSQL and Redis-compatible servers for the quick start and tests.
 
-DESIGN.md §7/§8: with no database URL (no Redis URL) ``signoff`` starts a server
+docs/ARCHITECTURE.md §7/§8: with no database URL (no Redis URL) ``signoff`` starts a server
 from a wheel, so a newcomer or a fresh CI machine needs no server installed.
 Both are persistent: data lives under ``data_dir`` and survives a restart.
 

@@ -1,4 +1,4 @@
-"""The rate limiter (DESIGN.md §6 in docs/ARCHITECTURE.md): one Flask-Limiter
+"""The rate limiter (docs/ARCHITECTURE.md §6): one Flask-Limiter
 instance, the keys it counts by, Signoff's rules and :func:`enforce`.
 
 One :class:`SignoffLimiter` (:data:`limiter`) is shared with FAB through

@@ -1,4 +1,4 @@
-"""The catalog proves DESIGN.md §2 for every table, now and for tables added later."""
+"""The catalog proves docs/ARCHITECTURE.md §2 for every table, now and for tables added later."""
 
 from __future__ import annotations
 

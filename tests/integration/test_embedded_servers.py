@@ -1,4 +1,5 @@
-"""The embedded PostgreSQL and Valkey servers (DESIGN.md §7/§8) keep data across restarts.
+"""The embedded PostgreSQL and Valkey servers (docs/ARCHITECTURE.md §7, §8) keep data
+across restarts.
 
 Real servers from the wheels, on a temp dir; self-contained (no conftest fixtures).
 """

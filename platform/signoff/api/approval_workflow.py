@@ -16,6 +16,13 @@ from __future__ import annotations
 from flask_appbuilder.api import expose
 from werkzeug.wrappers import Response
 
+from signoff.api.approval_workflow_schemas import (
+    HistoryEntrySchema,
+    HistorySchema,
+    InboxItemSchema,
+    PendingListSchema,
+    PendingQuerySchema,
+)
 from signoff.api.base import (
     UUID_PATH,
     TenantBaseApi,
@@ -24,15 +31,13 @@ from signoff.api.base import (
     openapi,
     query_args,
 )
-from signoff.api.requests import current_user_id, decide
-from signoff.api.schemas import (
+from signoff.api.common_schemas import (
     ActionResultSchema,
     DecisionSchema,
-    HistorySchema,
-    PendingListSchema,
-    PendingQuerySchema,
+    ErrorSchema,
     RejectSchema,
 )
+from signoff.api.requests import current_user_id, decide
 from signoff.extensions import db
 from signoff.workflow import actions, queries
 from signoff.workflow.manager import history
@@ -45,6 +50,16 @@ _STEP = ("step", {"type": "integer", "minimum": 0, "description": "0-based step 
 class ApprovalWorkflowApi(TenantBaseApi):
     resource_name = "approval-workflow"
     openapi_spec_tag = "Approval workflow"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        ActionResultSchema,
+        InboxItemSchema,
+        PendingListSchema,
+        DecisionSchema,
+        RejectSchema,
+        HistoryEntrySchema,
+        HistorySchema,
+    )
 
     @expose("/pending", methods=("GET",))
     @endpoint("read")

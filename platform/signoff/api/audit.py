@@ -14,8 +14,15 @@ from flask import current_app
 from flask_appbuilder.api import expose
 from werkzeug.wrappers import Response
 
+from signoff.api.audit_schemas import (
+    AuditReportQuerySchema,
+    AuditVerifySchema,
+    ChainResultSchema,
+    CheckpointProblemSchema,
+    CheckpointResultSchema,
+)
 from signoff.api.base import TenantBaseApi, endpoint, openapi, query_args
-from signoff.api.schemas import AuditReportQuerySchema, AuditVerifySchema
+from signoff.api.common_schemas import ErrorSchema
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_tenant, require_tenant
@@ -64,6 +71,13 @@ def _verification_dict(result: Any) -> dict[str, Any]:
 class AuditApi(TenantBaseApi):
     resource_name = "audit"
     openapi_spec_tag = "Audit"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        ChainResultSchema,
+        CheckpointProblemSchema,
+        CheckpointResultSchema,
+        AuditVerifySchema,
+    )
     tenant_roles = (ADMIN_ROLE,)
 
     @expose("/verify", methods=("GET",))

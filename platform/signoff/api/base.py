@@ -11,8 +11,11 @@ or path can name a tenant. Every failure is JSON in the shape of
 :class:`TenantBaseApi` adds what Signoff's own resources share: the ``endpoint``
 decorator (FAB permission ``can_read``/``can_write``, optional tenant roles,
 errors mapped to the error shape) and OpenAPI operations declared as Python data
-(:func:`openapi`) whose schemas are the marshmallow classes of
-:mod:`signoff.api.schemas`.
+(:func:`openapi`, read by :class:`DocumentedApi`) whose schemas are marshmallow
+classes: each resource's in ``<resource>_schemas.py`` beside it, what several share in
+:mod:`signoff.api.common_schemas`, paged lists on :mod:`signoff.api.paging`. A
+resource publishes its schemas as components through FAB's
+``openapi_spec_component_schemas`` (named by class name; nested schemas first).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from signoff.api import errors
-from signoff.api.schemas import ALL_SCHEMAS, ErrorSchema
+from signoff.api.common_schemas import ErrorSchema
 from signoff.db.binding import current_tenant_id, set_current_tenant
 from signoff.extensions import current_appbuilder, db
 from signoff.tenancy import apikeys
@@ -236,17 +239,22 @@ def openapi(
     errors: Iterable[int] = (401, 403, 404),
     idempotent: bool = False,
     links: Mapping[int, Mapping[str, dict[str, Any]]] | None = None,
+    security: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Attach one OpenAPI operation (as data, schemas as marshmallow classes) to a method.
 
     ``links`` are OpenAPI links of a success response (``operationId`` of the target as
-    ``Class.method``), which clients and stateful testers follow.
+    ``Class.method``), which clients and stateful testers follow. ``security`` names the
+    schemes of a method without a FAB permission (one with a permission gets ``jwt`` and
+    ``api_key`` from :meth:`DocumentedApi.operation_helper`).
     """
 
     def deco(f: Callable[..., Any]) -> Callable[..., Any]:
         op: dict[str, Any] = {"summary": summary, "operationId": f.__name__}
         if description:
             op["description"] = description
+        if security:
+            op["security"] = [{scheme: []} for scheme in security]
         params: list[dict[str, Any]] = [
             {"in": "path", "name": name, "required": True, "schema": schema}
             for name, schema in path
@@ -339,12 +347,8 @@ def endpoint(
     return deco
 
 
-class TenantBaseApi(TenantApiMixin, BaseApi):
-    """Base of Signoff's own tenant resources (not model CRUD)."""
-
-    allow_browser_login = False
-    responses = error_responses()
-    openapi_spec_component_schemas = (ErrorSchema, *ALL_SCHEMAS)
+class DocumentedApi(BaseApi):
+    """A BaseApi whose methods declare their OpenAPI operations with :func:`openapi`."""
 
     def operation_helper(
         self,
@@ -368,6 +372,19 @@ class TenantBaseApi(TenantApiMixin, BaseApi):
             if func is not None and self.get_method_permission(func.__name__):
                 op["security"] = [{"jwt": []}, {"api_key": []}]
             operations[method.lower()] = op
+
+
+class TenantBaseApi(TenantApiMixin, DocumentedApi):
+    """Base of Signoff's own tenant resources (not model CRUD).
+
+    A resource lists the marshmallow components of its operations in
+    ``openapi_spec_component_schemas``, nested schemas before the schemas nesting them
+    (apispec would publish an unregistered nested schema under another name).
+    """
+
+    allow_browser_login = False
+    responses = error_responses()
+    openapi_spec_component_schemas: tuple[type[Schema], ...] = (ErrorSchema,)
 
 
 # --- request helpers ----------------------------------------------------------------------

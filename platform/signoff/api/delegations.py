@@ -26,13 +26,14 @@ from signoff.api.base import (
     openapi,
     query_args,
 )
-from signoff.api.requests import current_user_id
-from signoff.api.schemas import (
+from signoff.api.common_schemas import ErrorSchema
+from signoff.api.delegations_schemas import (
     DelegationCreateSchema,
     DelegationListQuerySchema,
     DelegationListSchema,
     DelegationSchema,
 )
+from signoff.api.requests import current_user_id
 from signoff.db.ids import parse_id
 from signoff.extensions import db
 from signoff.security.actor import request_actor
@@ -73,6 +74,12 @@ def get_delegation_for(session: Session, user_id: int, delegation_id: Any) -> De
 class DelegationsApi(TenantBaseApi):
     resource_name = "delegations"
     openapi_spec_tag = "Delegations"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        DelegationCreateSchema,
+        DelegationSchema,
+        DelegationListSchema,
+    )
 
     @expose("/", methods=("GET",))
     @endpoint("read")

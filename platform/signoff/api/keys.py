@@ -30,14 +30,15 @@ from signoff.api.base import (
     query_args,
     transaction,
 )
-from signoff.api.requests import current_user_id
-from signoff.api.schemas import (
+from signoff.api.common_schemas import ErrorSchema
+from signoff.api.keys_schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
     ApiKeyListSchema,
     ApiKeySchema,
-    PageQuerySchema,
 )
+from signoff.api.paging import PageQuerySchema
+from signoff.api.requests import current_user_id
 from signoff.db.ids import parse_id
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
@@ -91,6 +92,13 @@ def _interactive_only() -> Response | None:
 class ApiKeysApi(TenantBaseApi):
     resource_name = "api-keys"
     openapi_spec_tag = "API keys"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        ApiKeyCreateSchema,
+        ApiKeySchema,
+        ApiKeyCreatedSchema,
+        ApiKeyListSchema,
+    )
     tenant_roles = (ADMIN_ROLE,)
 
     @expose("/", methods=("GET",))

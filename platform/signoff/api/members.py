@@ -30,13 +30,14 @@ from signoff.api.base import (
     query_args,
     transaction,
 )
-from signoff.api.requests import current_user_id
-from signoff.api.schemas import (
+from signoff.api.common_schemas import ErrorSchema
+from signoff.api.members_schemas import (
     MemberListSchema,
     MemberQuerySchema,
     MemberRolesSchema,
     MemberSchema,
 )
+from signoff.api.requests import current_user_id
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import parse_id
 from signoff.extensions import db
@@ -111,6 +112,12 @@ def _audit(session: Session, action: str, m: Membership, payload: dict[str, Any]
 class MembersApi(TenantBaseApi):
     resource_name = "members"
     openapi_spec_tag = "Members"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        MemberSchema,
+        MemberListSchema,
+        MemberRolesSchema,
+    )
 
     @expose("/", methods=("GET",))
     @endpoint("read")

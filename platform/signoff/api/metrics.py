@@ -6,7 +6,8 @@ from flask_appbuilder.api import expose
 from werkzeug.wrappers import Response
 
 from signoff.api.base import TenantBaseApi, endpoint, openapi
-from signoff.api.schemas import MetricsSchema
+from signoff.api.common_schemas import ErrorSchema
+from signoff.api.metrics_schemas import MetricsSchema
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.workflow.manager import metrics
@@ -15,6 +16,7 @@ from signoff.workflow.manager import metrics
 class MetricsApi(TenantBaseApi):
     resource_name = "metrics"
     openapi_spec_tag = "Metrics"
+    openapi_spec_component_schemas = (ErrorSchema, MetricsSchema)
 
     @expose("/", methods=("GET",))
     @endpoint("read", roles=(ADMIN_ROLE,))

@@ -23,44 +23,36 @@ from typing import Any, ClassVar
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.api import BaseApi, expose
+from flask_appbuilder.api import expose
 from flask_jwt_extended import verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 from werkzeug.wrappers import Response
 
-from signoff.api.base import TenantApiMixin
+from signoff.api.base import DocumentedApi, TenantApiMixin, openapi
+from signoff.api.mfa_schemas import (
+    CODE_BODY,
+    CONFIRMED,
+    ENROLMENT,
+    RECOVERY_CODE_BODY,
+    RECOVERY_CODES,
+    RECOVERY_VERIFIED,
+    RESET,
+    STATUS,
+    VERIFIED,
+    CodeSchema,
+    EnrollSchema,
+    RecoveryCodeSchema,
+)
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
 from signoff.security.mfa import MfaError
 
 RECOVERY_PATH = "/api/v1/security/mfa/recovery"
-
-
-class CodeSchema(Schema):
-    code = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            r"^\s*[0-9]{3}[\s-]?[0-9]{3}\s*$", error="must be the 6-digit code"
-        ),
-        metadata={"description": "the 6-digit code the authenticator app shows"},
-    )
-
-
-class RecoveryCodeSchema(Schema):
-    code = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            r"^\s*[A-Za-z0-9]{5}[\s-]?[A-Za-z0-9]{5}\s*$",
-            error="must be a recovery code like abcde-12345",
-        ),
-    )
-
-
-class EnrollSchema(Schema):
-    restart = fields.Boolean(load_default=True)
+#: The MFA endpoints take a JWT only (an API key is refused).
+_JWT = ("jwt",)
 
 
 def error(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> Response:
@@ -129,7 +121,7 @@ def _verified_payload(at: Any) -> dict[str, Any]:
     }
 
 
-class MfaApi(BaseApi):
+class MfaApi(DocumentedApi):
     """The caller's own authenticator (``/api/v1/security/mfa``)."""
 
     resource_name = "mfa"
@@ -155,63 +147,31 @@ class MfaApi(BaseApi):
         return bp
 
     @expose("/status", methods=["GET"])
+    @openapi(
+        "MFA status of the caller",
+        ok={200: ("status", STATUS)},
+        errors=(401,),
+        security=_JWT,
+    )
     def status(self) -> Response:
-        """Whether the caller has an authenticator, and when this token last passed MFA
-        ---
-        get:
-          summary: MFA status of the caller
-          responses:
-            200:
-              description: status
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      enrolled: {type: boolean}
-                      pending: {type: boolean}
-                      recovery_codes_left: {type: integer}
-                      verified_at: {type: string, format: date-time, nullable: true}
-                      fresh: {type: boolean}
-                      timeout: {type: integer}
-            401:
-              $ref: '#/components/responses/401'
-          security:
-            - jwt: []
-        """
+        # Whether the caller has an authenticator, and when this token last passed MFA.
         state = mfa.status(db.session, _uid())
         db.session.rollback()
         return self.response(200, **state)
 
     @expose("/enroll", methods=["POST"])
+    @openapi(
+        "Start (or restart) enrolling a TOTP authenticator",
+        description=(
+            "The secret is active only after POST /confirm with a valid code. Shown once; "
+            "scan the QR code (an SVG data URI) or type the key."
+        ),
+        ok={201: ("the pending authenticator", ENROLMENT)},
+        errors=(401, 409),
+        security=_JWT,
+    )
     def enroll(self) -> Response:
-        """Start an enrolment: a new secret, its otpauth URI and a QR code
-        ---
-        post:
-          summary: Start (or restart) enrolling a TOTP authenticator
-          description: >-
-            The secret is active only after POST /confirm with a valid code. Shown
-            once; scan the QR code (an SVG data URI) or type the key.
-          responses:
-            201:
-              description: the pending authenticator
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      secret: {type: string}
-                      otpauth_uri: {type: string}
-                      qr: {type: string, description: "data:image/svg+xml URI"}
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
-            409:
-              $ref: '#/components/responses/409'
-          security:
-            - jwt: []
-        """
+        # A new secret, its otpauth URI and a QR code.
         data = body(EnrollSchema())
         enrolment = mfa.begin_enrolment(db.session, g.user, restart=data["restart"])
         resp = self.response(201, **enrolment.to_dict())
@@ -219,47 +179,16 @@ class MfaApi(BaseApi):
         return resp
 
     @expose("/confirm", methods=["POST"])
+    @openapi(
+        "Confirm the enrolment with a valid code",
+        body=CODE_BODY,
+        body_required=True,
+        ok={200: ("active; the recovery codes are shown only now", CONFIRMED)},
+        errors=(401, 404, 409, 422, 429),
+        security=_JWT,
+    )
     def confirm(self) -> Response:
-        """Activate the pending authenticator with a code; returns ten recovery codes once
-        ---
-        post:
-          summary: Confirm the enrolment with a valid code
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema:
-                  type: object
-                  required: [code]
-                  properties:
-                    code: {type: string, example: "123456"}
-          responses:
-            200:
-              description: active; the recovery codes are shown only now
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      recovery_codes: {type: array, items: {type: string}}
-                      mfa_verified: {type: boolean}
-                      verified_at: {type: string, format: date-time}
-                      expires_in: {type: integer}
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
-            404:
-              $ref: '#/components/responses/404'
-            409:
-              $ref: '#/components/responses/409'
-            422:
-              $ref: '#/components/responses/422'
-            429:
-              $ref: '#/components/responses/429'
-          security:
-            - jwt: []
-        """
+        # Activates the pending authenticator; returns ten recovery codes, once.
         data = body(CodeSchema())
         codes = mfa.confirm_enrolment(db.session, _uid(), data["code"])
         at = mfa.verified_at(_uid())
@@ -268,121 +197,47 @@ class MfaApi(BaseApi):
         return resp
 
     @expose("/verify", methods=["POST"])
+    @openapi(
+        "Verify a code (MFA step-up for this token)",
+        description=(
+            "Decisions on steps that require MFA made with this token within "
+            "FAB_APPROVAL_MFA_TIMEOUT seconds are MFA-verified. A code is accepted once."
+        ),
+        body=CODE_BODY,
+        body_required=True,
+        ok={200: ("verified", VERIFIED)},
+        errors=(401, 409, 422, 429),
+        security=_JWT,
+    )
     def verify(self) -> Response:
-        """Step-up: verify a TOTP code for this access token
-        ---
-        post:
-          summary: Verify a code (MFA step-up for this token)
-          description: >-
-            Decisions on steps that require MFA made with this token within
-            FAB_APPROVAL_MFA_TIMEOUT seconds are MFA-verified. A code is accepted once.
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema:
-                  type: object
-                  required: [code]
-                  properties:
-                    code: {type: string, example: "123456"}
-          responses:
-            200:
-              description: verified
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      mfa_verified: {type: boolean}
-                      verified_at: {type: string, format: date-time}
-                      expires_in: {type: integer}
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
-            409:
-              $ref: '#/components/responses/409'
-            422:
-              $ref: '#/components/responses/422'
-            429:
-              $ref: '#/components/responses/429'
-          security:
-            - jwt: []
-        """
         data = body(CodeSchema())
         at = mfa.verify_code(db.session, _uid(), data["code"])
         return self.response(200, **_verified_payload(at))
 
     @expose("/recovery", methods=["POST"])
+    @openapi(
+        "Verify with a recovery code",
+        body=RECOVERY_CODE_BODY,
+        body_required=True,
+        ok={200: ("verified", RECOVERY_VERIFIED)},
+        errors=(401, 409, 422, 429),
+        security=_JWT,
+    )
     def recovery(self) -> Response:
-        """Spend a single-use recovery code as the step-up verification
-        ---
-        post:
-          summary: Verify with a recovery code
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema:
-                  type: object
-                  required: [code]
-                  properties:
-                    code: {type: string, example: abcde-fghjk}
-          responses:
-            200:
-              description: verified
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      mfa_verified: {type: boolean}
-                      verified_at: {type: string, format: date-time}
-                      expires_in: {type: integer}
-                      recovery_codes_left: {type: integer}
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
-            409:
-              $ref: '#/components/responses/409'
-            422:
-              $ref: '#/components/responses/422'
-            429:
-              $ref: '#/components/responses/429'
-          security:
-            - jwt: []
-        """
+        # Spends a single-use recovery code as the step-up verification.
         data = body(RecoveryCodeSchema())
         at, left = mfa.use_recovery_code(db.session, _uid(), data["code"])
         return self.response(200, recovery_codes_left=left, **_verified_payload(at))
 
     @expose("/recovery-codes", methods=["POST"])
+    @openapi(
+        "New recovery codes",
+        ok={200: ("ten new codes, shown only now", RECOVERY_CODES)},
+        errors=(401, 403, 409),
+        security=_JWT,
+    )
     def recovery_codes(self) -> Response:
-        """Replace the recovery codes (needs a fresh verification with this token)
-        ---
-        post:
-          summary: New recovery codes
-          responses:
-            200:
-              description: ten new codes, shown only now
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      recovery_codes: {type: array, items: {type: string}}
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
-            403:
-              $ref: '#/components/responses/403'
-            409:
-              $ref: '#/components/responses/409'
-          security:
-            - jwt: []
-        """
+        # Replaces the recovery codes; needs a fresh verification with this token.
         body(Schema())
         codes = mfa.regenerate_recovery_codes(db.session, _uid())
         resp = self.response(200, recovery_codes=codes)
@@ -390,7 +245,7 @@ class MfaApi(BaseApi):
         return resp
 
 
-class TenantMemberMfaApi(TenantApiMixin, BaseApi):
+class TenantMemberMfaApi(TenantApiMixin, DocumentedApi):
     """A tenant Admin resets a member's authenticator."""
 
     resource_name = "tenant-members"
@@ -405,42 +260,20 @@ class TenantMemberMfaApi(TenantApiMixin, BaseApi):
         return bp
 
     @expose("/<int:user_id>/mfa/reset", methods=["POST"])
+    @openapi(
+        "Reset a member's MFA authenticator",
+        description=(
+            "Deletes the member's authenticator, recovery codes and step-up verifications; "
+            "the member enrols again. The acting Admin must have passed MFA with this token "
+            "within FAB_APPROVAL_MFA_TIMEOUT and cannot reset their own. Audited in the "
+            "tenant's chain as mfa.reset."
+        ),
+        path=[("user_id", {"type": "integer"})],
+        ok={200: ("reset", RESET)},
+        errors=(401, 403, 404, 429),
+        security=_JWT,
+    )
     def reset(self, user_id: int) -> Response:
-        """Reset a member's authenticator (audited)
-        ---
-        post:
-          summary: Reset a member's MFA authenticator
-          description: >-
-            Deletes the member's authenticator, recovery codes and step-up
-            verifications; the member enrols again. The acting Admin must have
-            passed MFA with this token within FAB_APPROVAL_MFA_TIMEOUT and cannot
-            reset their own. Audited in the tenant's chain as mfa.reset.
-          parameters:
-            - in: path
-              name: user_id
-              required: true
-              schema: {type: integer}
-          responses:
-            200:
-              description: reset
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    properties:
-                      user_id: {type: integer}
-                      had_authenticator: {type: boolean}
-            401:
-              $ref: '#/components/responses/401'
-            403:
-              $ref: '#/components/responses/403'
-            404:
-              $ref: '#/components/responses/404'
-            429:
-              $ref: '#/components/responses/429'
-          security:
-            - jwt: []
-        """
         actor_id = int(g.user.id)
         if getattr(g, "api_key", None) is not None or not mfa.is_fresh(actor_id):
             return error(

@@ -27,15 +27,18 @@ from signoff.api.base import (
     query_args,
     with_replay_header,
 )
-from signoff.api.schemas import (
-    ActionResultSchema,
+from signoff.api.common_schemas import ActionResultSchema, ErrorSchema
+from signoff.api.requests_schemas import (
     CommentSchema,
     RequestChangesSchema,
     RequestDetailSchema,
     RequestListQuerySchema,
     RequestListSchema,
+    RequestSummarySchema,
     ResubmitSchema,
+    StepSchema,
     SubmitSchema,
+    TimelineEventSchema,
     TimelineSchema,
 )
 from signoff.extensions import db
@@ -112,6 +115,20 @@ def decide(
 class RequestsApi(TenantBaseApi):
     resource_name = "requests"
     openapi_spec_tag = "Requests"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        ActionResultSchema,
+        SubmitSchema,
+        ResubmitSchema,
+        RequestChangesSchema,
+        CommentSchema,
+        StepSchema,
+        RequestSummarySchema,
+        RequestDetailSchema,
+        RequestListSchema,
+        TimelineEventSchema,
+        TimelineSchema,
+    )
 
     @expose("/", methods=("GET",))
     @endpoint("read")

@@ -33,9 +33,9 @@ from signoff.api.base import (
     query_args,
     transaction,
 )
+from signoff.api.common_schemas import WORKFLOW_KEY_RE, ErrorSchema
 from signoff.api.requests import current_user_id
-from signoff.api.schemas import (
-    WORKFLOW_KEY_RE,
+from signoff.api.workflows_schemas import (
     ExportQuerySchema,
     ImportResultSchema,
     ValidationResultSchema,
@@ -43,10 +43,12 @@ from signoff.api.schemas import (
     WorkflowDetailSchema,
     WorkflowListSchema,
     WorkflowSavedSchema,
+    WorkflowSummarySchema,
     WorkflowValidateSchema,
     WorkflowVersionCreateSchema,
     WorkflowVersionDetailSchema,
     WorkflowVersionListSchema,
+    WorkflowVersionSchema,
 )
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
@@ -201,6 +203,21 @@ def _read_bundle() -> dict[str, Any]:
 class WorkflowsApi(TenantBaseApi):
     resource_name = "workflows"
     openapi_spec_tag = "Workflows"
+    openapi_spec_component_schemas = (
+        ErrorSchema,
+        WorkflowSummarySchema,
+        WorkflowListSchema,
+        WorkflowDetailSchema,
+        WorkflowVersionSchema,
+        WorkflowVersionDetailSchema,
+        WorkflowVersionListSchema,
+        WorkflowVersionCreateSchema,
+        WorkflowSavedSchema,
+        WorkflowValidateSchema,
+        ValidationResultSchema,
+        WorkflowBundleSchema,
+        ImportResultSchema,
+    )
 
     @expose("/", methods=("GET",))
     @endpoint("read")

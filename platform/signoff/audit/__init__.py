@@ -1,4 +1,5 @@
-"""Tamper-evident audit trail (DESIGN.md §5): hash chain in SQL, signed checkpoints, reports.
+"""Tamper-evident audit trail (docs/ARCHITECTURE.md §5): hash chain in SQL, signed
+checkpoints, reports.
 
 ``append`` is what workflow actions call inside their transaction; ``verify`` /
 ``verify_all`` run the SQL verifier; checkpoints add the key the database never

@@ -3,7 +3,7 @@
 The chain lives in PostgreSQL (``sql/functions/audit_*.sql``): ``signoff.audit_append``
 is the only way in, and ``signoff.audit_verify`` walks a chain in one set-based
 pass. This module is the thin typed layer over both. Every call runs in the
-caller's transaction, whose bound tenant (DESIGN.md §2) is the chain it touches.
+caller's transaction, whose bound tenant (docs/ARCHITECTURE.md §2) is the chain it touches.
 
 Canonical bytes of an event (``signoff.audit_canonical``), joined by U+001F:
 tenant uuid, seq, occurred_at as integer microseconds since the Unix epoch (UTC),

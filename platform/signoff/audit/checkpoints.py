@@ -1,4 +1,4 @@
-"""Signed checkpoints: what the keyless hash chain cannot prove by itself (DESIGN.md §5).
+"""Signed checkpoints: what the keyless hash chain cannot prove by itself (docs/ARCHITECTURE.md §5).
 
 Whoever owns the database can recompute a whole chain after editing it, or cut
 off its tail, and ``audit_verify`` would still say ok. So the application signs

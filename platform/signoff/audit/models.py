@@ -1,4 +1,4 @@
-"""Audit models (DESIGN.md §5), read-only from Python.
+"""Audit models (docs/ARCHITECTURE.md §5), read-only from Python.
 
 Rows of ``audit_event`` enter only through ``signoff.audit_append`` (see
 :func:`signoff.audit.chain.append`); ``audit_checkpoint`` rows through

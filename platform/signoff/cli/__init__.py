@@ -1,4 +1,5 @@
-"""The ``signoff`` command: db, tenants, demo, serve (and, per domain, more groups)."""
+"""The ``signoff`` command: db, tenants, audit, escalations, notifications,
+create-operator, demo and serve."""
 
 from __future__ import annotations
 

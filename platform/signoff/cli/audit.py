@@ -1,7 +1,7 @@
 """``signoff audit``: verify chains, sign checkpoints, write compliance reports.
 
 Runs as the app role like the web app. Each tenant is bound explicitly
-(DESIGN.md §2) in its own transaction, committed or rolled back before the next.
+(docs/ARCHITECTURE.md §2) in its own transaction, committed or rolled back before the next.
 Exit status: 0 when everything verified or signed, 1 when any chain or
 checkpoint is broken (each break is printed with tenant, seq and kind).
 """

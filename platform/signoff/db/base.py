@@ -36,7 +36,7 @@ def created_at() -> Mapped[datetime]:
 
 
 class TenantOwned:
-    """Mixin for tenant-owned tables (DESIGN.md §2).
+    """Mixin for tenant-owned tables (docs/ARCHITECTURE.md §2).
 
     ``tenant_id`` defaults, in the database, to the tenant bound to the current
     transaction, and the row-level security policy's ``WITH CHECK`` rejects any

@@ -1,4 +1,4 @@
-"""Per-transaction tenant binding (DESIGN.md §2).
+"""Per-transaction tenant binding (docs/ARCHITECTURE.md §2).
 
 The tenant of the current request or job lives in a ContextVar. An
 ``after_begin`` listener on every SQLAlchemy ``Session`` copies it into the

@@ -4,7 +4,7 @@ For the hot path of workflow actions only (two SQL function calls per decision):
 SQLAlchemy's statement and ORM machinery costs ~0.1-0.3 ms of CPU per call, which
 on a 2-core host is a large part of a decision (``bench/workflow_bench.py``).
 The statement still runs inside the session's transaction, so the tenant binding
-of ``after_begin`` (DESIGN.md §2) and row-level security apply exactly as they do
+of ``after_begin`` (docs/ARCHITECTURE.md §2) and row-level security apply exactly as they do
 to ORM statements.
 """
 

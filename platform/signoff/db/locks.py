@@ -1,4 +1,4 @@
-"""Advisory locks that serialize decisions on one request (DESIGN.md §4).
+"""Advisory locks that serialize decisions on one request (docs/ARCHITECTURE.md §4).
 
 ``signoff.request_lock`` (``sql/functions/request_lock.sql``) takes the lock and then
 reads the request, in one round trip: the key is a 64-bit hash of

@@ -1,8 +1,8 @@
 """Signoff's FAB security manager.
 
-It binds the request's tenant when it loads the user (session cookie, JWT and
-API-key paths), shares the one Flask-Limiter instance, and leaves schema
-creation to Alembic.
+It binds the request's tenant when it loads the user (session cookie and JWT
+paths; API keys are resolved and bound in :mod:`signoff.api.base`), shares the one
+Flask-Limiter instance, and leaves schema creation to Alembic.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class SignoffSecurityManager(SecurityManager):
     security_api = SignoffSecurityApi
 
     def create_limiter(self, app: Flask) -> Limiter:
-        # One instance for FAB's login limits and ours (DESIGN.md §6).
+        # One instance for FAB's login limits and ours (docs/ARCHITECTURE.md §6).
         limiter.init_app(app)
         return limiter
 

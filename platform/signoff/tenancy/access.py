@@ -1,7 +1,7 @@
 """Per-request tenant access checks shared by pages and APIs.
 
 Every check answers 404 for "no such tenant" and "not your tenant" alike
-(DESIGN.md §3): the answer never tells an outsider that a tenant exists.
+(docs/ARCHITECTURE.md §3): the answer never tells an outsider that a tenant exists.
 """
 
 from __future__ import annotations

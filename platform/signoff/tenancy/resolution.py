@@ -1,4 +1,4 @@
-"""Tenant resolution (DESIGN.md §3).
+"""Tenant resolution (docs/ARCHITECTURE.md §3).
 
 A request names its tenant by URL slug (pages) or by the tenant claim of its JWT
 (API). The tenant is bound only when the authenticated user is a member; the

@@ -1,5 +1,6 @@
-"""What every Signoff page shares: the layout's context, CSRF, user names, the
-request-visibility helper and the "suspended" / error pages.
+"""What every Signoff page shares: the layout's context, CSRF, user names and the
+"suspended" / error pages (a request's visibility is
+:func:`signoff.workflow.queries.get_request_for`, shared with the API).
 
 CSRF: Flask-WTF's ``CSRFProtect`` guards every non-API POST when
 ``WTF_CSRF_ENABLED`` is true (the default; test configs turn it off). FAB's own

@@ -3,7 +3,7 @@
 Tenants (status, plan, suspend/reactivate, change plan), the platform-wide audit
 verification (``signoff.audit_verify_all``), health, and metrics across tenants.
 Operators see the ``tenant`` rows (global) and **counts** only: the counts are
-taken by binding each tenant in turn (DESIGN.md §2: jobs bind explicitly), and
+taken by binding each tenant in turn (docs/ARCHITECTURE.md §2: jobs bind explicitly), and
 no tenant row other than a count ever reaches the page. A suspension or plan
 change is recorded in that tenant's own audit chain.
 """

@@ -7,7 +7,7 @@ in ``FAB_APPROVAL_WORKFLOWS``. A tenant's entry replaces the platform's whole.
 
 The effective mapping is cached in Redis under a key that carries the tenant and
 a per-tenant generation number; saving bumps the generation *after* commit, so
-every process sees the new version on its next request (DESIGN.md §6). The TTL is
+every process sees the new version on its next request (docs/ARCHITECTURE.md §6). The TTL is
 the backstop. When Redis is down, lookups go to PostgreSQL.
 """
 

@@ -1,4 +1,4 @@
-"""Property tests of the engine's invariants (DESIGN.md section 8).
+"""Property tests of the engine's invariants (docs/ARCHITECTURE.md §8).
 
 A deliberately naive reference model (brute force, fractions, no shared code with the
 engine) decides what should happen to every attempted decision; the engine must agree.

@@ -1,4 +1,4 @@
-"""Every state change of a request, one ``do_<verb>()`` each (DESIGN.md §4).
+"""Every state change of a request, one ``do_<verb>()`` each (docs/ARCHITECTURE.md §4).
 
 Each action runs in one transaction: the per-request advisory lock first, then
 the read, the pure engine's verdict, the writes, the audit record and the

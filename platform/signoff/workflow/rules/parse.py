@@ -1,261 +1,35 @@
-"""The rule language of ``FAB_APPROVAL_RULES``: parsed once, then run by a tiny interpreter.
-
-A rule is ``{name, priority, conditions, match, approvers, action}``. Conditions are
-``{field, operator, value}`` leaves or ``{all: [...]}`` / ``{any: [...]}`` nodes. Nothing is
-ever ``eval``-ed: :func:`parse_rule` turns the raw structure into frozen dataclasses (and
-rejects anything it does not understand, at save time), and :func:`evaluate` walks them.
-
-Semantics, chosen so that rules behave the same whether data arrives as JSON, form strings
-or Python objects:
-
-* ``field`` is a dotted path into the context (see :func:`make_context`): ``input_data.amount``,
-  ``requester.roles``, ``workflow``. A path that does not resolve makes the condition false
-  (every operator, ``!=`` and ``not_in`` included): missing data never matches.
-* Numbers are compared exactly as :class:`~decimal.Decimal`: ints, Decimals, floats (by their
-  shortest repr, so ``0.1`` means 0.1) and numeric strings such as ``"5000.00"`` (what
-  :func:`~signoff.workflow.definitions.validate_input` produces) are all numbers.
-* ``>``, ``>=``, ``<``, ``<=`` compare two numbers, or two non-numeric strings (ISO dates order
-  correctly); any other mix is false. ``==``/``!=`` compare numbers numerically and everything
-  else by type and value (``True`` is not ``1``). ``in``/``not_in`` take a list. ``contains``
-  asks whether a list field holds the value, or a string field contains a string value.
-"""
+"""Parsing and validation of rules and conditions, collecting every error with its path."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final, TypeAlias
 
 from signoff.workflow.errors import DefinitionError, FieldError, check_keys, join_path
-
-__all__ = [
-    "ACTIONS",
-    "MATCH_MODES",
-    "OPERATORS",
-    "ROOTS",
-    "AllOf",
-    "AnyOf",
-    "Compare",
-    "Condition",
-    "DefinitionError",
-    "FieldError",
-    "Rule",
-    "RuleApprover",
-    "condition_to_dict",
-    "evaluate",
-    "make_context",
-    "matching_rules",
-    "parse_condition",
-    "parse_rule",
-    "parse_rules",
-    "referenced_fields",
-    "rule_to_dict",
-    "to_decimal",
-]
-
-OPERATORS: Final = (">", ">=", "<", "<=", "==", "!=", "in", "not_in", "contains")
-ORDERING: Final = frozenset({">", ">=", "<", "<="})
-#: Top-level names a condition may start from; see :func:`make_context`.
-ROOTS: Final = ("input_data", "requester", "workflow")
-MATCH_MODES: Final = ("all", "any")
-ACTIONS: Final = ("add_approvers", "auto_approve")
-RULE_APPROVER_KINDS: Final = ("role", "user", "manager")
-
-#: Limits that keep a hostile or accidental rule from costing more than a few microseconds.
-MAX_DEPTH: Final = 8
-MAX_NODES: Final = 200
-MAX_LIST: Final = 500
-MAX_STRING: Final = 1000
+from signoff.workflow.rules.evaluate import to_decimal
+from signoff.workflow.rules.model import (
+    ACTIONS,
+    MATCH_MODES,
+    MAX_DEPTH,
+    MAX_LIST,
+    MAX_NODES,
+    MAX_STRING,
+    OPERATORS,
+    ORDERING,
+    ROOTS,
+    RULE_APPROVER_KINDS,
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    RuleApprover,
+    Scalar,
+    Value,
+)
+from signoff.workflow.rules.rule import Rule
 
 _PATH_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_NUMERIC_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?")
-
-Scalar: TypeAlias = bool | int | float | str | None
-Value: TypeAlias = Scalar | tuple[Scalar, ...]
-
-
-@dataclass(frozen=True)
-class Compare:
-    """A leaf: ``field operator value``; ``value`` is a tuple for ``in``/``not_in``."""
-
-    field: str
-    operator: str
-    value: Value
-
-
-@dataclass(frozen=True)
-class AllOf:
-    """True when every sub-condition is true."""
-
-    conditions: tuple[Condition, ...]
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    """True when at least one sub-condition is true."""
-
-    conditions: tuple[Condition, ...]
-
-
-Condition: TypeAlias = Compare | AllOf | AnyOf
-
-
-@dataclass(frozen=True)
-class RuleApprover:
-    """An approver a rule adds: ``kind`` role/user/manager; optional ones do not gate."""
-
-    kind: str
-    value: str | None = None
-    required: bool = True
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A parsed rule; ``conditions`` are combined with ``match`` (``all`` or ``any``)."""
-
-    name: str
-    conditions: tuple[Condition, ...]
-    priority: int = 0
-    match: str = "all"
-    approvers: tuple[RuleApprover, ...] = ()
-    action: str = "add_approvers"
-    description: str = ""
-
-    def matches(self, context: Mapping[str, Any]) -> bool:
-        """Whether this rule applies to ``context``."""
-        results = (evaluate(c, context) for c in self.conditions)
-        return all(results) if self.match == "all" else any(results)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def to_decimal(value: object) -> Decimal | None:
-    """``value`` as an exact finite Decimal if it is a number or numeric string, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value)) if value == value and abs(value) != float("inf") else None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, str) and len(value) <= 100 and _NUMERIC_RE.fullmatch(value):
-        return Decimal(value)
-    return None
-
-
-_MISSING: Final = object()
-
-
-def _resolve(context: Mapping[str, Any], path: str) -> object:
-    current: object = context
-    for part in path.split("."):
-        if not isinstance(current, Mapping) or part not in current:
-            return _MISSING
-        current = current[part]
-    return current
-
-
-def _equal(a: object, b: object) -> bool:
-    da, db = to_decimal(a), to_decimal(b)
-    if da is not None and db is not None:
-        return da == db
-    if da is not None or db is not None:
-        return False
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    return False
-
-
-def _order(a: object, b: object) -> int | None:
-    """-1/0/1 when ``a`` and ``b`` are comparable (both numbers or both strings), else None."""
-    da, db = to_decimal(a), to_decimal(b)
-    if da is not None and db is not None:
-        return (da > db) - (da < db)
-    if da is not None or db is not None:
-        return None
-    if isinstance(a, str) and isinstance(b, str):
-        return (a > b) - (a < b)
-    return None
-
-
-def _compare(actual: object, operator: str, value: Value) -> bool:
-    if operator in ORDERING:
-        order = _order(actual, value)
-        if order is None:
-            return False
-        return {">": order > 0, ">=": order >= 0, "<": order < 0, "<=": order <= 0}[operator]
-    if operator == "==":
-        return _equal(actual, value)
-    if operator == "!=":
-        return not _equal(actual, value)
-    if operator in ("in", "not_in"):
-        assert isinstance(value, tuple)
-        found = any(_equal(actual, v) for v in value)
-        return found if operator == "in" else not found
-    if operator == "contains":
-        if isinstance(actual, list | tuple | set | frozenset):
-            return any(_equal(item, value) for item in actual)
-        if isinstance(actual, str) and isinstance(value, str):
-            return value in actual
-        return False
-    raise ValueError(f"unknown operator {operator!r}")  # parse_condition never lets one through
-
-
-def evaluate(condition: Condition, context: Mapping[str, Any]) -> bool:
-    """Evaluate a parsed condition against ``context``; never raises for missing data."""
-    if isinstance(condition, AllOf):
-        return all(evaluate(c, context) for c in condition.conditions)
-    if isinstance(condition, AnyOf):
-        return any(evaluate(c, context) for c in condition.conditions)
-    actual = _resolve(context, condition.field)
-    if actual is _MISSING:
-        return False
-    return _compare(actual, condition.operator, condition.value)
-
-
-def matching_rules(rules: Iterable[Rule], context: Mapping[str, Any]) -> list[Rule]:
-    """The rules that apply to ``context``, highest priority first, then by name."""
-    return sorted((r for r in rules if r.matches(context)), key=lambda r: (-r.priority, r.name))
-
-
-def make_context(
-    workflow: str,
-    input_data: Mapping[str, Any],
-    *,
-    requester_id: int | None = None,
-    requester_username: str | None = None,
-    requester_roles: Iterable[str] = (),
-) -> dict[str, Any]:
-    """The mapping rule paths resolve in: ``workflow``, ``input_data.*``, ``requester.*``."""
-    return {
-        "workflow": workflow,
-        "input_data": dict(input_data),
-        "requester": {
-            "id": requester_id,
-            "username": requester_username,
-            "roles": sorted(set(requester_roles)),
-        },
-    }
-
-
-def referenced_fields(condition: Condition) -> Iterator[str]:
-    """Every dotted field path used in ``condition`` (for cross-checks against a schema)."""
-    if isinstance(condition, Compare):
-        yield condition.field
-    else:
-        for sub in condition.conditions:
-            yield from referenced_fields(sub)
-
-
-# --------------------------------------------------------------------------- parsing
 
 
 class _Budget:
@@ -547,45 +321,3 @@ def parse_rules(raw: Sequence[object], *, path: str = "rules") -> tuple[Rule, ..
     if errors:
         raise DefinitionError(errors)
     return rules
-
-
-# --------------------------------------------------------------------------- export
-
-
-def _export_value(value: Value) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def condition_to_dict(condition: Condition) -> dict[str, Any]:
-    """The raw (JSON-safe) form :func:`parse_condition` accepts."""
-    if isinstance(condition, AllOf):
-        return {"all": [condition_to_dict(c) for c in condition.conditions]}
-    if isinstance(condition, AnyOf):
-        return {"any": [condition_to_dict(c) for c in condition.conditions]}
-    return {
-        "field": condition.field,
-        "operator": condition.operator,
-        "value": _export_value(condition.value),
-    }
-
-
-def rule_to_dict(rule: Rule) -> dict[str, Any]:
-    """The raw (JSON-safe) form :func:`parse_rule` accepts; defaults are left out."""
-    out: dict[str, Any] = {"name": rule.name, "priority": rule.priority}
-    if rule.description:
-        out["description"] = rule.description
-    out["conditions"] = [condition_to_dict(c) for c in rule.conditions]
-    if rule.match != "all":
-        out["match"] = rule.match
-    if rule.action != "add_approvers":
-        out["action"] = rule.action
-    if rule.approvers:
-        out["approvers"] = [
-            {
-                "type": a.kind,
-                **({a.kind: a.value} if a.value is not None else {}),
-                "required": a.required,
-            }
-            for a in rule.approvers
-        ]
-    return out
