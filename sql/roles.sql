@@ -1,4 +1,4 @@
--- Signoff's two database roles (DESIGN.md §2). Idempotent.
+-- Signoff's two database roles (docs/ARCHITECTURE.md §2). Idempotent.
 --   signoff_owner owns the schema and runs migrations.
 --   signoff_app is what the web app and workers log in as: it owns nothing and is
 --   subject to row-level security like everyone but a superuser.

@@ -1,4 +1,4 @@
--- Every tenant-owned table (DESIGN.md §2); `:table` is the table's name.
+-- Every tenant-owned table (docs/ARCHITECTURE.md §2); `:table` is the table's name.
 ALTER TABLE :table ENABLE ROW LEVEL SECURITY;
 ALTER TABLE :table FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON :table
