@@ -8,7 +8,7 @@ import hashlib
 from flask import current_app, g, has_request_context, request
 
 from signoff.errors import ActionError
-from signoff.security.mfa_state import mfa_verified_at
+from signoff.security import mfa_state
 from signoff.workflow.actions import Actor
 
 
@@ -27,7 +27,7 @@ def request_actor(user_id: int | None = None, *, method: str = "web") -> Actor:
         ip_address=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
         session_id=_session_ref(),
-        mfa_verified_at=mfa_verified_at(user_id),
+        mfa_verified_at=mfa_state.mfa_verified_at(user_id),
     )
 
 
