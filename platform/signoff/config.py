@@ -39,6 +39,14 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_LOG_LEVEL": "SIGNOFF_LOG_LEVEL",
     "SIGNOFF_SMTP_URL": "SIGNOFF_SMTP_URL",
     "SIGNOFF_MAIL_FROM": "SIGNOFF_MAIL_FROM",
+    "SIGNOFF_BROKER_URL": "SIGNOFF_BROKER_URL",
+    "SIGNOFF_ACTION_LINK_MAX_AGE": "SIGNOFF_ACTION_LINK_MAX_AGE",
+    "SIGNOFF_NOTIFY_MAX_ATTEMPTS": "SIGNOFF_NOTIFY_MAX_ATTEMPTS",
+    "SIGNOFF_NOTIFY_BACKOFF_SECONDS": "SIGNOFF_NOTIFY_BACKOFF_SECONDS",
+    "SIGNOFF_NOTIFY_BACKOFF_MAX_SECONDS": "SIGNOFF_NOTIFY_BACKOFF_MAX_SECONDS",
+    "SIGNOFF_OUTBOUND_ALLOW": "SIGNOFF_OUTBOUND_ALLOW",
+    "SIGNOFF_SLACK_API_URL": "SIGNOFF_SLACK_API_URL",
+    "SIGNOFF_DEV_MAILBOX": "SIGNOFF_DEV_MAILBOX",
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -132,6 +140,23 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_LOG_LEVEL": "INFO",
         "SIGNOFF_SMTP_URL": None,
         "SIGNOFF_MAIL_FROM": "signoff@localhost",
+        # The worker's broker (Celery); default: SIGNOFF_REDIS_URL.
+        "SIGNOFF_BROKER_URL": None,
+        # E-mail approve/reject links: seconds until they expire.
+        "SIGNOFF_ACTION_LINK_MAX_AGE": 72 * 3600,
+        # Notification delivery: attempts per channel, then the dead letter; the
+        # first retry waits about BACKOFF seconds, doubling up to BACKOFF_MAX.
+        "SIGNOFF_NOTIFY_MAX_ATTEMPTS": 8,
+        "SIGNOFF_NOTIFY_BACKOFF_SECONDS": 30,
+        "SIGNOFF_NOTIFY_BACKOFF_MAX_SECONDS": 3600,
+        # Outbound HTTP (webhooks, Slack) may reach these networks despite being
+        # private or loopback: comma-separated CIDRs ("127.0.0.1/32"); none by default.
+        "SIGNOFF_OUTBOUND_ALLOW": "",
+        # Slack's Web API base URL (tests point it at a receiver on 127.0.0.1).
+        "SIGNOFF_SLACK_API_URL": "https://slack.com/api/",
+        # The quick start's captured-mail page (/dev/mail): the directory of the
+        # embedded SMTP server's mailbox. Never set in production.
+        "SIGNOFF_DEV_MAILBOX": None,
         "SQLALCHEMY_DATABASE_URI": None,
         "SIGNOFF_MIGRATION_DATABASE_URL": None,
         "SECRET_KEY": None,

@@ -28,7 +28,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ),
     (
         "infrastructure",
-        ["signoff.config", "signoff.db", "signoff.extensions", "signoff.limiter"],
+        ["signoff.config", "signoff.crypto", "signoff.db", "signoff.extensions", "signoff.limiter"],
     ),
     ("audit", ["signoff.audit"]),
     (
@@ -41,7 +41,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.security.totp",
         ],
     ),
-    ("workflow", ["signoff.workflow", "signoff.models"]),
+    ("workflow", ["signoff.workflow", "signoff.models", "signoff.notifications.models"]),
     (
         "actions and services",
         [
@@ -49,6 +49,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.workflow.escalation",
             "signoff.workflow.notifications",
             "signoff.provisioning",
+            "signoff.notifications",
             "signoff.security.mfa",
         ],
     ),
@@ -56,7 +57,10 @@ FLOORS: list[tuple[str, list[str]]] = [
     # HTTP request (security.actor), so it stands with the web-facing code.
     ("web-facing security", ["signoff.security", "signoff.workflow.manager"]),
     ("faces", ["signoff.api", "signoff.views"]),
-    ("assembly", ["signoff.app", "signoff.addon", "signoff.cli", "signoff.devservers"]),
+    (
+        "assembly",
+        ["signoff.app", "signoff.addon", "signoff.cli", "signoff.devservers", "signoff.worker"],
+    ),
 ]
 
 RANK = {prefix: i for i, (_, prefixes) in enumerate(FLOORS) for prefix in prefixes}

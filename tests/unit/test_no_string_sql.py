@@ -48,6 +48,14 @@ ALLOWED: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         "GRANTs over the module's constant tuple of tenant tables",
         TABLE,
     ),
+    ("migrations/versions/0011_notification_channels.py", "enable_tenant_isolation"): (
+        "ALTER TABLE / CREATE POLICY for table names from the module's constant tuple",
+        TABLE,
+    ),
+    ("migrations/versions/0011_notification_channels.py", "upgrade"): (
+        "GRANTs over the module's constant tuple of tenant tables",
+        TABLE,
+    ),
     ("migrations/versions/0003_audit.py", "enable_tenant_isolation"): (
         "ALTER TABLE / CREATE POLICY for table names from the module's constant tuple",
         TABLE,

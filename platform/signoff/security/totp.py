@@ -4,8 +4,6 @@ no HTTP. The service that stores and checks them is :mod:`signoff.security.mfa`.
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import hmac
 import secrets
@@ -14,10 +12,9 @@ from typing import Any
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from signoff.crypto import fernet_for
 from signoff.errors import MfaError
 
 PERIOD = 30
@@ -81,16 +78,11 @@ def qr_data_uri(uri: str) -> str:
 # --- the secret at rest -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def _fernet_for(secret_key: str) -> Fernet:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"signoff-mfa", info=b"totp-secret-v1"
-    ).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def _fernet() -> Fernet:
-    return _fernet_for(str(current_app.config["SECRET_KEY"]))
+    # Salt and info of the first release: existing enrolments stay readable.
+    return fernet_for(
+        str(current_app.config["SECRET_KEY"]), salt=b"signoff-mfa", info=b"totp-secret-v1"
+    )
 
 
 def encrypt_secret(secret: str) -> str:

@@ -221,7 +221,10 @@ class StepDecision(TenantOwned, Base):
         CheckConstraint(
             "verdict IN ('approve', 'reject', 'request_changes')", name="ck_step_decision_verdict"
         ),
-        CheckConstraint("method IN ('web', 'api', 'automated')", name="ck_step_decision_method"),
+        CheckConstraint(
+            "method IN ('web', 'api', 'automated', 'email', 'slack')",
+            name="ck_step_decision_method",
+        ),
         Index("ix_step_decision_request", "tenant_id", "request_id", "decided_at"),
         Index("ix_step_decision_actor", "tenant_id", "actor_id", "decided_at"),
     )
@@ -302,6 +305,13 @@ class NotificationOutbox(TenantOwned, Base):
             "scheduled_for",
             postgresql_where="sent_at IS NULL",
         ),
+        Index(
+            "ix_notification_outbox_undispatched",
+            "tenant_id",
+            "scheduled_for",
+            postgresql_where="dispatched_at IS NULL",
+        ),
+        Index("ix_notification_outbox_recipient", "tenant_id", "recipient_id", "created_at"),
         _tenant_fk("notification_outbox"),
     )
 
@@ -322,6 +332,10 @@ class NotificationOutbox(TenantOwned, Base):
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="3")
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
+    #: Fanned out to its channels (one ``notification_delivery`` row each).
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Read in the notification centre.
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IdempotencyKey(TenantOwned, Base):

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from psycopg import errors as pg_errors
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
@@ -39,11 +40,13 @@ from signoff.workflow.engine import (
     Refusal,
     RequestState,
     Transition,
+    state_from_dict,
     state_to_dict,
 )
 from signoff.workflow.engine.patterns import turn
 from signoff.workflow.models import (
     ApprovalRequest,
+    Delegation,
     IdempotencyKey,
     WorkflowVersion,
 )
@@ -352,24 +355,76 @@ def _status_label(defn: WorkflowDefinition, state: RequestState) -> str | None:
     return state.status
 
 
-def _outbox_rows(req: RequestLike, transition: Transition, *, actor: Actor) -> list[dict[str, Any]]:
-    """Outbox rows for what happened: who must act now, and the requester's news."""
+#: Engine events that webhooks see, by the public event type they carry.
+WEBHOOK_EVENT_TYPES: dict[str, str] = {
+    "request_submitted": "request.submitted",
+    "request_resubmitted": "request.resubmitted",
+    "request_approved": "request.approved",
+    "request_rejected": "request.rejected",
+    "changes_requested": "request.changes_requested",
+    "request_withdrawn": "request.withdrawn",
+    "request_expired": "request.expired",
+    "escalated": "step.escalated",
+    "step_completed": "step.completed",
+    "step_rejected": "step.rejected",
+}
+
+
+def _delegates_of(
+    session: Session, approvers: set[int], workflow_key: str, now: datetime
+) -> dict[int, set[int]]:
+    """Active delegations for ``approvers`` on this workflow: approver -> delegates."""
+    if not approvers:
+        return {}
+    rows = session.execute(
+        select(Delegation.delegator_id, Delegation.delegate_id).where(
+            Delegation.delegator_id.in_(approvers),
+            Delegation.revoked_at.is_(None),
+            Delegation.starts_at <= now,
+            Delegation.ends_at > now,
+            or_(Delegation.workflow_key.is_(None), Delegation.workflow_key == workflow_key),
+        )
+    ).all()
+    found: dict[int, set[int]] = {}
+    for delegator, delegate in rows:
+        found.setdefault(delegator, set()).add(delegate)
+    return found
+
+
+def event_row(req: RequestLike, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The outbox row of a webhook event (no recipient: endpoints subscribe by type)."""
+    return {
+        "step_index": data.get("step"),
+        "kind": "event",
+        "title": event_type,
+        "recipient_id": None,
+        "payload": {
+            "type": event_type,
+            "data": {
+                "request_id": str(req.id),
+                "workflow": req.workflow_key,
+                "title": req.title,
+                **data,
+            },
+        },
+    }
+
+
+def _outbox_rows(
+    tx: _Tx, req: RequestLike, transition: Transition, *, actor: Actor
+) -> list[dict[str, Any]]:
+    """Outbox rows for what happened: who must act now (and their delegates), the
+    requester's news, the approvers a withdrawal relieves, and the webhook events."""
     state = transition.state
     rows: list[dict[str, Any]] = []
     title = req.title[:150]
+    needed: list[tuple[int, int, bool]] = []  # (step, approver, escalated)
     for ev in transition.events:
         if ev.kind in ("step_activated", "escalated", "turn_passed") and ev.step is not None:
-            step = state.steps[ev.step]
-            for uid in _open_approvers(step):
-                rows.append(
-                    {
-                        "step_index": ev.step,
-                        "kind": "approval_needed",
-                        "title": f"Approval needed: {title}",
-                        "recipient_id": uid,
-                        "payload": {"step": step.name, "escalated": ev.kind == "escalated"},
-                    }
-                )
+            needed += [
+                (ev.step, uid, ev.kind == "escalated")
+                for uid in _open_approvers(state.steps[ev.step])
+            ]
         elif ev.kind in (
             "request_approved",
             "request_rejected",
@@ -385,6 +440,51 @@ def _outbox_rows(req: RequestLike, transition: Transition, *, actor: Actor) -> l
                     "payload": {"by": actor.user_id},
                 }
             )
+        elif ev.kind == "request_withdrawn":
+            before = state_from_dict(req.state)
+            relieved = {u for s in before.steps for u in _open_approvers(s)}
+            rows += [
+                {
+                    "step_index": None,
+                    "kind": "request_withdrawn",
+                    "title": f"Withdrawn: {title}",
+                    "recipient_id": uid,
+                    "payload": {"by": actor.user_id},
+                }
+                for uid in sorted(relieved)
+            ]
+        if ev.kind in WEBHOOK_EVENT_TYPES:
+            data: dict[str, Any] = {"status": state.status, "actor_id": actor.user_id or None}
+            if ev.step is not None:
+                data["step"] = ev.step
+                data["step_name"] = state.steps[ev.step].name
+            rows.append(event_row(req, WEBHOOK_EVENT_TYPES[ev.kind], data))
+    if needed:
+        delegates = _delegates_of(
+            tx.session, {uid for _, uid, _ in needed}, req.workflow_key, _now()
+        )
+        seen: set[tuple[int, int]] = set()
+        for step_index, uid, escalated in needed:
+            step = state.steps[step_index]
+            recipients = [(uid, None)] + [(d, uid) for d in sorted(delegates.get(uid, ()))]
+            for recipient, behalf in recipients:
+                if (step_index, recipient) in seen or (
+                    behalf is not None and recipient == req.requester_id
+                ):
+                    continue  # a delegate is never asked to approve their own request
+                seen.add((step_index, recipient))
+                payload: dict[str, Any] = {"step": step.name, "escalated": escalated}
+                if behalf is not None:
+                    payload["on_behalf_of"] = behalf
+                rows.append(
+                    {
+                        "step_index": step_index,
+                        "kind": "approval_needed",
+                        "title": f"Approval needed: {title}",
+                        "recipient_id": recipient,
+                        "payload": payload,
+                    }
+                )
     return rows
 
 
@@ -479,7 +579,7 @@ def _finish(
             state.is_terminal,
             _json(_step_rows(state)),
             _json(decision),
-            _json(_outbox_rows(req, transition, actor=actor) or None),
+            _json(_outbox_rows(tx, req, transition, actor=actor) or None),
             _json(idempotency),
             _json(input_data),
             round,

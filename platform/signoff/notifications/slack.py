@@ -1,0 +1,22 @@
+"""Slack: approval messages with buttons (being built)."""
+
+from __future__ import annotations
+
+from signoff.notifications.channels import (
+    Delivery,
+    DeliveryFailed,
+    FanOutContext,
+    FunctionChannel,
+    Outcome,
+)
+
+
+def targets(ctx: FanOutContext) -> list[str]:
+    return []
+
+
+def send(delivery: Delivery) -> Outcome:
+    raise DeliveryFailed("Slack delivery is not available", retryable=False)
+
+
+CHANNEL = FunctionChannel("slack", targets, send)
