@@ -63,7 +63,8 @@ class Delivery:
 
 
 class Channel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def targets(self, ctx: FanOutContext) -> list[str]: ...
 
