@@ -31,6 +31,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from flask_limiter import Limiter
+from flask_limiter._manager import LimitManager
 from flask_limiter.errors import RateLimitExceeded
 from limits import RateLimitItem, parse
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
@@ -97,6 +98,10 @@ class SignoffLimiter(Limiter):
     _key_prefix = _PerApp()
     _Limiter__check_backend_count = _PerApp()
     _Limiter__last_check_backend = _PerApp()
+    #: Limits bound to blueprints (FAB's login limit) and the application's and default
+    #: limits come from one app's configuration: each app keeps its own. Limits
+    #: decorated on view functions are code, the same for every app, and are shared.
+    limit_manager = _PerApp()
 
     def _app_state(self) -> dict[str, Any] | None:
         app = self.__dict__.get("_initializing")
@@ -108,7 +113,16 @@ class SignoffLimiter(Limiter):
         return state
 
     def init_app(self, app: Flask) -> None:
-        app.extensions.setdefault(_STATE_KEY, {})
+        state = app.extensions.setdefault(_STATE_KEY, {})
+        shared: LimitManager = self.__dict__["limit_manager"]
+        state["limit_manager"] = LimitManager(
+            application_limits=[],
+            default_limits=[],
+            decorated_limits=shared._decorated_limits,
+            blueprint_limits={},
+            route_exemptions=shared._route_exemptions,
+            blueprint_exemptions=shared._blueprint_exemptions,
+        )
         self.__dict__["_initializing"] = app
         try:
             super().init_app(app)

@@ -74,6 +74,10 @@ def live_server(database: Any, redis_url: str, redis_prefix: str, app: Any) -> I
             WTF_CSRF_ENABLED=True,
             TESTING=False,
             SIGNOFF_SIGNUP_RATE_LIMIT="50 per hour",
+            # Every simulated person logs in from 127.0.0.1: FAB's per-address login
+            # limit (10 per 20 s) would turn later logins away. The limits themselves
+            # are tested in tests/integration/security.
+            AUTH_RATE_LIMIT="1000 per 20 second",
         )
     )
     server = make_server("127.0.0.1", 0, live, threaded=True)

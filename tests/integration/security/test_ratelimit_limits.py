@@ -119,6 +119,34 @@ def test_the_limiter_state_is_per_app(quota_app, app):
     assert main[0] != other[0] and main[1] != other[1]
 
 
+def test_the_login_limit_of_one_app_never_applies_to_another(
+    database: Any, redis_url: str, redis_prefix: str, app: Any
+) -> None:
+    """FAB binds its login limit to the login blueprint, by name: each app keeps its own,
+    so a second app's AUTH_RATE_LIMIT is its own, not the strictest of both."""
+    from signoff.app import create_app
+
+    generous = create_app(
+        app_config(
+            database,
+            redis_url,
+            f"{redis_prefix}login{uuid.uuid4().hex[:6]}:",
+            AUTH_RATE_LIMIT="1000 per 20 second",
+        )
+    )
+    strict, roomy = fresh_client(app), fresh_client(generous)
+    roomy.environ_base["REMOTE_ADDR"] = strict.environ_base["REMOTE_ADDR"]
+
+    def attempt(client: Any) -> int:  # a new name each time: only the address limit counts
+        form = {"username": f"nobody-{uuid.uuid4().hex[:8]}", "password": "wrong-password-1"}
+        return int(client.post("/login/", data=form).status_code)
+
+    strict_codes = [attempt(strict) for _ in range(11)]
+    roomy_codes = [attempt(roomy) for _ in range(11)]
+    assert strict_codes[-1] == 429  # the main app: "10 per 20 second"
+    assert 429 not in roomy_codes
+
+
 # --- decisions, per user ------------------------------------------------------------
 
 
