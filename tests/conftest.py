@@ -183,6 +183,8 @@ def app_config(database: TestDatabase, redis_url: str, redis_prefix: str, **extr
         "SIGNOFF_REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": f"{redis_prefix}cache:",
         "RATELIMIT_KEY_PREFIX": f"{redis_prefix}rl",
+        # This session's own Celery queue: no other run's worker takes its tasks.
+        "SIGNOFF_WORKER_QUEUE": f"{redis_prefix}signoff",
         "WTF_CSRF_ENABLED": False,
     }
     cfg.update(extra)

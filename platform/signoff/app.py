@@ -16,14 +16,22 @@ from signoff.config import load_config
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.security.ratelimit import install as install_rate_limits
+from signoff.views.act import register as register_action_links
 from signoff.views.admin_workflows import register as register_admin_workflows
 from signoff.views.common import install_csrf, install_error_pages
+from signoff.views.deliveries import register as register_deliveries
+from signoff.views.devmail import register as register_dev_mail
 from signoff.views.invites import register as register_invites
 from signoff.views.mfa import register as register_mfa
+from signoff.views.notifications import register as register_notifications
 from signoff.views.onboarding import register as register_onboarding
 from signoff.views.operator import register as register_operator
 from signoff.views.portal import register as register_portal
+from signoff.views.slack import register as register_slack
 from signoff.views.tenant_admin import register as register_tenant_admin
+from signoff.views.webhooks import register as register_webhooks
+from signoff.worker import health as worker_health
+from signoff.worker.app import install_enqueue, make_celery
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +109,12 @@ def _install_tenant_url_handling(app: Flask) -> None:
 def _install_health(app: Flask) -> None:
     @app.get("/health")
     def health() -> Any:
-        return jsonify(status="ok")
+        """Liveness: the web process answers. The worker and its broker are reported
+        (``degraded`` when either is missing) but never fail the probe: actions still
+        commit and the outbox waits for them."""
+        worker = worker_health.status(app.config)
+        degraded = worker["broker"] == "unreachable" or worker["worker"] != "ok"
+        return jsonify(status="degraded" if degraded else "ok", checks=worker)
 
     @app.get("/ready")
     def ready() -> Any:
@@ -141,6 +154,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     install_listener()
+    make_celery(app)
+    install_enqueue()
     cache.init_app(app)
     _install_tenant_url_handling(app)
     _install_health(app)
@@ -166,11 +181,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     """Register every view and API on ``appbuilder``."""
     register_portal(appbuilder)
+    register_notifications(appbuilder)
     register_tenant_admin(appbuilder)
+    register_slack(appbuilder)
     register_admin_workflows(appbuilder)
+    register_webhooks(appbuilder)
     register_operator(appbuilder)
     register_onboarding(appbuilder)
     register_invites(appbuilder)
+    register_action_links(appbuilder)
+    register_deliveries(appbuilder)
+    if app.config.get("SIGNOFF_DEV_MAILBOX"):
+        register_dev_mail(appbuilder)  # the quick start's captured e-mail only
     register_mfa(appbuilder)
     register_apis(appbuilder)
     # Last: CSRF must see every blueprint to exempt the REST APIs.

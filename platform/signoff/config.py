@@ -47,6 +47,9 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_OUTBOUND_ALLOW": "SIGNOFF_OUTBOUND_ALLOW",
     "SIGNOFF_SLACK_API_URL": "SIGNOFF_SLACK_API_URL",
     "SIGNOFF_DEV_MAILBOX": "SIGNOFF_DEV_MAILBOX",
+    "SIGNOFF_WORKER_QUEUE": "SIGNOFF_WORKER_QUEUE",
+    "SIGNOFF_OUTBOX_SWEEP_SECONDS": "SIGNOFF_OUTBOX_SWEEP_SECONDS",
+    "SIGNOFF_SLA_SWEEP_SECONDS": "SIGNOFF_SLA_SWEEP_SECONDS",
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -142,6 +145,11 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_MAIL_FROM": "signoff@localhost",
         # The worker's broker (Celery); default: SIGNOFF_REDIS_URL.
         "SIGNOFF_BROKER_URL": None,
+        # The Celery queue the app publishes to and workers consume.
+        "SIGNOFF_WORKER_QUEUE": "signoff",
+        # Beat: how often the outbox sweep and the SLA sweep run.
+        "SIGNOFF_OUTBOX_SWEEP_SECONDS": 15,
+        "SIGNOFF_SLA_SWEEP_SECONDS": 60,
         # E-mail approve/reject links: seconds until they expire.
         "SIGNOFF_ACTION_LINK_MAX_AGE": 72 * 3600,
         # Notification delivery: attempts per channel, then the dead letter; the

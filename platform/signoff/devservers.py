@@ -586,3 +586,61 @@ def start_embedded_redis(
             redis.log_path,
         )
         return redis
+
+
+# --- SMTP (aiosmtpd) ----------------------------------------------------------------------
+
+
+class _MailboxHandler:
+    """Stores every message it receives as one ``.eml`` file in a directory."""
+
+    def __init__(self, mailbox: Path) -> None:
+        self.mailbox = mailbox
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        name = f"{time.time_ns()}-{os.getpid()}-{len(os.listdir(self.mailbox))}.eml"
+        tmp = self.mailbox / f".{name}.tmp"
+        tmp.write_bytes(envelope.original_content or envelope.content)
+        tmp.replace(self.mailbox / name)  # readers never see half a message
+        return "250 Message accepted for delivery"
+
+
+class EmbeddedSmtp:
+    """An SMTP server on 127.0.0.1 that keeps what it receives in ``mailbox``."""
+
+    def __init__(self, controller: Any, mailbox: Path) -> None:
+        self._controller = controller
+        self.mailbox = mailbox
+        self.port = int(controller.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            with contextlib.suppress(Exception):
+                self._controller.stop()
+            self._controller = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_embedded_smtp(mailbox: Path, *, port: int | None = None) -> EmbeddedSmtp:
+    """Start an SMTP sink (the quick start's mail server and the tests'): every message
+    is written to ``mailbox`` as an ``.eml`` file, newest last."""
+    from aiosmtpd.controller import Controller
+
+    mailbox.mkdir(parents=True, exist_ok=True)
+    controller = Controller(
+        _MailboxHandler(mailbox), hostname="127.0.0.1", port=port or _free_port()
+    )
+    controller.start()
+    smtp = EmbeddedSmtp(controller, mailbox)
+    atexit.register(smtp.stop)
+    logger.info("embedded SMTP started: %s, mailbox %s", smtp.url, mailbox)
+    return smtp

@@ -1,7 +1,9 @@
-"""The README's run command path: embedded PostgreSQL and Valkey, migrate, serve a page."""
+"""The README's run command path: embedded PostgreSQL, Valkey and SMTP, migrate, serve a
+page, run the worker, and show the approvers' e-mail at /dev/mail."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -33,6 +35,22 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> bytes:
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+def _post_json(url: str, body: dict, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(  # noqa: S310 (loopback)
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback)
+        return dict(json.loads(resp.read()))
+
+
+def _login(base: str, username: str, password: str, tenant: str) -> str:
+    body = {"username": username, "password": password, "provider": "db", "tenant": tenant}
+    return str(_post_json(f"{base}/api/v1/security/login", body)["access_token"])
 
 
 @pytest.mark.slow
@@ -70,6 +88,29 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
         ready = wait_for(f"{base}/ready", proc)
         assert b'"postgresql":"ok"' in ready.replace(b" ", b"")
         assert b'"redis":"ok"' in ready.replace(b" ", b"")
+        # The worker runs beside the web server: its beat's heartbeat reaches /health.
+        deadline = time.monotonic() + 60
+        while json.loads(wait_for(f"{base}/health", proc))["status"] != "ok":
+            assert time.monotonic() < deadline, (tmp_path / "data" / "worker.log").read_text()
+            time.sleep(1)
+        # A request's approvers are e-mailed; the quick start keeps the mail at /dev/mail,
+        # with links that follow --port.
+        token = _login(base, "acme-alice", "demo-acme-alice", "acme")
+        _post_json(
+            f"{base}/api/v1/requests/",
+            {
+                "workflow": "expense_approval",
+                "title": "Quick start laptop",
+                "input_data": {"amount": 2500, "description": "Laptop"},
+            },
+            token,
+        )
+        deadline = time.monotonic() + 60
+        while b"Approval needed: Quick start laptop" not in wait_for(f"{base}/dev/mail/", proc):
+            assert time.monotonic() < deadline, (tmp_path / "data" / "worker.log").read_text()
+            time.sleep(1)
+        mails = sorted((tmp_path / "data" / "mail").glob("*.eml"))
+        assert any(f"http://127.0.0.1:{port}/act/".encode() in m.read_bytes() for m in mails)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

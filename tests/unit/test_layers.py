@@ -47,9 +47,9 @@ FLOORS: list[tuple[str, list[str]]] = [
         [
             "signoff.workflow.actions",
             "signoff.workflow.escalation",
-            "signoff.workflow.notifications",
             "signoff.provisioning",
             "signoff.notifications",
+            "signoff.jobs",
             "signoff.security.mfa",
         ],
     ),

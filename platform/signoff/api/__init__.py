@@ -138,8 +138,11 @@ def register_apis(appbuilder: AppBuilder) -> None:
     from signoff.api.members import MembersApi
     from signoff.api.metrics import MetricsApi
     from signoff.api.mfa import register as register_mfa_apis
+    from signoff.api.notifications import NotificationsApi
     from signoff.api.requests import RequestsApi
     from signoff.api.roles import TenantRoleApi
+    from signoff.api.slack import SlackApi, SlackInteractivityApi
+    from signoff.api.webhooks import WebhooksApi
     from signoff.api.workflows import WorkflowsApi
 
     errors.install(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -153,4 +156,8 @@ def register_apis(appbuilder: AppBuilder) -> None:
     appbuilder.add_api(MetricsApi)
     appbuilder.add_api(ApiKeysApi)
     appbuilder.add_api(TenantRoleApi)
+    appbuilder.add_api(SlackApi)
+    appbuilder.add_api(SlackInteractivityApi)
+    appbuilder.add_api(WebhooksApi)
+    appbuilder.add_api(NotificationsApi)
     register_mfa_apis(appbuilder)

@@ -1,5 +1,5 @@
 """The ``signoff`` command: db, tenants, audit, escalations, notifications,
-create-operator, demo and serve."""
+create-operator, demo, serve, worker and beat."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from signoff.cli.notifications import notifications_group
 from signoff.cli.operator import create_operator_command
 from signoff.cli.run import demo_command, serve_command
 from signoff.cli.tenants import tenants_group
+from signoff.cli.worker import beat_command, worker_command, worker_ping_command
 
 
 @click.group()
@@ -38,6 +39,9 @@ cli.add_command(notifications_group)
 cli.add_command(tenants_group)
 cli.add_command(demo_command)
 cli.add_command(serve_command)
+cli.add_command(worker_command)
+cli.add_command(beat_command)
+cli.add_command(worker_ping_command)
 
 
 def main() -> None:

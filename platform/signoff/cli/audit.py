@@ -144,39 +144,31 @@ def checkpoint_command(slug: str | None) -> None:
     Each line printed (tenant, seq, head hash, signature) is worth keeping in the
     job logs: a copy outside the database that deleted checkpoints cannot erase.
     """
-    from signoff.audit.chain import AuditError
-    from signoff.audit.checkpoints import sign_checkpoint
-    from signoff.db.binding import bound_tenant
     from signoff.extensions import db
+    from signoff.jobs import sign_checkpoints
 
     app = _app()
-    failed = 0
     with app.app_context():
-        session = db.session
-        keys = _keys(app.config)
-        if keys.current is None or keys.current_id is None:
-            raise click.ClickException("SIGNOFF_AUDIT_KEY is not set: cannot sign checkpoints")
-        for tenant in _tenants(session, slug):
-            with bound_tenant(tenant.id, session):
-                try:
-                    checkpoint = sign_checkpoint(session, tenant.id, keys.current, keys.current_id)
-                    session.commit()
-                except AuditError as exc:
-                    session.rollback()
-                    failed += 1
-                    click.echo(f"{tenant.slug}: NOT SIGNED: {exc}", err=True)
-                    continue
-                except BaseException:
-                    session.rollback()
-                    raise
-            if checkpoint is None:
-                click.echo(f"{tenant.slug}: no events")
-            else:
-                click.echo(
-                    f"{tenant.slug}: checkpoint tenant={tenant.id} seq={checkpoint.seq} "
-                    f"key={checkpoint.key_id} head={checkpoint.head_hash.hex()} "
-                    f"signature={checkpoint.signature.hex()}"
-                )
+        try:
+            outcomes = sign_checkpoints(db.session, app.config, slug=slug)
+        except ValueError as exc:  # no key; the message names key ids, never keys
+            raise click.ClickException(str(exc)) from exc
+    if slug and not outcomes:
+        raise click.ClickException(f"no tenant {slug!r}")
+    failed = 0
+    for outcome in outcomes:
+        checkpoint = outcome.checkpoint
+        if outcome.error is not None:
+            failed += 1
+            click.echo(f"{outcome.slug}: NOT SIGNED: {outcome.error}", err=True)
+        elif checkpoint is None:
+            click.echo(f"{outcome.slug}: no events")
+        else:
+            click.echo(
+                f"{outcome.slug}: checkpoint tenant={outcome.tenant_id} seq={checkpoint.seq} "
+                f"key={checkpoint.key_id} head={checkpoint.head_hash.hex()} "
+                f"signature={checkpoint.signature.hex()}"
+            )
     if failed:
         raise SystemExit(1)
 

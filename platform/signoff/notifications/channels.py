@@ -50,6 +50,9 @@ class FanOutContext:
     note: NotificationOutbox
     #: The recipient's preferences (``notification_preference.settings``), or ``{}``.
     preferences: Mapping[str, Any] = field(default_factory=dict)
+    #: Shared by every row of one fan-out: what a channel read once (say, the tenant's
+    #: webhook endpoints) need not be read again for the next row.
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -82,10 +82,11 @@ def fan_out(
     request_id: uuid.UUID | None = None,
     now: datetime | None = None,
     limit: int = 500,
-) -> int:
-    """Create the deliveries of due, undispatched outbox rows (of one request, or all)."""
+) -> list[uuid.UUID]:
+    """Create the deliveries of due, undispatched outbox rows (of one request, or all);
+    returns the ids of the deliveries it created."""
     now = now or _now()
-    created = 0
+    created: list[uuid.UUID] = []
     with bound_tenant(tenant_id, session):
         query = (
             select(NotificationOutbox)
@@ -101,36 +102,54 @@ def fan_out(
             query = query.where(NotificationOutbox.request_id == request_id)
         notes = session.scalars(query).all()
         prefs: dict[int, dict[str, object]] = {}
+        memo: dict[str, object] = {}
         max_attempts = int(current_app.config.get("SIGNOFF_NOTIFY_MAX_ATTEMPTS", 8))
+        values: list[dict[str, object]] = []
         for note in notes:
             settings: dict[str, object] = {}
             if note.recipient_id is not None:
                 if note.recipient_id not in prefs:
                     prefs[note.recipient_id] = preferences.load(session, note.recipient_id)
                 settings = prefs[note.recipient_id]
-            ctx = FanOutContext(session, tenant_id, note, settings)
-            for channel in CHANNELS.values():
-                for target in channel.targets(ctx):
-                    inserted = session.execute(
-                        pg_insert(NotificationDelivery)
-                        .values(
-                            outbox_id=note.id,
-                            channel=channel.name,
-                            target=target,
-                            max_attempts=max_attempts,
-                            next_attempt_at=now,
-                        )
-                        .on_conflict_do_nothing(constraint="uq_notification_delivery_key")
-                        .returning(NotificationDelivery.id)
-                    ).first()
-                    created += inserted is not None
-            note.dispatched_at = now
+            ctx = FanOutContext(session, tenant_id, note, settings, memo)
+            values += [
+                {
+                    "outbox_id": note.id,
+                    "channel": channel.name,
+                    "target": target,
+                    "max_attempts": max_attempts,
+                    "next_attempt_at": now,
+                }
+                for channel in CHANNELS.values()
+                for target in channel.targets(ctx)
+            ]
+        if values:
+            # One statement for the whole fan-out; the delivery key drops duplicates.
+            created = list(
+                session.scalars(
+                    pg_insert(NotificationDelivery)
+                    .values(values)
+                    .on_conflict_do_nothing(constraint="uq_notification_delivery_key")
+                    .returning(NotificationDelivery.id)
+                )
+            )
+        if notes:
+            session.execute(
+                update(NotificationOutbox)
+                .where(NotificationOutbox.id.in_([n.id for n in notes]))
+                .values(dispatched_at=now)
+                .execution_options(synchronize_session=False)
+            )
         session.commit()
     return created
 
 
-def _attempt(session: Session, tenant_id: uuid.UUID, row: NotificationDelivery) -> None:
-    note = session.get(NotificationOutbox, row.outbox_id)
+def _attempt(
+    session: Session,
+    tenant_id: uuid.UUID,
+    row: NotificationDelivery,
+    note: NotificationOutbox | None,
+) -> None:
     channel = CHANNELS.get(row.channel)
     if note is None or channel is None:  # the FK and the check constraint make this moot
         raise DeliveryFailed(f"nothing to deliver on {row.channel!r}", retryable=False)
@@ -142,6 +161,35 @@ def _attempt(session: Session, tenant_id: uuid.UUID, row: NotificationDelivery) 
         row.latency_ms = int((_now() - started).total_seconds() * 1000)
 
 
+def _record(
+    row: NotificationDelivery, exc: BaseException | None, at: datetime, report: DispatchReport
+) -> None:
+    """What one attempt did, on its row: sent, retried later, or dead."""
+    row.attempts += 1
+    if exc is None:
+        row.status = "sent"
+        row.delivered_at = _now()
+        row.last_error = None
+        report.sent += 1
+        return
+    retryable = not isinstance(exc, DeliveryFailed) or exc.retryable
+    if isinstance(exc, DeliveryFailed):
+        row.response_code = exc.response_code
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    row.last_error = message[:2000]
+    report.failed += 1
+    report.errors.append(f"{row.tenant_id}/{row.id}: {message}")
+    if not retryable or row.attempts >= row.max_attempts:
+        row.status = "dead"
+        report.dead += 1
+        log.warning("delivery %s (%s) is dead: %s", row.id, row.channel, message)
+    else:
+        row.next_attempt_at = at + backoff(row.attempts)
+        log.info("delivery %s (%s) failed, retrying: %s", row.id, row.channel, message)
+
+
 def deliver_due(
     session: Session,
     tenant_id: uuid.UUID,
@@ -150,10 +198,16 @@ def deliver_due(
     limit: int = 200,
     only: Collection[uuid.UUID] | None = None,
 ) -> DispatchReport:
-    """Send up to ``limit`` due deliveries, one transaction each."""
+    """Send up to ``limit`` due deliveries, a small batch per transaction.
+
+    Each batch is locked with ``FOR UPDATE SKIP LOCKED`` (another worker takes other
+    rows) and committed once its sends are done; ``SIGNOFF_NOTIFY_BATCH`` (default 10)
+    bounds what a worker that dies mid-batch sends a second time.
+    """
     report = DispatchReport()
-    seen: set[uuid.UUID] = set()
-    for _ in range(limit):
+    batch = max(1, int(current_app.config.get("SIGNOFF_NOTIFY_BATCH", 10)))
+    done = 0
+    while done < limit:
         at = now or _now()
         with bound_tenant(tenant_id, session):
             query = (
@@ -163,44 +217,40 @@ def deliver_due(
                     NotificationDelivery.next_attempt_at <= at,
                 )
                 .order_by(NotificationDelivery.next_attempt_at)
-                .limit(1)
+                .limit(min(batch, limit - done))
                 .with_for_update(skip_locked=True)
             )
             if only is not None:
                 query = query.where(NotificationDelivery.id.in_(list(only)))
-            if seen:
-                query = query.where(NotificationDelivery.id.not_in(seen))
-            row = session.scalars(query).first()
-            if row is None:
+            rows = session.scalars(query).all()
+            if not rows:
                 session.rollback()
                 break
-            seen.add(row.id)
-            row.attempts += 1
-            try:
-                _attempt(session, tenant_id, row)
-            except Exception as exc:  # recorded on the row; never lost, never silent
-                retryable = not isinstance(exc, DeliveryFailed) or exc.retryable
-                if isinstance(exc, DeliveryFailed):
-                    row.response_code = exc.response_code
-                    message = str(exc)
-                else:
-                    message = f"{type(exc).__name__}: {exc}"
-                row.last_error = message[:2000]
-                report.failed += 1
-                if not retryable or row.attempts >= row.max_attempts:
-                    row.status = "dead"
-                    report.dead += 1
-                    log.warning("delivery %s (%s) is dead: %s", row.id, row.channel, message)
-                else:
-                    row.next_attempt_at = at + backoff(row.attempts)
-                    log.info("delivery %s (%s) failed, retrying: %s", row.id, row.channel, message)
-                report.errors.append(f"{tenant_id}/{row.id}: {message}")
-            else:
-                row.status = "sent"
-                row.delivered_at = _now()
-                row.last_error = None
-                report.sent += 1
+            notes = {
+                n.id: n
+                for n in session.scalars(
+                    select(NotificationOutbox).where(
+                        NotificationOutbox.id.in_({r.outbox_id for r in rows})
+                    )
+                )
+            }
+            for row in rows:
+                error: BaseException | None = None
+                try:
+                    # A savepoint: a database error in one channel's send cannot take
+                    # the batch's other rows (or their locks) down with it. A refusal
+                    # the channel reports keeps what it wrote (say, an endpoint that
+                    # answered 410 Gone is deactivated).
+                    with session.begin_nested():
+                        try:
+                            _attempt(session, tenant_id, row, notes.get(row.outbox_id))
+                        except DeliveryFailed as refused:
+                            error = refused
+                except Exception as exc:  # recorded on the row; never lost, never silent
+                    error = exc
+                _record(row, error, at, report)
             session.commit()
+            done += len(rows)
     return report
 
 
@@ -211,17 +261,23 @@ def dispatch_tenant(
     request_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> DispatchReport:
-    """Fan out, then deliver what is due: what the worker's tasks run for one tenant.
+    """Fan out, then deliver: what the worker's tasks run for one tenant.
 
-    The tenant must exist and be active; a suspended tenant's rows wait.
+    With ``request_id`` (the task an action enqueued after its commit) only that
+    request's new deliveries are sent, so concurrent tasks do not scan one backlog;
+    without it (the sweep), everything due in the tenant. The tenant must exist and be
+    active; a suspended tenant's rows wait.
     """
     report = DispatchReport()
     status = session.scalar(select(Tenant.status).where(Tenant.id == tenant_id))
     session.commit()
     if status != "active":
         return report
-    report.fanned_out = fan_out(session, tenant_id, request_id=request_id, now=now)
-    report.add(deliver_due(session, tenant_id, now=now))
+    created = fan_out(session, tenant_id, request_id=request_id, now=now)
+    report.fanned_out = len(created)
+    only = created if request_id is not None else None
+    if only is None or only:
+        report.add(deliver_due(session, tenant_id, now=now, only=only))
     return report
 
 
@@ -251,3 +307,17 @@ def retry_dead(session: Session, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -
         ).first()
         session.commit()
     return done is not None
+
+
+def retry_all_dead(session: Session, tenant_id: uuid.UUID) -> int:
+    """Give every dead delivery of one tenant fresh attempts (the operator's action:
+    it needs no sight of what the deliveries contain)."""
+    with bound_tenant(tenant_id, session):
+        done = session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.status == "dead")
+            .values(status="pending", attempts=0, next_attempt_at=_now(), last_error=None)
+            .returning(NotificationDelivery.id)
+        ).all()
+        session.commit()
+    return len(done)

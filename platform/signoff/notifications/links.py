@@ -40,6 +40,7 @@ class ActionClaim:
     round: int
     verdict: str
     jti: str
+    on_behalf_of: int | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -62,6 +63,7 @@ def make_token(
     step_index: int,
     round: int,
     verdict: str,
+    on_behalf_of: int | None = None,
 ) -> str:
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}")
@@ -75,6 +77,7 @@ def make_token(
                 "n": int(round),
                 "v": verdict,
                 "j": secrets.token_urlsafe(16),
+                "b": on_behalf_of,
             }
         )
     )
@@ -99,6 +102,7 @@ def read_token(token: str) -> ActionClaim:
             round=int(data["n"]),
             verdict=str(data["v"]),
             jti=str(data["j"]),
+            on_behalf_of=int(data["b"]) if data.get("b") is not None else None,
         )
     except (KeyError, TypeError, ValueError):
         raise LinkError("invalid", "This link is not valid.") from None

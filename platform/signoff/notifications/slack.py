@@ -1,7 +1,35 @@
-"""Slack: approval messages with buttons (being built)."""
+"""Slack: notifications as direct messages from the tenant's bot, with **Approve** and
+**Reject** buttons when a step waits for the recipient; or, for a tenant that connected
+only an incoming webhook, notices without buttons in that webhook's channel.
+
+A row reaches Slack when the platform switch ``FAB_APPROVAL_SLACK_NOTIFICATIONS`` is
+on, the tenant has a connection (:mod:`signoff.notifications.slack_settings`), the
+recipient chose Slack for that kind (:mod:`signoff.notifications.preferences`) and,
+with a bot, the recipient's Slack link is confirmed. A button's value is a signed
+token (salt ``signoff-slack-action-v1``) naming the tenant, the recipient, the request,
+the step, its round, the verdict and, for a delegate, whom they stand in for; it
+expires after ``SIGNOFF_ACTION_LINK_MAX_AGE``. It is only a pointer: the interactivity
+endpoint (:mod:`signoff.notifications.slack_interactivity`) checks Slack's signature,
+the member behind the Slack user and everything the action checks.
+"""
 
 from __future__ import annotations
 
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import current_app
+from flask_appbuilder.security.sqla.models import User
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from signoff import crypto
+from signoff.notifications import preferences
+from signoff.notifications import slack_settings as settings
 from signoff.notifications.channels import (
     Delivery,
     DeliveryFailed,
@@ -9,14 +37,310 @@ from signoff.notifications.channels import (
     FunctionChannel,
     Outcome,
 )
+from signoff.notifications.models import SlackConnection
+from signoff.notifications.slack_client import SlackCallFailed, call, post_to_url, web_client
+from signoff.tenancy.models import Membership, Tenant
+from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
+
+ACTION_SALT = "signoff-slack-action-v1"
+VERDICTS = ("approve", "reject")
+#: Kinds whose message asks the recipient to decide (and so carries buttons).
+ACTIONABLE = ("approval_needed", "reminder")
+#: Kinds that never go to Slack: webhook events (no recipient) and the e-mail digest.
+NOT_FOR_SLACK = ("event", "digest")
+#: action_id of each button (the "open" button only links to the portal).
+ACTION_IDS = {"approve": "signoff_approve", "reject": "signoff_reject"}
+OPEN_ACTION_ID = "signoff_open"
+KEY_FIELDS = 5
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("FAB_APPROVAL_SLACK_NOTIFICATIONS", False))
+
+
+# --- which rows ---------------------------------------------------------------------------
 
 
 def targets(ctx: FanOutContext) -> list[str]:
-    return []
+    note = ctx.note
+    if not enabled() or note.recipient_id is None or note.kind in NOT_FOR_SLACK:
+        return []
+    if not preferences.allows(ctx.preferences, "slack", note.kind):
+        return []
+    conn = ctx.session.get(SlackConnection, ctx.tenant_id)
+    if conn is None:
+        return []
+    if conn.bot_token_enc:
+        linked = settings.confirmed_slack_id(ctx.session, note.recipient_id)
+        return [""] if linked else []
+    return [""] if conn.webhook_url_enc else []
+
+
+# --- button tokens ------------------------------------------------------------------------
+
+
+class ButtonError(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ButtonClaim:
+    tenant_id: uuid.UUID
+    user_id: int
+    request_id: uuid.UUID
+    step_index: int
+    round: int
+    verdict: str
+    on_behalf_of: int | None
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt=ACTION_SALT)
+
+
+def button_max_age() -> int:
+    return int(current_app.config.get("SIGNOFF_ACTION_LINK_MAX_AGE", 72 * 3600))
+
+
+def make_button_value(
+    *,
+    tenant_id: uuid.UUID,
+    user_id: int,
+    request_id: uuid.UUID,
+    step_index: int,
+    round: int,
+    verdict: str,
+    on_behalf_of: int | None = None,
+) -> str:
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}")
+    data: dict[str, Any] = {
+        "t": str(tenant_id),
+        "u": int(user_id),
+        "r": str(request_id),
+        "s": int(step_index),
+        "n": int(round),
+        "v": verdict,
+    }
+    if on_behalf_of is not None:
+        data["b"] = int(on_behalf_of)
+    return str(_serializer().dumps(data))
+
+
+def read_button_value(value: str) -> ButtonClaim:
+    """The claim of a button's value; :class:`ButtonError` (``expired``, ``invalid``)."""
+    try:
+        data = _serializer().loads(value, max_age=button_max_age())
+        claim = ButtonClaim(
+            tenant_id=uuid.UUID(str(data["t"])),
+            user_id=int(data["u"]),
+            request_id=uuid.UUID(str(data["r"])),
+            step_index=int(data["s"]),
+            round=int(data["n"]),
+            verdict=str(data["v"]),
+            on_behalf_of=int(data["b"]) if data.get("b") is not None else None,
+        )
+    except SignatureExpired:
+        raise ButtonError("expired") from None
+    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
+        raise ButtonError("invalid") from None
+    if claim.verdict not in VERDICTS:
+        raise ButtonError("invalid")
+    return claim
+
+
+# --- what a message says ------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escapes (``&``, ``<``, ``>``): user text never becomes a link or mention."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def display_name(user: User | None) -> str:
+    if user is None:
+        return "someone"
+    last = user.last_name if user.last_name != "-" else ""
+    name = f"{user.first_name or ''} {last or ''}".strip()
+    return name or str(user.username)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value[:150]
+        return f"{number:,}" if number == number.to_integral_value() else f"{number:,.2f}"
+    if isinstance(value, int | float):
+        return f"{value:,}"
+    return str(value)[:150]
+
+
+def key_fields(input_data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (k.replace("_", " ").capitalize(), _value(v))
+        for k, v in list(input_data.items())[:KEY_FIELDS]
+        if v not in (None, "", [], {}) and not isinstance(v, dict | list)
+    ]
+
+
+def _buttons_apply(
+    note: NotificationOutbox, req: ApprovalRequest | None, step: ApprovalStep | None
+) -> bool:
+    """Buttons only while the step still waits for this recipient (or whom they stand in for)."""
+    if note.kind not in ACTIONABLE or req is None or step is None or note.recipient_id is None:
+        return False
+    if req.status != "pending" or step.status != "active":
+        return False
+    behalf = note.payload.get("on_behalf_of")
+    waiting_on = int(behalf) if behalf is not None else note.recipient_id
+    return waiting_on in (step.open_approvers or [])
+
+
+def compose(
+    session: Session,
+    tenant: Tenant,
+    note: NotificationOutbox,
+    *,
+    buttons: bool,
+    recipient: User | None = None,
+) -> dict[str, Any]:
+    """The ``chat.postMessage`` (or webhook) arguments ``text`` and ``blocks`` of one row."""
+    req = session.get(ApprovalRequest, note.request_id) if note.request_id else None
+    step = None
+    if req is not None and note.step_index is not None:
+        step = session.get(ApprovalStep, (tenant.id, req.id, note.step_index))
+    url = settings.request_url(tenant.slug, req.id) if req is not None else None
+    lines = [f"*{escape(note.title)}*"]
+    if req is not None:
+        requester = session.get(User, req.requester_id)
+        lines.append(f"Requested by {escape(display_name(requester))} · {escape(req.workflow_key)}")
+    if step is not None:
+        lines.append(f"Step: {escape(step.name)}")
+        if step.due_at is not None:
+            lines.append(f"Due: {step.due_at:%Y-%m-%d %H:%M} UTC")
+    behalf = note.payload.get("on_behalf_of")
+    if isinstance(behalf, int):
+        lines.append(f"On behalf of {escape(display_name(session.get(User, behalf)))}")
+    if recipient is not None and not buttons and note.kind in ACTIONABLE:
+        lines.append(f"For {escape(display_name(recipient))}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
+    ]
+    fields = key_fields(req.input_data) if req is not None else []
+    if fields:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{escape(label)}*\n{escape(value)}"}
+                    for label, value in fields
+                ],
+            }
+        )
+    elements: list[dict[str, Any]] = []
+    if buttons and req is not None and step is not None and _buttons_apply(note, req, step):
+        assert note.recipient_id is not None
+        for verdict in VERDICTS:
+            element: dict[str, Any] = {
+                "type": "button",
+                "action_id": ACTION_IDS[verdict],
+                "text": {"type": "plain_text", "text": verdict.capitalize()},
+                "style": "primary" if verdict == "approve" else "danger",
+                "value": make_button_value(
+                    tenant_id=tenant.id,
+                    user_id=note.recipient_id,
+                    request_id=req.id,
+                    step_index=step.step_index,
+                    round=req.round,
+                    verdict=verdict,
+                    on_behalf_of=int(behalf) if isinstance(behalf, int) else None,
+                ),
+            }
+            if verdict == "reject":
+                element["confirm"] = {
+                    "title": {"type": "plain_text", "text": "Reject this request?"},
+                    "text": {"type": "plain_text", "text": note.title[:250]},
+                    "confirm": {"type": "plain_text", "text": "Reject"},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                    "style": "danger",
+                }
+            elements.append(element)
+    if url is not None:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": OPEN_ACTION_ID,
+                "text": {"type": "plain_text", "text": "Open in Signoff"},
+                "url": url,
+            }
+        )
+    if elements:
+        blocks.append({"type": "actions", "block_id": "signoff_actions", "elements": elements})
+    text = note.title + (f" — {url}" if url else "")
+    return {"text": text, "blocks": blocks}
+
+
+# --- sending ------------------------------------------------------------------------------
 
 
 def send(delivery: Delivery) -> Outcome:
-    raise DeliveryFailed("Slack delivery is not available", retryable=False)
+    session, note = delivery.session, delivery.note
+    if not enabled():
+        raise DeliveryFailed("Slack notifications are switched off", retryable=False)
+    conn = session.get(SlackConnection, delivery.tenant_id)
+    tenant = session.get(Tenant, delivery.tenant_id)
+    if conn is None or tenant is None:
+        raise DeliveryFailed("Slack is not connected", retryable=False)
+    recipient = session.get(User, note.recipient_id) if note.recipient_id else None
+    member = session.scalars(
+        select(Membership.id).where(
+            Membership.user_id == note.recipient_id, Membership.active.is_(True)
+        )
+    ).first()
+    if recipient is None or not recipient.active or member is None:
+        raise DeliveryFailed("the recipient's account is deactivated", retryable=False)
+    started = time.monotonic()
+    try:
+        if conn.bot_token_enc:
+            slack_id = settings.confirmed_slack_id(session, recipient.id)
+            if slack_id is None:
+                raise DeliveryFailed("the recipient has no confirmed Slack link", retryable=False)
+            message = compose(
+                session, tenant, note, buttons=bool(conn.signing_secret_enc), recipient=recipient
+            )
+            token = settings.bot_token(conn)
+            assert token is not None
+            call(
+                web_client(token),
+                "chat.postMessage",
+                channel=slack_id,
+                unfurl_links=False,
+                unfurl_media=False,
+                **message,
+            )
+        else:
+            url = settings.webhook_url(conn)
+            if url is None:
+                raise DeliveryFailed("Slack is not connected", retryable=False)
+            post_to_url(url, compose(session, tenant, note, buttons=False, recipient=recipient))
+    except crypto.InvalidToken:
+        raise DeliveryFailed(
+            "the Slack credentials cannot be decrypted (SECRET_KEY changed): connect Slack again",
+            retryable=False,
+        ) from None
+    except SlackCallFailed as exc:
+        raise DeliveryFailed(
+            exc.message, response_code=exc.status, retryable=exc.retryable
+        ) from None
+    return Outcome(response_code=200, latency_ms=int((time.monotonic() - started) * 1000))
 
 
 CHANNEL = FunctionChannel("slack", targets, send)
+
+__all__ = ["CHANNEL", "compose", "make_button_value", "read_button_value"]

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 
 from signoff.errors import NotFound
 from signoff.extensions import current_appbuilder, db
+from signoff.notifications.centre import unread_count
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_membership, current_tenant
 from signoff.tenancy.models import Tenant
@@ -123,6 +124,7 @@ def tenant_nav(session: Session) -> dict[str, Any]:
         or 0
     )
     roles = membership.role_names if membership else []
+    unread = unread_count(session, user_id, cap=100)
     nav = {
         "tenant": tenant,
         "slug": tenant.slug,
@@ -135,6 +137,9 @@ def tenant_nav(session: Session) -> dict[str, Any]:
         "inbox_count": waiting,
         "inbox_more": waiting >= 100,
         "mine_open": mine_open,
+        # The bell: this member's unread notifications in this tenant (counted up to 100).
+        "notifications_unread": unread,
+        "notifications_more": unread >= 100,
         "user": g.user,
     }
     g.signoff_nav = nav

@@ -24,6 +24,8 @@ from werkzeug.wrappers import Response
 from signoff.db.binding import bound_tenant
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.notifications.dispatch import retry_all_dead
+from signoff.notifications.models import NotificationDelivery
 from signoff.tenancy.models import PLANS, TENANT_STATUSES, Membership, Tenant
 from signoff.views.common import SignoffView
 from signoff.workflow.models import ApprovalRequest, StepDecision, Workflow
@@ -36,6 +38,7 @@ class TenantCounts:
     requests: int
     pending: int
     decisions: int
+    dead_deliveries: int = 0
 
 
 def tenant_counts(session: Session, tenant_id: uuid.UUID) -> TenantCounts:
@@ -57,6 +60,10 @@ def tenant_counts(session: Session, tenant_id: uuid.UUID) -> TenantCounts:
                 .where(ApprovalRequest.status == "pending")
                 .scalar_subquery(),
                 select(func.count()).select_from(StepDecision).scalar_subquery(),
+                select(func.count())
+                .select_from(NotificationDelivery)
+                .where(NotificationDelivery.status == "dead")
+                .scalar_subquery(),
             )
         ).one()
     return TenantCounts(*(int(v or 0) for v in row))
@@ -101,6 +108,7 @@ class OperatorView(SignoffView):
         "audit": "read",
         "set_status": "write",
         "set_plan": "write",
+        "retry_deliveries": "write",
     }
 
     def _nav(self) -> dict[str, Any]:
@@ -203,6 +211,17 @@ class OperatorView(SignoffView):
             flash(f"{tenant.slug} is now {status}.", "success")
         back = "dashboard" if request.form.get("back") == "dashboard" else "tenants"
         return redirect(url_for(f"OperatorView.{back}"))
+
+    @expose("/tenants/<tenant_id>/retry-deliveries", methods=["POST"])
+    @has_access
+    def retry_deliveries(self, tenant_id: str) -> Response:
+        """Retry a tenant's dead notification deliveries (counts only; audited there)."""
+        tenant = self._tenant(tenant_id)
+        count = retry_all_dead(db.session, tenant.id)
+        self._record(tenant, "notifications.retried", {"deliveries": count})
+        db.session.commit()
+        flash(f"{count} dead deliveries of {tenant.slug} will be attempted again.", "success")
+        return redirect(url_for("OperatorView.tenants"))
 
     @expose("/tenants/<tenant_id>/plan", methods=["POST"])
     @has_access

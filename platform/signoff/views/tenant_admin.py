@@ -26,6 +26,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
+from signoff.notifications.email import mail_configured, send_email
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
 from signoff.tenancy.access import current_tenant, require_tenant
@@ -48,7 +49,6 @@ from signoff.workflow.models import (
     StepDecision,
     Workflow,
 )
-from signoff.workflow.notifications import mail_configured, send_email
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 

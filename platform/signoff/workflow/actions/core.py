@@ -410,10 +410,24 @@ def event_row(req: RequestLike, event_type: str, data: Mapping[str, Any]) -> dic
     }
 
 
+def _approvers_to_tell(transition: Transition) -> set[int]:
+    """Who must act because of ``transition`` (their delegates are told too)."""
+    return {
+        uid
+        for ev in transition.events
+        if ev.kind in ("step_activated", "escalated", "turn_passed") and ev.step is not None
+        for uid in _open_approvers(transition.state.steps[ev.step])
+    }
+
+
 def _outbox_rows(
-    tx: _Tx, req: RequestLike, transition: Transition, *, actor: Actor
+    req: RequestLike,
+    transition: Transition,
+    *,
+    actor: Actor,
+    delegates: Mapping[int, set[int]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Outbox rows for what happened: who must act now (and their delegates), the
+    """Outbox rows for what happened: who must act now (and their ``delegates``), the
     requester's news, the approvers a withdrawal relieves, and the webhook events."""
     state = transition.state
     rows: list[dict[str, Any]] = []
@@ -460,9 +474,7 @@ def _outbox_rows(
                 data["step_name"] = state.steps[ev.step].name
             rows.append(event_row(req, WEBHOOK_EVENT_TYPES[ev.kind], data))
     if needed:
-        delegates = _delegates_of(
-            tx.session, {uid for _, uid, _ in needed}, req.workflow_key, _now()
-        )
+        delegates = delegates or {}
         seen: set[tuple[int, int]] = set()
         for step_index, uid, escalated in needed:
             step = state.steps[step_index]
@@ -579,7 +591,17 @@ def _finish(
             state.is_terminal,
             _json(_step_rows(state)),
             _json(decision),
-            _json(_outbox_rows(tx, req, transition, actor=actor) or None),
+            _json(
+                _outbox_rows(
+                    req,
+                    transition,
+                    actor=actor,
+                    delegates=_delegates_of(
+                        tx.session, _approvers_to_tell(transition), req.workflow_key, now
+                    ),
+                )
+                or None
+            ),
             _json(idempotency),
             _json(input_data),
             round,

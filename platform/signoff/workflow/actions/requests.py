@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -35,6 +36,9 @@ from signoff.workflow.actions.core import (
     _rule_context,
     _text,
     _transaction,
+    _Tx,
+    after_commit_listeners,
+    event_row,
 )
 from signoff.workflow.approvers import Directory
 from signoff.workflow.definitions import (
@@ -50,6 +54,7 @@ from signoff.workflow.engine import (
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
+    NotificationOutbox,
     RequestComment,
 )
 
@@ -380,14 +385,14 @@ def do_comment(
         state = state_from_dict(req.state)
         involved = {req.requester_id} | {u for s in state.steps for u in s.eligible}
         involved |= {d.actor_id for s in state.steps for d in s.decisions}
-        if actor.user_id not in involved:
-            directory = Directory.load(tx.session)
-            if ADMIN_ROLE not in directory.roles(actor.user_id):
-                raise _not_found()
+        directory = Directory.load(tx.session)
+        if actor.user_id not in involved and ADMIN_ROLE not in directory.roles(actor.user_id):
+            raise _not_found()
         comment = RequestComment(request_id=req.id, author_id=actor.user_id, body=text)
         tx.session.add(comment)
         tx.session.flush()
         _audit(tx, req, "request.commented", actor, payload={"comment": text})
+        _comment_notes(tx, req, actor, text, involved, directory, str(comment.id))
         result = ActionResult(
             request_id=req.id,
             status=req.status,
@@ -396,3 +401,64 @@ def do_comment(
         )
         _remember(tx, actor, idempotency_key, result)
     return result
+
+
+#: ``@username`` in a comment (usernames are e-mail-like: letters, digits, ._-@+).
+MENTION = re.compile(r"(?<![\w.])@([\w.+-]+(?:@[\w-]+(?:\.[\w-]+)+)?)")
+
+
+def mentioned(text: str, directory: Directory) -> set[int]:
+    """Members named as ``@username`` in ``text``."""
+    found = set()
+    for name in MENTION.findall(text):
+        uid = directory.user_by_name.get(name) or directory.user_by_name.get(name.rstrip("."))
+        if uid is not None:
+            found.add(uid)
+    return found
+
+
+def _comment_notes(
+    tx: _Tx,
+    req: LockedRequest,
+    actor: Actor,
+    text: str,
+    involved: set[int],
+    directory: Directory,
+    comment_id: str,
+) -> None:
+    """Tell the people of the request about a comment; a mention tells that member,
+    once, and only a member who may see the request (involved or a tenant admin)."""
+    admins = directory.users_by_role.get(ADMIN_ROLE, set())
+    mentions = {u for u in mentioned(text, directory) if u in involved or u in admins}
+    excerpt = text[:500]
+    title = req.title[:150]
+    rows: list[NotificationOutbox] = []
+    for uid in sorted((involved | mentions) - {actor.user_id}):
+        kind = "mention" if uid in mentions else "comment"
+        rows.append(
+            NotificationOutbox(
+                request_id=req.id,
+                kind=kind,
+                title=f"{'Mentioned' if kind == 'mention' else 'Comment'}: {title}",
+                recipient_id=uid,
+                payload={"author_id": actor.user_id, "comment": excerpt},
+            )
+        )
+    rows.append(
+        NotificationOutbox(
+            request_id=req.id,
+            kind="event",
+            title="request.commented",
+            payload=event_row(
+                req, "request.commented", {"actor_id": actor.user_id, "comment_id": comment_id}
+            )["payload"],
+        )
+    )
+    tx.session.add_all(rows)
+    tenant_id, request_id = tx.tenant_id, req.id
+
+    def emit() -> None:
+        for listener in after_commit_listeners:
+            listener(tenant_id, request_id, ["commented"])
+
+    tx.after.append(emit)

@@ -1,0 +1,131 @@
+"""E-mail in a real browser (CSRF on): the notification as its recipient sees it, the
+Approve link's confirmation page, the decision, a used link, and the quick start's
+captured-mail page. Screenshots land in test-artifacts/."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import app_config
+from tests.fixtures.tenants import make_tenant
+from tests.fixtures.workflows import spec_expense
+from tests.integration.workflow.conftest import actor, in_tenant, save
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def _pending(live: Any) -> str:
+    """A tenant of the live app with a request waiting for its manager, and the
+    manager's approval e-mail (composed exactly as the worker sends it)."""
+    from signoff.extensions import db
+    from signoff.notifications.email import compose
+    from signoff.tenancy.models import Tenant
+    from signoff.workflow import actions
+    from signoff.workflow.models import NotificationOutbox
+
+    tenant = make_tenant(live.app)
+    save(live.app, tenant, "expense_approval", spec_expense())
+    with in_tenant(live.app, tenant) as session:
+        result = actions.do_submit(
+            session,
+            actor=actor(tenant, "alice"),
+            workflow_key="expense_approval",
+            title="Conference trip to Lisbon",
+            input_data={"amount": "1840.50", "description": "Flights and two nights"},
+        )
+    with in_tenant(live.app, tenant) as session:
+        note = session.scalars(
+            select(NotificationOutbox).where(
+                NotificationOutbox.request_id == result.request_id,
+                NotificationOutbox.recipient_id == tenant.user("manager"),
+                NotificationOutbox.kind == "approval_needed",
+            )
+        ).one()
+        row = session.get(Tenant, tenant.id)
+        recipient = live.app.appbuilder.sm.get_user_by_id(tenant.user("manager"))
+        with live.app.test_request_context():
+            live.app.config["SIGNOFF_BASE_URL"] = live.url
+            mail = compose(db.session, row, note, recipient)
+    return mail.html
+
+
+def test_the_email_and_its_approve_link_in_a_browser(
+    live_server: Any, browser: Any, artifacts: Path
+) -> None:
+    html = _pending(live_server)
+    ctx = browser.new_context(viewport=DESKTOP)
+    page = ctx.new_page()
+    page.set_content(html)
+    page.screenshot(path=str(artifacts / "email-approval-needed.png"), full_page=True)
+    approve = page.get_attribute("a:has-text('Approve')", "href")
+    assert approve and approve.startswith(f"{live_server.url}/act/")
+
+    phone = browser.new_context(viewport=PHONE).new_page()
+    phone.goto(approve)
+    phone.wait_for_selector("[data-testid=act-form]")
+    assert "Conference trip to Lisbon" in phone.content()
+    phone.screenshot(path=str(artifacts / "email-link-confirm-phone.png"), full_page=True)
+    phone.fill("#comment", "Have a good conference")
+    phone.click("[data-testid=act-confirm]")
+    phone.wait_for_selector("[data-testid=act-done]")
+    phone.screenshot(path=str(artifacts / "email-link-done-phone.png"), full_page=True)
+
+    again = browser.new_context(viewport=DESKTOP).new_page()
+    again.goto(approve)
+    again.wait_for_selector("[data-testid=act-problem]")
+    assert "already used" in again.content()
+    again.screenshot(path=str(artifacts / "email-link-used.png"), full_page=True)
+
+
+def test_the_quick_start_mail_page(
+    database: Any,
+    redis_url: str,
+    redis_prefix: str,
+    app: Any,
+    browser: Any,
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    from werkzeug.serving import make_server
+
+    from signoff.app import create_app
+    from signoff.devservers import start_embedded_smtp
+    from signoff.notifications.email import send_email
+
+    smtp = start_embedded_smtp(tmp_path / "mail")
+    dev = create_app(
+        app_config(database, redis_url, f"{redis_prefix}dev-{uuid.uuid4().hex[:6]}:")
+        | {"SIGNOFF_SMTP_URL": smtp.url, "SIGNOFF_DEV_MAILBOX": str(smtp.mailbox)}
+    )
+    tenant = make_tenant(dev)
+    with dev.app_context():
+        send_email(
+            f"manager@{tenant.slug}.example",
+            f"[Tenant {tenant.slug}] Approval needed: New laptop",
+            "Approve: http://127.0.0.1:8080/act/example\n",
+            "<p>An <b>approval</b> waits for you.</p>",
+        )
+    server = make_server("127.0.0.1", 0, dev, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = browser.new_context(viewport=DESKTOP).new_page()
+        page.goto(f"http://127.0.0.1:{server.server_port}/dev/mail/")
+        page.wait_for_selector("[data-testid=dev-mail]")
+        page.screenshot(path=str(artifacts / "dev-mail.png"), full_page=True)
+        page.click("text=Approval needed: New laptop")
+        page.wait_for_selector("iframe")
+        page.screenshot(path=str(artifacts / "dev-mail-message.png"), full_page=True)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        smtp.stop()
