@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 
 from flask_appbuilder.models.sqla import Base as FABBase
-from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy import DateTime, ForeignKeyConstraint, MetaData, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,4 +49,11 @@ class TenantOwned:
         UUID(as_uuid=True),
         nullable=False,
         server_default=text("signoff.current_tenant_id()"),
+    )
+
+
+def tenant_fk(table: str) -> ForeignKeyConstraint:
+    """``tenant_id`` -> ``tenant.id`` for a tenant-owned table (named ``fk_<table>_tenant``)."""
+    return ForeignKeyConstraint(
+        ["tenant_id"], ["tenant.id"], name=f"fk_{table}_tenant", ondelete="CASCADE"
     )

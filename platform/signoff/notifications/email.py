@@ -15,7 +15,6 @@ import smtplib
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -34,13 +33,12 @@ from signoff.notifications.channels import (
     FunctionChannel,
     Outcome,
 )
+from signoff.notifications.format import display_name, key_fields
 from signoff.tenancy.models import Tenant
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
 
 #: Kinds whose e-mail asks the recipient to decide (and so carries action links).
 ACTIONABLE = ("approval_needed", "reminder")
-#: Input fields shown in an e-mail, at most.
-KEY_FIELDS = 6
 
 
 def enabled() -> bool:
@@ -139,38 +137,6 @@ class Mail:
     html: str
 
 
-def _display_name(user: User | None) -> str:
-    if user is None:
-        return "someone"
-    name = f"{user.first_name or ''} {user.last_name if user.last_name != '-' else ''}".strip()
-    return name or str(user.username)
-
-
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-def _value(value: Any) -> str:
-    """A field as a person reads it: numbers grouped (``5,000``, ``1,234.50``)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return str(value)[:200]
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)[:200]
-    if not number.is_finite():
-        return str(value)[:200]
-    return f"{number:,.0f}" if number == number.to_integral_value() else f"{number:,.2f}"
-
-
-def key_fields(input_data: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (_label(k), _value(v))
-        for k, v in list(input_data.items())[:KEY_FIELDS]
-        if v not in (None, "", [], {})
-    ]
-
-
 def _users(session: Session, ids: set[int]) -> dict[int, User]:
     if not ids:
         return {}
@@ -231,15 +197,15 @@ def compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipien
         "note": note,
         "kind": note.kind,
         "payload": note.payload,
-        "recipient_name": _display_name(recipient),
+        "recipient_name": display_name(recipient),
         "request": req,
         "step": step,
         "due_at": step.due_at if step is not None else None,
-        "requester_name": _display_name(people.get(req.requester_id)) if req else None,
-        "behalf_name": _display_name(people.get(note.payload.get("on_behalf_of", -1)))
+        "requester_name": display_name(people.get(req.requester_id)) if req else None,
+        "behalf_name": display_name(people.get(note.payload.get("on_behalf_of", -1)))
         if note.payload.get("on_behalf_of") is not None
         else None,
-        "author_name": _display_name(people.get(note.payload.get("author_id", -1))),
+        "author_name": display_name(people.get(note.payload.get("author_id", -1))),
         "fields": key_fields(req.input_data) if req else [],
         "request_url": f"{base}/t/{tenant.slug}/requests/{req.id}" if req else None,
         "portal_url": f"{base}/t/{tenant.slug}/",

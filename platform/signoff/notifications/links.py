@@ -47,8 +47,8 @@ class ActionClaim:
         return f"link:{self.jti}"
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt=SALT)
+def _serializer(salt: str = SALT) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt=salt)
 
 
 def max_age() -> int:
@@ -64,11 +64,14 @@ def make_token(
     round: int,
     verdict: str,
     on_behalf_of: int | None = None,
+    salt: str = SALT,
 ) -> str:
+    """A signed token for one decision (``salt`` keeps e-mail links and Slack buttons
+    apart: one is never accepted as the other)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}")
     return str(
-        _serializer().dumps(
+        _serializer(salt).dumps(
             {
                 "t": str(tenant_id),
                 "u": int(user_id),
@@ -83,10 +86,10 @@ def make_token(
     )
 
 
-def read_token(token: str) -> ActionClaim:
+def read_token(token: str, *, salt: str = SALT) -> ActionClaim:
     """The claim of a valid, unexpired token; :class:`LinkError` otherwise."""
     try:
-        data = _serializer().loads(token, max_age=max_age())
+        data = _serializer(salt).loads(token, max_age=max_age())
     except SignatureExpired:
         raise LinkError(
             "expired", "This link has expired. Open the request in Signoff to decide."
@@ -104,7 +107,7 @@ def read_token(token: str) -> ActionClaim:
             jti=str(data["j"]),
             on_behalf_of=int(data["b"]) if data.get("b") is not None else None,
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise LinkError("invalid", "This link is not valid.") from None
     if claim.verdict not in VERDICTS:
         raise LinkError("invalid", "This link is not valid.")

@@ -23,17 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
 
 CHANNELS = ("email", "slack", "webhook")
 #: ``skipped``: the channel was switched off or had no address when the row was due.
 DELIVERY_STATUSES = ("pending", "sent", "dead", "skipped")
-
-
-def _tenant_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(
-        ["tenant_id"], ["tenant.id"], name=f"fk_{table}_tenant", ondelete="CASCADE"
-    )
 
 
 class NotificationDelivery(TenantOwned, Base):
@@ -65,7 +59,7 @@ class NotificationDelivery(TenantOwned, Base):
             postgresql_where="status = 'pending'",
         ),
         Index("ix_notification_delivery_status", "tenant_id", "status", "created_at"),
-        _tenant_fk("notification_delivery"),
+        tenant_fk("notification_delivery"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -91,7 +85,7 @@ class NotificationPreference(TenantOwned, Base):
     __tablename__ = "notification_preference"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "user_id", name="pk_notification_preference"),
-        _tenant_fk("notification_preference"),
+        tenant_fk("notification_preference"),
     )
 
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -105,7 +99,7 @@ class WebhookEndpoint(TenantOwned, Base):
     __tablename__ = "webhook_endpoint"
     __table_args__ = (
         UniqueConstraint("tenant_id", "id", name="uq_webhook_endpoint_tenant_id_id"),
-        _tenant_fk("webhook_endpoint"),
+        tenant_fk("webhook_endpoint"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -126,7 +120,7 @@ class SlackConnection(TenantOwned, Base):
     __tablename__ = "slack_connection"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", name="pk_slack_connection"),
-        _tenant_fk("slack_connection"),
+        tenant_fk("slack_connection"),
     )
 
     bot_token_enc: Mapped[str | None] = mapped_column(Text)
@@ -144,7 +138,7 @@ class SlackUserLink(TenantOwned, Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "user_id", name="pk_slack_user_link"),
         UniqueConstraint("tenant_id", "slack_user_id", name="uq_slack_user_link_slack_user"),
-        _tenant_fk("slack_user_link"),
+        tenant_fk("slack_user_link"),
     )
 
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -16,19 +16,15 @@ the member behind the Slack user and everything the action checks.
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import User
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signoff import crypto
-from signoff.notifications import preferences
+from signoff.notifications import links, preferences
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.channels import (
     Delivery,
@@ -37,6 +33,7 @@ from signoff.notifications.channels import (
     FunctionChannel,
     Outcome,
 )
+from signoff.notifications.format import display_name, key_fields
 from signoff.notifications.models import SlackConnection
 from signoff.notifications.slack_client import SlackCallFailed, call, post_to_url, web_client
 from signoff.tenancy.models import Membership, Tenant
@@ -51,7 +48,6 @@ NOT_FOR_SLACK = ("event", "digest")
 #: action_id of each button (the "open" button only links to the portal).
 ACTION_IDS = {"approve": "signoff_approve", "reject": "signoff_reject"}
 OPEN_ACTION_ID = "signoff_open"
-KEY_FIELDS = 5
 
 
 def enabled() -> bool:
@@ -79,76 +75,18 @@ def targets(ctx: FanOutContext) -> list[str]:
 # --- button tokens ------------------------------------------------------------------------
 
 
-class ButtonError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+#: Slack buttons are :mod:`links` tokens under their own salt.
+ButtonError = links.LinkError
+ButtonClaim = links.ActionClaim
 
 
-@dataclass(frozen=True)
-class ButtonClaim:
-    tenant_id: uuid.UUID
-    user_id: int
-    request_id: uuid.UUID
-    step_index: int
-    round: int
-    verdict: str
-    on_behalf_of: int | None
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt=ACTION_SALT)
-
-
-def button_max_age() -> int:
-    return int(current_app.config.get("SIGNOFF_ACTION_LINK_MAX_AGE", 72 * 3600))
-
-
-def make_button_value(
-    *,
-    tenant_id: uuid.UUID,
-    user_id: int,
-    request_id: uuid.UUID,
-    step_index: int,
-    round: int,
-    verdict: str,
-    on_behalf_of: int | None = None,
-) -> str:
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {VERDICTS}")
-    data: dict[str, Any] = {
-        "t": str(tenant_id),
-        "u": int(user_id),
-        "r": str(request_id),
-        "s": int(step_index),
-        "n": int(round),
-        "v": verdict,
-    }
-    if on_behalf_of is not None:
-        data["b"] = int(on_behalf_of)
-    return str(_serializer().dumps(data))
+def make_button_value(**claim: Any) -> str:
+    return links.make_token(salt=ACTION_SALT, **claim)
 
 
 def read_button_value(value: str) -> ButtonClaim:
     """The claim of a button's value; :class:`ButtonError` (``expired``, ``invalid``)."""
-    try:
-        data = _serializer().loads(value, max_age=button_max_age())
-        claim = ButtonClaim(
-            tenant_id=uuid.UUID(str(data["t"])),
-            user_id=int(data["u"]),
-            request_id=uuid.UUID(str(data["r"])),
-            step_index=int(data["s"]),
-            round=int(data["n"]),
-            verdict=str(data["v"]),
-            on_behalf_of=int(data["b"]) if data.get("b") is not None else None,
-        )
-    except SignatureExpired:
-        raise ButtonError("expired") from None
-    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
-        raise ButtonError("invalid") from None
-    if claim.verdict not in VERDICTS:
-        raise ButtonError("invalid")
-    return claim
+    return links.read_token(value, salt=ACTION_SALT)
 
 
 # --- what a message says ------------------------------------------------------------------
@@ -157,36 +95,6 @@ def read_button_value(value: str) -> ButtonClaim:
 def escape(text: str) -> str:
     """Slack's mrkdwn escapes (``&``, ``<``, ``>``): user text never becomes a link or mention."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def display_name(user: User | None) -> str:
-    if user is None:
-        return "someone"
-    last = user.last_name if user.last_name != "-" else ""
-    name = f"{user.first_name or ''} {last or ''}".strip()
-    return name or str(user.username)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            return value[:150]
-        return f"{number:,}" if number == number.to_integral_value() else f"{number:,.2f}"
-    if isinstance(value, int | float):
-        return f"{value:,}"
-    return str(value)[:150]
-
-
-def key_fields(input_data: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (k.replace("_", " ").capitalize(), _value(v))
-        for k, v in list(input_data.items())[:KEY_FIELDS]
-        if v not in (None, "", [], {}) and not isinstance(v, dict | list)
-    ]
 
 
 def _buttons_apply(
@@ -232,7 +140,7 @@ def compose(
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
     ]
-    fields = key_fields(req.input_data) if req is not None else []
+    fields = key_fields(req.input_data, limit=150) if req is not None else []
     if fields:
         blocks.append(
             {

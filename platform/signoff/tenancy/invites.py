@@ -26,7 +26,6 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import (
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -38,7 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from signoff.audit.chain import append as audit_append
-from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
 from signoff.db.binding import bound_tenant
 from signoff.extensions import current_appbuilder
 from signoff.tenancy.access import require_tenant
@@ -57,9 +56,7 @@ class Invitation(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "id", name="uq_invitation_tenant_id_id"),
         UniqueConstraint("tenant_id", "token_hash", name="uq_invitation_token"),
-        ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name="fk_invitation_tenant", ondelete="CASCADE"
-        ),
+        tenant_fk("invitation"),
         Index("ix_invitation_email", "tenant_id", "email"),
     )
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
 
 TENANT_STATUSES = ("active", "suspended")
 PLANS = ("free", "team", "enterprise")
@@ -59,9 +59,7 @@ class TenantRole(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "id", name="uq_tenant_role_tenant_id_id"),
         UniqueConstraint("tenant_id", "name", name="uq_tenant_role_name"),
-        ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name="fk_tenant_role_tenant", ondelete="CASCADE"
-        ),
+        tenant_fk("tenant_role"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -80,9 +78,7 @@ class Membership(TenantOwned, Base):
         UniqueConstraint("tenant_id", "id", name="uq_membership_tenant_id_id"),
         UniqueConstraint("tenant_id", "user_id", name="uq_membership_user"),
         Index("ix_membership_user", "user_id"),
-        ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name="fk_membership_tenant", ondelete="CASCADE"
-        ),
+        tenant_fk("membership"),
         ForeignKeyConstraint(
             ["tenant_id", "manager_id"],
             ["membership.tenant_id", "membership.id"],

@@ -26,7 +26,7 @@ from signoff.errors import ActionError, MfaError
 from signoff.extensions import db, limiter
 from signoff.limiter import client_address
 from signoff.notifications import links
-from signoff.notifications.email import key_fields
+from signoff.notifications.format import key_fields
 from signoff.security import mfa
 from signoff.tenancy.models import Tenant
 from signoff.views.common import SignoffView

@@ -31,13 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
-
-
-def _tenant_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(
-        ["tenant_id"], ["tenant.id"], name=f"fk_{table}_tenant", ondelete="CASCADE"
-    )
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
 
 
 class Workflow(TenantOwned, Base):
@@ -48,7 +42,7 @@ class Workflow(TenantOwned, Base):
         UniqueConstraint("tenant_id", "id", name="uq_workflow_tenant_id_id"),
         UniqueConstraint("tenant_id", "key", name="uq_workflow_key"),
         CheckConstraint("key ~ '^[a-z][a-z0-9_]{0,63}$'", name="ck_workflow_key"),
-        _tenant_fk("workflow"),
+        tenant_fk("workflow"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -92,7 +86,7 @@ class ApprovalRule(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "id", name="uq_approval_rule_tenant_id_id"),
         UniqueConstraint("tenant_id", "name", name="uq_approval_rule_name"),
-        _tenant_fk("approval_rule"),
+        tenant_fk("approval_rule"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -278,7 +272,7 @@ class Delegation(TenantOwned, Base):
         CheckConstraint("delegator_id <> delegate_id", name="ck_delegation_not_self"),
         CheckConstraint("ends_at > starts_at", name="ck_delegation_window"),
         Index("ix_delegation_delegate", "tenant_id", "delegate_id", "ends_at"),
-        _tenant_fk("delegation"),
+        tenant_fk("delegation"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -312,7 +306,7 @@ class NotificationOutbox(TenantOwned, Base):
             postgresql_where="dispatched_at IS NULL",
         ),
         Index("ix_notification_outbox_recipient", "tenant_id", "recipient_id", "created_at"),
-        _tenant_fk("notification_outbox"),
+        tenant_fk("notification_outbox"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -344,7 +338,7 @@ class IdempotencyKey(TenantOwned, Base):
     __tablename__ = "idempotency_key"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "user_id", "key", name="pk_idempotency_key"),
-        _tenant_fk("idempotency_key"),
+        tenant_fk("idempotency_key"),
     )
 
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
