@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import app_config
+from tests.fixtures.tenants import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -45,6 +46,31 @@ def chromium_path() -> str:
             pytrace=False,
         )
     return path
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def signed_in(
+    browser: Any,
+    base: str,
+    username: str,
+    next_path: str,
+    viewport: dict[str, int] = DESKTOP,
+    password: str = PASSWORD,
+) -> Any:
+    """A new browser context signed in as ``username``, on ``next_path``. Fails (rather
+    than going on signed out) when the login does not leave the login page."""
+    ctx = browser.new_context(viewport=viewport)
+    ctx.set_default_timeout(10_000)
+    page = ctx.new_page()
+    page.goto(f"{base}/login/?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url and next_path in url)
+    return page
 
 
 @pytest.fixture(scope="session")

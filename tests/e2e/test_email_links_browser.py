@@ -13,14 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import app_config
+from tests.e2e.conftest import DESKTOP, PHONE
 from tests.fixtures.tenants import make_tenant
 from tests.fixtures.workflows import spec_expense
 from tests.integration.workflow.conftest import actor, in_tenant, save
 
 pytestmark = pytest.mark.e2e
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 
 
 def _pending(live: Any) -> str:

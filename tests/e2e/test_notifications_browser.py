@@ -11,26 +11,11 @@ import pytest
 
 from signoff.notifications import preferences
 from signoff.notifications.digest import send_digests
-from tests.fixtures.tenants import PASSWORD
+from tests.e2e.conftest import DESKTOP, PHONE, signed_in
 from tests.integration.notifications.centre_helpers import add_note, expense_tenant, submit
 from tests.integration.workflow.conftest import in_tenant
 
 pytestmark = pytest.mark.e2e
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def _login(browser: Any, base: str, username: str, next_path: str, viewport: Any) -> Any:
-    ctx = browser.new_context(viewport=viewport)
-    ctx.set_default_timeout(10_000)
-    page = ctx.new_page()
-    page.goto(f"{base}/login/?next={next_path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url and next_path in url)
-    return page
 
 
 def _bell(page: Any) -> str:
@@ -66,7 +51,7 @@ def test_bell_list_mark_read_and_preferences(browser, live_server, artifacts, te
         db.session.remove()
 
     slug = tenant.slug
-    page = _login(browser, base, tenant.username("manager"), f"/t/{slug}/", DESKTOP)
+    page = signed_in(browser, base, tenant.username("manager"), f"/t/{slug}/", DESKTOP)
     # 3 approvals needed, 3 reminders, 1 comment, 1 digest.
     assert _bell(page) == "8"
     assert page.get_attribute("[data-testid=bell]", "aria-label") == "Notifications, 8 unread"
@@ -103,7 +88,7 @@ def test_bell_list_mark_read_and_preferences(browser, live_server, artifacts, te
     assert stored == {"email": {"comment": False}, "digest_reminders": True}
 
     # On a phone: the same list, then mark all as read.
-    phone = _login(browser, base, tenant.username("manager"), f"/t/{slug}/notifications/", PHONE)
+    phone = signed_in(browser, base, tenant.username("manager"), f"/t/{slug}/notifications/", PHONE)
     assert _bell(phone) == "7"
     phone.screenshot(path=str(artifacts / "notifications-phone.png"), full_page=True)
     phone.click("[data-testid=read-all]")
@@ -116,6 +101,6 @@ def test_bell_list_mark_read_and_preferences(browser, live_server, artifacts, te
 
     # Another tenant's member: 404 for these pages.
     other = expense_tenant(tenant_factory, app)
-    outsider = _login(browser, base, other.username("manager"), f"/t/{other.slug}/", DESKTOP)
+    outsider = signed_in(browser, base, other.username("manager"), f"/t/{other.slug}/", DESKTOP)
     response = outsider.goto(f"{base}/t/{slug}/notifications/")
     assert response is not None and response.status == 404

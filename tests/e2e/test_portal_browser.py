@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import DESKTOP, PHONE
 from tests.fixtures.tenants import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 STRONG = "Brisk-b1rch-and-fern"
 
 

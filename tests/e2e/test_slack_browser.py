@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.tenants import PASSWORD
+from tests.e2e.conftest import DESKTOP, PHONE, signed_in
 from tests.integration.notifications.slack_helpers import (
     BOT_TOKEN,
     TEAM_ID,
@@ -23,9 +23,6 @@ from tests.integration.notifications.slack_helpers import (
 
 pytestmark = pytest.mark.e2e
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
 
 @pytest.fixture
 def slack_fake(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
@@ -36,18 +33,6 @@ def slack_fake(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     fake.stop()
 
 
-def _page(browser: Any, base: str, username: str, path: str, viewport: dict[str, int]) -> Any:
-    ctx = browser.new_context(viewport=viewport)
-    ctx.set_default_timeout(10_000)
-    page = ctx.new_page()
-    page.goto(f"{base}/login/?next={path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(re.escape(path)))
-    return page
-
-
 def test_admin_connects_slack_and_a_member_links_in_the_browser(
     browser, live_server, artifacts, tenant_factory, app, slack_fake
 ):
@@ -55,7 +40,7 @@ def test_admin_connects_slack_and_a_member_links_in_the_browser(
     tenant = expense_tenant(tenant_factory, app)
     admin_path = f"/t/{tenant.slug}/admin/slack/"
 
-    admin = _page(browser, base, tenant.username("admin"), admin_path, DESKTOP)
+    admin = signed_in(browser, base, tenant.username("admin"), admin_path, DESKTOP)
     assert "Slack is not connected" in admin.inner_text("[data-testid=slack-status]")
     admin.screenshot(path=str(artifacts / "slack-admin-empty-desktop.png"), full_page=True)
     admin.fill("#bot_token", BOT_TOKEN)
@@ -71,7 +56,7 @@ def test_admin_connects_slack_and_a_member_links_in_the_browser(
     )
 
     # A member asks for a link; the bot's direct message carries it; they confirm.
-    member = _page(browser, base, tenant.username("manager"), f"/t/{tenant.slug}/slack/", PHONE)
+    member = signed_in(browser, base, tenant.username("manager"), f"/t/{tenant.slug}/slack/", PHONE)
     member.fill("#slack_user_id", "UMANAGER01")
     member.click("text=Send me a link in Slack")
     member.wait_for_selector("text=waiting for you")

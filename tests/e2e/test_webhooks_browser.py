@@ -6,29 +6,13 @@ verifies with ``standardwebhooks``, read the delivery log; another tenant's admi
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
-from tests.fixtures.tenants import PASSWORD
+from tests.e2e.conftest import DESKTOP, PHONE, signed_in
 from tests.integration.notifications.conftest import Receiver
 
 pytestmark = pytest.mark.e2e
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def _page(browser: Any, base: str, username: str, next_path: str, viewport: dict) -> Any:
-    ctx = browser.new_context(viewport=viewport)
-    ctx.set_default_timeout(10_000)
-    page = ctx.new_page()
-    page.goto(f"{base}/login/?next={next_path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url and next_path in url)
-    return page
 
 
 def test_admin_registers_an_endpoint_and_sends_a_test_event(
@@ -40,7 +24,7 @@ def test_admin_registers_an_endpoint_and_sends_a_test_event(
     receiver = Receiver().start()
     try:
         path = f"/t/{tenant.slug}/admin/webhooks/"
-        admin = _page(browser, base, tenant.username("admin"), path, DESKTOP)
+        admin = signed_in(browser, base, tenant.username("admin"), path, DESKTOP)
         assert admin.locator("ul.subnav a.on", has_text="Webhooks").count() == 1
         admin.fill("#url", receiver.url)
         admin.fill("#description", "ERP integration")
@@ -72,11 +56,13 @@ def test_admin_registers_an_endpoint_and_sends_a_test_event(
         assert secret not in admin.content()
         admin.screenshot(path=str(artifacts / "webhooks-list.png"), full_page=True)
 
-        phone = _page(browser, base, tenant.username("admin"), path, PHONE)
+        phone = signed_in(browser, base, tenant.username("admin"), path, PHONE)
         phone.goto(detail_url)
         phone.screenshot(path=str(artifacts / "webhook-phone.png"), full_page=True)
 
-        outsider = _page(browser, base, tenant_b.username("admin"), f"/t/{tenant_b.slug}/", DESKTOP)
+        outsider = signed_in(
+            browser, base, tenant_b.username("admin"), f"/t/{tenant_b.slug}/", DESKTOP
+        )
         endpoint_path = detail_url.removeprefix(base)
         foreign = endpoint_path.replace(f"/t/{tenant.slug}/", f"/t/{tenant_b.slug}/")
         for target in (endpoint_path, foreign):

@@ -18,6 +18,11 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.integration.api.conftest import Api, expense_tenant
+from tests.integration.notifications.centre_helpers import (
+    expense_tenant as centre_expense_tenant,
+)
+from tests.integration.notifications.slack_helpers import FakeSlack, configure
+from tests.integration.views import conftest as views
 
 
 @dataclass
@@ -186,3 +191,37 @@ def webhook_rows(database: Any, tenant: Any, endpoint_id: str) -> list[dict[str,
         )
         names = [c.name for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+# --- fixtures shared by the centre, preferences and Slack tests ---------------------------
+
+#: The pages' sign-in fixture of tests/integration/views (``login(username)``).
+login = views.login
+
+
+@pytest.fixture
+def ta(tenant_factory: Any, app: Any) -> Any:
+    """A tenant with the expense workflow (the notification-centre tests' "A")."""
+    return centre_expense_tenant(tenant_factory, app)
+
+
+@pytest.fixture
+def tb(tenant_factory: Any, app: Any) -> Any:
+    return centre_expense_tenant(tenant_factory, app)
+
+
+@pytest.fixture(scope="module")
+def slack_fake() -> Iterator[FakeSlack]:
+    """Slack's Web API on 127.0.0.1 (``SIGNOFF_SLACK_API_URL`` points at it)."""
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack_on(app: Any, monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack) -> FakeSlack:
+    slack_fake.calls.clear()
+    slack_fake.errors.clear()
+    slack_fake.statuses.clear()
+    configure(app, monkeypatch, slack_fake)
+    return slack_fake

@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests.integration.api.conftest import Api, assert_error
 from tests.integration.notifications.centre_helpers import (
     add_note,
     bell,
-    expense_tenant,
     join_tenant,
     read_at,
     rows,
     submit,
 )
-from tests.integration.views import conftest as views
 from tests.integration.views.conftest import strip_tags, text_of
-
-#: The pages' sign-in fixture of tests/integration/views (``login(username)``).
-login = views.login
-
-
-@pytest.fixture
-def ta(tenant_factory, app):
-    return expense_tenant(tenant_factory, app)
-
-
-@pytest.fixture
-def tb(tenant_factory, app):
-    return expense_tenant(tenant_factory, app)
 
 
 def _mine(database, tenant, who):

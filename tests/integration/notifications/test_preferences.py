@@ -14,23 +14,9 @@ from signoff.notifications.preferences import EVENT_KINDS
 from tests.conftest import app_config
 from tests.fixtures.tenants import fresh_client, web_login
 from tests.integration.api.conftest import Api, assert_error
-from tests.integration.notifications.centre_helpers import expense_tenant, join_tenant
-from tests.integration.views import conftest as views
+from tests.integration.notifications.centre_helpers import join_tenant
 from tests.integration.views.conftest import text_of
 from tests.integration.workflow.conftest import in_tenant
-
-#: The pages' sign-in fixture of tests/integration/views (``login(username)``).
-login = views.login
-
-
-@pytest.fixture
-def ta(tenant_factory, app):
-    return expense_tenant(tenant_factory, app)
-
-
-@pytest.fixture
-def tb(tenant_factory, app):
-    return expense_tenant(tenant_factory, app)
 
 
 def _stored(app, tenant, who):
@@ -68,6 +54,7 @@ def test_page_shows_events_by_channel_with_the_platform_switches(ta, login):
         assert label in html
         assert f'name="email:{kind}"' in html and f'name="slack:{kind}"' not in html
         assert f'aria-labelledby="ch-email ev-{kind}"' in html
+    assert 'data-testid="link-slack"' not in html  # Slack is off for this platform
     assert html.count("checked") == len(EVENT_KINDS)  # everything on by default
     assert ">In-app<" in html and ">E-mail<" in html and ">Slack<" not in html
     assert 'name="digest_reminders"' in html and "daily digest" in html
@@ -137,6 +124,8 @@ def test_hidden_channels_keep_their_choices(app, slack_only_app, ta):
     assert 'name="slack:approval_needed"' in html and 'name="email:' not in html
     assert 'name="digest_reminders"' not in html
     assert "E-mail notifications are switched off for this platform" in html
+    # The page leads the member to linking their Slack account.
+    assert f'href="/t/{ta.slug}/slack/"' in html and 'data-testid="link-slack"' in html
     # Slack: everything but comments; e-mail and the digest stay as they were.
     data = {f"slack:{k}": "1" for k in EVENT_KINDS if k != "comment"}
     assert bob.post(url, data=data).status_code == 302

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from tests.integration.notifications.slack_helpers import (
     FakeSlack,
     buttons,
     click_body,
-    configure,
     connect,
     decisions,
     dispatch,
@@ -34,22 +32,6 @@ from tests.integration.workflow.conftest import actor, in_tenant
 MANAGER_SLACK = "UMANAGER01"
 MANAGER2_SLACK = "UMANAGER02"
 FINANCE_SLACK = "UFINANCE01"
-
-
-@pytest.fixture(scope="module")
-def slack_fake() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def slack_on(app: Any, monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack) -> FakeSlack:
-    slack_fake.calls.clear()
-    slack_fake.errors.clear()
-    slack_fake.statuses.clear()
-    configure(app, monkeypatch, slack_fake)
-    return slack_fake
 
 
 @pytest.fixture

@@ -6,17 +6,12 @@ Slack settings and links are 404 through pages and API."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.fixtures.tenants import api_token, auth, fresh_client, web_login
 from tests.integration.notifications.slack_helpers import (
     BOT_TOKEN,
     TEAM_ID,
-    FakeSlack,
-    configure,
     connect,
     expense_tenant,
     link,
@@ -24,22 +19,6 @@ from tests.integration.notifications.slack_helpers import (
 )
 
 LINK_RE = re.compile(r"https?://\S+/slack/confirm/[A-Za-z0-9_.\-]+")
-
-
-@pytest.fixture(scope="module")
-def slack_fake() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def slack_on(app: Any, monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack) -> FakeSlack:
-    slack_fake.calls.clear()
-    slack_fake.errors.clear()
-    slack_fake.statuses.clear()
-    configure(app, monkeypatch, slack_fake)
-    return slack_fake
 
 
 def _login(app: Any, tenant: Any, key: str) -> Any:
