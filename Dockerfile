@@ -3,6 +3,8 @@
 # Run (production): set SIGNOFF_DATABASE_URL, SIGNOFF_REDIS_URL, SIGNOFF_SECRET_KEY and
 # SIGNOFF_AUDIT_KEY, then `docker run -p 8080:8080 signoff` (command `serve`: gunicorn).
 # Migrations: `docker run -e SIGNOFF_MIGRATION_DATABASE_URL=... signoff db upgrade`.
+# Worker: the same image with `worker` (add `--beat` for a single small installation),
+# and one `beat`.
 # Quick look without servers: `docker run -p 8080:8080 signoff demo --host 0.0.0.0`
 # (embedded PostgreSQL and Valkey; data in the /var/lib/signoff volume).
 
@@ -15,7 +17,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python -m venv /opt/signoff
 # Dependencies first (cached while only the source changes): exact pins from constraints.txt.
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md LICENSE ./
 COPY platform ./platform
 RUN /opt/signoff/bin/pip install -c constraints.txt . \
     && /opt/signoff/bin/python -m compileall -q /opt/signoff/lib

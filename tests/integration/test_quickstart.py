@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,6 +36,16 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> bytes:
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent's wait is missing.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
 
 
 def _post_json(url: str, body: dict, token: str | None = None) -> dict:
@@ -120,6 +131,14 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
         log.seek(0)
         output = log.read()
     assert "acme-admin" in output, output[-3000:]
+    # Ctrl+C stopped the worker too.
+    found = re.search(r"worker with beat: pid (\d+)", output)
+    assert found, output[-3000:]
+    worker_pid = int(found.group(1))
+    deadline = time.monotonic() + 20
+    while _alive(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker_pid), f"the worker (pid {worker_pid}) outlived signoff demo"
     assert f"http://127.0.0.1:{port}/" in output
     # Data survives: the embedded cluster is on disk.
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
