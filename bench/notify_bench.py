@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,18 +41,51 @@ SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
 
 class Receiver(BaseHTTPRequestHandler):
-    arrivals: dict[str, float] = {}
+    """Records the arrival time of each ``request.approved`` event (one line a request)."""
+
+    log: Any = None
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         event = json.loads(body)
         if event.get("type") == "request.approved":
-            self.arrivals.setdefault(event["data"]["request_id"], time.time())
+            self.log.write(f"{event['data']['request_id']} {time.time()}\n")
+            self.log.flush()
         self.send_response(204)
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         return
+
+
+def run_sinks(work: Path) -> None:
+    """The receiving side, in a process of its own (``--sinks DIR``): an SMTP server keeping
+    mail in DIR/mail and a webhook receiver logging to DIR/hooks.log; their addresses
+    go to DIR/sinks.json. It must not share a GIL with the approvals it times."""
+    from signoff.devservers import start_embedded_smtp
+
+    smtp = start_embedded_smtp(work / "mail")
+    Receiver.log = (work / "hooks.log").open("a")
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    (work / "sinks.json").write_text(
+        json.dumps({"smtp": smtp.url, "hooks": f"http://127.0.0.1:{receiver.server_port}/hook"})
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        receiver.serve_forever()
+    finally:
+        smtp.stop()
+
+
+def hook_arrivals(work: Path) -> dict[str, float]:
+    found: dict[str, float] = {}
+    path = work / "hooks.log"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            rid, _, at = line.partition(" ")
+            if at:
+                found.setdefault(rid, float(at))
+    return found
 
 
 def member(name: str, role: str) -> dict[str, Any]:
@@ -77,13 +109,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--rate", type=float, default=100.0, help="approvals per second")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sinks", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sinks:
+        run_sinks(args.sinks)
+        return
     if not args.dsn or not args.redis:
         sys.exit("set --dsn/--redis or TEST_DATABASE_URL/TEST_REDIS_URL")
 
     from signoff.app import create_app
     from signoff.db.binding import bound_tenant
-    from signoff.devservers import start_embedded_smtp
     from signoff.extensions import db
     from signoff.notifications.webhook_endpoints import create_endpoint
     from signoff.provisioning.manifest import apply_manifest
@@ -94,16 +129,17 @@ def main() -> None:
     owner_url, app_url, drop = scratch_database(args.dsn)
     work = Path(tempfile.mkdtemp(prefix="notify-bench-"))
     print(f"work dir: {work}")
-    smtp = start_embedded_smtp(work / "mail")
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    sinks = subprocess.Popen([sys.executable, __file__, "--sinks", str(work)])  # noqa: S603
+    while not (work / "sinks.json").exists():
+        time.sleep(0.1)
+    addresses = json.loads((work / "sinks.json").read_text())
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     config = {
         "SQLALCHEMY_DATABASE_URI": app_url,
         "SECRET_KEY": SECRET,
         "SIGNOFF_REDIS_URL": args.redis,
         "SIGNOFF_WORKER_QUEUE": queue,
-        "SIGNOFF_SMTP_URL": smtp.url,
+        "SIGNOFF_SMTP_URL": addresses["smtp"],
         "SIGNOFF_OUTBOUND_ALLOW": "127.0.0.1/32",
         "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
         "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW": 0,
@@ -141,7 +177,7 @@ def main() -> None:
             with bound_tenant(tenant_id, db.session):
                 create_endpoint(
                     db.session,
-                    url=f"http://127.0.0.1:{receiver.server_port}/hook",
+                    url=addresses["hooks"],
                     event_types=["request.approved"],
                     created_by=manager,
                 )
@@ -154,7 +190,7 @@ def main() -> None:
             "SIGNOFF_REDIS_URL": args.redis,
             "SIGNOFF_WORKER_QUEUE": queue,
             "SIGNOFF_SECRET_KEY": SECRET,
-            "SIGNOFF_SMTP_URL": smtp.url,
+            "SIGNOFF_SMTP_URL": addresses["smtp"],
             "SIGNOFF_OUTBOUND_ALLOW": "127.0.0.1/32",
         }
         for i in range(args.workers):
@@ -244,7 +280,8 @@ def main() -> None:
                         rid = by_title.get(title)
                         if rid and rid not in mails:
                             mails[rid] = int(path.name.split("-", 1)[0]) / 1e9
-            if len(mails) >= len(committed) and len(Receiver.arrivals) >= len(committed):
+            hooks = hook_arrivals(work)
+            if len(mails) >= len(committed) and len(hooks) >= len(committed):
                 break
             time.sleep(0.5)
         total = time.monotonic() - start
@@ -252,7 +289,7 @@ def main() -> None:
             f"approvals: {len(committed)} in {approve_secs:.1f} s = "
             f"{len(committed) / approve_secs:.0f}/s (target rate {args.rate:.0f}/s)"
         )
-        for name, arrivals in (("e-mail", mails), ("webhook", Receiver.arrivals)):
+        for name, arrivals in (("e-mail", mails), ("webhook", hook_arrivals(work))):
             lags = [arrivals[r] - committed[r] for r in committed if r in arrivals]
             if not lags:
                 print(f"{name}: nothing delivered")
@@ -270,8 +307,8 @@ def main() -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        receiver.shutdown()
-        smtp.stop()
+        sinks.terminate()
+        sinks.wait(10)
         drop()
 
 

@@ -34,7 +34,7 @@ from signoff.notifications.channels import (
     Outcome,
 )
 from signoff.notifications.format import display_name, key_fields
-from signoff.tenancy.models import Tenant
+from signoff.tenancy.models import Membership, Tenant
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
 
 #: Kinds whose e-mail asks the recipient to decide (and so carries action links).
@@ -50,10 +50,19 @@ def mail_configured() -> bool:
     return bool(current_app.config.get("SIGNOFF_SMTP_URL"))
 
 
+def _active_members(session: Session) -> set[int]:
+    return set(session.scalars(select(Membership.user_id).where(Membership.active.is_(True))))
+
+
 def targets(ctx: FanOutContext) -> list[str]:
     note = ctx.note
     if note.recipient_id is None or note.kind == "event" or not enabled():
         return []
+    members = ctx.memo.get("active_members")
+    if members is None:
+        members = ctx.memo["active_members"] = _active_members(ctx.session)
+    if note.recipient_id not in members:
+        return []  # a deactivated member hears nothing more of the tenant's requests
     return [""] if preferences.allows(ctx.preferences, "email", note.kind) else []
 
 
@@ -228,6 +237,11 @@ def send(delivery: Delivery) -> Outcome:
         raise DeliveryFailed("the recipient has no e-mail address", retryable=False)
     if not recipient.active:
         raise DeliveryFailed("the recipient's account is deactivated", retryable=False)
+    member = session.scalar(
+        select(Membership.id).where(Membership.user_id == recipient.id, Membership.active.is_(True))
+    )
+    if member is None:
+        raise DeliveryFailed("the recipient is no longer a member", retryable=False)
     mail = compose(session, tenant, note, recipient)
     started = time.monotonic()
     try:

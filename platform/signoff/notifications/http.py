@@ -71,6 +71,36 @@ class OutboundRefused(OutboundError):
     permanent = True
 
 
+class AddressRefused(OutboundRefused):
+    """The URL resolves to an address outbound requests may not reach. The message names
+    the address: log it, never show it to a tenant (it would map internal DNS names);
+    :func:`tenant_message` says what a tenant may read."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+#: What a tenant is told when its URL's name does not resolve (the same whether the
+#: name exists only inside the platform's network or nowhere).
+NOT_ALLOWED = (
+    "This URL is not allowed: it must resolve to a public address that Signoff may "
+    "reach (platform operators list exceptions in SIGNOFF_OUTBOUND_ALLOW)"
+)
+
+
+def tenant_message(exc: OutboundError) -> str:
+    """``exc`` as a tenant may read it: the kind of address refused, never the address."""
+    if isinstance(exc, AddressRefused):
+        return (
+            f"This URL resolves to a {exc.reason} address, which outbound requests may not "
+            "reach (platform operators list exceptions in SIGNOFF_OUTBOUND_ALLOW)"
+        )
+    if isinstance(exc, OutboundUnreachable):
+        return NOT_ALLOWED
+    return exc.message
+
+
 class OutboundUnreachable(OutboundError):
     """The name did not resolve or the connection failed."""
 
@@ -161,6 +191,8 @@ def forbidden_reason(ip: IPAddress) -> str | None:
         return "reserved"
     if ip.is_private or (isinstance(ip, ipaddress.IPv6Address) and ip in _UNIQUE_LOCAL):
         return "private"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "private"  # fec0::/10, deprecated but still routed inside some networks
     if not ip.is_global:
         return "reserved"
     return None
@@ -179,9 +211,10 @@ def check_address(address: str, allow: tuple[IPNetwork, ...]) -> None:
         return
     reason = forbidden_reason(ip)
     if reason is not None:
-        raise OutboundRefused(
+        raise AddressRefused(
             f"{address} is a {reason} address; outbound requests may not reach it "
-            "(SIGNOFF_OUTBOUND_ALLOW lists the exceptions)"
+            "(SIGNOFF_OUTBOUND_ALLOW lists the exceptions)",
+            reason=reason,
         )
 
 
@@ -317,7 +350,10 @@ def post(
         **dict(headers),
         "Host": target.host_header,
     }
-    timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+    # ``total`` bounds connecting and reading the headers; the body's reads below shrink
+    # the socket's timeout to what is left, so a receiver trickling bytes cannot hold
+    # the request past ``deadline``.
+    timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout, total=deadline)
     pool = _pool(target, timeout, ca_certs)
     started = time.monotonic()
     try:
@@ -336,11 +372,16 @@ def post(
             chunks: list[bytes] = []
             size = 0
             truncated = False
+            sock = getattr(getattr(resp, "connection", None), "sock", None)
             while True:
-                if time.monotonic() - started > deadline:
+                remaining = deadline - (time.monotonic() - started)
+                if remaining <= 0:
                     truncated = True
                     break
-                chunk = resp.read(min(8192, max_bytes - size + 1))
+                if sock is not None:
+                    sock.settimeout(min(read_timeout, remaining))
+                # read1: what one receive brings, never waiting for more bytes to come.
+                chunk = resp.read1(min(8192, max_bytes - size + 1))
                 if not chunk:
                     break
                 chunks.append(chunk)

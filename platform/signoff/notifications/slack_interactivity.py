@@ -307,7 +307,9 @@ def _decide(
         f"in Slack: <{url}|decide in Signoff>.",
         code="mfa_required",
     )
-    if step.requires_mfa:
+    if step.requires_mfa or tenant.mfa_required:
+        # A Slack click is one factor: a step (or an organisation) that requires MFA is
+        # decided in Signoff, where the authenticator's code is asked for.
         return mfa_answer
     actor = Actor(
         user_id=member,
@@ -324,6 +326,7 @@ def _decide(
             step_index=claim.step_index,
             on_behalf_of=claim.on_behalf_of,
             idempotency_key=_idempotency_key(tenant.id, slack_user, claim),
+            expected_round=claim.round,  # compared again under the request's lock
         )
     except Refused as exc:
         if exc.code == "mfa_required":

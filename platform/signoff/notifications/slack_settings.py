@@ -168,7 +168,8 @@ def _check_webhook_url(url: str) -> str:
     try:
         target = http.check_url(url)
     except http.OutboundError as exc:
-        raise SlackSettingsError("invalid", f"Webhook URL: {exc.message}", "webhook_url") from None
+        message = f"Webhook URL: {http.tenant_message(exc)}"
+        raise SlackSettingsError("invalid", message, "webhook_url") from None
     if target.scheme != "https":
         allow = http.allowed_networks()
         address = ipaddress.ip_address(target.address.split("%", 1)[0])

@@ -15,6 +15,7 @@ carries the same ``webhook-id`` as before.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -42,6 +43,8 @@ from signoff.workflow.models import NotificationOutbox
 CHANNEL = "webhook"
 DESCRIPTION_MAX = 200
 
+log = logging.getLogger(__name__)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -67,10 +70,12 @@ def validate_url(url: str) -> str:
     url = (url or "").strip()
     try:
         http.check_url(url)
-    except http.OutboundRefused as exc:
+    except (http.AddressRefused, http.OutboundUnreachable) as exc:
+        # One answer whether the name is internal or unknown: the address stays in the log.
+        log.info("webhook URL refused: %s", exc.message)
+        raise Invalid("url_refused", http.tenant_message(exc), field="url") from None
+    except http.OutboundError as exc:  # the URL itself (scheme, credentials, form)
         raise Invalid("url_refused", exc.message, field="url") from None
-    except http.OutboundError as exc:
-        raise Invalid("url_unresolvable", exc.message, field="url") from None
     return url
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +55,8 @@ TEST_EVENT_TYPE = "webhook.test"
 SECRET_PURPOSE = "webhook-secret"  # noqa: S105 (an HKDF label, not a secret)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix)
 SECRET_BYTES = 32
+
+log = logging.getLogger(__name__)
 
 
 def new_secret() -> str:
@@ -142,6 +145,10 @@ def send(delivery: Delivery) -> Outcome:
     headers = signed_headers(secret, str(row.id), body, datetime.now(UTC))
     try:
         resp = http.post(endpoint.url, body.encode("utf-8"), headers)
+    except http.AddressRefused as exc:
+        # The delivery log is the tenant's to read: the internal address is only logged.
+        log.warning("webhook %s refused: %s", endpoint.id, exc.message)
+        raise DeliveryFailed(http.tenant_message(exc), retryable=not exc.permanent) from None
     except http.OutboundError as exc:
         raise DeliveryFailed(exc.message, retryable=not exc.permanent) from None
     row.latency_ms = resp.latency_ms

@@ -28,7 +28,7 @@ from signoff.limiter import client_address
 from signoff.notifications import links
 from signoff.notifications.format import key_fields
 from signoff.security import mfa
-from signoff.tenancy.models import Tenant
+from signoff.tenancy.models import Membership, Tenant
 from signoff.views.common import SignoffView
 from signoff.workflow import actions
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, IdempotencyKey
@@ -84,6 +84,17 @@ def _check(claim: links.ActionClaim) -> Target | Problem:
         return USED
     req = session.get(ApprovalRequest, claim.request_id)
     approver = session.get(User, claim.user_id)
+    member = session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == claim.user_id, Membership.active.is_(True)
+        )
+    )
+    if member is None:
+        return Problem(
+            403,
+            "Not a member any more",
+            f"This link was sent to a member of {tenant.name}; that membership has ended.",
+        )
     step = session.get(ApprovalStep, (tenant.id, claim.request_id, claim.step_index))
     if req is None or step is None or approver is None or not approver.active:
         return Problem(404, "This link is not valid", "The request it names is not available.")
@@ -107,6 +118,12 @@ def _check(claim: links.ActionClaim) -> Target | Problem:
     return Target(claim, tenant, req, step, approver)
 
 
+def needs_code(target: Target) -> bool:
+    """The step requires MFA, or the organisation requires it of every member: a link is
+    then one factor only, and the authenticator's code is the second."""
+    return bool(target.step.requires_mfa or target.tenant.mfa_required)
+
+
 class ActionLinkView(SignoffView):
     route_base = "/act"
     default_view = "confirm"
@@ -123,6 +140,7 @@ class ActionLinkView(SignoffView):
             target=target,
             tenant=target.tenant,
             accent=target.tenant.accent_color,
+            ask_code=needs_code(target),
             fields=key_fields(target.request.input_data),
             error=error,
             comment=request.form.get("comment", ""),
@@ -167,12 +185,12 @@ class ActionLinkView(SignoffView):
         if isinstance(found, Problem):
             return self._problem(found)
         verified_at = None
-        if found.step.requires_mfa:
+        if needs_code(found):
             if not mfa.is_enrolled(session, claim.user_id):
                 return self._page(
                     found,
-                    error="This step requires multi-factor authentication, and you have no "
-                    "authenticator yet: open the request in Signoff to set one up.",
+                    error="This decision requires multi-factor authentication, and you have "
+                    "no authenticator yet: open the request in Signoff to set one up.",
                     status=403,
                 )
             code = (request.form.get("code") or "").strip()
@@ -200,6 +218,9 @@ class ActionLinkView(SignoffView):
             "comment": request.form.get("comment") or None,
             "on_behalf_of": claim.on_behalf_of,
             "idempotency_key": claim.idempotency_key,
+            # Compared again under the request's lock: a resubmission that lands between
+            # this page's checks and the decision makes the link decide nothing.
+            "expected_round": claim.round,
         }
         try:
             result = decide(session, **kwargs)

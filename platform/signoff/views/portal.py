@@ -14,6 +14,7 @@ involved, their delegates and the tenant's admins (404 for everyone else).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ from signoff.views.tenant_base import TenantScoped
 from signoff.workflow import registry
 from signoff.workflow.actions import (
     ActionError,
+    ActionResult,
     Invalid,
     Refused,
     do_approve,
@@ -59,7 +61,7 @@ from signoff.workflow.models import ApprovalStep, Delegation, WorkflowVersion
 from signoff.workflow.queries import delegators_of, get_request_for, inbox, my_requests, timeline
 
 STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
-VERDICTS = {
+VERDICTS: dict[str, tuple[Callable[..., ActionResult], str]] = {
     "approve": (do_approve, "Approved"),
     "reject": (do_reject, "Rejected"),
     "request_changes": (do_request_changes, "Changes requested"),

@@ -10,6 +10,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
+from signoff.errors import Conflict, NotFound
+from signoff.tenancy.models import Membership
 from signoff.workflow import engine
 from signoff.workflow.actions.core import (
     ActionResult,
@@ -96,6 +98,20 @@ def _mfa_fresh(actor: Actor, step: engine.StepState, now: datetime) -> bool:
     return timedelta(0) <= now - verified <= timedelta(seconds=limit)
 
 
+#: Decisions taken with a capability (an e-mail link, a Slack button) rather than a
+#: session or token that was checked against the membership when it was used.
+CAPABILITY_METHODS = ("email", "slack")
+
+
+def _active_member(tx: Any, user_id: int) -> bool:
+    return (
+        tx.session.scalar(
+            select(Membership.id).where(Membership.user_id == user_id, Membership.active.is_(True))
+        )
+        is not None
+    )
+
+
 def _decide(
     session: Session | scoped_session[Session],
     *,
@@ -106,6 +122,7 @@ def _decide(
     comment: str | None,
     on_behalf_of: int | None,
     idempotency_key: str | None,
+    expected_round: int | None = None,
 ) -> ActionResult:
     from signoff.workflow.actions.budget import check_decision_rate
 
@@ -123,6 +140,15 @@ def _decide(
         if replay is not None:
             return replay
         req = _lock_and_load(tx, request_id)
+        if actor.method in CAPABILITY_METHODS and not _active_member(tx, actor.user_id):
+            # A link or a button outlives a membership: a deactivated member decides nothing.
+            raise NotFound("not_found", "Not found")
+        if expected_round is not None and req.round != expected_round:
+            raise Conflict(
+                "request_changed",
+                "The request was changed and submitted again since this was sent; "
+                "open it in Signoff to decide on what it says now",
+            )
         state = state_from_dict(req.state)
         now = _now()
         if step_index is None:
@@ -215,6 +241,7 @@ def do_approve(
     comment: str | None = None,
     on_behalf_of: int | None = None,
     idempotency_key: str | None = None,
+    expected_round: int | None = None,
 ) -> ActionResult:
     """Approve one step of a request."""
     return _decide(
@@ -226,6 +253,7 @@ def do_approve(
         comment=comment,
         on_behalf_of=on_behalf_of,
         idempotency_key=idempotency_key,
+        expected_round=expected_round,
     )
 
 
@@ -238,6 +266,7 @@ def do_reject(
     comment: str | None = None,
     on_behalf_of: int | None = None,
     idempotency_key: str | None = None,
+    expected_round: int | None = None,
 ) -> ActionResult:
     """Reject the request at one step (by default the active step the actor may decide)."""
     return _decide(
@@ -249,6 +278,7 @@ def do_reject(
         comment=comment,
         on_behalf_of=on_behalf_of,
         idempotency_key=idempotency_key,
+        expected_round=expected_round,
     )
 
 
