@@ -11,7 +11,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 
-from signoff.worker import tasks
+from signoff.worker import pending, tasks
 from signoff.workflow.actions import after_commit_listeners
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,21 @@ def enqueue(app: Flask, name: str, *args: Any) -> bool:
 
 
 def enqueue_delivery(tenant_id: uuid.UUID, request_id: uuid.UUID, kinds: list[str]) -> None:
-    """After-commit listener of every action: deliver what it wrote to the outbox."""
+    """After-commit listener of every action: deliver what it wrote to the outbox.
+
+    Deliveries are coalesced per tenant: while a delivery task of the tenant waits in the
+    queue (a short-lived Redis key says so), another action adds nothing; the task
+    clears the key when it starts, then delivers everything due in the tenant, so a row
+    committed before it starts is its, and one committed after enqueues a new task.
+    Without Redis every action enqueues (and the sweep covers a lost enqueue).
+    """
     if not has_app_context():
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    enqueue(app, "signoff.deliver", str(tenant_id), str(request_id))
+    if not pending.claim(app.config, tenant_id):
+        return
+    if not enqueue(app, "signoff.deliver", str(tenant_id), ""):
+        pending.release(app.config, str(tenant_id))
 
 
 def install_enqueue() -> None:

@@ -18,6 +18,22 @@ def heartbeat_key(config: Mapping[str, Any]) -> str:
 HEARTBEAT_STALE_SECONDS = 60
 
 
+_pooled: dict[str, redis.Redis[bytes]] = {}
+
+
+def pooled_client(config: Mapping[str, Any]) -> redis.Redis[bytes] | None:
+    """A client of the broker's Redis with a pool kept for the process (hot paths)."""
+    url = config.get("SIGNOFF_BROKER_URL") or config.get("SIGNOFF_REDIS_URL")
+    if not url:
+        return None
+    found = _pooled.get(str(url))
+    if found is None:
+        found = _pooled[str(url)] = redis.Redis.from_url(
+            str(url), socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
+        )
+    return found
+
+
 def redis_client(config: Mapping[str, Any]) -> redis.Redis[bytes] | None:
     url = config.get("SIGNOFF_BROKER_URL") or config.get("SIGNOFF_REDIS_URL")
     if not url:

@@ -15,7 +15,12 @@ from signoff.extensions import db
 from signoff.jobs import cleanup, sign_checkpoints, tenants
 from signoff.notifications import digest
 from signoff.notifications.dispatch import dispatch_all, dispatch_tenant
-from signoff.worker.health import HEARTBEAT_STALE_SECONDS, heartbeat_key, redis_client
+from signoff.worker import pending
+from signoff.worker.health import (
+    HEARTBEAT_STALE_SECONDS,
+    heartbeat_key,
+    redis_client,
+)
 from signoff.workflow.escalation import sweep
 
 log = logging.getLogger(__name__)
@@ -26,10 +31,12 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 
 def deliver(tenant_id: str, request_id: str | None = None) -> dict[str, Any]:
-    """Fan out and deliver one tenant's due notifications (of one request first)."""
+    """Fan out and deliver one tenant's due notifications (of one request, when named)."""
     tenant = _uuid(tenant_id)
     if tenant is None:
         return {}
+    if not request_id:
+        pending.release(current_app.config, tenant_id)
     try:
         report = dispatch_tenant(db.session, tenant, request_id=_uuid(request_id))
     finally:
