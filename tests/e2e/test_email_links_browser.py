@@ -127,3 +127,49 @@ def test_the_quick_start_mail_page(
         server.shutdown()
         thread.join(timeout=10)
         smtp.stop()
+
+
+def test_the_dead_letter_page_in_a_browser(live_server: Any, browser: Any, artifacts: Path) -> None:
+    """A delivery that never got through, as the tenant's admin sees and retries it."""
+    import socket
+
+    from signoff.extensions import db
+    from signoff.notifications.dispatch import dispatch_tenant
+    from signoff.workflow import actions
+    from tests.e2e.conftest import signed_in
+
+    live = live_server.app
+    tenant = make_tenant(live)
+    save(live, tenant, "expense_approval", spec_expense())
+    with in_tenant(live, tenant) as session:
+        rid = actions.do_submit(
+            session,
+            actor=actor(tenant, "alice"),
+            workflow_key="expense_approval",
+            title="Team offsite",
+            input_data={"amount": "900", "description": "Venue"},
+        ).request_id
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    saved = dict(live.config)
+    live.config.update(SIGNOFF_SMTP_URL=f"smtp://127.0.0.1:{closed}", SIGNOFF_NOTIFY_MAX_ATTEMPTS=1)
+    try:
+        with live.app_context():
+            dispatch_tenant(db.session, tenant.id, request_id=rid)
+            db.session.remove()
+    finally:
+        live.config.update(
+            SIGNOFF_SMTP_URL=saved.get("SIGNOFF_SMTP_URL"),
+            SIGNOFF_NOTIFY_MAX_ATTEMPTS=saved.get("SIGNOFF_NOTIFY_MAX_ATTEMPTS"),
+        )
+    path = f"/t/{tenant.slug}/admin/deliveries/"
+    page = signed_in(browser, live_server.url, tenant.username("admin"), path, DESKTOP)
+    page.wait_for_selector("[data-testid=deliveries]")
+    assert "Approval needed: Team offsite" in page.inner_text("[data-testid=deliveries]")
+    page.screenshot(path=str(artifacts / "admin-deliveries-dead.png"), full_page=True)
+    with page.expect_navigation():
+        page.click("button:has-text('Retry') >> nth=0")
+    page.wait_for_selector("text=attempted again")
+    assert "dead: 1." in page.inner_text("main")
+    page.screenshot(path=str(artifacts / "admin-deliveries-retried.png"), full_page=True)
