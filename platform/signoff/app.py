@@ -6,19 +6,24 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, has_request_context, jsonify, request
 from flask_appbuilder import AppBuilder
 from flask_login import current_user
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy.exc import DBAPIError
+from werkzeug.wrappers import Response
 
 from signoff.api import register_apis
+from signoff.api.errors import error_response
 from signoff.config import load_config
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.extensions import cache, db, new_appbuilder
+from signoff.security.headers import install as install_security_headers
 from signoff.security.ratelimit import install as install_rate_limits
 from signoff.views.act import register as register_action_links
 from signoff.views.admin_workflows import register as register_admin_workflows
-from signoff.views.common import install_csrf, install_error_pages
+from signoff.views.common import error_page, install_csrf, install_error_pages
 from signoff.views.deliveries import register as register_deliveries
 from signoff.views.devmail import register as register_dev_mail
 from signoff.views.invites import register as register_invites
@@ -118,6 +123,10 @@ def _install_health(app: Flask) -> None:
 
     @app.get("/ready")
     def ready() -> Any:
+        """Readiness: the app can serve, which needs PostgreSQL only. Redis is reported
+        but never fails the probe: approvals work without it (the cache and the rate
+        limits fail open, the outbox waits for the broker); ``/health`` reports it
+        as ``degraded``."""
         checks: dict[str, str] = {}
         try:
             db.session.execute(text("SELECT 1"))
@@ -134,9 +143,58 @@ def _install_health(app: Flask) -> None:
             else:
                 checks["redis"] = "not configured"
         except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
-        ok = all(v in ("ok", "not configured") for v in checks.values())
-        return jsonify(status="ok" if ok else "unavailable", checks=checks), (200 if ok else 503)
+            checks["redis"] = f"degraded: {type(exc).__name__}"
+        if checks["postgresql"] != "ok":
+            return jsonify(status="unavailable", checks=checks), 503
+        degraded = checks["redis"] not in ("ok", "not configured")
+        return jsonify(status="degraded" if degraded else "ok", checks=checks), 200
+
+
+#: Seconds a client is asked to wait when PostgreSQL cannot be reached.
+DATABASE_RETRY_AFTER = 5
+
+
+@event.listens_for(Engine, "handle_error")
+def _note_database_unavailable(context: ExceptionContext) -> None:
+    """Mark the request when PostgreSQL cannot be reached (refused or lost connection,
+    not an error of one statement), for :func:`_install_database_unavailable`."""
+    if has_request_context() and (context.is_disconnect or context.connection is None):
+        g.signoff_database_unavailable = True
+
+
+def _install_database_unavailable(app: Flask) -> None:
+    """PostgreSQL down answers 503 with ``Retry-After``, not 500.
+
+    The failure can surface anywhere (the user load, a view, FAB's ``@safe`` wrapper
+    that turns every exception into its own 500), so the engine's ``handle_error``
+    event marks the request and this hook rewrites its 500 answer: the API's error
+    shape with code ``database_unavailable``, or an error page. The pool reconnects
+    by itself once PostgreSQL is back."""
+
+    def unavailable() -> Response:
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+        message = "The database is unavailable; try again shortly."
+        if request.path.startswith("/api/"):
+            return error_response(503, "database_unavailable", message, headers=headers)
+        g.user = None  # the layout must not try to load the user from the database
+        try:
+            page = error_page(503, "Service unavailable", message)
+        except Exception:  # the page itself needs nothing else, but never a 500 here
+            page = Response(message, status=503, mimetype="text/plain")
+        page.headers.update(headers)
+        return page
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response:
+        if g.get("signoff_database_unavailable"):
+            return unavailable()
+        raise exc  # any other database error stays what it was
+
+    @app.after_request
+    def _database_unavailable(response: Response) -> Response:
+        if response.status_code == 500 and g.get("signoff_database_unavailable"):
+            return unavailable()
+        return response
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -159,6 +217,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     _install_tenant_url_handling(app)
     _install_health(app)
+    install_security_headers(app)
 
     appbuilder = new_appbuilder()
     with app.app_context():
@@ -175,6 +234,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             _ = current_user.is_authenticated
 
     _install_error_handlers(app)
+    _install_database_unavailable(app)
     return app
 
 

@@ -122,6 +122,9 @@ def test_the_quick_start_mail_page(
         page.screenshot(path=str(artifacts / "dev-mail.png"), full_page=True)
         page.click("text=Approval needed: New laptop")
         page.wait_for_selector("iframe")
+        # The srcdoc e-mail renders under the page's Content-Security-Policy.
+        mail_body = page.frame_locator("iframe").locator("body")
+        assert "approval waits for you" in mail_body.inner_text()
         page.screenshot(path=str(artifacts / "dev-mail-message.png"), full_page=True)
     finally:
         server.shutdown()

@@ -142,3 +142,50 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
     assert f"http://127.0.0.1:{port}/" in output
     # Data survives: the embedded cluster is on disk.
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_embedded_servers_and_the_worker(tmp_path):
+    """Issue 12 item 17: SIGTERM (a service manager, `kill`) leaves no orphan: the
+    worker, the embedded PostgreSQL's postmaster and Valkey all stop, like on Ctrl+C."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SIGNOFF_") and not k.startswith("TEST_")
+    }
+    port = free_port()
+    data = tmp_path / "data"
+    log = (tmp_path / "demo.log").open("w+")
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "signoff.cli", "demo", "--port", str(port)),
+            *("--data-dir", str(data), "--tenants-dir", str(tmp_path / "no-tenants")),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        ready = wait_for(f"http://127.0.0.1:{port}/ready", proc)
+        assert b'"redis":"ok"' in ready.replace(b" ", b"")
+        postmaster = int((data / "postgres" / "postmaster.pid").read_text().split()[0])
+        valkey = int(json.loads((data / "redis" / "embedded.json").read_text())["pid"])
+        log.seek(0)
+        found = re.search(r"worker with beat: pid (\d+)", log.read())
+        assert found
+        worker = int(found.group(1))
+        assert _alive(postmaster) and _alive(valkey) and _alive(worker)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    log.seek(0)
+    output = log.read()
+    for name, pid in (("worker", worker), ("PostgreSQL", postmaster), ("Valkey", valkey)):
+        deadline = time.monotonic() + 20
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(pid), f"{name} (pid {pid}) outlived signoff demo:\n{output[-3000:]}"

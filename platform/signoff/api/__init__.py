@@ -8,10 +8,11 @@ signing in so clients and code generators can fetch it; FAB's own protected
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from apispec import APISpec
-from flask import current_app, request
+from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import BaseApi, expose
 from flask_appbuilder.api.manager import OpenApi
@@ -23,12 +24,19 @@ from signoff.extensions import current_appbuilder
 
 API_VERSION = "v1"
 
+#: Serialises the one build of the document per process (see ``SignoffOpenApi.get``).
+_BUILD_LOCK = threading.Lock()
+
 
 def build_openapi_spec(version: str = API_VERSION) -> dict[str, Any]:
     """The OpenAPI 3 document of every registered resource of ``version``."""
     from signoff.api.base import TenantBaseApi, error_responses
 
     spec: APISpec = OpenApi._create_api_spec(version)
+    # One document for every caller: FAB's default ``servers`` is the request's host,
+    # which would make the document depend on the Host header. Relative to the
+    # document's own URL unless FAB_OPENAPI_SERVERS names the public address.
+    spec.options["servers"] = current_app.config.get("FAB_OPENAPI_SERVERS", [{"url": "/"}])
     # Our error responses first: apispec keeps the first component of each name.
     for status, response in error_responses().items():
         spec.components.response(status, response)
@@ -123,11 +131,14 @@ class SignoffOpenApi(BaseApi):
                   schema:
                     type: object
         """
-        cache = current_app.extensions.setdefault("signoff_openapi", {})
-        key = request.host_url
-        if key not in cache:
-            cache[key] = build_openapi_spec()
-        return self.response(200, **cache[key])
+        # Built once per process (the first call, ~350 ms) and never keyed on anything
+        # a caller sends: the Host header used to key a cache that grew per host.
+        cache: dict[str, dict[str, Any]] = current_app.extensions.setdefault("signoff_openapi", {})
+        if API_VERSION not in cache:
+            with _BUILD_LOCK:
+                if API_VERSION not in cache:
+                    cache[API_VERSION] = build_openapi_spec()
+        return self.response(200, **cache[API_VERSION])
 
 
 def register_apis(appbuilder: AppBuilder) -> None:

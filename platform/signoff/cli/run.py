@@ -134,6 +134,10 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             proc.wait(timeout)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
     """Apply every manifest in ``tenants_dir``; return the demo logins they define."""
     from signoff.extensions import db
@@ -178,6 +182,10 @@ def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path, no_wor
     """Start everything with the demo tenants and serve on HOST:PORT, with a worker."""
     from signoff.app import create_app
 
+    # SIGTERM (a service manager, `kill`, a container stop) ends the quick start like
+    # Ctrl+C: the `finally` below stops the worker and the embedded servers, which
+    # would otherwise be left running as orphans.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = prepare_local_stack(data_dir)
     if not setting("SIGNOFF_BASE_URL"):
         # Links in e-mails follow --port (and --host, unless it is every address).
