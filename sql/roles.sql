@@ -17,3 +17,24 @@ $$;
 --   GRANT CONNECT ON DATABASE <db> TO signoff_app;
 --   GRANT USAGE, CREATE ON SCHEMA public TO signoff_owner;
 --   GRANT USAGE ON SCHEMA public TO signoff_app;
+--   REVOKE CREATE ON SCHEMA public FROM PUBLIC, signoff_app;
+-- The app role creates nothing, not even temporary objects or large objects.
+-- PostgreSQL grants TEMPORARY on a new database, and EXECUTE on the large-object
+-- functions, to PUBLIC. Take them away on Signoff's database (its owner keeps its
+-- own TEMPORARY grant above; another role that needs temporary tables there needs
+-- its own grant). Only a superuser or the database's owner can do this, not
+-- signoff_owner, so no migration does it: `signoff db init-roles` does.
+--   REVOKE TEMPORARY ON DATABASE <db> FROM PUBLIC, signoff_app;
+--   REVOKE EXECUTE ON FUNCTION
+--       pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid),
+--       pg_catalog.lo_import(text), pg_catalog.lo_import(text, oid),
+--       pg_catalog.lo_export(oid, text), pg_catalog.lo_from_bytea(oid, bytea),
+--       pg_catalog.lo_put(oid, bigint, bytea), pg_catalog.lo_open(oid, integer),
+--       pg_catalog.lowrite(integer, bytea), pg_catalog.loread(integer, integer),
+--       pg_catalog.lo_get(oid), pg_catalog.lo_get(oid, bigint, integer),
+--       pg_catalog.lo_truncate(integer, integer), pg_catalog.lo_truncate64(integer, bigint),
+--       pg_catalog.lo_unlink(oid), pg_catalog.lo_close(integer),
+--       pg_catalog.lo_lseek(integer, integer, integer),
+--       pg_catalog.lo_lseek64(integer, bigint, integer),
+--       pg_catalog.lo_tell(integer), pg_catalog.lo_tell64(integer)
+--   FROM PUBLIC, signoff_app;

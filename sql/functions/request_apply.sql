@@ -6,7 +6,9 @@
 -- tenant's chain lock, so it comes last and is held only until commit).
 -- The caller holds the request's lock (signoff.request_lock). SECURITY INVOKER:
 -- every row is written under the caller's row-level security, tenant_id from its
--- column default. Returns the audit event's seq.
+-- column default. Returns the audit event's seq. A decision's id and content hash
+-- (signoff.decision_hash) are added to the audit payload as decision_id and
+-- decision_hash, so the chain vouches for the decision (signoff.decision_verify).
 CREATE OR REPLACE FUNCTION signoff.request_apply(
     p_request uuid,
     p_at timestamptz,
@@ -34,13 +36,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_tenant uuid := signoff.current_tenant_id();
+    v_decision jsonb;
 BEGIN
     IF v_tenant IS NULL THEN
         RAISE EXCEPTION 'request_apply: no tenant is bound to this transaction'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF p_decision IS NOT NULL THEN
-        INSERT INTO public.step_decision (
+        INSERT INTO public.step_decision AS sd (
             request_id, round, step_index, step_name, actor_id, on_behalf_of_id,
             principal_id, verdict, comment, method, ip_address, user_agent,
             session_id, mfa_verified, decided_at
@@ -55,6 +58,11 @@ BEGIN
             on_behalf_of_id integer, principal_id integer, verdict text, comment text,
             method text, ip_address inet, user_agent text, session_id text,
             mfa_verified boolean
+        )
+        RETURNING to_jsonb(sd) INTO v_decision;
+        p_payload := coalesce(p_payload, '{}'::jsonb) || jsonb_build_object(
+            'decision_id', v_decision -> 'id',
+            'decision_hash', encode(signoff.decision_hash(v_decision), 'hex')
         );
     END IF;
     UPDATE public.approval_request AS r

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from psycopg import errors
+
 
 def test_every_tenant_table_has_forced_rls_and_a_policy(database):
     with database.connect("admin") as conn:
@@ -105,3 +108,38 @@ def test_app_connects_as_app_role(app):
         who = db.session.execute(text("SELECT current_user")).scalar()
         db.session.rollback()
     assert who == "signoff_app"
+
+
+def test_app_role_cannot_create_temporary_or_large_objects(database):
+    """Issue 12 item 8: as signoff_app, a temporary table, a pg_temp function and a
+    large object are all refused (TEMPORARY and the large-object functions are taken
+    from PUBLIC by ``signoff db init-roles``)."""
+    attempts = (
+        "CREATE TEMP TABLE scratch (x integer)",
+        "CREATE TEMPORARY TABLE scratch AS SELECT 1 AS x",
+        "CREATE FUNCTION pg_temp.probe() RETURNS integer LANGUAGE sql AS 'SELECT 1'",
+        "SELECT lo_create(0)",
+        "SELECT lo_creat(-1)",
+        "SELECT lo_from_bytea(0, 'x'::bytea)",
+        "SELECT lo_import('/etc/hostname')",
+    )
+    with database.connect("app") as conn:
+        for statement in attempts:
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
+        assert conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone() == (0,)
+    with database.connect("admin") as conn:
+        rights = conn.execute(
+            """
+            SELECT has_database_privilege('signoff_app', current_database(), 'TEMPORARY'),
+                   has_database_privilege('signoff_owner', current_database(), 'TEMPORARY'),
+                   has_function_privilege('signoff_app', 'pg_catalog.lo_create(oid)', 'EXECUTE'),
+                   has_function_privilege('signoff_app', 'pg_catalog.lo_put(oid, bigint, bytea)',
+                                          'EXECUTE'),
+                   has_function_privilege('signoff_app', 'pg_catalog.lo_open(oid, integer)',
+                                          'EXECUTE')
+            """
+        ).fetchone()
+    # The owner keeps its explicit TEMPORARY grant.
+    assert rights == (False, True, False, False, False)

@@ -8,12 +8,14 @@ sees. Reports live in :mod:`signoff.audit.report` (imported on demand: PDF needs
 
 from signoff.audit.chain import (
     AuditError,
+    DecisionProblem,
     VerifyResult,
     append,
     chain_head,
     verify,
     verify_all,
     verify_batches,
+    verify_decisions,
 )
 from signoff.audit.checkpoints import (
     AuditKeys,
@@ -31,6 +33,7 @@ __all__ = [
     "AuditKeys",
     "Checkpoint",
     "CheckpointResult",
+    "DecisionProblem",
     "FullVerification",
     "VerifyResult",
     "append",
@@ -42,4 +45,5 @@ __all__ = [
     "verify_all",
     "verify_batches",
     "verify_checkpoints",
+    "verify_decisions",
 ]

@@ -50,6 +50,9 @@ _VERIFY_ALL = text(
     "SELECT tenant_id, ok, rows_checked, head_seq, head_hash, broken_seq, problem "
     "FROM signoff.audit_verify_all()"
 )
+_VERIFY_DECISIONS = text(
+    "SELECT event_seq, decision_id, problem FROM signoff.decision_verify(:tenant)"
+)
 _HEAD = text(
     "SELECT seq, row_hash FROM audit_event WHERE tenant_id = :tenant ORDER BY seq DESC LIMIT 1"
 )
@@ -168,6 +171,31 @@ def verify(
 def verify_all(session: SessionLike) -> list[VerifyResult]:
     """Verify every tenant's chain (``signoff.audit_verify_all``, SECURITY DEFINER)."""
     return [_result(row) for row in session.execute(_VERIFY_ALL)]
+
+
+@dataclass(frozen=True)
+class DecisionProblem:
+    """A decision that no longer matches the content hash its audit event recorded."""
+
+    event_seq: int
+    decision_id: uuid.UUID
+    problem: str  # 'edited' or 'deleted'
+
+    @property
+    def message(self) -> str:
+        return (
+            f"decision {self.decision_id} {self.problem} since its audit event "
+            f"(seq {self.event_seq}) recorded its hash"
+        )
+
+
+def verify_decisions(session: SessionLike, tenant_id: uuid.UUID) -> list[DecisionProblem]:
+    """Decisions of ``tenant_id`` edited or deleted since their audit event hashed them
+    (``signoff.decision_verify``); empty when every one matches. Bound to ``tenant_id``."""
+    return [
+        DecisionProblem(int(row.event_seq), row.decision_id, str(row.problem))
+        for row in session.execute(_VERIFY_DECISIONS, {"tenant": tenant_id})
+    ]
 
 
 def chain_head(session: SessionLike, tenant_id: uuid.UUID) -> tuple[int, bytes] | None:

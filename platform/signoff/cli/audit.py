@@ -70,7 +70,13 @@ def audit_group() -> None:
 )
 def verify_command(slug: str | None, batch_size: int) -> None:
     """Verify hash chains and signed checkpoints; exit 1 on any break."""
-    from signoff.audit.chain import chain_head, combine, verify_batches
+    from signoff.audit.chain import (
+        DecisionProblem,
+        chain_head,
+        combine,
+        verify_batches,
+        verify_decisions,
+    )
     from signoff.audit.checkpoints import FullVerification, full_verification
     from signoff.db.binding import bound_tenant
     from signoff.extensions import db
@@ -92,7 +98,7 @@ def verify_command(slug: str | None, batch_size: int) -> None:
                     session.rollback()
             heads[tenant.id] = head[0] if head else 0
 
-        results: list[tuple[_TenantRef, FullVerification]] = []
+        results: list[tuple[_TenantRef, FullVerification, list[DecisionProblem]]] = []
         with click.progressbar(
             length=max(sum(heads.values()), 1),
             label="verifying audit chains",
@@ -111,14 +117,15 @@ def verify_command(slug: str | None, batch_size: int) -> None:
                         full = full_verification(
                             session, tenant.id, verify_keys, chain=combine(tenant.id, parts)
                         )
+                        decisions = verify_decisions(session, tenant.id)
                     finally:
                         session.rollback()
-                results.append((tenant, full))
+                results.append((tenant, full, decisions))
 
     broken = 0
-    for tenant, full in results:
-        if full.ok:
-            click.echo(f"{tenant.slug}: OK: {full.message}")
+    for tenant, full, decisions in results:
+        if full.ok and not decisions:
+            click.echo(f"{tenant.slug}: OK: {full.message}; decisions match their audit events")
             continue
         broken += 1
         chain = full.chain
@@ -130,6 +137,11 @@ def verify_command(slug: str | None, batch_size: int) -> None:
         for problem in full.checkpoints.problems if full.checkpoints else ():
             click.echo(
                 f"{tenant.slug}: BROKEN seq={problem.seq} kind={problem.kind}: {problem.message}"
+            )
+        for decision in decisions:
+            click.echo(
+                f"{tenant.slug}: BROKEN seq={decision.event_seq} "
+                f"kind=decision_{decision.problem}: {decision.message}"
             )
     click.echo(f"{len(results)} tenant(s) verified, {broken} broken")
     if broken:

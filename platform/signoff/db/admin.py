@@ -34,6 +34,26 @@ END
 $$;
 """
 
+#: PostgreSQL's large-object functions. Every role may call them by default
+#: (``lo_create(0)`` makes an object the caller owns); Signoff stores no large
+#: objects, so ``init_roles`` takes them from ``PUBLIC`` and the app role. A function's
+#: privileges are per database, and only the bootstrap superuser (who owns
+#: ``pg_catalog``) or another superuser can change them: no migration can.
+LARGE_OBJECT_REVOKE_SQL = """\
+REVOKE EXECUTE ON FUNCTION
+    pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid),
+    pg_catalog.lo_import(text), pg_catalog.lo_import(text, oid),
+    pg_catalog.lo_export(oid, text), pg_catalog.lo_from_bytea(oid, bytea),
+    pg_catalog.lo_put(oid, bigint, bytea), pg_catalog.lo_open(oid, integer),
+    pg_catalog.lowrite(integer, bytea), pg_catalog.loread(integer, integer),
+    pg_catalog.lo_get(oid), pg_catalog.lo_get(oid, bigint, integer),
+    pg_catalog.lo_truncate(integer, integer), pg_catalog.lo_truncate64(integer, bigint),
+    pg_catalog.lo_unlink(oid), pg_catalog.lo_close(integer),
+    pg_catalog.lo_lseek(integer, integer, integer), pg_catalog.lo_lseek64(integer, bigint, integer),
+    pg_catalog.lo_tell(integer), pg_catalog.lo_tell64(integer)
+FROM PUBLIC, signoff_app
+"""
+
 
 def project_root() -> Path:
     """Where ``alembic.ini`` and ``migrations/`` live: ``SIGNOFF_HOME``, else the checkout."""
@@ -97,6 +117,13 @@ def init_roles(
             conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE}"))
             conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
             conn.execute(text(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {APP_ROLE}"))
+            # No temporary tables or pg_temp functions for the app role. PostgreSQL
+            # grants TEMPORARY to PUBLIC on every new database, so it is taken from
+            # PUBLIC on this (Signoff's own) database; the owner keeps its explicit
+            # grant above. Another role that needs temporary tables here needs its own
+            # GRANT TEMPORARY.
+            conn.execute(text(f"REVOKE TEMPORARY ON DATABASE {ident} FROM PUBLIC, {APP_ROLE}"))
+            conn.execute(text(LARGE_OBJECT_REVOKE_SQL))
     finally:
         db_engine.dispose()
     log.info("roles %s and %s ready on database %s", OWNER_ROLE, APP_ROLE, dbname)

@@ -164,17 +164,33 @@ def test_one_tenant_cannot_read_or_verify_anothers_events(chain, new_chain):
 
 
 def test_verify_all_runs_as_the_app_role_and_restores_the_binding(chain, new_chain):
+    """The operator path: the app role with no tenant bound (as the operator console)."""
     other = new_chain()
-    with other.app() as conn:
+    with other.app(bound=False) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', '', true)")
         rows = conn.execute(
             "SELECT tenant_id, ok, rows_checked, head_seq FROM signoff.audit_verify_all()"
         ).fetchall()
-        assert conn.execute("SELECT current_setting('app.tenant_id')").fetchone() == (
-            str(other.id),
-        )
+        assert conn.execute("SELECT current_setting('app.tenant_id')").fetchone() == ("",)
     found = {r[0]: r for r in rows}
     assert found[chain.id][1:] == (True, 10, 10)
     assert found[other.id][1:] == (True, 0, None)
+
+
+def test_verify_all_refuses_a_tenant_bound_session(chain, new_chain):
+    """A tenant's session (the app role, a tenant bound) learns nothing of other tenants:
+    no ids, row counts or head hashes, through SQL as an attacker would ask."""
+    other = new_chain()
+    with other.app() as conn:
+        with pytest.raises(errors.InsufficientPrivilege, match="tenant is bound"):
+            conn.execute(
+                "SELECT tenant_id, rows_checked, head_hash FROM signoff.audit_verify_all()"
+            )
+        conn.rollback()
+        # The same session is refused for its own tenant too, and nothing leaked.
+        bind(conn, chain.id)
+        with pytest.raises(errors.InsufficientPrivilege, match="tenant is bound"):
+            conn.execute("SELECT count(*) FROM signoff.audit_verify_all()")
 
 
 def test_append_rolls_back_with_the_callers_transaction(new_chain):
@@ -270,6 +286,8 @@ def test_session_settings_change_nothing(new_chain):
 
 
 def test_python_append_and_verify(app, new_chain):
+    from sqlalchemy.exc import ProgrammingError
+
     from signoff import audit
     from signoff.audit.chain import combine
 
@@ -299,7 +317,18 @@ def test_python_append_and_verify(app, new_chain):
         assert result.message.startswith("chain ok: 5 events")
         assert combine(c.id, list(audit.verify_batches(session, c.id, batch_size=2))) == result
         assert audit.chain_head(session, c.id) == (5, result.head_hash)
-        everyone = {r.tenant_id: r for r in audit.verify_all(session)}
+        # verify_all is the operator path: refused while a tenant is bound.
+        with pytest.raises(ProgrammingError, match="tenant is bound"):
+            audit.verify_all(session)
+        session.rollback()
+    with app.app_context():
+        from signoff.extensions import db
+
+        try:
+            everyone = {r.tenant_id: r for r in audit.verify_all(db.session)}
+        finally:
+            db.session.rollback()
+            db.session.remove()
         assert everyone[c.id] == result
     payload = c.rows()[0]["payload_text"]
     assert '"amount": "1234.50"' in payload and '"tags": ["a", "b"]' in payload

@@ -22,7 +22,9 @@ NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 def declared(alias: str) -> set[str]:
     """Column names of ``jsonb_to_record(set)(...) AS <alias>(...)`` in request_apply.sql."""
-    match = re.search(rf"\bAS {alias}\((.*?)\)\s*(?:;|ON CONFLICT)", SQL.read_text(), re.S)
+    match = re.search(
+        rf"\bAS {alias}\((.*?)\)\s*(?:;|ON CONFLICT|RETURNING)", SQL.read_text(), re.S
+    )
     assert match, f"no record alias {alias} in {SQL.name}"
     return {part.split()[0] for part in match.group(1).split(",")}
 
