@@ -30,6 +30,7 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_RATELIMIT_API_PLANS": "SIGNOFF_RATELIMIT_API_PLANS",
     "SIGNOFF_RATELIMIT_LOGIN_ADDRESS": "SIGNOFF_RATELIMIT_LOGIN_ADDRESS",
     "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT": "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT",
+    "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT_CEILING": "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT_CEILING",
     "SIGNOFF_RATELIMIT_REFRESH": "SIGNOFF_RATELIMIT_REFRESH",
     "SIGNOFF_RATELIMIT_MFA_ACCOUNT": "SIGNOFF_RATELIMIT_MFA_ACCOUNT",
     "SIGNOFF_RATELIMIT_MFA_ADDRESS": "SIGNOFF_RATELIMIT_MFA_ADDRESS",
@@ -120,9 +121,12 @@ def defaults() -> dict[str, Any]:
             "team": "1200 per minute",
             "enterprise": "6000 per minute",
         },
-        # Failed logins (web and API) per address and per account tried.
+        # Failed logins (web and API) per address, per account tried from one address,
+        # and per account from all addresses (the ceiling never refuses an address
+        # that has not failed for that account).
         "SIGNOFF_RATELIMIT_LOGIN_ADDRESS": "30 per 10 minute",
         "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT": "10 per 10 minute",
+        "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT_CEILING": "100 per hour",
         "SIGNOFF_RATELIMIT_REFRESH": "30 per 10 minute",
         # Failed MFA codes per account and per address.
         "SIGNOFF_RATELIMIT_MFA_ACCOUNT": "5 per 5 minute",

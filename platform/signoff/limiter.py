@@ -6,7 +6,10 @@ One :class:`SignoffLimiter` (:data:`limiter`) is shared with FAB through
 also serve Signoff's own checks, which run where the identity is known. Keys come
 from the authenticated identity (the loaded user and the tenant bound from the URL
 or the verified JWT), never from a raw header. A login's account key is a hash of
-the username being tried: it is what an attacker targets.
+the username being tried. Failed logins are counted per address, per account *and*
+address (so an attacker elsewhere cannot lock the owner out), and per account across
+all addresses (a much higher ceiling that only refuses addresses which have failed for
+that account); repeated failures from one address are paced (:func:`login_guard`).
 
 Redis unreachable: ``SIGNOFF_RATELIMIT_FAIL_OPEN`` (default true) lets every
 request through and logs. ``false`` makes the brute-force limits (logins, token
@@ -34,6 +37,7 @@ from flask_limiter import Limiter
 from flask_limiter._manager import LimitManager
 from flask_limiter.errors import RateLimitExceeded
 from limits import RateLimitItem, parse
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from signoff.db.binding import current_tenant_id
@@ -47,6 +51,8 @@ SCOPE_API_TENANT = "api-tenant"
 SCOPE_DECISIONS = "decisions"
 SCOPE_LOGIN_ACCOUNT = "login-account"
 SCOPE_LOGIN_ADDRESS = "login-address"
+SCOPE_LOGIN_CEILING = "login-ceiling"
+SCOPE_LOGIN_PACE = "login-pace"
 SCOPE_REFRESH_USER = "refresh-user"
 SCOPE_REFRESH_ADDRESS = "refresh-address"
 SCOPE_MFA_ACCOUNT = "mfa-account"
@@ -235,6 +241,11 @@ def account_key(username: str) -> str:
     return f"account:{digest}"
 
 
+def account_address_key(username: str) -> str:
+    """The bucket of one login name tried from this request's address."""
+    return f"{account_key(username)}:{address_key()}"
+
+
 def submitted_username() -> str | None:
     """The username a login form or JSON body names (the account under attack)."""
     name: Any = None
@@ -395,15 +406,114 @@ def plan_limit(plan: str | None) -> str | None:
 
 
 def login_rules(username: str | None) -> list[Rule]:
-    """The buckets of failed logins: per address and per account tried."""
+    """The buckets of failed logins that refuse this address: per address (across
+    accounts: credential stuffing) and per account tried *from this address*.
+
+    An attacker elsewhere never fills the owner's bucket; see :func:`login_guard`
+    for the per-account ceiling across addresses and the pacing.
+    """
     rules = []
     address = config_limit("SIGNOFF_RATELIMIT_LOGIN_ADDRESS")
     if address:
         rules.append(Rule(SCOPE_LOGIN_ADDRESS, address, address_key()))
     account = config_limit("SIGNOFF_RATELIMIT_LOGIN_ACCOUNT")
     if username and account:
-        rules.append(Rule(SCOPE_LOGIN_ACCOUNT, account, account_key(username)))
+        rules.append(Rule(SCOPE_LOGIN_ACCOUNT, account, account_address_key(username)))
     return rules
+
+
+def login_ceiling_rule(username: str | None) -> Rule | None:
+    """Failed logins of one account from every address (``..._ACCOUNT_CEILING``)."""
+    ceiling = config_limit("SIGNOFF_RATELIMIT_LOGIN_ACCOUNT_CEILING")
+    if not username or not ceiling:
+        return None
+    return Rule(SCOPE_LOGIN_CEILING, ceiling, account_key(username))
+
+
+#: Failures of one account from one address before each attempt must wait; the wait
+#: then doubles with every failure (1 s, 2 s, 4 s ...) up to LOGIN_PACE_MAX seconds.
+LOGIN_PACE_AFTER = 3
+LOGIN_PACE_MAX = 60
+
+
+def login_pace_rule(username: str, failures: int) -> Rule | None:
+    """The wait owed after ``failures`` failures of ``username`` from this address."""
+    if failures < LOGIN_PACE_AFTER:
+        return None
+    seconds = min(2 ** (failures - LOGIN_PACE_AFTER), LOGIN_PACE_MAX)
+    return Rule(SCOPE_LOGIN_PACE, f"1 per {seconds} second", account_address_key(username))
+
+
+def _failures(rule: Rule) -> int:
+    item = limit_item(rule.limit)
+    stats = limiter.limiter.get_window_stats(item, *_args(rule))
+    return max(0, item.amount - int(stats.remaining))
+
+
+def _pace_strategy() -> FixedWindowRateLimiter:
+    # A fixed window opens at the first hit: exactly the wait after the last failure.
+    return FixedWindowRateLimiter(limiter.limiter.storage)
+
+
+def login_guard(username: str | None) -> None:
+    """Before a login attempt: 429 (with ``Retry-After``) for *this address* when
+
+    - it has too many recent failures, across accounts or for ``username``;
+    - it has failed for ``username`` at least ``LOGIN_PACE_AFTER`` times and the
+      growing wait since its last failure has not passed (no sleeping: the worker
+      is free at once);
+    - ``username`` reached its ceiling across all addresses *and* this address has
+      failed for it. An address without failures for the account is never refused by
+      the ceiling, so its owner still logs in while an attacker is at work elsewhere.
+
+    Only failures count (:func:`login_failed`); nothing here consumes.
+    """
+    enforce(login_rules(username), consume=False)
+    account = config_limit("SIGNOFF_RATELIMIT_LOGIN_ACCOUNT")
+    if not username or not account or not app_has_limiter():
+        return
+    try:
+        failed = _failures(Rule(SCOPE_LOGIN_ACCOUNT, account, account_address_key(username)))
+        if failed == 0:
+            return
+        pace = login_pace_rule(username, failed)
+        if pace is not None:
+            item = limit_item(pace.limit)
+            fixed = _pace_strategy()
+            if not fixed.test(item, *_args(pace)):
+                stats = fixed.get_window_stats(item, *_args(pace))
+                raise RateLimited(pace, _retry_after(item, stats.reset_time))
+        ceiling = login_ceiling_rule(username)
+        if ceiling is not None:
+            item = limit_item(ceiling.limit)
+            strategy = limiter.limiter
+            if not strategy.test(item, *_args(ceiling)):
+                stats = strategy.get_window_stats(item, *_args(ceiling))
+                raise RateLimited(ceiling, _retry_after(item, stats.reset_time))
+    except RateLimited as exc:
+        if has_request_context():
+            g.signoff_retry_after = exc.retry_after_seconds
+        raise
+    except Exception as exc:
+        storage_unavailable(exc)
+
+
+def login_failed(username: str | None) -> None:
+    """Count one failed login (address, account from this address, account ceiling)
+    and start the wait owed before the next attempt; never raises."""
+    ceiling = login_ceiling_rule(username)
+    record([*login_rules(username), *([ceiling] if ceiling else [])])
+    account = config_limit("SIGNOFF_RATELIMIT_LOGIN_ACCOUNT")
+    if not username or not account or not app_has_limiter():
+        return
+    try:
+        pace = login_pace_rule(
+            username, _failures(Rule(SCOPE_LOGIN_ACCOUNT, account, account_address_key(username)))
+        )
+        if pace is not None:
+            _pace_strategy().hit(limit_item(pace.limit), *_args(pace))
+    except Exception as exc:
+        log.warning("rate-limit storage unreachable (%s); login pace not set", type(exc).__name__)
 
 
 def mfa_rules(user_id: int) -> list[Rule]:

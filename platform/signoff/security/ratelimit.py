@@ -7,7 +7,8 @@ calls :func:`install` once every view and API is registered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
@@ -15,7 +16,8 @@ from jinja2 import TemplateNotFound
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
-from signoff.db.binding import current_tenant_id
+from signoff.audit.chain import append as audit_append
+from signoff.db.binding import bound_tenant, current_tenant_id
 from signoff.extensions import db
 from signoff.limiter import (
     SCOPE_API_TENANT,
@@ -24,10 +26,13 @@ from signoff.limiter import (
     RateLimited,
     RateLimitUnavailable,
     Rule,
+    account_key,
     address_key,
+    client_address,
     config_limit,
     enforce,
-    login_rules,
+    login_failed,
+    login_guard,
     plan_limit,
     record,
     submitted_username,
@@ -35,9 +40,12 @@ from signoff.limiter import (
 )
 from signoff.security.mfa_web import api_login_policy
 from signoff.tenancy.models import Tenant
+from signoff.tenancy.resolution import tenant_for_member
 
 if TYPE_CHECKING:
     from flask_appbuilder import AppBuilder
+
+log = logging.getLogger(__name__)
 
 
 def _tenant_plan(tenant_id: Any) -> str | None:
@@ -60,21 +68,80 @@ def _view_name() -> str:
     return (request.endpoint or "").rsplit(".", 1)[-1]
 
 
+def _submitted_tenant() -> str | None:
+    """The tenant slug a login names (``tenant`` in the JSON body or the form)."""
+    slug: Any = None
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if isinstance(body, Mapping):
+            slug = body.get("tenant")
+    else:
+        slug = request.form.get("tenant")
+    return slug[:40] if isinstance(slug, str) and slug.strip() else None
+
+
+def _audit_failed_login(username: str | None, method: str) -> None:
+    """Log every failed login; audit it in the tenant the login names, but only when
+    the account is a member of that tenant (the body may name any tenant: an
+    attacker must not write into a chain they have nothing to do with). Never raises.
+    """
+    account = account_key(username)[8:20] if username else "-"
+    slug = _submitted_tenant()
+    log.warning(
+        "login failed: method=%s account=%s address=%s tenant=%s",
+        method,
+        account,
+        client_address(),
+        slug or "-",
+    )
+    if not username or not slug:
+        return
+    try:
+        sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
+        user = sm.find_user(username=username)
+        tenant_id = tenant_for_member(db.session, slug, int(user.id)) if user else None
+        db.session.rollback()
+        if tenant_id is None:
+            return
+        with bound_tenant(tenant_id, db.session):
+            audit_append(
+                db.session,
+                actor_id=None,
+                on_behalf_of_id=None,
+                action="login.failed",
+                object_type="user",
+                object_id=str(user.id),
+                payload={"method": method, "ip_address": client_address()},
+            )
+            db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        log.warning("failed login not audited (%s: %s)", type(exc).__name__, exc)
+
+
 def _web_login_before() -> None:
-    """``POST /login/``: refused while the address or the account has too many failures.
+    """``POST /login/``: refused while this address has too many failures (across
+    accounts or for the account tried), owes a wait, or has failed for an account
+    at its ceiling (:func:`signoff.limiter.login_guard`).
 
     Only failures count (a busy office behind one address logs in freely); FAB's
     own ``AUTH_RATE_LIMIT`` still counts every POST per address.
     """
     if request.method == "POST":
-        enforce(login_rules(submitted_username()), consume=False)
+        login_guard(submitted_username())
 
 
 def _web_login_after(response: Response) -> Response:
     from flask_login import current_user
 
-    if request.method == "POST" and not current_user.is_authenticated:
-        record(login_rules(submitted_username()))
+    if (
+        request.method == "POST"
+        and response.status_code not in (429, 503)
+        and not current_user.is_authenticated
+    ):
+        username = submitted_username()
+        login_failed(username)
+        _audit_failed_login(username, "web")
     return response
 
 
@@ -84,7 +151,7 @@ def _security_api_before() -> None:
         return
     view = _view_name()
     if view == "login":
-        enforce(login_rules(submitted_username()), consume=False)
+        login_guard(submitted_username())
     elif view == "refresh":
         address = config_limit("SIGNOFF_RATELIMIT_LOGIN_ADDRESS")
         if address:
@@ -100,7 +167,9 @@ def _security_api_after(response: Response) -> Response:
         return response
     view = _view_name()
     if view == "login":
-        record(login_rules(submitted_username()))
+        username = submitted_username()
+        login_failed(username)
+        _audit_failed_login(username, "api")
     elif view == "refresh":
         address = config_limit("SIGNOFF_RATELIMIT_LOGIN_ADDRESS")
         if address:

@@ -217,16 +217,20 @@ def _login(client: Any, username: str, password: str) -> Any:
     )
 
 
-def test_failed_api_logins_are_limited_per_account(monkeypatch, app, expense_tenant):
+def test_failed_api_logins_are_limited_per_account_and_address(monkeypatch, app, expense_tenant):
+    """The attacker's address is refused for the account it hammers; the owner, from
+    another address, still gets in (issue 12: nobody can lock a user out)."""
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT", "3 per 10 minute")
     victim = expense_tenant.username("cfo")
     attacker = fresh_client(app)
     for _ in range(3):
         assert _login(attacker, victim, "guess").status_code == 401
-    # Limited from any address, even with the right password...
-    assert_429(_login(fresh_client(app), victim, PASSWORD))
-    assert_429(_login(fresh_client(app), victim.upper(), PASSWORD))
-    # ... while other accounts log in from the attacker's address.
+    # The attacker's address is refused for this account, even with the right password...
+    assert_429(_login(attacker, victim, PASSWORD))
+    assert_429(_login(attacker, victim.upper(), "guess"))
+    # ... while the owner logs in from elsewhere ...
+    assert _login(fresh_client(app), victim, PASSWORD).status_code == 200
+    # ... and other accounts log in from the attacker's address.
     assert _login(attacker, expense_tenant.username("bob"), PASSWORD).status_code == 200
 
 
@@ -247,24 +251,27 @@ def test_failed_api_logins_are_limited_per_address(monkeypatch, app, expense_ten
     assert _login(fresh_client(app), expense_tenant.username("alice"), PASSWORD).status_code == 200
 
 
-def test_failed_web_logins_are_limited_per_account(monkeypatch, app, expense_tenant):
+def test_failed_web_logins_are_limited_per_account_and_address(monkeypatch, app, expense_tenant):
     monkeypatch.setitem(app.config, "SIGNOFF_RATELIMIT_LOGIN_ACCOUNT", "3 per 10 minute")
     victim = expense_tenant.username("manager2")
+    attacker = fresh_client(app)
     for _ in range(3):
-        fresh_client(app).post("/login/", data={"username": victim, "password": "guess"})
-    browser = fresh_client(app).post(
+        attacker.post("/login/", data={"username": victim, "password": "guess"})
+    browser = attacker.post(
         "/login/",
         data={"username": victim, "password": PASSWORD},
         headers={"Accept": "text/html"},
     )
     assert browser.status_code == 429 and int(browser.headers["Retry-After"]) >= 1
     assert "Too many" in browser.get_data(as_text=True)
-    script = fresh_client(app).post(
+    script = attacker.post(
         "/login/",
         data={"username": victim, "password": PASSWORD},
         headers={"Accept": "application/json"},
     )
     assert_429(script)
+    owner = fresh_client(app).post("/login/", data={"username": victim, "password": PASSWORD})
+    assert owner.status_code == 302, owner.status_code
 
 
 def test_token_refresh_is_limited_per_user(monkeypatch, app, expense_tenant):
