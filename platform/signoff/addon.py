@@ -41,7 +41,6 @@ from signoff.security.actor import request_actor
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
 from signoff.workflow.definitions import DefinitionError, parse_definitions
 from signoff.workflow.manager import ApprovalWorkflowManager
-from signoff.workflow.registry import bump_generation
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +178,6 @@ class ApprovalWorkflowAddonManager(BaseManager):
                         links.add((membership.id, role.id))
             session.commit()
         self.grant_view_permissions()
-        bump_generation(self.tenant_id)
 
 
 def add_addon_manager(appbuilder: Any, manager_class: type = ApprovalWorkflowAddonManager) -> Any:

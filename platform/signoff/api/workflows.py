@@ -435,7 +435,6 @@ class WorkflowsApi(TenantBaseApi):
                 )
         except (ManifestError, DefinitionError) as exc:
             return errors.error_response(422, "invalid_definition", str(exc), field="body")
-        registry.bump_generation(tenant_id)
         effective = registry.effective_workflows(db.session, tenant_id)
         versions = {
             key: effective[key].version or 0

@@ -32,7 +32,7 @@ from signoff.tenancy.models import (
 )
 from signoff.workflow.errors import DefinitionError
 from signoff.workflow.models import ApprovalRule, Workflow, WorkflowVersion
-from signoff.workflow.registry import add_version, bump_generation, validate_rules
+from signoff.workflow.registry import add_version, validate_rules
 from signoff.workflow.rules import rule_to_dict
 
 
@@ -173,7 +173,6 @@ def apply_manifest(app: Flask, session: Session, data: Mapping[str, Any]) -> App
                 report.updated.append(f"member {spec['username']} manager={manager}")
         _apply_workflows(session, data, report)
         session.commit()
-    bump_generation(tenant_id)
     return report
 
 

@@ -359,5 +359,4 @@ def sign_up(
     except Exception:
         session.rollback()
         raise
-    registry.bump_generation(tenant_id)
     return SignUpResult(tenant_id=tenant_id, slug=wanted, user_id=user_id, created_user=created)

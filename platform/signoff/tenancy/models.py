@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -46,6 +47,9 @@ class Tenant(Base):
     plan: Mapped[str] = mapped_column(String(16), nullable=False, server_default="free")
     accent_color: Mapped[str] = mapped_column(String(7), nullable=False, server_default="#2563eb")
     mfa_required: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    # The workflow cache's generation: set by signoff.config_generation_bump (a trigger
+    # on workflow, workflow_version and approval_rule) in the saving transaction.
+    config_generation: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     created_at: Mapped[datetime] = created_at()
 
     def __repr__(self) -> str:

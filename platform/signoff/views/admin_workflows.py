@@ -275,7 +275,6 @@ class RuleAdminView(TenantScoped, SignoffView):
         db.session.delete(row)
         _audit_rule("rule.deleted", str(rid), {"name": name})
         db.session.commit()
-        registry.bump_generation(require_tenant())
         flash(f"Rule {name!r} deleted.", "success")
         return redirect(url_for("RuleAdminView.list"))
 
@@ -334,7 +333,6 @@ class RuleAdminView(TenantScoped, SignoffView):
                             },
                         )
                         db.session.commit()
-                        registry.bump_generation(require_tenant())
                         flash(f"Rule {rule.name!r} saved.", "success")
                         return redirect(url_for("RuleAdminView.list"))
         page = self.render(

@@ -374,9 +374,6 @@ class TenantAdminView(TenantScoped, SignoffView):
             manager=str(manager_id) if manager_id else None,
         )
         session.commit()
-        from signoff.workflow.registry import bump_generation
-
-        bump_generation(require_tenant())
         return None
 
     # --- branding ----------------------------------------------------------------------

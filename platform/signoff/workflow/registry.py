@@ -5,10 +5,15 @@ Precedence for one tenant and workflow key: the newest version the tenant saved
 ``FAB_APPROVAL_TENANT_WORKFLOWS`` (keyed by tenant slug), else the platform default
 in ``FAB_APPROVAL_WORKFLOWS``. A tenant's entry replaces the platform's whole.
 
-The effective mapping is cached in Redis under a key that carries the tenant and
-a per-tenant generation number; saving bumps the generation *after* commit, so
-every process sees the new version on its next request (docs/ARCHITECTURE.md §6). The TTL is
-the backstop. When Redis is down, lookups go to PostgreSQL.
+The effective mapping is cached in Redis under a key that carries the tenant, the
+tenant's generation and a digest of the configured workflows and rules. The
+generation is ``tenant.config_generation`` in PostgreSQL, set by a trigger on
+``workflow``, ``workflow_version`` and ``approval_rule`` in the saving transaction
+(``signoff.config_generation_bump``), and read with one small SELECT before each cache
+lookup; so a save is visible to every process as soon as it commits, and a changed
+``FAB_APPROVAL_*`` configuration as soon as the app runs it. No Redis write decides
+what is served: a lost write costs a cache miss (docs/ARCHITECTURE.md §6). When Redis is
+down, lookups go to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -62,39 +67,46 @@ def digest(raw: Mapping[str, Any]) -> str:
 # --- cache ----------------------------------------------------------------------
 
 
-def _gen_key(tenant_id: uuid.UUID) -> str:
-    return f"gen:{tenant_id}"
+_CONFIG_KEYS = ("FAB_APPROVAL_WORKFLOWS", "FAB_APPROVAL_TENANT_WORKFLOWS", "FAB_APPROVAL_RULES")
 
 
-def tenant_generation(tenant_id: uuid.UUID) -> int | None:
-    """The tenant's cache generation, or None when Redis cannot be asked."""
-    try:
-        value = cache.get(_gen_key(tenant_id))
-    except Exception:
-        log.warning("redis unavailable: reading workflows from PostgreSQL", exc_info=True)
-        return None
-    return int(value) if value is not None else 0
+def config_digest() -> str:
+    """A short digest of the app's configured workflows and rules, part of every cache
+    key: a deploy that changes them reads fresh entries at once. Memoised per app on
+    the identity of the configured objects (the configuration is not edited in place)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    values = tuple(app.config.get(k) for k in _CONFIG_KEYS)
+    memo = app.extensions.get("signoff.workflow_config_digest")
+    if memo is not None and all(a is b for a, b in zip(memo[0], values, strict=True)):
+        return str(memo[1])
+    value = digest(dict(zip(_CONFIG_KEYS, values, strict=True)))[:16]
+    app.extensions["signoff.workflow_config_digest"] = (values, value)
+    return value
 
 
-def bump_generation(tenant_id: uuid.UUID) -> None:
-    """Invalidate every cached entry of one tenant. Call after commit, never before."""
-    try:
-        if cache.cache.inc(_gen_key(tenant_id)) is None:
-            cache.set(_gen_key(tenant_id), 1, timeout=0)
-    except Exception:
-        # The TTL bounds how long another process may serve the old entry.
-        log.warning("redis unavailable: cache generation of %s not bumped", tenant_id)
+def tenant_generation(session: Session, tenant_id: uuid.UUID) -> tuple[int, str]:
+    """The tenant's cache generation and slug, from PostgreSQL (one small SELECT; the
+    saving transaction sets the generation, so it is never stale)."""
+    row = session.execute(
+        select(Tenant.config_generation, Tenant.slug).where(Tenant.id == tenant_id)
+    ).first()
+    return (int(row[0]), str(row[1])) if row is not None else (0, "")
 
 
-def cached(tenant_id: uuid.UUID, name: str, build: Any) -> Any:
-    """``build()`` cached under (tenant, generation, name)."""
-    gen = tenant_generation(tenant_id)
-    if gen is None:
-        return build()
-    key = f"t:{tenant_id}:{gen}:{name}"
+def cache_key(session: Session, tenant_id: uuid.UUID, name: str) -> str:
+    """``t:<tenant>:<generation>:<config digest>:<slug>:<name>``. The slug picks the
+    tenant's entry of FAB_APPROVAL_TENANT_WORKFLOWS."""
+    gen, slug = tenant_generation(session, tenant_id)
+    return f"t:{tenant_id}:{gen}:{config_digest()}:{slug}:{name}"
+
+
+def cached(session: Session, tenant_id: uuid.UUID, name: str, build: Any) -> Any:
+    """``build()`` cached under (tenant, generation, configuration, name)."""
+    key = cache_key(session, tenant_id, name)
     try:
         hit = cache.get(key)
     except Exception:
+        log.warning("redis unavailable: reading workflows from PostgreSQL", exc_info=True)
         hit = None
     if hit is not None:
         return hit
@@ -146,7 +158,7 @@ def _build_effective(session: Session, tenant_id: uuid.UUID) -> dict[str, dict[s
 
 
 def effective_workflows(session: Session, tenant_id: uuid.UUID) -> dict[str, Effective]:
-    data = cached(tenant_id, "workflows", lambda: _build_effective(session, tenant_id))
+    data = cached(session, tenant_id, "workflows", lambda: _build_effective(session, tenant_id))
     return {
         key: Effective(key=key, raw=e["raw"], source=e["source"], version=e["version"])
         for key, e in sorted(data.items())
@@ -164,7 +176,7 @@ def tenant_rules(session: Session, tenant_id: uuid.UUID, workflow_key: str) -> l
         rows = session.scalars(select(ApprovalRule).where(ApprovalRule.active.is_(True))).all()
         return [{"workflow_key": r.workflow_key, "definition": r.definition} for r in rows]
 
-    saved = cached(tenant_id, "rules", build)
+    saved = cached(session, tenant_id, "rules", build)
     raw = [r["definition"] for r in saved if r["workflow_key"] in (None, workflow_key)]
     raw.extend(current_app.config.get("FAB_APPROVAL_RULES") or [])
     return list(parse_rules(raw)) if raw else []

@@ -77,7 +77,11 @@ def test_cache_keys_carry_the_tenant_and_never_cross(app, redis_url, redis_prefi
     workflow_keys = [k for k in keys if k.endswith(":workflows")]
     assert any(str(a.id) in k for k in workflow_keys)
     assert any(str(b.id) in k for k in workflow_keys)
-    assert all(str(a.id) in k or str(b.id) in k or "gen:" in k or ":t:" in k for k in workflow_keys)
+    # t:<tenant>:<generation>:<config digest>:<slug>:<name>, one tenant per key.
+    for tenant in (a, b):
+        mine = [k for k in workflow_keys if f":t:{tenant.id}:" in k]
+        assert mine and all(k.endswith(f":{tenant.slug}:workflows") for k in mine)
+    assert not [k for k in keys if ":gen:" in k]
 
 
 def test_a_poisoned_cache_entry_of_one_tenant_cannot_serve_another(app, redis_url, tenant_factory):

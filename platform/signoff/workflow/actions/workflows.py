@@ -29,6 +29,4 @@ def do_save_workflow(session: Any, *, actor: Actor, key: str, definition: Mappin
             payload={"version": version.version, "digest": version.digest},
         )
         number = version.version
-        tenant_id = tx.tenant_id
-        tx.after.append(lambda: registry.bump_generation(tenant_id))
     return number
