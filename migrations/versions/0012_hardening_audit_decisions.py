@@ -30,6 +30,9 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 
 revision = "0012"
@@ -72,36 +75,6 @@ END
 $$;
 """
 
-# The text 0003 created, restored by the downgrade.
-AUDIT_VERIFY_ALL_0003 = r"""
-CREATE OR REPLACE FUNCTION signoff.audit_verify_all()
-RETURNS TABLE (
-    tenant_id uuid,
-    ok boolean,
-    rows_checked bigint,
-    head_seq bigint,
-    head_hash bytea,
-    broken_seq bigint,
-    problem text
-)
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_prev text := current_setting('app.tenant_id', true);
-    v_tenant uuid;
-BEGIN
-    FOR v_tenant IN SELECT t.id FROM public.tenant AS t ORDER BY t.slug LOOP
-        PERFORM set_config('app.tenant_id', v_tenant::text, true);
-        RETURN QUERY SELECT * FROM signoff.audit_verify(v_tenant);
-    END LOOP;
-    PERFORM set_config('app.tenant_id', coalesce(v_prev, ''), true);
-    RETURN;
-END
-$$;
-"""
 
 # sql/functions/decision_hash.sql
 DECISION_HASH = r"""
@@ -281,120 +254,6 @@ END
 $$;
 """
 
-# The text 0008 created, restored by the downgrade.
-REQUEST_APPLY_0008 = r"""
-CREATE OR REPLACE FUNCTION signoff.request_apply(
-    p_request uuid,
-    p_at timestamptz,
-    p_state jsonb,
-    p_status text,
-    p_status_label text,
-    p_terminal boolean,
-    p_steps jsonb,
-    p_decision jsonb,
-    p_outbox jsonb,
-    p_idempotency jsonb,
-    p_input_data jsonb,
-    p_round integer,
-    p_escalations integer,
-    p_actor integer,
-    p_on_behalf_of integer,
-    p_action text,
-    p_payload jsonb
-)
-RETURNS bigint
-LANGUAGE plpgsql
-VOLATILE
-SECURITY INVOKER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_tenant uuid := signoff.current_tenant_id();
-BEGIN
-    IF v_tenant IS NULL THEN
-        RAISE EXCEPTION 'request_apply: no tenant is bound to this transaction'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF p_decision IS NOT NULL THEN
-        INSERT INTO public.step_decision (
-            request_id, round, step_index, step_name, actor_id, on_behalf_of_id,
-            principal_id, verdict, comment, method, ip_address, user_agent,
-            session_id, mfa_verified, decided_at
-        )
-        -- clock_timestamp(), not now(): now() is when the transaction began, before
-        -- the request lock was granted, so decisions would not sort in lock order.
-        SELECT p_request, d.round, d.step_index, d.step_name, d.actor_id,
-               d.on_behalf_of_id, d.principal_id, d.verdict, d.comment, d.method,
-               d.ip_address, d.user_agent, d.session_id, d.mfa_verified, clock_timestamp()
-        FROM jsonb_to_record(p_decision) AS d(
-            round integer, step_index integer, step_name text, actor_id integer,
-            on_behalf_of_id integer, principal_id integer, verdict text, comment text,
-            method text, ip_address inet, user_agent text, session_id text,
-            mfa_verified boolean
-        );
-    END IF;
-    UPDATE public.approval_request AS r
-    SET state = p_state,
-        status = p_status,
-        status_label = p_status_label,
-        updated_at = p_at,
-        input_data = coalesce(p_input_data, r.input_data),
-        round = coalesce(p_round, r.round),
-        escalations = coalesce(p_escalations, r.escalations),
-        completed_at = CASE WHEN p_terminal THEN coalesce(r.completed_at, p_at) ELSE r.completed_at END
-    WHERE r.tenant_id = v_tenant AND r.id = p_request;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request_apply: no request % for this tenant', p_request
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    INSERT INTO public.approval_step AS s (
-        request_id, step_index, name, pattern, status, requires_mfa, open_approvers,
-        approvals, required_approvals, escalated, activated_at, due_at, completed_at
-    )
-    SELECT p_request, x.step_index, x.name, x.pattern, x.status, x.requires_mfa,
-           x.open_approvers, x.approvals, x.required_approvals, x.escalated,
-           x.activated_at, x.due_at, x.completed_at
-    FROM jsonb_to_recordset(coalesce(p_steps, '[]'::jsonb)) AS x(
-        step_index integer, name text, pattern text, status text, requires_mfa boolean,
-        open_approvers integer[], approvals integer, required_approvals integer,
-        escalated boolean, activated_at timestamptz, due_at timestamptz,
-        completed_at timestamptz
-    )
-    ON CONFLICT ON CONSTRAINT pk_approval_step DO UPDATE
-    SET name = excluded.name,
-        pattern = excluded.pattern,
-        status = excluded.status,
-        requires_mfa = excluded.requires_mfa,
-        open_approvers = excluded.open_approvers,
-        approvals = excluded.approvals,
-        required_approvals = excluded.required_approvals,
-        escalated = excluded.escalated,
-        activated_at = excluded.activated_at,
-        due_at = excluded.due_at,
-        completed_at = excluded.completed_at;
-    IF p_outbox IS NOT NULL AND jsonb_array_length(p_outbox) > 0 THEN
-        INSERT INTO public.notification_outbox (
-            request_id, step_index, kind, title, recipient_id, payload, scheduled_for
-        )
-        SELECT p_request, o.step_index, o.kind, o.title, o.recipient_id,
-               coalesce(o.payload, '{}'::jsonb), p_at
-        FROM jsonb_to_recordset(p_outbox) AS o(
-            step_index integer, kind text, title text, recipient_id integer, payload jsonb
-        );
-    END IF;
-    IF p_idempotency IS NOT NULL THEN
-        UPDATE public.idempotency_key AS k
-        SET result = p_idempotency -> 'result'
-        WHERE k.tenant_id = v_tenant
-          AND k.user_id = (p_idempotency ->> 'user_id')::integer
-          AND k.key = p_idempotency ->> 'key';
-    END IF;
-    RETURN signoff.audit_append(
-        p_actor, p_on_behalf_of, p_action, 'approval_request', p_request::text, p_payload
-    );
-END
-$$;
-"""
 
 # sql/functions/decision_immutable.sql
 DECISION_IMMUTABLE = r"""
@@ -433,19 +292,28 @@ def upgrade() -> None:
     op.execute(DECISION_VERIFY)
     op.execute(REQUEST_APPLY)
     op.execute("REVOKE EXECUTE ON FUNCTION signoff.decision_hash(jsonb) FROM PUBLIC")
-    op.execute(
-        "GRANT EXECUTE ON FUNCTION signoff.decision_hash(jsonb) TO signoff_app"
-    )
+    op.execute("GRANT EXECUTE ON FUNCTION signoff.decision_hash(jsonb) TO signoff_app")
     op.execute("REVOKE EXECUTE ON FUNCTION signoff.decision_verify(uuid) FROM PUBLIC")
     op.execute("GRANT EXECUTE ON FUNCTION signoff.decision_verify(uuid) TO signoff_app")
 
 
+def _earlier(filename: str, name: str) -> str:
+    """A function's text as an earlier migration created it (what a downgrade restores),
+    read from that migration rather than copied here."""
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"_signoff_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(getattr(module, name))
+
+
 def downgrade() -> None:
-    op.execute(REQUEST_APPLY_0008)
+    op.execute(_earlier("0008_action_functions.py", "REQUEST_APPLY"))
     op.execute("DROP FUNCTION IF EXISTS signoff.decision_verify(uuid)")
     op.execute("DROP FUNCTION IF EXISTS signoff.decision_hash(jsonb)")
     op.execute("GRANT UPDATE, DELETE ON step_decision TO signoff_app")
     op.execute("DROP TRIGGER IF EXISTS step_decision_no_truncate ON step_decision")
     op.execute("DROP TRIGGER IF EXISTS step_decision_immutable ON step_decision")
     op.execute("DROP FUNCTION IF EXISTS signoff.decision_immutable()")
-    op.execute(AUDIT_VERIFY_ALL_0003)
+    op.execute(_earlier("0003_audit.py", "AUDIT_VERIFY_ALL"))

@@ -175,4 +175,19 @@ def test_the_dead_letter_page_in_a_browser(live_server: Any, browser: Any, artif
         page.click("button:has-text('Retry') >> nth=0")
     page.wait_for_selector("text=attempted again")
     assert "dead: 1." in page.inner_text("main")
+
+    # The operator sees the count only, with a retry for the whole tenant.
+    import uuid as _uuid
+
+    from signoff.cli.operator import create_operator_user
+
+    name = f"op-{_uuid.uuid4().hex[:6]}"
+    create_operator_user(live, name, f"{name}@ops.example", "Operator-pass-0451", "Olga", "Ops")
+    op = signed_in(
+        browser, live_server.url, name, "/operator/tenants/", DESKTOP, password="Operator-pass-0451"
+    )
+    row = op.locator(f"tr[data-slug='{tenant.slug}']")
+    assert "1" in row.inner_text() and "Retry" in row.inner_text()
+    row.scroll_into_view_if_needed()
+    op.screenshot(path=str(artifacts / "operator-tenants-dead-deliveries.png"), full_page=True)
     page.screenshot(path=str(artifacts / "admin-deliveries-retried.png"), full_page=True)

@@ -22,7 +22,7 @@ _pooled: dict[str, redis.Redis[bytes]] = {}
 
 
 def pooled_client(config: Mapping[str, Any]) -> redis.Redis[bytes] | None:
-    """A client of the broker's Redis with a pool kept for the process (hot paths)."""
+    """A client of the broker's Redis, its connection pool kept for the process."""
     url = config.get("SIGNOFF_BROKER_URL") or config.get("SIGNOFF_REDIS_URL")
     if not url:
         return None
@@ -34,18 +34,9 @@ def pooled_client(config: Mapping[str, Any]) -> redis.Redis[bytes] | None:
     return found
 
 
-def redis_client(config: Mapping[str, Any]) -> redis.Redis[bytes] | None:
-    url = config.get("SIGNOFF_BROKER_URL") or config.get("SIGNOFF_REDIS_URL")
-    if not url:
-        return None
-    return redis.Redis.from_url(
-        str(url), socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
-    )
-
-
 def status(config: Mapping[str, Any]) -> dict[str, str]:
     """``{"broker": "ok" | "unreachable" | "not configured", "worker": "ok" | "no heartbeat"}``."""
-    client = redis_client(config)
+    client = pooled_client(config)
     if client is None:
         return {"broker": "not configured", "worker": "not configured"}
     try:
@@ -53,8 +44,6 @@ def status(config: Mapping[str, Any]) -> dict[str, str]:
         beat = client.get(heartbeat_key(config))
     except redis.RedisError:
         return {"broker": "unreachable", "worker": "unknown"}
-    finally:
-        client.close()
     if beat is None:
         return {"broker": "ok", "worker": "no heartbeat"}
     age = time.time() - float(beat)

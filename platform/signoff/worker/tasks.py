@@ -19,7 +19,7 @@ from signoff.worker import pending
 from signoff.worker.health import (
     HEARTBEAT_STALE_SECONDS,
     heartbeat_key,
-    redis_client,
+    pooled_client,
 )
 from signoff.workflow.escalation import sweep
 
@@ -102,14 +102,9 @@ def digests() -> dict[str, Any]:
 
 def heartbeat() -> None:
     """Tells ``/health`` that a worker (and its beat) is alive."""
-    client = redis_client(current_app.config)
+    client = pooled_client(current_app.config)
     if client is not None:
-        try:
-            client.set(
-                heartbeat_key(current_app.config), str(time.time()), ex=HEARTBEAT_STALE_SECONDS
-            )
-        finally:
-            client.close()
+        client.set(heartbeat_key(current_app.config), str(time.time()), ex=HEARTBEAT_STALE_SECONDS)
 
 
 def register(celery: Celery) -> None:
