@@ -98,3 +98,39 @@ def test_contextvar_is_reset_between_requests_in_the_same_thread(one_conn_app, t
     web_login(client, tenant_a.username("admin"))
     client.get(f"/t/{tenant_a.slug}/_probe/commits")
     assert current_tenant_id() is None
+
+
+def test_a_database_error_inside_bound_tenant_is_raised_as_itself(one_conn_app, tenant_a):
+    """Leaving the block re-binds the open transaction; when the block's own SQL
+    error aborted it, that re-binding cannot run and must not replace the error."""
+    from sqlalchemy.exc import DataError
+
+    from signoff.db.binding import bound_tenant
+    from signoff.extensions import db
+
+    with one_conn_app.app_context():
+        db.session.execute(text("SELECT 1"))
+        with (
+            pytest.raises(DataError, match="division by zero"),
+            bound_tenant(tenant_a.id, db.session),
+        ):
+            db.session.execute(text("SELECT 1 / 0"))
+        db.session.rollback()
+        assert db.session.scalar(text("SELECT current_setting('app.tenant_id', true)")) == ""
+        db.session.remove()
+
+
+def test_a_python_error_inside_bound_tenant_still_restores_the_binding(one_conn_app, tenant_a):
+    from signoff.db.binding import bound_tenant
+    from signoff.extensions import db
+
+    with one_conn_app.app_context():
+        db.session.execute(text("SELECT 1"))
+        with pytest.raises(LookupError), bound_tenant(tenant_a.id, db.session):
+            assert db.session.scalar(text("SELECT count(*) FROM tenant_role")) > 0
+            raise LookupError("not a database error")
+        # Same transaction, still usable, and no longer bound to the tenant.
+        assert db.session.scalar(text("SELECT current_setting('app.tenant_id', true)")) == ""
+        assert db.session.scalar(text("SELECT count(*) FROM tenant_role")) == 0
+        db.session.rollback()
+        db.session.remove()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("signoff_tenant", default=None)
@@ -63,9 +64,16 @@ def bound_tenant(
     try:
         _apply_now(session, tenant_id)
         yield
-    finally:
+    except BaseException:
         _current_tenant.reset(token)
-        _apply_now(session, _current_tenant.get())
+        # If the block's own error left the transaction aborted, it can run
+        # nothing more and rolls back, taking the transaction-local binding with
+        # it: raise the block's error, not the one re-binding hits.
+        with suppress(DBAPIError):
+            _apply_now(session, _current_tenant.get())
+        raise
+    _current_tenant.reset(token)
+    _apply_now(session, _current_tenant.get())
 
 
 def _bind_on_begin(session: Session, transaction: Any, connection: Any) -> None:

@@ -177,7 +177,10 @@ def send_digests(session: Session, tenant_id: uuid.UUID, now: datetime | None = 
                     },
                     scheduled_for=now,
                 )
-                .on_conflict_do_nothing(index_elements=["id"])
+                # No conflict target: the row has two unique keys (id, and
+                # tenant_id+id), and a target names only one; a concurrent run
+                # would then collide on the other with a unique violation.
+                .on_conflict_do_nothing()
                 .returning(NotificationOutbox.id)
             ).first()
             written += inserted is not None
