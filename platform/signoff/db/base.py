@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from flask_appbuilder.models.sqla import Base as FABBase
-from sqlalchemy import DateTime, ForeignKeyConstraint, MetaData, func, text
+from sqlalchemy import (
+    DateTime,
+    ForeignKeyConstraint,
+    MetaData,
+    PrimaryKeyConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 metadata: MetaData = FABBase.metadata
 
@@ -31,6 +39,22 @@ def uuid_pk() -> Mapped[uuid.UUID]:
     )
 
 
+def tenant_row_id() -> Mapped[uuid.UUID]:
+    """The ``id`` of a tenant-owned row: a server-generated uuid, second column of the
+    table's primary key ``(tenant_id, id)`` (:func:`tenant_pk`) and the mapper's
+    identity on its own (ids are random, so ``session.get(Model, id)`` keeps working)."""
+    return mapped_column(
+        UUID(as_uuid=True), nullable=False, server_default=text("gen_random_uuid()")
+    )
+
+
+def tenant_pk(table: str) -> PrimaryKeyConstraint:
+    """``PRIMARY KEY (tenant_id, id)`` (``pk_<table>``): every primary key and unique
+    constraint of a tenant table includes ``tenant_id``, so the table can be distributed
+    by tenant (docs/SCALING.md), and composite foreign keys point at it."""
+    return PrimaryKeyConstraint("tenant_id", "id", name=f"pk_{table}")
+
+
 def created_at() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
@@ -43,7 +67,15 @@ class TenantOwned:
     other value; an unbound transaction therefore cannot insert at all.
     """
 
-    __mapper_args__ = {"eager_defaults": True}
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        args: dict[str, Any] = {"eager_defaults": True}
+        table = cls.__table__  # type: ignore[attr-defined]
+        key = [column.name for column in table.primary_key.columns]
+        if key == ["tenant_id", "id"]:
+            # The row's identity in the session is its uuid alone (tenant_row_id).
+            args["primary_key"] = [table.c.id]
+        return args
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True),

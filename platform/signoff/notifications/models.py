@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
 
 CHANNELS = ("email", "slack", "webhook")
 #: ``skipped``: the channel was switched off or had no address when the row was due.
@@ -35,7 +35,7 @@ class NotificationDelivery(TenantOwned, Base):
 
     __tablename__ = "notification_delivery"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_notification_delivery_tenant_id_id"),
+        tenant_pk("notification_delivery"),
         UniqueConstraint(
             "tenant_id", "outbox_id", "channel", "target", name="uq_notification_delivery_key"
         ),
@@ -62,7 +62,7 @@ class NotificationDelivery(TenantOwned, Base):
         tenant_fk("notification_delivery"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     outbox_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
     target: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
@@ -98,11 +98,11 @@ class WebhookEndpoint(TenantOwned, Base):
 
     __tablename__ = "webhook_endpoint"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_webhook_endpoint_tenant_id_id"),
+        tenant_pk("webhook_endpoint"),
         tenant_fk("webhook_endpoint"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     url: Mapped[str] = mapped_column(String(2000), nullable=False)
     description: Mapped[str | None] = mapped_column(String(200))
     event_types: Mapped[list[str]] = mapped_column(

@@ -24,13 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signoff.db.base import Base, TenantOwned, created_at, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_pk, tenant_row_id
 
 
 class ApiKey(TenantOwned, Base):
     __tablename__ = "api_key"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_api_key_tenant_id_id"),
+        tenant_pk("api_key"),
         UniqueConstraint("tenant_id", "key_hash", name="uq_api_key_hash"),
         ForeignKeyConstraint(
             ["tenant_id", "membership_id"],
@@ -44,7 +44,7 @@ class ApiKey(TenantOwned, Base):
         Index("ix_api_key_membership", "tenant_id", "membership_id"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     membership_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from signoff.audit.chain import append as audit_append
-from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
 from signoff.db.binding import bound_tenant
 from signoff.extensions import current_appbuilder
 from signoff.tenancy.access import require_tenant
@@ -54,13 +54,13 @@ class Invitation(TenantOwned, Base):
 
     __tablename__ = "invitation"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_invitation_tenant_id_id"),
+        tenant_pk("invitation"),
         UniqueConstraint("tenant_id", "token_hash", name="uq_invitation_token"),
         tenant_fk("invitation"),
         Index("ix_invitation_email", "tenant_id", "email"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(64)), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -25,7 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
+from signoff.db.base import (
+    Base,
+    TenantOwned,
+    created_at,
+    tenant_fk,
+    tenant_pk,
+    tenant_row_id,
+    uuid_pk,
+)
 
 TENANT_STATUSES = ("active", "suspended")
 PLANS = ("free", "team", "enterprise")
@@ -61,12 +69,12 @@ class TenantRole(TenantOwned, Base):
 
     __tablename__ = "tenant_role"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_tenant_role_tenant_id_id"),
+        tenant_pk("tenant_role"),
         UniqueConstraint("tenant_id", "name", name="uq_tenant_role_name"),
         tenant_fk("tenant_role"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     description: Mapped[str | None] = mapped_column(String(255))
 
@@ -79,7 +87,7 @@ class Membership(TenantOwned, Base):
 
     __tablename__ = "membership"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_membership_tenant_id_id"),
+        tenant_pk("membership"),
         UniqueConstraint("tenant_id", "user_id", name="uq_membership_user"),
         Index("ix_membership_user", "user_id"),
         tenant_fk("membership"),
@@ -90,7 +98,7 @@ class Membership(TenantOwned, Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     user_id: Mapped[int] = mapped_column(
         Integer,
         ForeignKey("ab_user.id", name="fk_membership_user", ondelete="CASCADE"),

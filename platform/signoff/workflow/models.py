@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
 
 
 class Workflow(TenantOwned, Base):
@@ -39,13 +39,13 @@ class Workflow(TenantOwned, Base):
 
     __tablename__ = "workflow"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_workflow_tenant_id_id"),
+        tenant_pk("workflow"),
         UniqueConstraint("tenant_id", "key", name="uq_workflow_key"),
         CheckConstraint("key ~ '^[a-z][a-z0-9_]{0,63}$'", name="ck_workflow_key"),
         tenant_fk("workflow"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     key: Mapped[str] = mapped_column(String(64), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     current_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
@@ -58,7 +58,7 @@ class WorkflowVersion(TenantOwned, Base):
 
     __tablename__ = "workflow_version"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_workflow_version_tenant_id_id"),
+        tenant_pk("workflow_version"),
         UniqueConstraint("tenant_id", "workflow_id", "version", name="uq_workflow_version_number"),
         ForeignKeyConstraint(
             ["tenant_id", "workflow_id"],
@@ -69,7 +69,7 @@ class WorkflowVersion(TenantOwned, Base):
         CheckConstraint("source IN ('tenant', 'config', 'platform')", name="ck_wfv_source"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     workflow_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     definition: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
@@ -84,12 +84,12 @@ class ApprovalRule(TenantOwned, Base):
 
     __tablename__ = "approval_rule"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_approval_rule_tenant_id_id"),
+        tenant_pk("approval_rule"),
         UniqueConstraint("tenant_id", "name", name="uq_approval_rule_name"),
         tenant_fk("approval_rule"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     workflow_key: Mapped[str | None] = mapped_column(String(64))
@@ -109,7 +109,7 @@ class ApprovalRequest(TenantOwned, Base):
 
     __tablename__ = "approval_request"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_approval_request_tenant_id_id"),
+        tenant_pk("approval_request"),
         ForeignKeyConstraint(
             ["tenant_id", "workflow_version_id"],
             ["workflow_version.tenant_id", "workflow_version.id"],
@@ -121,7 +121,7 @@ class ApprovalRequest(TenantOwned, Base):
         Index("ix_approval_request_reference", "tenant_id", "object_type", "object_id"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     workflow_version_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     workflow_key: Mapped[str] = mapped_column(String(64), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -197,7 +197,7 @@ class StepDecision(TenantOwned, Base):
 
     __tablename__ = "step_decision"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_step_decision_tenant_id_id"),
+        tenant_pk("step_decision"),
         UniqueConstraint(
             "tenant_id",
             "request_id",
@@ -223,7 +223,7 @@ class StepDecision(TenantOwned, Base):
         Index("ix_step_decision_actor", "tenant_id", "actor_id", "decided_at"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     round: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     step_index: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -246,7 +246,7 @@ class StepDecision(TenantOwned, Base):
 class RequestComment(TenantOwned, Base):
     __tablename__ = "request_comment"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_request_comment_tenant_id_id"),
+        tenant_pk("request_comment"),
         ForeignKeyConstraint(
             ["tenant_id", "request_id"],
             ["approval_request.tenant_id", "approval_request.id"],
@@ -256,7 +256,7 @@ class RequestComment(TenantOwned, Base):
         Index("ix_request_comment_request", "tenant_id", "request_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     author_id: Mapped[int] = mapped_column(Integer, nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
@@ -268,14 +268,14 @@ class Delegation(TenantOwned, Base):
 
     __tablename__ = "delegation"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_delegation_tenant_id_id"),
+        tenant_pk("delegation"),
         CheckConstraint("delegator_id <> delegate_id", name="ck_delegation_not_self"),
         CheckConstraint("ends_at > starts_at", name="ck_delegation_window"),
         Index("ix_delegation_delegate", "tenant_id", "delegate_id", "ends_at"),
         tenant_fk("delegation"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     delegator_id: Mapped[int] = mapped_column(Integer, nullable=False)
     delegate_id: Mapped[int] = mapped_column(Integer, nullable=False)
     workflow_key: Mapped[str | None] = mapped_column(String(64))
@@ -292,7 +292,7 @@ class NotificationOutbox(TenantOwned, Base):
 
     __tablename__ = "notification_outbox"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_notification_outbox_tenant_id_id"),
+        tenant_pk("notification_outbox"),
         Index(
             "ix_notification_outbox_due",
             "tenant_id",
@@ -309,7 +309,7 @@ class NotificationOutbox(TenantOwned, Base):
         tenant_fk("notification_outbox"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     request_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     step_index: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(40), nullable=False)
