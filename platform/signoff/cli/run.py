@@ -11,6 +11,7 @@ embedded SMTP server (aiosmtpd) keeps every e-mail in the data dir, readable at
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import signal
@@ -219,23 +220,66 @@ def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path, no_wor
         stack.stop()
 
 
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota
+    (``cpu.max`` of a container's limit), at least 1."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = (cgroup_root / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit visible: the affinity stands
+    return max(1, cpus)
+
+
+def default_web_workers() -> int:
+    """gunicorn processes for ``signoff serve``: one per usable CPU plus one (each
+    runs ``--threads`` threads; a decision mostly waits on PostgreSQL)."""
+    return available_cpus() + 1
+
+
 @click.command("serve")
 @click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 (a container's port)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-def serve_command(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="gunicorn processes  [default: usable CPUs + 1]",
+)
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="threads per process",
+)
+@click.option(
+    "--keep-alive",
+    "keep_alive",
+    default=75,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="seconds an idle client connection stays open; keep it longer than the idle "
+    "timeout of the proxy in front (60 s on most load balancers)",
+)
+def serve_command(host: str, port: int, workers: int | None, threads: int, keep_alive: int) -> None:
     """Serve with gunicorn (production). Reads configuration from the environment."""
     from gunicorn.app.base import BaseApplication
 
     from signoff.app import create_app
 
     application = create_app()
+    processes = workers or default_web_workers()
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", 4)
+            self.cfg.set("workers", processes)
+            self.cfg.set("threads", threads)
+            # gthread: a kept-alive connection waits without holding a thread.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("keepalive", keep_alive)
             self.cfg.set("accesslog", "-")
 
         def load(self) -> Any:
