@@ -1,4 +1,4 @@
-"""Operator console (platform roles: FAB's ``Admin`` role) under ``/operator/``.
+"""Operator console (FAB role ``Operator``; the break-glass ``Admin`` too) under ``/operator/``.
 
 Tenants (status, plan, suspend/reactivate, change plan), the platform-wide audit
 verification (``signoff.audit_verify_all``), health, and metrics across tenants.
@@ -102,6 +102,9 @@ class OperatorView(SignoffView):
     route_base = "/operator"
     default_view = "dashboard"
     class_permission_name = "Operator"
+    #: The FAB role ``Operator`` gets this view's permissions and nothing else
+    #: (:func:`signoff.security.sync.sync_permissions`).
+    signoff_operator_view = True
     method_permission_name = {
         "dashboard": "read",
         "tenants": "read",
