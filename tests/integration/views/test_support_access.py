@@ -247,3 +247,22 @@ def test_bad_grants_are_refused_with_the_field(
     page = text_of(admin.get(f"/t/{t.slug}/admin/support-access/"))
     assert message in page
     assert _grants(database, t.id) == []
+
+
+def test_tenant_people_cannot_use_the_operator_support_view(
+    app, database, secret_tenant, tenant_factory, login
+):
+    """A grant opens the tenant to platform staff, not to another tenant's admin."""
+    t, rid = secret_tenant
+    _grant(login(t.username("admin")), t.slug)
+    outsider = tenant_factory()
+    for who in (login(outsider.username("admin")), login(t.username("alice")), fresh_client(app)):
+        for path in (
+            "/operator/support/",
+            f"/operator/support/{t.id}/",
+            f"/operator/support/{t.id}/requests/{rid}",
+        ):
+            resp = who.get(path)
+            assert resp.status_code in (302, 403), (path, resp.status_code)
+            assert SECRET_TITLE not in text_of(resp) and t.slug not in text_of(resp)
+    assert not [e for e in _events(database, t.id) if e[0] in ("support.opened", "support.read")]
