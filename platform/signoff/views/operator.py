@@ -5,7 +5,8 @@ verification (``signoff.audit_verify_all``), health, and metrics across tenants.
 Operators see the ``tenant`` rows (global) and **counts** only: the counts are
 taken by binding each tenant in turn (docs/ARCHITECTURE.md §2: jobs bind explicitly), and
 no tenant row other than a count ever reaches the page. A suspension or plan
-change is recorded in that tenant's own audit chain.
+change is recorded in that tenant's own audit chain. A tenant's data is read only
+through :mod:`signoff.views.support_access`, while that tenant grants support access.
 """
 
 from __future__ import annotations
