@@ -20,6 +20,7 @@ from signoff.config import load_config
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.security.headers import install as install_security_headers
+from signoff.security.platform import install as install_platform_guard
 from signoff.security.ratelimit import install as install_rate_limits
 from signoff.views.act import register as register_action_links
 from signoff.views.admin_workflows import register as register_admin_workflows
@@ -33,6 +34,7 @@ from signoff.views.onboarding import register as register_onboarding
 from signoff.views.operator import register as register_operator
 from signoff.views.portal import register as register_portal
 from signoff.views.slack import register as register_slack
+from signoff.views.support_access import register as register_support_access
 from signoff.views.tenant_admin import register as register_tenant_admin
 from signoff.views.webhooks import register as register_webhooks
 from signoff.worker import health as worker_health
@@ -224,6 +226,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         appbuilder.init_app(app, db.session)
         register_views(app, appbuilder)
         install_rate_limits(app, appbuilder)  # after every view and API exists
+        install_platform_guard(app, appbuilder)  # FAB's security pages closed
 
     @app.before_request
     def _load_identity() -> None:
@@ -247,6 +250,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     register_admin_workflows(appbuilder)
     register_webhooks(appbuilder)
     register_operator(appbuilder)
+    register_support_access(appbuilder)
     register_onboarding(appbuilder)
     register_invites(appbuilder)
     register_action_links(appbuilder)

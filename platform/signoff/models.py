@@ -8,4 +8,5 @@ from signoff.security import models as mfa_models  # noqa: F401
 from signoff.tenancy import apikey_models  # noqa: F401
 from signoff.tenancy import invites as invite_models  # noqa: F401
 from signoff.tenancy import models as tenancy_models  # noqa: F401
+from signoff.tenancy import support_models as support_models
 from signoff.workflow import models as workflow_models  # noqa: F401

@@ -9,3 +9,7 @@ BUILTIN_TENANT_ROLES = (ADMIN_ROLE, "Manager", "Finance_Manager", "Requester")
 MEMBER_ROLE = "Member"
 #: FAB's administrator role (platform staff, never a tenant's role).
 FAB_ADMIN_ROLE = "Admin"
+#: The FAB role of platform operators: the operator console and nothing else (no FAB
+#: security pages, no tenant pages). FAB's ``Admin`` is the break-glass platform
+#: administrator, created only by ``signoff create-platform-admin``.
+OPERATOR_ROLE = "Operator"

@@ -153,3 +153,58 @@ def test_app_role_cannot_escalate(database):
             with pytest.raises(psycopg.Error):
                 conn.execute(stmt)
             conn.rollback()
+
+
+def test_support_grants_are_the_bound_tenants_own(database, tenant_a, tenant_b):
+    """A support access grant of A cannot be seen, extended, moved, planted or deleted
+    with B bound; the database refuses grants longer than 72 hours."""
+    with database.connect("app") as conn:
+        bind(conn, tenant_a.id)
+        grant = conn.execute(
+            "INSERT INTO support_access_grant (granted_by, reason, expires_at) "
+            "VALUES (1, 'sql isolation', now() + interval '1 hour') RETURNING id"
+        ).fetchone()[0]
+        conn.commit()
+
+        bind(conn, tenant_b.id)
+        assert conn.execute(
+            "SELECT count(*) FROM support_access_grant WHERE id = %s", (grant,)
+        ).fetchone() == (0,)
+        assert (
+            conn.execute(
+                "UPDATE support_access_grant SET expires_at = now() + interval '70 hours', "
+                "revoked_at = NULL WHERE id = %s",
+                (grant,),
+            ).rowcount
+            == 0
+        )
+        # B cannot plant a grant in A's name (which would open A to platform staff).
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO support_access_grant (tenant_id, granted_by, reason, expires_at) "
+                "VALUES (%s, 1, 'planted', now() + interval '1 hour')",
+                (tenant_a.id,),
+            )
+        conn.rollback()
+
+        bind(conn, tenant_a.id)
+        # Moving A's grant into B is rejected by WITH CHECK.
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(
+                "UPDATE support_access_grant SET tenant_id = %s WHERE id = %s",
+                (tenant_b.id, grant),
+            )
+        conn.rollback()
+        bind(conn, tenant_a.id)
+        with pytest.raises(errors.CheckViolation):
+            conn.execute(
+                "UPDATE support_access_grant SET expires_at = created_at + interval '73 hours' "
+                "WHERE id = %s",
+                (grant,),
+            )
+        conn.rollback()
+        bind(conn, tenant_a.id)
+        # Grants are kept for the record: the app role cannot delete them.
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM support_access_grant WHERE id = %s", (grant,))
+        conn.rollback()

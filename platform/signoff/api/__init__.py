@@ -153,6 +153,7 @@ def register_apis(appbuilder: AppBuilder) -> None:
     from signoff.api.requests import RequestsApi
     from signoff.api.roles import TenantRoleApi
     from signoff.api.slack import SlackApi, SlackInteractivityApi
+    from signoff.api.support_access import SupportAccessApi
     from signoff.api.webhooks import WebhooksApi
     from signoff.api.workflows import WorkflowsApi
 
@@ -171,4 +172,5 @@ def register_apis(appbuilder: AppBuilder) -> None:
     appbuilder.add_api(SlackInteractivityApi)
     appbuilder.add_api(WebhooksApi)
     appbuilder.add_api(NotificationsApi)
+    appbuilder.add_api(SupportAccessApi)
     register_mfa_apis(appbuilder)

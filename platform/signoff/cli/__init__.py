@@ -1,5 +1,6 @@
 """The ``signoff`` command: db, tenants, audit, escalations, notifications,
-create-operator, demo, serve, worker and beat."""
+create-operator, create-platform-admin, demote-platform-admin, platform-users, demo,
+serve, worker and beat."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from signoff.cli.audit import audit_group
 from signoff.cli.db import db_group
 from signoff.cli.escalations import escalations_group
 from signoff.cli.notifications import notifications_group
-from signoff.cli.operator import create_operator_command
+from signoff.cli.operator import (
+    create_operator_command,
+    create_platform_admin_command,
+    demote_platform_admin_command,
+    platform_users_command,
+)
 from signoff.cli.run import demo_command, serve_command
 from signoff.cli.tenants import tenants_group
 from signoff.cli.worker import beat_command, worker_command, worker_ping_command
@@ -35,6 +41,9 @@ cli.add_command(audit_group)
 cli.add_command(db_group)
 cli.add_command(escalations_group)
 cli.add_command(create_operator_command)
+cli.add_command(create_platform_admin_command)
+cli.add_command(demote_platform_admin_command)
+cli.add_command(platform_users_command)
 cli.add_command(notifications_group)
 cli.add_command(tenants_group)
 cli.add_command(demo_command)

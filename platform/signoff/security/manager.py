@@ -2,7 +2,8 @@
 
 It binds the request's tenant when it loads the user (session cookie and JWT
 paths; API keys are resolved and bound in :mod:`signoff.api.base`), shares the one
-Flask-Limiter instance, and leaves schema creation to Alembic.
+Flask-Limiter instance, leaves schema creation to Alembic, and reports the
+break-glass administrator's sign-ins and requests (:mod:`signoff.security.platform`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
 from signoff.security.api import SignoffSecurityApi
+from signoff.security.platform import note_loaded, note_sign_in
 from signoff.tenancy.resolution import (
     bind_member_tenant,
     requested_slug,
@@ -52,10 +54,15 @@ class SignoffSecurityManager(SecurityManager):
             select(self.user_model).where(func.lower(self.user_model.email) == email.lower())
         ).one_or_none()
 
+    def on_user_login(self, user: Any) -> None:
+        # FAB calls this after every successful sign-in (web form and login API).
+        note_sign_in(user)
+
     def load_user(self, pk: Any) -> Any | None:
         user = self.get_user_by_id(int(pk))
         if not user or not user.is_active:
             return None
+        note_loaded(user)
         if has_request_context() and not getattr(g, "_signoff_jwt", False):
             bind_member_tenant(self.session, user.id, requested_slug())
         return user

@@ -1,11 +1,12 @@
-"""Operator console (platform roles: FAB's ``Admin`` role) under ``/operator/``.
+"""Operator console (FAB role ``Operator``; the break-glass ``Admin`` too) under ``/operator/``.
 
 Tenants (status, plan, suspend/reactivate, change plan), the platform-wide audit
 verification (``signoff.audit_verify_all``), health, and metrics across tenants.
 Operators see the ``tenant`` rows (global) and **counts** only: the counts are
 taken by binding each tenant in turn (docs/ARCHITECTURE.md §2: jobs bind explicitly), and
 no tenant row other than a count ever reaches the page. A suspension or plan
-change is recorded in that tenant's own audit chain.
+change is recorded in that tenant's own audit chain. A tenant's data is read only
+through :mod:`signoff.views.support_access`, while that tenant grants support access.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class OperatorView(SignoffView):
     route_base = "/operator"
     default_view = "dashboard"
     class_permission_name = "Operator"
+    #: The FAB role ``Operator`` gets this view's permissions and nothing else
+    #: (:func:`signoff.security.sync.sync_permissions`).
+    signoff_operator_view = True
     method_permission_name = {
         "dashboard": "read",
         "tenants": "read",

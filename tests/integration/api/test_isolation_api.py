@@ -21,11 +21,20 @@ def _ids(api):
     assert deleg.status_code == 201, deleg.get_json()
     me = api.get("/api/v1/members/me", "bob").get_json()["id"]
     key = api.post("/api/v1/api-keys/", "admin", json={"name": "ci"}).get_json()["id"]
-    return {"request": rid, "delegation": deleg.get_json()["id"], "member": me, "key": key}
+    grant = api.post(
+        "/api/v1/support-access/", "admin", json={"hours": 2, "reason": "isolation"}
+    ).get_json()["id"]
+    return {
+        "request": rid,
+        "delegation": deleg.get_json()["id"],
+        "member": me,
+        "key": key,
+        "grant": grant,
+    }
 
 
 def _attempts(ids):
-    r, d, m, k = ids["request"], ids["delegation"], ids["member"], ids["key"]
+    r, d, m, k, s = ids["request"], ids["delegation"], ids["member"], ids["key"], ids["grant"]
     return [
         ("get", f"/api/v1/requests/{r}", None),
         ("get", f"/api/v1/requests/{r}/timeline", None),
@@ -44,6 +53,8 @@ def _attempts(ids):
         ("post", f"/api/v1/members/{m}/deactivate", {}),
         ("get", f"/api/v1/api-keys/{k}", None),
         ("delete", f"/api/v1/api-keys/{k}", None),
+        ("get", f"/api/v1/support-access/{s}", None),
+        ("post", f"/api/v1/support-access/{s}/revoke", {}),
     ]
 
 
@@ -84,7 +95,17 @@ def test_other_tenants_ids_are_404_exactly_like_random_ids(api_a, api_b, databas
         key_revoked = conn.execute(
             "SELECT revoked_at FROM api_key WHERE id = %s", (victim["key"],)
         ).fetchone()[0]
-    assert (status, comments, revoked, active, key_revoked) == ("pending", 0, None, True, None)
+        grant_revoked = conn.execute(
+            "SELECT revoked_at FROM support_access_grant WHERE id = %s", (victim["grant"],)
+        ).fetchone()[0]
+    assert (status, comments, revoked, active, key_revoked, grant_revoked) == (
+        "pending",
+        0,
+        None,
+        True,
+        None,
+        None,
+    )
 
 
 def test_lists_show_only_own_tenant(api_a, api_b):

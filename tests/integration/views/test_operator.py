@@ -140,7 +140,7 @@ def test_create_operator_cli(app, database, monkeypatch):
             "JOIN ab_role r ON r.id = ur.role_id WHERE u.username = %s",
             (name,),
         ).fetchall()
-    assert roles == [("Admin",)]
+    assert roles == [("Operator",)]  # never FAB Admin (break-glass is create-platform-admin)
     again = runner.invoke(
         cli,
         ["create-operator", name, f"{name}@ops.example"],

@@ -52,6 +52,12 @@ def victims(app, tenant_factory, database):
         (rule_id,) = conn.execute(
             "SELECT id FROM approval_rule WHERE tenant_id = %s", (b.id,)
         ).fetchone()
+    with in_tenant(app, b) as session:
+        from signoff.tenancy.support import grant
+
+        support_grant = grant(session, granted_by=b.user("admin"), hours=2, reason="b support")
+        support_grant_id = support_grant.id
+        session.commit()
     return {
         "tenant": b,
         "request": rid,
@@ -59,6 +65,7 @@ def victims(app, tenant_factory, database):
         "invitation": invitation_id,
         "rule": rule_id,
         "delegation": delegation,
+        "grant": support_grant_id,
     }
 
 
@@ -84,6 +91,7 @@ POSTS = [
     ("/admin/rules/{rule}/delete", {}),
     ("/admin/workflows/secret_b_flow/edit", {"definition": "name: x\nsteps: []"}),
     ("/delegations/{delegation}/revoke", {}),
+    ("/admin/support-access/{grant}/revoke", {}),
 ]
 
 
@@ -94,6 +102,7 @@ def _random(victims):
         "invitation": uuid.uuid4(),
         "rule": uuid.uuid4(),
         "delegation": uuid.uuid4(),
+        "grant": uuid.uuid4(),
     }
 
 
@@ -129,6 +138,7 @@ def test_post_with_another_tenants_id_is_a_plain_404_and_changes_nothing(
                     "approval_rule",
                     "workflow_version",
                     "delegation",
+                    "support_access_grant",
                     "audit_event",
                 )
             ]
