@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, uuid_pk
+from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
 
 #: Shortest and longest grant, in hours (also a check constraint of the table).
 MIN_HOURS = 1
@@ -24,7 +24,7 @@ REASON_MAX = 500
 class SupportGrant(TenantOwned, Base):
     __tablename__ = "support_access_grant"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "id", name="uq_support_access_grant_tenant_id_id"),
+        tenant_pk("support_access_grant"),
         tenant_fk("support_access_grant"),
         CheckConstraint(
             "expires_at > created_at AND expires_at <= created_at + interval '72 hours'",
@@ -34,7 +34,7 @@ class SupportGrant(TenantOwned, Base):
         Index("ix_support_access_grant_expires", "tenant_id", "expires_at"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_row_id()
     granted_by: Mapped[int] = mapped_column(Integer, nullable=False)
     reason: Mapped[str] = mapped_column(String(REASON_MAX), nullable=False)
     created_at: Mapped[datetime] = created_at()
