@@ -21,6 +21,7 @@ from signoff.db.binding import install_listener, set_current_tenant
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.security.headers import install as install_security_headers
 from signoff.security.ratelimit import install as install_rate_limits
+from signoff.views.account import register as register_account
 from signoff.views.act import register as register_action_links
 from signoff.views.admin_workflows import register as register_admin_workflows
 from signoff.views.common import error_page, install_csrf, install_error_pages
@@ -249,6 +250,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     register_operator(appbuilder)
     register_onboarding(appbuilder)
     register_invites(appbuilder)
+    register_account(appbuilder)  # e-mail verification, password reset and change
     register_action_links(appbuilder)
     register_deliveries(appbuilder)
     if app.config.get("SIGNOFF_DEV_MAILBOX"):
