@@ -193,8 +193,9 @@ def _invite(admin: Any, tenant: Any, email: str, roles=("Requester",)) -> None:
 
 
 def test_invitation_answers_the_same_and_the_invitee_proves_the_address(
-    mail_app, mailbox, database, tenant_a, tenant_b
+    mail_app, mailbox, database, tenant_factory
 ):
+    tenant_a, tenant_b = tenant_factory(), tenant_factory()
     admin = fresh_client(mail_app)
     web_login(admin, tenant_a.username("admin"))
     existing = f"bob@{tenant_b.slug}.example"
