@@ -302,7 +302,7 @@ def _join_job(invite_token: str, ip_address: str | None) -> None:
 
 def join_claim(session: Session, token: str) -> tuple[Claim, InviteInfo]:
     """The claim and the invitation of a usable join link; :class:`TokenError` when
-    either is gone (the invitation revoked, used or expired counts as ``used``)."""
+    either is gone (``withdrawn``: the invitation was used, revoked or expired)."""
     claim = tokens.peek(session, tokens.INVITE, token)
     session.rollback()
     try:
@@ -312,7 +312,7 @@ def join_claim(session: Session, token: str) -> tuple[Claim, InviteInfo]:
         raise TokenError("invalid") from None
     info = invite_info(session, tenant_id, invitation_id)
     if info is None or info.email != claim.email:
-        raise TokenError("used")
+        raise TokenError("withdrawn")
     return claim, info
 
 

@@ -83,13 +83,15 @@ class AccountToken(Base):
 
 class TokenError(Exception):
     """The link cannot be used: ``invalid`` (404: forged, tampered, unknown),
-    ``expired`` or ``used`` (410: it was real once)."""
+    ``expired``, ``used`` or ``withdrawn`` (410: it was real once; ``withdrawn``: what it
+    was for, an invitation, is gone)."""
 
-    STATUS = {"invalid": 404, "expired": 410, "used": 410}
+    STATUS = {"invalid": 404, "expired": 410, "used": 410, "withdrawn": 410}
     MESSAGES = {
         "invalid": "This link is not valid. Check that you copied all of it.",
         "expired": "This link has expired. Ask for a new one.",
         "used": "This link was already used. Ask for a new one if you still need it.",
+        "withdrawn": "The invitation behind this link was used, revoked or has expired.",
     }
 
     def __init__(self, code: str) -> None:

@@ -56,7 +56,11 @@ def _end_other_sessions(user_id: int, *, keep_current: bool) -> None:
 
 
 def link_problem(exc: TokenError) -> Response:
-    titles = {"invalid": "This link is not valid", "expired": "This link has expired"}
+    titles = {
+        "invalid": "This link is not valid",
+        "expired": "This link has expired",
+        "withdrawn": "This invitation is no longer valid",
+    }
     return error_page(exc.status, titles.get(exc.code, "This link was already used"), exc.message)
 
 

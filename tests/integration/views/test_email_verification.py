@@ -415,3 +415,22 @@ def test_rate_limits_answer_429(database, redis_url, redis_prefix, mailbox, app,
     bad = {"current_password": "wrong-one", "new_password": STRONG}
     assert [client.post(url, data=bad).status_code for _ in range(3)] == [422, 422, 429]
     drain()
+
+
+def test_a_join_link_dies_with_its_invitation(mail_app, mailbox, database, tenant_factory):
+    tenant = tenant_factory()
+    admin = fresh_client(mail_app)
+    web_login(admin, tenant.username("admin"))
+    email = new_email()
+    _invite(admin, tenant, email)
+    path = link(mails_to(mailbox, email)[0], "/invite/")
+    assert fresh_client(mail_app).post(path).status_code == 200
+    join = link(mails_to(mailbox, email, expect=2)[1], "/account/join/")
+    ((iid,),) = _rows(database, "SELECT id FROM invitation WHERE email = %s", email)
+    assert admin.post(f"/t/{tenant.slug}/admin/invitations/{iid}/revoke").status_code == 302
+    for resp in (
+        fresh_client(mail_app).get(join),
+        fresh_client(mail_app).post(join, data={"name": "Late Comer", "password": STRONG}),
+    ):
+        assert resp.status_code == 410 and "no longer valid" in text_of(resp)
+    assert _rows(database, "SELECT 1 FROM ab_user WHERE email = %s", email) == []
