@@ -434,3 +434,31 @@ def test_a_join_link_dies_with_its_invitation(mail_app, mailbox, database, tenan
     ):
         assert resp.status_code == 410 and "no longer valid" in text_of(resp)
     assert _rows(database, "SELECT 1 FROM ab_user WHERE email = %s", email) == []
+
+
+def test_two_simultaneous_uses_of_one_link_one_wins(mail_app, mailbox, tenant_factory):
+    """The link's row is locked and marked used in the transaction that acts: of two
+    requests racing with the same reset link, exactly one sets its password."""
+    import threading
+
+    tenant = tenant_factory()
+    email = f"bob@{tenant.slug}.example"
+    fresh_client(mail_app).post("/account/forgot-password", data={"email": email})
+    path = link(mails_to(mailbox, email)[0], "/account/reset/")
+    passwords = ["Racing-h0rse-one", "Racing-h0rse-two"]
+    statuses: dict[str, int] = {}
+    start = threading.Barrier(2)
+
+    def use(password: str) -> None:
+        client = fresh_client(mail_app)
+        start.wait()
+        statuses[password] = client.post(path, data={"password": password}).status_code
+
+    threads = [threading.Thread(target=use, args=(p,)) for p in passwords]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(statuses.values()) == [302, 410], statuses
+    winner = next(p for p, status in statuses.items() if status == 302)
+    web_login(fresh_client(mail_app), tenant.username("bob"), winner)
