@@ -114,3 +114,23 @@ def test_change_password_while_signed_in(
     assert "Your password was changed" in page.inner_text("main")
     page.screenshot(path=str(artifacts / "account-password-done.png"), full_page=True)
     signed_in(browser, base, tenant.username("bob"), f"/t/{tenant.slug}/", password=NEWER)
+
+
+def test_without_a_mail_server_the_pages_say_so(
+    browser: Any, live_server: LiveServer, artifacts: Path
+) -> None:
+    """A deployment without SIGNOFF_SMTP_URL: a clear 503 page, never a silent
+    "check your e-mail"."""
+    live = live_server.app
+    saved = live.config["SIGNOFF_SMTP_URL"]
+    live.config["SIGNOFF_SMTP_URL"] = None
+    try:
+        page = _page(browser)
+        page.goto(f"{live_server.url}/account/forgot-password")
+        page.fill("#email", f"nobody-{uuid.uuid4().hex[:6]}@example.org")
+        page.click("text=Send me a link")
+        page.wait_for_selector("text=E-mail is not set up")
+        assert "SIGNOFF_SMTP_URL" in page.inner_text("main")
+        page.screenshot(path=str(artifacts / "account-no-mail.png"), full_page=True)
+    finally:
+        live.config["SIGNOFF_SMTP_URL"] = saved

@@ -40,15 +40,23 @@ def _accept_invite(
     email: str,
     name: str,
     viewport: dict[str, int] = DESKTOP,
+    shots: Any = None,
 ) -> Any:
     """The invitee opens the e-mailed invitation, continues by e-mail (proving the
-    address), then chooses a name and password from the second e-mail."""
+    address), then chooses a name and password from the second e-mail. ``shots``:
+    the artifacts folder, to screenshot each page."""
     ctx = _context(browser, viewport)
     page = ctx.new_page()
     page.goto(mail_link(live, email, "/invite/"))
+    if shots is not None:
+        page.screenshot(path=str(shots / "invite-continue.png"), full_page=True)
     page.click("text=Continue by e-mail")
     page.wait_for_selector("[data-testid=check-email]")
+    if shots is not None:
+        page.screenshot(path=str(shots / "invite-check-email.png"), full_page=True)
     page.goto(mail_link(live, email, "/account/join/", expect=2))
+    if shots is not None:
+        page.screenshot(path=str(shots / "invite-join.png"), full_page=True)
     page.fill("#name", name)
     page.fill("#password", STRONG)
     page.click("button[type=submit]")
@@ -160,7 +168,9 @@ def test_signup_invite_edit_submit_approve_and_isolation(
     admin.screenshot(path=str(artifacts / "admin-workflow.png"), full_page=True)
 
     # 4. Invitees join; the requester submits from the generated form.
-    requester = _accept_invite(browser, live_server, f"robert@{slug}.example", "Robert King")
+    requester = _accept_invite(
+        browser, live_server, f"robert@{slug}.example", "Robert King", shots=artifacts
+    )
     manager = _accept_invite(
         browser, live_server, f"andrew@{slug}.example", "Andrew Fuller", viewport=PHONE
     )
