@@ -56,6 +56,13 @@ def _end_other_sessions(user_id: int, *, keep_current: bool) -> None:
 
 
 def link_problem(exc: TokenError) -> Response:
+    """The 404/410 page of a link that cannot be used (logged, without the token)."""
+    log.warning(
+        "account link refused: %s (%s) address=%s",
+        exc.code,
+        request.endpoint,
+        client_address(),
+    )
     titles = {
         "invalid": "This link is not valid",
         "expired": "This link has expired",
