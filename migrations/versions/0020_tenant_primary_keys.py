@@ -17,7 +17,7 @@ locked up front, in name order, before anything changes. The work is one plpgsql
 setting.
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-02
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -22,6 +22,7 @@ from signoff.extensions import cache, db, new_appbuilder
 from signoff.security.headers import install as install_security_headers
 from signoff.security.platform import install as install_platform_guard
 from signoff.security.ratelimit import install as install_rate_limits
+from signoff.views.account import register as register_account
 from signoff.views.act import register as register_action_links
 from signoff.views.admin_workflows import register as register_admin_workflows
 from signoff.views.common import error_page, install_csrf, install_error_pages
@@ -253,6 +254,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     register_support_access(appbuilder)
     register_onboarding(appbuilder)
     register_invites(appbuilder)
+    register_account(appbuilder)  # e-mail verification, password reset and change
     register_action_links(appbuilder)
     register_deliveries(appbuilder)
     if app.config.get("SIGNOFF_DEV_MAILBOX"):

@@ -51,6 +51,12 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_WORKER_QUEUE": "SIGNOFF_WORKER_QUEUE",
     "SIGNOFF_OUTBOX_SWEEP_SECONDS": "SIGNOFF_OUTBOX_SWEEP_SECONDS",
     "SIGNOFF_SLA_SWEEP_SECONDS": "SIGNOFF_SLA_SWEEP_SECONDS",
+    "SIGNOFF_VERIFY_LINK_MAX_AGE": "SIGNOFF_VERIFY_LINK_MAX_AGE",
+    "SIGNOFF_RESET_LINK_MAX_AGE": "SIGNOFF_RESET_LINK_MAX_AGE",
+    "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_ADDRESS": "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_ADDRESS",
+    "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_EMAIL": "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_EMAIL",
+    "SIGNOFF_RATELIMIT_ACCOUNT_LINK": "SIGNOFF_RATELIMIT_ACCOUNT_LINK",
+    "SIGNOFF_RATELIMIT_PASSWORD_CHANGE": "SIGNOFF_RATELIMIT_PASSWORD_CHANGE",
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -166,6 +172,16 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_OUTBOUND_ALLOW": "",
         # Slack's Web API base URL (tests point it at a receiver on 127.0.0.1).
         "SIGNOFF_SLACK_API_URL": "https://slack.com/api/",
+        # E-mailed links that prove an address (sign-up, joining by invitation) and
+        # password-reset links: seconds until they expire.
+        "SIGNOFF_VERIFY_LINK_MAX_AGE": 24 * 3600,
+        "SIGNOFF_RESET_LINK_MAX_AGE": 3600,
+        # Those e-mails per client address and per address written to, links used
+        # (or tried) per client address, failed password changes per account.
+        "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_ADDRESS": "10 per hour",
+        "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_EMAIL": "3 per hour",
+        "SIGNOFF_RATELIMIT_ACCOUNT_LINK": "30 per 10 minute",
+        "SIGNOFF_RATELIMIT_PASSWORD_CHANGE": "5 per 10 minute",
         # The quick start's captured-mail page (/dev/mail): the directory of the
         # embedded SMTP server's mailbox. Never set in production.
         "SIGNOFF_DEV_MAILBOX": None,

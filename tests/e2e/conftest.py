@@ -83,15 +83,26 @@ def artifacts() -> Path:
 class LiveServer:
     url: str
     app: Any
+    #: The embedded SMTP server's mailbox (``.eml`` files), also shown at ``/dev/mail/``.
+    mailbox: Path
 
 
 @pytest.fixture(scope="session")
-def live_server(database: Any, redis_url: str, redis_prefix: str, app: Any) -> Iterator[LiveServer]:
-    """The app (CSRF on) served on a free loopback port."""
+def live_server(
+    database: Any,
+    redis_url: str,
+    redis_prefix: str,
+    app: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    """The app (CSRF on) served on a free loopback port, sending its e-mail to the
+    quick start's embedded SMTP server (sign-up and invitations continue by e-mail)."""
     from werkzeug.serving import make_server
 
     from signoff.app import create_app
+    from signoff.devservers import start_embedded_smtp
 
+    smtp = start_embedded_smtp(tmp_path_factory.mktemp("e2e-mail"))
     live = create_app(
         app_config(
             database,
@@ -104,16 +115,45 @@ def live_server(database: Any, redis_url: str, redis_prefix: str, app: Any) -> I
             # limit (10 per 20 s) would turn later logins away. The limits themselves
             # are tested in tests/integration/security.
             AUTH_RATE_LIMIT="1000 per 20 second",
+            SIGNOFF_SMTP_URL=smtp.url,
+            SIGNOFF_DEV_MAILBOX=str(smtp.mailbox),
+            SIGNOFF_RATELIMIT_ACCOUNT_MAIL_ADDRESS="100 per hour",
         )
     )
     server = make_server("127.0.0.1", 0, live, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    live.config["SIGNOFF_BASE_URL"] = url  # links in e-mail lead back here
     thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
     thread.start()
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=live)
+        yield LiveServer(url=url, app=live, mailbox=smtp.mailbox)
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        smtp.stop()
+
+
+def mail_link(live: LiveServer, to: str, kind: str, expect: int = 1) -> str:
+    """The link containing ``kind`` in the ``expect``-th e-mail the live app sent to ``to``
+    (after every queued account e-mail went out)."""
+    import email
+    import re
+
+    from signoff.provisioning.verification import drain
+
+    drain()
+    messages = [
+        email.message_from_bytes(p.read_bytes()) for p in sorted(live.mailbox.glob("*.eml"))
+    ]
+    mine = [m for m in messages if m["To"] == to]
+    assert len(mine) >= expect, [m["Subject"] for m in mine]
+    for part in mine[expect - 1].walk():
+        if part.get_content_type() == "text/plain":
+            text = part.get_payload(decode=True).decode()
+            match = re.search(rf"https?://\S*?{re.escape(kind)}\S*", text)
+            assert match, text
+            return match.group(0)
+    raise AssertionError("no text part")
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,12 @@ membership, three starter workflows and the ``tenant.signed_up`` audit event in
 **one** transaction. Logging the admin in is the caller's job.
 
 Enumeration: a slug that is taken or reserved must be reported (the user chooses
-it); whether an email has an account is not. When it has one, the sign-up succeeds
-only with that account's password (the new tenant is added to that account); with
-any other password the answer is one generic ``credentials`` message that does not
-say which of the two was wrong. Callers rate-limit per address.
+it); whether an email has an account is not. Without a signed-in user the public
+page never calls :func:`sign_up` directly: it checks the form with
+:func:`check_sign_up` and continues by e-mail
+(:mod:`signoff.provisioning.verification`), and :func:`sign_up` runs only once the
+e-mailed link proved the address, with the password hash taken at the form.
+Callers rate-limit per address.
 """
 
 from __future__ import annotations
@@ -252,21 +254,75 @@ def slug_taken(session: Session, slug: str) -> bool:
 
 
 def create_account_or_verify(
-    session: Session, *, email: str, name: str | None, password: str
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    password: str | None = None,
+    password_hash: str | None = None,
 ) -> tuple[Any, bool]:
     """A new account for ``email``. An existing account is never signed in from here:
     sign-up must not become a password-guessing endpoint beside the rate-limited login,
-    so its owner is asked to sign in first (then sign-up reuses the signed-in account)."""
+    so its owner is asked to sign in first (then sign-up reuses the signed-in account).
+    Only a verified address reaches this, so saying so reveals nothing new."""
     if find_account(session, email) is not None:
         raise SignUpError(
             {
                 "email": [
                     "This email already has a Signoff account: sign in first, then create "
-                    "the organisation from this page."
+                    "the organisation from the sign-up page."
                 ]
             }
         )
-    return new_account(session, email=email, name=name or email, password=password), True
+    user = new_account(
+        session, email=email, name=name or email, password=password, password_hash=password_hash
+    )
+    return user, True
+
+
+@dataclass(frozen=True)
+class SignUpForm:
+    """A checked sign-up form of someone not signed in, before the address is proved."""
+
+    organisation: str
+    slug: str
+    admin_name: str
+    email: str
+
+
+def check_sign_up(
+    session: Session,
+    *,
+    organisation: str | None,
+    slug: str | None,
+    admin_name: str | None,
+    email: str | None,
+    password: str | None,
+) -> SignUpForm:
+    """Every check of the form that does not depend on whether ``email`` has an account
+    (a taken slug is the chooser's business); raises :class:`SignUpError`."""
+    errors: dict[str, list[str]] = {}
+    org = clean_name(organisation, limit=120)
+    if org is None:
+        errors["organisation"] = ["is required (at most 120 characters, no markup)"]
+    wanted = normalize_slug(slug)
+    if problems := slug_problems(wanted):
+        errors["slug"] = problems
+    name = clean_name(admin_name, limit=120)
+    if name is None:
+        errors["admin_name"] = ["is required (at most 120 characters, no markup)"]
+    clean_email, problem = normalize_email(email)
+    if problem:
+        errors["email"] = [problem]
+    if problems := password_problems(password, email=clean_email):
+        errors["password"] = problems
+    if not errors and slug_taken(session, wanted):
+        errors["slug"] = ["is already taken; choose another"]
+    session.rollback()
+    if errors:
+        raise SignUpError(errors)
+    assert org is not None and name is not None and clean_email is not None
+    return SignUpForm(organisation=org, slug=wanted, admin_name=name, email=clean_email)
 
 
 def sign_up(
@@ -280,9 +336,16 @@ def sign_up(
     user: Any | None = None,
     ip_address: str | None = None,
     plan: str = "free",
+    password_hash: str | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
 ) -> SignUpResult:
     """Create a tenant with ``user`` (signed in already) or a new/verified account as its
-    admin, and the starter workflows; all in one transaction. Raises :class:`SignUpError`."""
+    admin, and the starter workflows; all in one transaction. Raises :class:`SignUpError`.
+
+    ``password_hash`` replaces ``password`` when the address was verified by e-mail
+    (the form's password was checked and hashed then); ``audit_extra`` joins the
+    ``tenant.signed_up`` payload. Anything the caller flushed before (the e-mailed
+    link marked used) commits or rolls back with the sign-up."""
     errors: dict[str, list[str]] = {}
     org = clean_name(organisation, limit=120)
     if org is None:
@@ -299,7 +362,7 @@ def sign_up(
         clean_email, problem = normalize_email(email)
         if problem:
             errors["email"] = [problem]
-        if problems := password_problems(password, email=clean_email):
+        if password_hash is None and (problems := password_problems(password, email=clean_email)):
             errors["password"] = problems
     if errors:
         raise SignUpError(errors)
@@ -309,9 +372,13 @@ def sign_up(
     try:
         created = False
         if user is None:
-            assert clean_email is not None and password is not None
+            assert clean_email is not None
             user, created = create_account_or_verify(
-                session, email=clean_email, name=name, password=password
+                session,
+                email=clean_email,
+                name=name,
+                password=None if password_hash else password,
+                password_hash=password_hash,
             )
         user_id = int(user.id)
         tenant = Tenant(slug=wanted, name=org, plan=plan)
@@ -341,6 +408,7 @@ def sign_up(
                     "new_account": created,
                     "workflows": sorted(STARTER_WORKFLOWS),
                     "ip_address": ip_address,
+                    **dict(audit_extra or {}),
                 },
             )
             session.flush()

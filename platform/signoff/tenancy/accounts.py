@@ -121,7 +121,18 @@ def find_account(session: Session, email: str) -> Any | None:
     ).first()
 
 
-def new_account(session: Session, *, email: str, name: str, password: str) -> Any:
+def new_account(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+) -> Any:
+    """A FAB user for ``email`` with ``password`` (or a hash made earlier by
+    :func:`hash_password`, e.g. at a sign-up whose address is verified later)."""
+    if (password is None) == (password_hash is None):
+        raise ValueError("give exactly one of password and password_hash")
     sm = current_appbuilder().sm
     member_role = sm.find_role(MEMBER_ROLE)
     if member_role is None:
@@ -134,7 +145,7 @@ def new_account(session: Session, *, email: str, name: str, password: str) -> An
     user.last_name = last[:64]
     user.active = True
     user.roles = [member_role]
-    user.password = hash_password(password)
+    user.password = password_hash if password is None else hash_password(password)
     session.add(user)
     session.flush()
     return user

@@ -8,8 +8,12 @@ use, revocable and listable. A token is accepted only when its signature and age
 are valid *and* its hash matches a pending, unexpired row of the tenant it names.
 
 Accepting binds the tenant the (signed) token names: the invitee is not a member
-yet, so nothing else could. New accounts get the invited email as their user
-name; an existing account (same email) accepts after signing in.
+yet, so nothing else could. An existing account (same email) accepts after signing
+in (:func:`accept_invitation`). The invitation link alone never creates an
+account, because the admin who made it may hold it (it is shown to them when the
+installation cannot send mail): a person without an account asks for an e-mail,
+and the link in it (:mod:`signoff.tenancy.account_tokens`) proves the address before
+:func:`join_verified` creates the account with the invited email as user name.
 """
 
 from __future__ import annotations
@@ -196,100 +200,156 @@ def open_invitation(session: Session, token: str) -> InviteInfo | None:
         return None
     with bound_tenant(tenant_id, session):
         row = _pending(session, token, invitation_id)
-        info = (
-            None
-            if row is None
-            else InviteInfo(
-                tenant_id=tenant_id,
-                tenant_slug=tenant.slug,
-                tenant_name=tenant.name,
-                tenant_status=tenant.status,
-                invitation_id=row.id,
-                email=row.email,
-                roles=tuple(row.roles),
-            )
-        )
+        info = None if row is None else _info(tenant, row)
     session.rollback()
     return info
 
 
-def accept_invitation(
+def _pending_by_id(session: Session, invitation_id: uuid.UUID) -> Invitation | None:
+    row = session.get(Invitation, invitation_id, populate_existing=True)
+    return row if row is not None and row.status == "pending" else None
+
+
+def invite_info(
+    session: Session, tenant_id: uuid.UUID, invitation_id: uuid.UUID
+) -> InviteInfo | None:
+    """The pending invitation ``invitation_id`` of ``tenant_id`` (named by a verified
+    e-mail link, not by the invitation token), or ``None``."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        return None
+    with bound_tenant(tenant_id, session):
+        row = _pending_by_id(session, invitation_id)
+        info = None if row is None else _info(tenant, row)
+    session.rollback()
+    return info
+
+
+def _info(tenant: Tenant, row: Invitation) -> InviteInfo:
+    return InviteInfo(
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        tenant_name=tenant.name,
+        tenant_status=tenant.status,
+        invitation_id=row.id,
+        email=row.email,
+        roles=tuple(row.roles),
+    )
+
+
+def _join(
     session: Session,
-    token: str,
+    info: InviteInfo,
+    row: Invitation,
+    user: Any,
     *,
-    user: Any | None = None,
-    name: str | None = None,
-    password: str | None = None,
-) -> tuple[InviteInfo, Any]:
-    """Accept in one transaction: the account (new, or ``user`` whose email matches), the
-    membership with the invited roles, the invitation marked used, the audit event."""
+    created: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The membership with exactly the invited roles, the invitation marked used and
+    the ``member.joined`` event, in the bound tenant's open transaction."""
+    membership = session.scalars(select(Membership).where(Membership.user_id == user.id)).first()
+    if membership is None:
+        membership = Membership(user_id=user.id)
+        session.add(membership)
+        session.flush()
+    membership.active = True
+    roles = {r.name: r for r in session.scalars(select(TenantRole))}
+    # Exactly the invited roles: re-inviting a deactivated member must not
+    # bring back the roles they had before.
+    session.execute(delete(MembershipRole).where(MembershipRole.membership_id == membership.id))
+    for role_name in sorted(set(row.roles)):
+        role = roles.get(role_name)
+        if role is not None:
+            session.add(MembershipRole(membership_id=membership.id, role_id=role.id))
+    row.accepted_at = _now()
+    row.accepted_by = user.id
+    audit_append(
+        session,
+        actor_id=user.id,
+        on_behalf_of_id=None,
+        action="member.joined",
+        object_type="membership",
+        object_id=str(membership.id),
+        payload={
+            "invitation": str(row.id),
+            "roles": list(row.roles),
+            "invited_by": row.invited_by,
+            "new_account": created,
+            **(extra or {}),
+        },
+    )
+    session.flush()
+
+
+def accept_invitation(session: Session, token: str, *, user: Any) -> tuple[InviteInfo, Any]:
+    """A signed-in ``user`` whose e-mail is the invited one accepts, in one transaction:
+    the membership with the invited roles, the invitation marked used, the audit event.
+
+    Nobody else accepts with the invitation link alone: a person without an account
+    proves the address first by an e-mailed link (:func:`join_verified`), since
+    whoever created the invitation may hold its link."""
     info = open_invitation(session, token)
     if info is None:
         raise InviteError("invalid", "This invitation link is invalid, used or expired")
     if info.tenant_status != "active":
         raise InviteError("suspended", "This organisation is suspended")
-    sm = current_appbuilder().sm
+    if user is None:
+        raise InviteError("sign_in", "Sign in, or continue by e-mail, to accept")
+    if (user.email or "").lower() != info.email:
+        raise InviteError(
+            "wrong_account",
+            f"This invitation is for {info.email}; sign in with that account to accept",
+        )
     try:
-        created = False
-        if user is None:
-            if sm.find_user(email=info.email) is not None:
-                raise InviteError(
-                    "account_exists", "You already have an account: sign in to accept"
-                )
-            clean = clean_name(name, limit=120)
-            if clean is None:
-                raise InviteError("invalid_name", "Your name is required", "name")
-            if problems := password_problems(password, email=info.email):
-                raise InviteError("weak_password", "Password " + "; ".join(problems), "password")
-            assert password is not None
-            user = new_account(session, email=info.email, name=clean, password=password)
-            created = True
-        elif (user.email or "").lower() != info.email:
-            raise InviteError(
-                "wrong_account",
-                f"This invitation is for {info.email}; sign in with that account to accept",
-            )
         with bound_tenant(info.tenant_id, session):
             row = _pending(session, token, info.invitation_id)
             if row is None:
                 raise InviteError("invalid", "This invitation link is invalid, used or expired")
-            membership = session.scalars(
-                select(Membership).where(Membership.user_id == user.id)
-            ).first()
-            if membership is None:
-                membership = Membership(user_id=user.id)
-                session.add(membership)
-                session.flush()
-            membership.active = True
-            roles = {r.name: r for r in session.scalars(select(TenantRole))}
-            # Exactly the invited roles: re-inviting a deactivated member must not
-            # bring back the roles they had before.
-            session.execute(
-                delete(MembershipRole).where(MembershipRole.membership_id == membership.id)
-            )
-            for role_name in sorted(set(row.roles)):
-                role = roles.get(role_name)
-                if role is not None:
-                    session.add(MembershipRole(membership_id=membership.id, role_id=role.id))
-            row.accepted_at = _now()
-            row.accepted_by = user.id
-            audit_append(
-                session,
-                actor_id=user.id,
-                on_behalf_of_id=None,
-                action="member.joined",
-                object_type="membership",
-                object_id=str(membership.id),
-                payload={
-                    "invitation": str(row.id),
-                    "roles": list(row.roles),
-                    "invited_by": row.invited_by,
-                    "new_account": created,
-                },
-            )
-            session.flush()
+            _join(session, info, row, user, created=False)
         session.commit()
     except Exception:
         session.rollback()
         raise
     return info, user
+
+
+def join_verified(
+    session: Session,
+    info: InviteInfo,
+    *,
+    name: str | None,
+    password: str | None,
+    before_commit: Any = None,
+) -> Any:
+    """A new account for the invited address, proved by an e-mailed link, joins the
+    tenant: account, membership, invitation used and audit event in one transaction.
+    ``before_commit(session)`` runs inside it (the caller marks its link used)."""
+    if info.tenant_status != "active":
+        raise InviteError("suspended", "This organisation is suspended")
+    clean = clean_name(name, limit=120)
+    if clean is None:
+        raise InviteError("invalid_name", "Your name is required", "name")
+    if problems := password_problems(password, email=info.email):
+        raise InviteError("weak_password", "Password " + "; ".join(problems), "password")
+    assert password is not None
+    sm = current_appbuilder().sm
+    try:
+        if sm.find_user(email=info.email) is not None:
+            raise InviteError(
+                "account_exists",
+                "You already have an account: sign in, then open the invitation again",
+            )
+        if before_commit is not None:
+            before_commit(session)
+        user = new_account(session, email=info.email, name=clean, password=password)
+        with bound_tenant(info.tenant_id, session):
+            row = _pending_by_id(session, info.invitation_id)
+            if row is None or row.email != info.email:
+                raise InviteError("invalid", "This invitation is no longer valid")
+            _join(session, info, row, user, created=True, extra={"email_verified": True})
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return user

@@ -1,9 +1,12 @@
 """The invitation page ``/invite/<token>``: join a tenant from a signed, expiring link.
 
-Without an account the invitee sets a name and password (the account's user name
-is the invited email); with an account they sign in first (the page links to the
-login with ``next`` back here) and accept. A token that is bad, used, revoked or
-too old gets one and the same answer. POSTs are rate-limited per address.
+Someone signed in with the invited address accepts here. Anyone else sees the same
+page whether or not the address has an account, and continues by e-mail: the mail
+to the invited address says "sign in, then accept" to an existing account and
+carries a link to choose a name and password (``/account/join/<token>``) to a new
+one. So the invitation link alone, which the admin may hold, never creates an
+account (:mod:`signoff.provisioning.verification`). A token that is bad, used,
+revoked or too old gets one and the same answer. POSTs are rate-limited per address.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from urllib.parse import quote
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
-from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db, limiter
 from signoff.limiter import client_address
-from signoff.tenancy.accounts import PASSWORD_MIN
+from signoff.provisioning import verification
 from signoff.tenancy.invites import InviteError, accept_invitation, open_invitation
+from signoff.views.account import check_email_page, mail_unavailable
 from signoff.views.common import SignoffView, suspended_page
 
 
@@ -43,24 +46,19 @@ class InviteView(SignoffView):
         if info.tenant_status != "active":
             return suspended_page(None)
         user = g.user if getattr(g.user, "is_authenticated", False) else None
-        sm = self.appbuilder.sm
-        has_account = user is None and sm.find_user(email=info.email) is not None
         error: InviteError | None = None
+        if request.method == "POST" and user is None:
+            try:
+                verification.request_join(token, info, client_address())
+            except verification.MailUnavailable:
+                return mail_unavailable()
+            return check_email_page(self, "join", info.email, tenant_name=info.tenant_name)
         if request.method == "POST":
             try:
-                info, account = accept_invitation(
-                    session,
-                    token,
-                    user=user,
-                    name=request.form.get("name"),
-                    password=request.form.get("password"),
-                )
+                info, _account = accept_invitation(session, token, user=user)
             except InviteError as exc:
                 error = exc
             else:
-                if user is None:
-                    login_user(account, remember=False)
-                    sm.update_user_auth_stat(account, True)
                 flash(f"Welcome to {info.tenant_name}.", "success")
                 return redirect(url_for("PortalView.home", tenant_slug=info.tenant_slug))
         login_url = f"{self.appbuilder.get_url_for_login}?next={quote(request.path, safe='/')}"
@@ -69,12 +67,9 @@ class InviteView(SignoffView):
             info=info,
             token=token,
             signed_in=user,
-            has_account=has_account,
             error=error,
             login_url=login_url,
             logout_url=self.appbuilder.get_url_for_logout,
-            password_min=PASSWORD_MIN,
-            form=request.form,
         )
         return page if error is None else Response(page, mimetype="text/html", status=422)
 

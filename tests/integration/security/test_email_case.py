@@ -114,22 +114,38 @@ def test_manifest_stores_the_normalised_address(app):
         db.session.remove()
 
 
-def test_sign_up_with_an_existing_address_in_another_case_asks_to_sign_in(app, database):
+def test_sign_up_with_an_existing_address_in_another_case_asks_to_sign_in(app, database, tmp_path):
+    """The address in another case is the existing account's: its owner is told by
+    e-mail to sign in first, and nothing is created."""
+    from signoff.devservers import start_embedded_smtp
+    from signoff.provisioning.verification import drain
+    from tests.integration.worker.conftest import Mailbox, body
+
     tag = uuid.uuid4().hex[:8]
     _add_user(app, f"signed-{tag}", f"signed.{tag}@case.example")
     slug = f"o-{tag}"
-    resp = fresh_client(app).post(
-        "/signup/",
-        data={
-            "organisation": "Case Ltd",
-            "slug": slug,
-            "admin_name": "Signed Up",
-            "email": f"SIGNED.{tag}@Case.Example",
-            "password": "correct horse battery staple",
-        },
-    )
-    assert resp.status_code == 422
-    assert "sign in first" in text_of(resp)
+    smtp = start_embedded_smtp(tmp_path / "mail")
+    app.config["SIGNOFF_SMTP_URL"] = smtp.url
+    try:
+        resp = fresh_client(app).post(
+            "/signup/",
+            data={
+                "organisation": "Case Ltd",
+                "slug": slug,
+                "admin_name": "Signed Up",
+                "email": f"SIGNED.{tag}@Case.Example",
+                "password": "correct horse battery staple",
+            },
+        )
+        drain()
+    finally:
+        app.config["SIGNOFF_SMTP_URL"] = None
+        smtp.stop()
+    assert resp.status_code == 200
+    assert "Check your e-mail" in text_of(resp)
+    (mail,) = Mailbox(smtp).messages()
+    assert mail["To"] == f"signed.{tag}@case.example"
+    assert "already has a Signoff account" in body(mail)
     with database.connect("admin") as conn:
         assert conn.execute("SELECT 1 FROM tenant WHERE slug = %s", (slug,)).fetchall() == []
 

@@ -59,6 +59,11 @@ def test_post_without_token_is_rejected_and_with_token_accepted(csrf_app, app, p
     [
         "/signup/",
         "/invite/whatever",
+        "/account/forgot-password",
+        "/account/verify/whatever",
+        "/account/join/whatever",
+        "/account/reset/whatever",
+        "/t/{slug}/account/password",
         "/t/{slug}/bulk",
         "/t/{slug}/new/purchase_request",
         "/t/{slug}/admin/members/invite",

@@ -1,0 +1,170 @@
+"""Passwords: set a new one from an e-mailed reset link, or change it while signed in.
+
+Both enforce the password policy (:func:`signoff.tenancy.accounts.password_problems`)
+and, when the person has an authenticator, a valid TOTP code
+(:func:`signoff.security.mfa.verify_code`, with its own failure counting and
+lockout): an e-mail account, or a session left open, is not enough to take the
+password. Changing also needs the current password; failed attempts are counted per
+account (``SIGNOFF_RATELIMIT_PASSWORD_CHANGE``, 429 when spent). A new password ends
+every unused reset link of the account. Changes are audited in the bound tenant's
+chain (the change-password page is a tenant page) and always logged; a reset has no
+tenant and is logged, like a failed login that names none.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
+
+from signoff.audit.chain import append as audit_append
+from signoff.db.binding import current_tenant_id
+from signoff.limiter import Rule, config_limit, enforce, record
+from signoff.security import mfa
+from signoff.security.passwords import hash_password
+from signoff.tenancy import account_tokens as tokens
+from signoff.tenancy.account_tokens import Claim, TokenError
+from signoff.tenancy.accounts import password_problems
+
+log = logging.getLogger(__name__)
+
+SCOPE_PASSWORD_CHANGE = "password-change"  # noqa: S105 (a bucket name)
+CODE_MAX = 32
+
+
+class PasswordError(ValueError):
+    """The new password was refused; ``field`` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _problems(password: str | None, email: str | None, field: str) -> None:
+    if problems := password_problems(password, email=email):
+        raise PasswordError(field, "Password " + "; ".join(problems))
+
+
+def _second_factor(session: Session, user_id: int, code: str | None) -> None:
+    """A TOTP code when the person has an authenticator (raises ``MfaError``)."""
+    if not mfa.is_enrolled(session, user_id):
+        return
+    code = (code or "").strip()[:CODE_MAX]
+    if not code:
+        session.rollback()
+        raise PasswordError("code", "Enter the code from your authenticator app")
+    mfa.verify_code(session, user_id, code)
+
+
+def _set(session: Session, user: Any, password: str) -> None:
+    user.password = hash_password(password)
+    tokens.revoke_for_user(session, int(user.id), tokens.RESET)
+
+
+# --- reset by e-mail ------------------------------------------------------------------------
+
+
+def reset_claim(session: Session, token: str) -> tuple[Claim, bool]:
+    """A usable reset link's claim and whether its account needs an MFA code."""
+    claim = tokens.peek(session, tokens.RESET, token)
+    user = session.get(User, claim.user_id) if claim.user_id else None
+    if user is None or not user.active:
+        session.rollback()
+        raise TokenError("invalid")
+    needs_code = mfa.is_enrolled(session, int(user.id))
+    session.rollback()
+    return claim, needs_code
+
+
+def complete_reset(
+    session: Session,
+    token: str,
+    *,
+    password: str | None,
+    code: str | None = None,
+    ip_address: str | None = None,
+) -> int:
+    """Set the new password with a reset link (used once); the account's id."""
+    claim, _ = reset_claim(session, token)
+    user = session.get(User, claim.user_id)
+    assert user is not None
+    _problems(password, user.email, "password")
+    assert password is not None
+    _second_factor(session, int(user.id), code)
+    try:
+        tokens.consume(session, tokens.RESET, token)
+        user = session.get(User, claim.user_id)
+        assert user is not None
+        _set(session, user, password)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.warning("password reset by e-mail link: user=%s address=%s", user.id, ip_address)
+    return int(user.id)
+
+
+# --- change while signed in -----------------------------------------------------------------
+
+
+def _change_rules(user_id: int) -> list[Rule]:
+    limit = config_limit("SIGNOFF_RATELIMIT_PASSWORD_CHANGE")
+    return [Rule(SCOPE_PASSWORD_CHANGE, limit, f"user:{user_id}")] if limit else []
+
+
+def _audit(session: Session, action: str, user_id: int, payload: dict[str, Any]) -> None:
+    if current_tenant_id() is None:
+        return
+    audit_append(
+        session,
+        actor_id=user_id,
+        on_behalf_of_id=None,
+        action=action,
+        object_type="user",
+        object_id=str(user_id),
+        payload=payload,
+    )
+
+
+def change_password(
+    session: Session,
+    user_id: int,
+    *,
+    current: str | None,
+    new: str | None,
+    code: str | None = None,
+    ip_address: str | None = None,
+) -> None:
+    """Change the signed-in person's password: the current one, the policy, and the
+    MFA code when enrolled. Raises :class:`PasswordError`, ``MfaError`` or
+    ``RateLimited`` (429, failed attempts per account)."""
+    enforce(_change_rules(user_id), consume=False)
+    user = session.get(User, user_id)
+    if user is None:
+        raise PasswordError("current_password", "Your account is not available")
+    if not current or not user.password or not check_password_hash(user.password, current):
+        failure = {"reason": "current", "ip_address": ip_address}
+        _audit(session, "password.change_failed", user_id, failure)
+        session.commit()
+        record(_change_rules(user_id))
+        log.warning("password change refused (current password): user=%s", user_id)
+        raise PasswordError("current_password", "This is not your current password")
+    _problems(new, user.email, "new_password")
+    assert new is not None
+    if new == current:
+        raise PasswordError("new_password", "Choose a password different from the current one")
+    _second_factor(session, user_id, code)
+    try:
+        user = session.get(User, user_id)
+        assert user is not None
+        _set(session, user, new)
+        _audit(session, "password.changed", user_id, {"ip_address": ip_address})
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.warning("password changed: user=%s address=%s", user_id, ip_address)
