@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from click.testing import CliRunner
 from signoff.cli.operator import create_operator_user, create_platform_admin_user
 from signoff.security.manager import SignoffSecurityManager
 from tests.fixtures.tenants import PASSWORD, api_token, auth, fresh_client, web_login
+from tests.integration.views.conftest import link, mail_app_for, mails_to
+from tests.integration.worker.conftest import Mailbox
 
 STAFF_PASSWORD = "Platform-staff-passphrase-7"
 
@@ -220,7 +223,18 @@ def _fab_roles(database: Any, username: str) -> list[str]:
         )
 
 
-def test_no_web_path_creates_a_platform_administrator(app, database, operator, breakglass):
+@pytest.fixture(scope="module")
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
+    from signoff.devservers import start_embedded_smtp
+
+    smtp = start_embedded_smtp(tmp_path_factory.mktemp("staff-mail"))
+    yield Mailbox(smtp)
+    smtp.stop()
+
+
+def test_no_web_path_creates_a_platform_administrator(
+    app, database, redis_url, redis_prefix, mailbox, operator, breakglass
+):
     admins_before = _fab_count(database, "Admin")
     for client in (fresh_client(app), _client(app, operator), _client(app, breakglass)):
         name = f"planted-{uuid.uuid4().hex[:6]}"
@@ -238,7 +252,9 @@ def test_no_web_path_creates_a_platform_administrator(app, database, operator, b
         assert client.post("/register/form", data=form).status_code in (403, 404)
     # Self-service sign-up makes a tenant admin: a tenant role, never a platform one.
     slug = f"signup-{uuid.uuid4().hex[:6]}"
-    signup = fresh_client(app).post(
+    mail_app = mail_app_for(database, redis_url, redis_prefix, mailbox.url)
+    signer = fresh_client(mail_app)
+    signup = signer.post(
         "/signup/",
         data={
             "organisation": f"Org {slug}",
@@ -249,7 +265,10 @@ def test_no_web_path_creates_a_platform_administrator(app, database, operator, b
             "accept": "on",
         },
     )
-    assert signup.status_code == 302, signup.get_data(as_text=True)
+    assert signup.status_code == 200, signup.get_data(as_text=True)
+    (mail,) = mails_to(mailbox, f"eve@{slug}.example")
+    verified = signer.post(link(mail, "/account/verify/"))
+    assert verified.status_code == 302, verified.get_data(as_text=True)
     assert _fab_roles(database, f"eve@{slug}.example") == ["Member"]
     assert _fab_count(database, "Admin") == admins_before
 
