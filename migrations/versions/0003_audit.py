@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25
 
-DESIGN.md §5. The SQL text of functions and triggers is the one in sql/ at the
+docs/ARCHITECTURE.md §5. The SQL text of functions and triggers is the one in sql/ at the
 time of this revision, written out here: a migration never reads sql/ at run time.
 """
 

@@ -23,7 +23,7 @@ depends_on = None
 REQUEST_LOCK = """
 -- Takes the per-request advisory lock of the bound tenant's request p_request,
 -- waiting at most p_timeout_ms (lock_timeout, transaction-local), then reads the
--- request: one round trip for "lock first, then read" (DESIGN.md §4).
+-- request: one round trip for "lock first, then read" (docs/ARCHITECTURE.md §4).
 -- VOLATILE plpgsql: each statement takes a fresh snapshot under READ COMMITTED
 -- (which it insists on), so the read sees whatever the previous lock holder
 -- committed. SECURITY INVOKER: the read is under the caller's row-level security.

@@ -20,6 +20,7 @@ from flask_appbuilder.menu import MenuApi
 from werkzeug.wrappers import Response
 
 from signoff.api import errors
+from signoff.api.base import DocumentedApi, openapi
 from signoff.extensions import current_appbuilder
 
 API_VERSION = "v1"
@@ -110,7 +111,7 @@ def _complete_fab_docs(document: dict[str, Any], apis: list[BaseApi], version: s
         login["responses"].setdefault("429", _ref(429))
 
 
-class SignoffOpenApi(BaseApi):
+class SignoffOpenApi(DocumentedApi):
     """``GET /api/v1/_openapi`` (public)."""
 
     route_base = f"/api/{API_VERSION}"
@@ -118,19 +119,12 @@ class SignoffOpenApi(BaseApi):
     openapi_spec_tag = "OpenAPI"
 
     @expose("/_openapi", methods=("GET",))
+    @openapi(
+        "The OpenAPI document of this API",
+        ok={200: ("OpenAPI 3 document", {"type": "object"})},
+        errors=(),
+    )
     def get(self) -> Response:
-        """The OpenAPI document of this API
-        ---
-        get:
-          summary: The OpenAPI document of this API
-          responses:
-            200:
-              description: OpenAPI 3 document
-              content:
-                application/json:
-                  schema:
-                    type: object
-        """
         # Built once per process (the first call, ~350 ms) and never keyed on anything
         # a caller sends: the Host header used to key a cache that grew per host.
         cache: dict[str, dict[str, Any]] = current_app.extensions.setdefault("signoff_openapi", {})

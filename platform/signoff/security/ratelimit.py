@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bound_tenant, current_tenant_id
-from signoff.extensions import db
+from signoff.extensions import current_appbuilder, db
 from signoff.limiter import (
     SCOPE_API_TENANT,
     SCOPE_REFRESH_ADDRESS,
@@ -97,7 +97,7 @@ def _audit_failed_login(username: str | None, method: str) -> None:
     if not username or not slug:
         return
     try:
-        sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
+        sm = current_appbuilder().sm
         user = sm.find_user(username=username)
         tenant_id = tenant_for_member(db.session, slug, int(user.id)) if user else None
         db.session.rollback()

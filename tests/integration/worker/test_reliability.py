@@ -3,6 +3,7 @@ is stopped and started while decisions go on, and two workers race on one queue.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter
@@ -26,7 +27,13 @@ def _approval_mails(mailbox: Mailbox, slug: str) -> Counter[tuple[str, str]]:
 
 
 def test_decisions_commit_with_the_broker_down_and_every_mail_arrives_once_after(
-    app: Any, database: Any, redis_url: str, redis_prefix: str, mailbox: Mailbox, tmp_path: Any
+    app: Any,
+    database: Any,
+    redis_url: str,
+    redis_prefix: str,
+    mailbox: Mailbox,
+    tmp_path: Any,
+    caplog: Any,
 ) -> None:
     from signoff.app import create_app
     from signoff.worker.app import enqueue
@@ -53,11 +60,12 @@ def test_decisions_commit_with_the_broker_down_and_every_mail_arrives_once_after
         broker.stop()
         health = api.client.get("/health").get_json()
         assert health["status"] == "degraded" and health["checks"]["broker"] == "unreachable"
-        started = time.monotonic()
         titles = [f"Outage {i} {tenant.slug}" for i in range(3)]
-        for title in titles:
-            api.submit(800, title=title)  # commits; the enqueue fails fast and is logged
-        assert time.monotonic() - started < 30
+        with caplog.at_level(logging.WARNING, logger="signoff.worker.app"):
+            for title in titles:
+                api.submit(800, title=title)  # commits; the enqueue fails and is logged
+        failed = [r for r in caplog.records if "could not enqueue" in r.getMessage()]
+        assert len(failed) >= len(titles), [r.getMessage() for r in caplog.records]
         assert _approval_mails(mailbox, tenant.slug) == Counter()
 
         broker = start_embedded_redis(tmp_path / "broker", port=port)
