@@ -16,7 +16,8 @@ waits on the migration waits at most one attempt, shorter than PostgreSQL's
 ``deadlock_timeout`` (1 s). The attempts stop when the session's ``lock_timeout``
 (``signoff db upgrade --lock-timeout``) is used up, with PostgreSQL's
 lock-not-available error (55P03); ``signoff db upgrade --retries`` then runs the
-migration again. After the locks, the migration's statements wait for nothing the
+migration again. A session without ``lock_timeout`` keeps trying, as a plain ``LOCK``
+would wait. After the locks, the migration's statements wait for nothing the
 app holds.
 
 Migrations import this module as ``locking`` (``migrations/env.py`` puts this
@@ -55,9 +56,6 @@ ORDER = (
 #: before its own deadlock check runs.
 ATTEMPT_MS = 200
 
-#: Used as the whole budget when the session has no lock_timeout (0: wait forever).
-DEFAULT_BUDGET_MS = 5000
-
 _STATEMENT = sa.text(
     "SELECT format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', "
     "string_agg(format('public.%I', name), ', ' ORDER BY ord)) "
@@ -86,11 +84,11 @@ def lock_tables(*tables: str) -> None:
     bind = op.get_bind()
     statement = str(bind.execute(_STATEMENT, {"tables": names}).scalar_one())
     setting, budget_ms = bind.execute(_LOCK_TIMEOUT).one()
-    budget_ms = budget_ms or DEFAULT_BUDGET_MS
-    deadline = time.monotonic() + budget_ms / 1000
+    # No lock_timeout in the session (0): keep trying, as a plain LOCK would wait.
+    deadline = time.monotonic() + budget_ms / 1000 if budget_ms else None
     pause = 0.05
     while True:
-        left_ms = int((deadline - time.monotonic()) * 1000)
+        left_ms = ATTEMPT_MS if deadline is None else int((deadline - time.monotonic()) * 1000)
         savepoint = bind.begin_nested()
         try:
             bind.execute(_SET_LOCK_TIMEOUT, {"value": f"{max(1, min(ATTEMPT_MS, left_ms))}ms"})
@@ -99,7 +97,7 @@ def lock_tables(*tables: str) -> None:
             savepoint.rollback()  # releases the locks this attempt got
             if getattr(exc.orig, "sqlstate", None) != _WAITING_FOR_LOCK or left_ms <= 0:
                 raise
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            time.sleep(pause if deadline is None else min(pause, max(0.0, left_ms / 1000)))
             pause = min(pause * 2, 0.5)
             continue
         savepoint.commit()
