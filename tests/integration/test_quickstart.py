@@ -3,6 +3,7 @@ page, run the worker, and show the approvers' e-mail at /dev/mail."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,6 +32,17 @@ def workdir() -> Iterator[Path]:
     ``/tmp/pytest-of-<user>`` mode 0700 again."""
     path = Path(tempfile.mkdtemp(prefix="signoff-quickstart-"))
     yield path
+    # A failed test may leave servers running on it (a test that kill -9s on purpose,
+    # or code under test that leaks them): none may outlive the test.
+    for proc in psutil.process_iter(["cmdline", "cwd", "environ"]):
+        seen = [
+            " ".join(proc.info.get("cmdline") or []),
+            proc.info.get("cwd") or "",
+            (proc.info.get("environ") or {}).get("SIGNOFF_DATA_DIR", ""),  # the worker
+        ]
+        if any(str(path) in text for text in seen):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
     shutil.rmtree(path, ignore_errors=True)
 
 
