@@ -107,6 +107,40 @@ def test_fab_table_migration_does_not_deadlock_with_a_user_load(scratch_db, star
     assert admin.current_revision(owner_url) == target
 
 
+def test_lock_timeout_gives_up_and_retries_run_the_migration_again(scratch_db, caplog):
+    """--lock-timeout bounds the wait for a table a request holds; with --retries 0 the
+    migration then fails (and changes nothing), with retries it runs again and
+    completes once the request has finished."""
+    owner = scratch_db.set(username=admin.OWNER_ROLE, password=None)
+    owner_url = owner.render_as_string(hide_password=False)
+    admin.upgrade(owner_url, "0009")
+    args = ["upgrade", "--revision", "0010", "--url", owner_url, "--lock-timeout", "0.3"]
+    with (
+        psycopg.connect(_dsn(scratch_db)) as request,
+        psycopg.connect(_dsn(scratch_db), autocommit=True) as watcher,
+    ):
+        request.execute("SELECT count(*) FROM ab_user").fetchone()  # a long request
+        once = _signoff_db(*args, "--retries", "0")
+        assert once.exit_code != 0
+        assert getattr(getattr(once.exception, "orig", None), "sqlstate", None) == "55P03"
+        assert admin.current_revision(owner_url) == "0009"
+
+        results: list[Result] = []
+        retrying = threading.Thread(
+            target=lambda: results.append(_signoff_db(*args, "--retries", "50"))
+        )
+        retrying.start()
+        try:
+            _waiting_for(watcher, "ab_user")
+            time.sleep(1)  # longer than --lock-timeout: at least one attempt gives up
+        finally:
+            request.commit()  # the request ends
+            retrying.join(120)
+    assert results[0].exit_code == 0, _explain(results[0])
+    assert admin.current_revision(owner_url) == "0010"
+    assert any("database busy (55P03)" in r.getMessage() for r in caplog.records)
+
+
 class _Clients:
     """Threads that submit expense requests as alice and approve them as the manager,
     through HTTP, counting every answer."""
