@@ -2,12 +2,22 @@
 
 The URL comes from the ``sqlalchemy.url`` main option set by ``signoff db
 upgrade`` (the owner role), never from the environment of whoever imports this.
+The main option ``signoff.lock_timeout`` (``signoff db upgrade --lock-timeout``,
+milliseconds) is set as the session's ``lock_timeout``: no statement of a migration
+waits longer for a lock (``migrations/locking.py``).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Connection
+
+# Migrations import their helpers (locking.py) from this directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import signoff.models  # noqa: F401  (registers every model on the metadata)
 from signoff.db.base import metadata
@@ -41,9 +51,16 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
+    lock_timeout = config.get_main_option("signoff.lock_timeout")
+    if lock_timeout:
+        connection.execute(
+            text("SELECT set_config('lock_timeout', :value, false)"),
+            {"value": f"{int(lock_timeout)}ms"},
+        )
+        connection.commit()  # session-wide; each migration then has its own transaction
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
         transaction_per_migration=True,

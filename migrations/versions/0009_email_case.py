@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from locking import lock_tables
 
 revision = "0009"
 down_revision = "0008"
@@ -23,6 +24,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    lock_tables("ab_user")
     clashes = (
         op.get_bind()
         .execute(
@@ -48,4 +50,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    lock_tables("ab_user")
     op.drop_index("ab_user_email_lower_key", table_name="ab_user")

@@ -15,6 +15,7 @@ Create Date: 2026-11-24
 from __future__ import annotations
 
 from alembic import op
+from locking import lock_tables
 
 revision = "0010"
 down_revision = "0009"
@@ -39,6 +40,9 @@ TABLES = (
 
 
 def upgrade() -> None:
+    # Every table locked first, in the order requests read them (migrations/locking.py):
+    # taking them one by one below deadlocked with FAB's user load.
+    lock_tables(*TABLES)
     for table in TABLES:
         seq = f"{table}_id_seq"
         # Never hand out an id already taken, whichever sequence made it.
@@ -52,6 +56,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    lock_tables(*TABLES)
     for table in TABLES:
         seq = f"{table}_id_seq"
         op.execute(f"ALTER SEQUENCE {seq} OWNED BY NONE")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from locking import lock_tables
 from sqlalchemy.dialects import postgresql
 
 revision = "0011"
@@ -70,6 +71,8 @@ def enable_tenant_isolation(table: str) -> None:
 
 
 def upgrade() -> None:
+    # The altered tables and those the new foreign keys point at (migrations/locking.py).
+    lock_tables("step_decision", "notification_outbox", "tenant")
     # Decisions taken from an e-mail's signed link or a Slack button say so.
     op.drop_constraint("ck_step_decision_method", "step_decision", type_="check")
     op.create_check_constraint(
@@ -215,6 +218,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    lock_tables("step_decision", "notification_outbox", "tenant", *TABLES)
     for table in reversed(TABLES):
         op.drop_table(table)
     op.drop_index("ix_notification_outbox_recipient", table_name="notification_outbox")

@@ -34,6 +34,7 @@ import importlib.util
 from pathlib import Path
 
 from alembic import op
+from locking import lock_tables
 
 revision = "0012"
 down_revision = "0011"
@@ -282,6 +283,7 @@ CREATE TRIGGER step_decision_no_truncate
 
 
 def upgrade() -> None:
+    lock_tables("step_decision")  # its triggers and grants (migrations/locking.py)
     op.execute(AUDIT_VERIFY_ALL)
     op.execute(DECISION_IMMUTABLE)
     # Called by the triggers only.
@@ -309,6 +311,7 @@ def _earlier(filename: str, name: str) -> str:
 
 
 def downgrade() -> None:
+    lock_tables("step_decision")
     op.execute(_earlier("0008_action_functions.py", "REQUEST_APPLY"))
     op.execute("DROP FUNCTION IF EXISTS signoff.decision_verify(uuid)")
     op.execute("DROP FUNCTION IF EXISTS signoff.decision_hash(jsonb)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from locking import lock_tables
 
 revision = "0013"
 down_revision = "0012"
@@ -57,6 +58,8 @@ CREATE TRIGGER workflow_version_config_generation
 
 
 def upgrade() -> None:
+    # A column on tenant, triggers on three tables (migrations/locking.py).
+    lock_tables("tenant", "approval_rule", "workflow", "workflow_version")
     op.add_column(
         "tenant",
         sa.Column("config_generation", sa.BigInteger(), nullable=False, server_default="0"),
@@ -70,6 +73,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    lock_tables("tenant", "approval_rule", "workflow", "workflow_version")
     op.execute("DROP TRIGGER IF EXISTS workflow_version_config_generation ON workflow_version")
     op.execute("DROP TRIGGER IF EXISTS workflow_config_generation ON workflow")
     op.execute("DROP TRIGGER IF EXISTS approval_rule_config_generation ON approval_rule")

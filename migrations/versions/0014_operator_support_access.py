@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from locking import lock_tables
 
 revision = "0014"
 down_revision = "0013"
@@ -29,6 +30,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    lock_tables("tenant")  # the new foreign key points at it (migrations/locking.py)
     op.create_table(
         "support_access_grant",
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
@@ -79,5 +81,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    lock_tables("tenant", "support_access_grant")
     op.drop_index("ix_support_access_grant_expires", table_name="support_access_grant")
     op.drop_table("support_access_grant")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from locking import lock_tables
 from sqlalchemy.dialects import postgresql
 
 revision = "0015"
@@ -54,5 +55,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    lock_tables("account_token")  # in use by the app (migrations/locking.py)
     op.drop_index("ix_account_token_purpose_email", table_name="account_token")
     op.drop_table("account_token")

@@ -12,7 +12,8 @@ carries ``tenant_id = current_tenant_id()``, which the new key serves).
 Which tables: every table in ``public`` with a ``tenant_id`` column whose primary key is
 ``(id)`` alone and that has ``UNIQUE (tenant_id, id)``; the downgrade turns every
 ``PRIMARY KEY (tenant_id, id)`` named ``pk_<table>`` back into the pair. The tables are
-locked up front, in name order, before anything changes. The work is one plpgsql block
+locked up front (``migrations/locking.py``, then again in name order inside the block,
+which then waits for nothing) before anything changes. The work is one plpgsql block
 (identifiers quoted by ``format('%I')``), told its direction by a transaction-local
 setting.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from locking import lock_tables
 
 revision = "0020"
 down_revision = "0015"
@@ -107,14 +109,47 @@ END
 $$;
 """
 
+#: The tables SWAP changes and those whose foreign keys point at them (as SWAP finds them).
+LOCKED = sa.text(r"""
+WITH changed AS (
+    SELECT c.oid, c.relname
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+    JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p'
+    JOIN pg_attribute t ON t.attrelid = c.oid AND t.attname = 'tenant_id' AND NOT t.attisdropped
+    JOIN pg_attribute i ON i.attrelid = c.oid AND i.attname = 'id' AND NOT i.attisdropped
+    WHERE c.relkind = 'r'
+      AND CASE WHEN :up THEN
+              p.conkey = ARRAY[i.attnum]
+              AND EXISTS (SELECT 1 FROM pg_constraint u
+                          WHERE u.conrelid = c.oid AND u.contype = 'u'
+                            AND u.conname = 'uq_' || c.relname || '_tenant_id_id')
+          ELSE
+              p.conkey = ARRAY[t.attnum, i.attnum] AND p.conname = 'pk_' || c.relname
+          END
+)
+SELECT relname::text FROM changed
+UNION
+SELECT src.relname::text
+FROM pg_constraint con
+JOIN pg_class src ON src.oid = con.conrelid
+WHERE con.contype = 'f' AND con.confrelid IN (SELECT oid FROM changed)
+""")
+
 _DIRECTION = sa.text("SELECT set_config('signoff.migration_0020', :direction, true)")
 
 
+def _lock(up: bool) -> None:
+    lock_tables(*op.get_bind().execute(LOCKED, {"up": up}).scalars())
+
+
 def upgrade() -> None:
+    _lock(up=True)
     op.execute(_DIRECTION.bindparams(direction="up"))
     op.execute(SWAP)
 
 
 def downgrade() -> None:
+    _lock(up=False)
     op.execute(_DIRECTION.bindparams(direction="down"))
     op.execute(SWAP)

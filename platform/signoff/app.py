@@ -18,6 +18,7 @@ from signoff.api import register_apis
 from signoff.api.errors import error_response
 from signoff.config import load_config
 from signoff.db.binding import install_listener, set_current_tenant
+from signoff.db.locks import is_busy
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.security.headers import install as install_security_headers
 from signoff.security.platform import install as install_platform_guard
@@ -156,30 +157,48 @@ def _install_health(app: Flask) -> None:
 #: Seconds a client is asked to wait when PostgreSQL cannot be reached.
 DATABASE_RETRY_AFTER = 5
 
+#: Seconds a client is asked to wait when PostgreSQL was busy: a deadlock, a
+#: serialization failure or a lock timeout (a migration holding a table, for one).
+DATABASE_BUSY_RETRY_AFTER = 1
+
 
 @event.listens_for(Engine, "handle_error")
 def _note_database_unavailable(context: ExceptionContext) -> None:
     """Mark the request when PostgreSQL cannot be reached (refused or lost connection,
-    not an error of one statement), for :func:`_install_database_unavailable`."""
-    if has_request_context() and (context.is_disconnect or context.connection is None):
+    not an error of one statement), or was busy (``locks.BUSY_SQLSTATES``: deadlock,
+    serialization failure, lock not available), for :func:`_install_database_unavailable`."""
+    if not has_request_context():
+        return
+    if context.is_disconnect or context.connection is None:
         g.signoff_database_unavailable = True
+    elif is_busy(context.original_exception):
+        g.signoff_database_busy = True
 
 
 def _install_database_unavailable(app: Flask) -> None:
-    """PostgreSQL down answers 503 with ``Retry-After``, not 500.
+    """PostgreSQL down or busy answers 503 with ``Retry-After``, never 500.
 
     The failure can surface anywhere (the user load, a view, FAB's ``@safe`` wrapper
     that turns every exception into its own 500), so the engine's ``handle_error``
     event marks the request and this hook rewrites its 500 answer: the API's error
-    shape with code ``database_unavailable``, or an error page. The pool reconnects
-    by itself once PostgreSQL is back."""
+    shape with code ``database_unavailable`` (``Retry-After: 5``) or ``database_busy``
+    (a deadlock, a serialization failure or a lock timeout: ``Retry-After: 1``), or an
+    error page. The pool reconnects by itself once PostgreSQL is back. A lock timeout
+    that an action turns into its own answer (409 ``locked``) stays that answer: only
+    500s are rewritten."""
 
-    def unavailable() -> Response:
-        headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
-        message = "The database is unavailable; try again shortly."
+    def unavailable(busy: bool) -> Response:
+        if busy:
+            code, retry_after = "database_busy", DATABASE_BUSY_RETRY_AFTER
+            message = "The database is busy; try again in a moment."
+        else:
+            code, retry_after = "database_unavailable", DATABASE_RETRY_AFTER
+            message = "The database is unavailable; try again shortly."
+        headers = {"Retry-After": str(retry_after)}
         if request.path.startswith("/api/"):
-            return error_response(503, "database_unavailable", message, headers=headers)
-        g.user = None  # the layout must not try to load the user from the database
+            return error_response(503, code, message, headers=headers)
+        if not busy:
+            g.user = None  # the layout must not try to load the user from the database
         try:
             page = error_page(503, "Service unavailable", message)
         except Exception:  # the page itself needs nothing else, but never a 500 here
@@ -187,17 +206,40 @@ def _install_database_unavailable(app: Flask) -> None:
         page.headers.update(headers)
         return page
 
+    def marked() -> bool | None:
+        """True: unreachable; False: busy; None: neither."""
+        if g.get("signoff_database_unavailable"):
+            return True
+        if g.get("signoff_database_busy"):
+            return False
+        return None
+
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError) -> Response:
         if g.get("signoff_database_unavailable"):
-            return unavailable()
+            return unavailable(busy=False)
+        if is_busy(exc):
+            _rollback()
+            return unavailable(busy=True)
         raise exc  # any other database error stays what it was
 
     @app.after_request
     def _database_unavailable(response: Response) -> Response:
-        if response.status_code == 500 and g.get("signoff_database_unavailable"):
-            return unavailable()
+        if response.status_code == 500:
+            state = marked()
+            if state is not None:
+                if not state:
+                    _rollback()
+                return unavailable(busy=not state)
         return response
+
+
+def _rollback() -> None:
+    """End the failed transaction so the busy page can still read (the user, the tenant)."""
+    try:
+        db.session.rollback()
+    except Exception:  # the answer is a 503 whatever happens here
+        log.debug("rollback after a busy database failed", exc_info=True)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -3,20 +3,47 @@ page, run the worker, and show the approvers' e-mail at /dev/mail."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A fresh directory outside pytest's ``tmp_path``: run as root, the embedded
+    PostgreSQL runs as another user and needs to traverse its parents, while every
+    pytest session that starts (another run on the machine) makes
+    ``/tmp/pytest-of-<user>`` mode 0700 again."""
+    path = Path(tempfile.mkdtemp(prefix="signoff-quickstart-"))
+    yield path
+    # A failed test may leave servers running on it (a test that kill -9s on purpose,
+    # or code under test that leaks them): none may outlive the test.
+    for proc in psutil.process_iter(["cmdline", "cwd", "environ"]):
+        seen = [
+            " ".join(proc.info.get("cmdline") or []),
+            proc.info.get("cwd") or "",
+            (proc.info.get("environ") or {}).get("SIGNOFF_DATA_DIR", ""),  # the worker
+        ]
+        if any(str(path) in text for text in seen):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -65,14 +92,14 @@ def _login(base: str, username: str, password: str, tenant: str) -> str:
 
 
 @pytest.mark.slow
-def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
+def test_demo_starts_embedded_servers_migrates_and_serves(workdir):
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("SIGNOFF_") and not k.startswith("TEST_")
     }
     port = free_port()
-    log = (tmp_path / "demo.log").open("w+")
+    log = (workdir / "demo.log").open("w+")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -82,7 +109,7 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
             "--port",
             str(port),
             "--data-dir",
-            str(tmp_path / "data"),
+            str(workdir / "data"),
             "--tenants-dir",
             str(ROOT / "tenants"),
         ],
@@ -102,7 +129,7 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
         # The worker runs beside the web server: its beat's heartbeat reaches /health.
         deadline = time.monotonic() + 60
         while json.loads(wait_for(f"{base}/health", proc))["status"] != "ok":
-            assert time.monotonic() < deadline, (tmp_path / "data" / "worker.log").read_text()
+            assert time.monotonic() < deadline, (workdir / "data" / "worker.log").read_text()
             time.sleep(1)
         # A request's approvers are e-mailed; the quick start keeps the mail at /dev/mail,
         # with links that follow --port.
@@ -118,9 +145,9 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
         )
         deadline = time.monotonic() + 60
         while b"Approval needed: Quick start laptop" not in wait_for(f"{base}/dev/mail/", proc):
-            assert time.monotonic() < deadline, (tmp_path / "data" / "worker.log").read_text()
+            assert time.monotonic() < deadline, (workdir / "data" / "worker.log").read_text()
             time.sleep(1)
-        mails = sorted((tmp_path / "data" / "mail").glob("*.eml"))
+        mails = sorted((workdir / "data" / "mail").glob("*.eml"))
         assert any(f"http://127.0.0.1:{port}/act/".encode() in m.read_bytes() for m in mails)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -141,51 +168,167 @@ def test_demo_starts_embedded_servers_migrates_and_serves(tmp_path):
     assert not _alive(worker_pid), f"the worker (pid {worker_pid}) outlived signoff demo"
     assert f"http://127.0.0.1:{port}/" in output
     # Data survives: the embedded cluster is on disk.
-    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+    assert (workdir / "data" / "postgres" / "PG_VERSION").exists()
 
 
-@pytest.mark.slow
-def test_sigterm_stops_the_embedded_servers_and_the_worker(tmp_path):
-    """Issue 12 item 17: SIGTERM (a service manager, `kill`) leaves no orphan: the
-    worker, the embedded PostgreSQL's postmaster and Valkey all stop, like on Ctrl+C."""
-    env = {
+def _demo_env() -> dict[str, str]:
+    return {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("SIGNOFF_") and not k.startswith("TEST_")
     }
-    port = free_port()
-    data = tmp_path / "data"
-    log = (tmp_path / "demo.log").open("w+")
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "signoff.cli", "demo", "--port", str(port)),
-            *("--data-dir", str(data), "--tenants-dir", str(tmp_path / "no-tenants")),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        ready = wait_for(f"http://127.0.0.1:{port}/ready", proc)
+
+
+class _Demo:
+    """``signoff demo`` as a real subprocess on a data dir, without demo tenants."""
+
+    def __init__(self, workdir: Path, data: Path, name: str) -> None:
+        self.port = free_port()
+        self.data = data
+        self.log = (workdir / f"{name}.log").open("w+")
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "signoff.cli", "demo", "--port", str(self.port)),
+                *("--data-dir", str(data), "--tenants-dir", str(workdir / "no-tenants")),
+            ],
+            cwd=ROOT,
+            env=_demo_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def ready(self) -> None:
+        try:
+            ready = wait_for(f"http://127.0.0.1:{self.port}/ready", self.proc)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.output()[-3000:]}") from None
+        assert b'"postgresql":"ok"' in ready.replace(b" ", b"")
         assert b'"redis":"ok"' in ready.replace(b" ", b"")
-        postmaster = int((data / "postgres" / "postmaster.pid").read_text().split()[0])
-        valkey = int(json.loads((data / "redis" / "embedded.json").read_text())["pid"])
-        log.seek(0)
-        found = re.search(r"worker with beat: pid (\d+)", log.read())
-        assert found
-        worker = int(found.group(1))
-        assert _alive(postmaster) and _alive(valkey) and _alive(worker)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-    log.seek(0)
-    output = log.read()
-    for name, pid in (("worker", worker), ("PostgreSQL", postmaster), ("Valkey", valkey)):
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def worker(self) -> int:
+        found = re.search(r"worker with beat: pid (\d+)", self.output())
+        assert found, self.output()[-3000:]
+        return int(found.group(1))
+
+    def postmaster(self) -> int:
+        return int((self.data / "postgres" / "postmaster.pid").read_text().split()[0])
+
+    def valkey(self) -> int:
+        return int(json.loads((self.data / "redis" / "embedded.json").read_text())["pid"])
+
+    def processes(self) -> dict[int, str]:
+        """Every process the quick start runs: its own descendants (the worker and its
+        children, Valkey) and the PostgreSQL server with its backends."""
+        found = {self.proc.pid: "signoff demo"}
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            found[child.pid] = " ".join(child.cmdline()[:4])
+        found[self.worker()] = "worker"
+        found[self.valkey()] = "Valkey"
+        postmaster = self.postmaster()
+        found[postmaster] = "PostgreSQL"
+        for child in psutil.Process(postmaster).children(recursive=True):
+            found[child.pid] = f"PostgreSQL child {' '.join(child.cmdline()[:2])}"
+        return found
+
+    def stop(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+def _assert_gone(processes: dict[int, str], output: str) -> None:
+    for pid, name in processes.items():
         deadline = time.monotonic() + 20
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _alive(pid), f"{name} (pid {pid}) outlived signoff demo:\n{output[-3000:]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_stops_every_process_of_the_quick_start(workdir, sig):
+    """Issue 12 item 17: SIGTERM (a service manager, `kill`) and SIGINT leave no orphan:
+    the worker and its children, the embedded PostgreSQL with its backends and Valkey
+    all stop, and signoff demo exits 0."""
+    demo = _Demo(workdir, workdir / "data", "demo")
+    try:
+        demo.ready()
+        processes = demo.processes()
+        assert {"worker", "Valkey", "PostgreSQL"} <= set(processes.values())
+        assert all(_alive(pid) for pid in processes)
+        demo.stop(sig)
+    finally:
+        if demo.proc.poll() is None:
+            demo.proc.kill()
+    assert demo.proc.returncode == 0, demo.output()[-3000:]
+    _assert_gone(processes, demo.output())
+    assert not (workdir / "data" / "worker.pid").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_worker_and_stale_pids_do_not_stop_a_start(workdir):
+    """`kill -9` of signoff demo: the worker dies with it (parent-death signal). The
+    PostgreSQL it leaves running is reused and stopped by the next run; a Valkey that
+    died meanwhile, a worker.pid naming some other live process (which is left alone)
+    and a postmaster.pid of a process that no longer exists do not stop a start."""
+    data = workdir / "data"
+    first = _Demo(workdir, data, "first")
+    try:
+        first.ready()
+        worker = first.worker()
+        workers = [worker, *(c.pid for c in psutil.Process(worker).children(recursive=True))]
+        postmaster, valkey = first.postmaster(), first.valkey()
+        pidfile_text = (data / "postgres" / "postmaster.pid").read_text()
+        assert (data / "worker.pid").read_text().strip() == str(worker)
+        first.proc.kill()
+        first.proc.wait(30)
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
+    _assert_gone(dict.fromkeys(workers, "worker"), first.output())
+    assert _alive(postmaster)  # left over: the next start reuses it
+    os.kill(valkey, signal.SIGKILL)  # embedded.json now names a dead process
+    _assert_gone({valkey: "Valkey"}, "")
+    bystander = subprocess.Popen(["sleep", "300"])
+    (data / "worker.pid").write_text(f"{bystander.pid}\n")
+    try:
+        second = _Demo(workdir, data, "second")
+        try:
+            second.ready()
+            assert second.postmaster() == postmaster
+            processes = second.processes()
+            second.stop(signal.SIGTERM)
+        finally:
+            if second.proc.poll() is None:
+                second.proc.kill()
+        assert second.proc.returncode == 0, second.output()[-3000:]
+        _assert_gone(processes, second.output())
+        assert _alive(bystander.pid), "a worker.pid naming another process killed it"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+    # A postmaster.pid whose process no longer exists (a crash, a reboot).
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lines = pidfile_text.splitlines()
+    lines[0] = str(gone.pid)
+    (data / "postgres" / "postmaster.pid").write_text("\n".join(lines) + "\n")
+    third = _Demo(workdir, data, "third")
+    try:
+        third.ready()
+        processes = third.processes()
+        third.stop(signal.SIGTERM)
+    finally:
+        if third.proc.poll() is None:
+            third.proc.kill()
+    assert third.proc.returncode == 0, third.output()[-3000:]
+    _assert_gone(processes, third.output())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from signoff.config import setting
@@ -41,27 +43,54 @@ def init_roles(admin_url: str, database: str | None, create_database: bool) -> N
     click.echo("roles signoff_owner and signoff_app are ready")
 
 
+def _busy_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--lock-timeout and --retries: a migration beside live traffic waits briefly for
+    its locks and is run again when the database is busy, instead of blocking the app
+    or failing on a deadlock."""
+    command = click.option(
+        "--retries",
+        default=3,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Run a migration again this many times after a lock timeout or deadlock.",
+    )(command)
+    return click.option(
+        "--lock-timeout",
+        "lock_timeout",
+        default=admin.DEFAULT_LOCK_TIMEOUT_MS / 1000,
+        show_default=True,
+        type=click.FloatRange(min=0.001),
+        help="Seconds a migration waits for a table lock (PostgreSQL lock_timeout).",
+    )(command)
+
+
 @db_group.command("upgrade")
 @click.option("--url", help="Owner DSN (default: SIGNOFF_MIGRATION_DATABASE_URL).")
 @click.option("--revision", default="head", show_default=True)
-def upgrade(url: str | None, revision: str) -> None:
+@_busy_options
+def upgrade(url: str | None, revision: str, lock_timeout: float, retries: int) -> None:
     """Run migrations as the owner role, then sync FAB roles and permissions."""
     owner_url = _migration_url(url)
-    admin.upgrade(owner_url, revision)
+    admin.upgrade(owner_url, revision, lock_timeout_ms=round(lock_timeout * 1000), retries=retries)
     if revision == "head":
         from signoff.app import create_app
         from signoff.security.sync import sync_permissions
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "migration"})
-        sync_permissions(app)
+        admin.retry_when_busy(
+            lambda: sync_permissions(app), retries=retries, what="permission sync"
+        )
     click.echo(f"database at {admin.current_revision(owner_url)}")
 
 
 @db_group.command("downgrade")
 @click.argument("revision")
 @click.option("--url", help="Owner DSN (default: SIGNOFF_MIGRATION_DATABASE_URL).")
-def downgrade(revision: str, url: str | None) -> None:
-    """Migrate down to REVISION (``base`` removes everything)."""
+@_busy_options
+def downgrade(revision: str, url: str | None, lock_timeout: float, retries: int) -> None:
+    """Migrate down to REVISION (``base`` removes everything; ``-1`` one step)."""
     owner_url = _migration_url(url)
-    admin.downgrade(owner_url, revision)
+    admin.downgrade(
+        owner_url, revision, lock_timeout_ms=round(lock_timeout * 1000), retries=retries
+    )
     click.echo(f"database at {admin.current_revision(owner_url) or 'base'}")

@@ -7,28 +7,45 @@ migrates as the owner and connects as ``signoff_app``; with no
 data dir, so a restart finds everything again. With no ``SIGNOFF_SMTP_URL`` an
 embedded SMTP server (aiosmtpd) keeps every e-mail in the data dir, readable at
 ``/dev/mail``; a worker with its beat runs beside the web server.
+
+Stopping: SIGTERM, SIGINT (Ctrl+C) and SIGHUP all stop the worker and the embedded
+servers before ``signoff demo`` exits, whenever they arrive (also while it is still
+starting). The worker dies with ``signoff demo`` even when that is killed outright
+(``kill -9``): on Linux it is started with the parent-death signal SIGTERM
+(``prctl(PR_SET_PDEATHSIG)``), and its pid is kept in ``<data dir>/worker.pid``, so
+a later start stops a worker left over from a killed run. PostgreSQL and Valkey
+left running by a killed run are reused and stopped by the next run
+(``signoff.devservers``); their stale pid files do not stop a start.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import logging
 import math
 import os
 import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
+import psutil
 
 from signoff.config import setting
 from signoff.db import admin
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DATA_DIR = "var"
 DATABASE = "signoff"
+WORKER_PIDFILE = "worker.pid"
 
 
 @dataclass
@@ -53,11 +70,21 @@ def _persistent_secret(data_dir: Path, name: str) -> str:
 
 
 def prepare_local_stack(data_dir: Path) -> LocalStack:
-    """Start what is missing (PostgreSQL, Redis), migrate, and return the app config."""
+    """Start what is missing (PostgreSQL, Redis), migrate, and return the app config.
+
+    Whatever fails or interrupts it (a signal while migrating) stops what it started."""
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(config={})
+    try:
+        _prepare(stack, data_dir)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
 
+
+def _prepare(stack: LocalStack, data_dir: Path) -> None:
     app_url = setting("SIGNOFF_DATABASE_URL")
     owner_url = setting("SIGNOFF_MIGRATION_DATABASE_URL")
     if app_url is None:
@@ -98,7 +125,6 @@ def prepare_local_stack(data_dir: Path) -> LocalStack:
         stack.config["SIGNOFF_SMTP_URL"] = smtp.url
         stack.config["SIGNOFF_DEV_MAILBOX"] = str(smtp.mailbox)
         stack.notes.append(f"embedded SMTP: {smtp.url} (mail kept in {smtp.mailbox})")
-    return stack
 
 
 #: The config keys a worker subprocess receives as environment variables.
@@ -112,17 +138,93 @@ _WORKER_ENV = {
 }
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``), or None where that does not exist.
+
+    The C function is looked up here, before the fork; the child only calls it. A
+    parent that died between the fork and the ``prctl`` is caught by comparing
+    ``getppid()`` with the pid the child was forked from."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _is_worker_of(pid: int, data_dir: Path) -> bool:
+    """True if ``pid`` is a ``signoff worker`` started for ``data_dir`` (not a recycled pid)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmdline = proc.cmdline()
+        environ = proc.environ()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return (
+        "signoff.cli" in cmdline
+        and "worker" in cmdline
+        and environ.get("SIGNOFF_DATA_DIR") == str(data_dir)
+    )
+
+
+def stop_stale_worker(data_dir: Path, timeout: float = 20.0) -> None:
+    """Stop the worker a killed earlier run left on ``data_dir``; forget a stale pid file.
+
+    A pid that is gone, or that now belongs to another process, is only forgotten."""
+    pidfile = data_dir / WORKER_PIDFILE
+    try:
+        text = pidfile.read_text().strip()
+    except FileNotFoundError:
+        return
+    pid = int(text) if text.isdigit() else 0
+    if pid and _is_worker_of(pid, data_dir):
+        log.warning("stopping the worker (pid %s) left running by an earlier run", pid)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+    elif pid:
+        log.info("ignoring stale %s (pid %s is no worker of this data dir)", pidfile, pid)
+    pidfile.unlink(missing_ok=True)
+
+
 def start_worker(config: dict[str, Any], data_dir: Path) -> subprocess.Popen[bytes]:
-    """``signoff worker --beat`` beside the web server, with the stack's settings."""
+    """``signoff worker --beat`` beside the web server, with the stack's settings.
+
+    It dies with this process (:func:`_die_with_parent`); its pid is written to
+    ``data_dir/worker.pid`` for :func:`stop_stale_worker`."""
+    stop_stale_worker(data_dir)
     env = {**os.environ, "SIGNOFF_DATA_DIR": str(data_dir)}
     env.update({var: str(config[key]) for key, var in _WORKER_ENV.items() if config.get(key)})
-    log = (data_dir / "worker.log").open("ab")
-    return subprocess.Popen(
+    log_file = (data_dir / "worker.log").open("ab")
+    proc = subprocess.Popen(
         [sys.executable, "-m", "signoff.cli", "worker", "--beat", "--concurrency", "2"],
         env=env,
-        stdout=log,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
+        # Only a C call runs between fork and exec, looked up before the fork.
+        preexec_fn=_die_with_parent(),
     )
+    (data_dir / WORKER_PIDFILE).write_text(f"{proc.pid}\n")
+    return proc
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -135,8 +237,34 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             proc.wait(timeout)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+#: Signals that stop the quick start like Ctrl+C.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class _Stopping:
+    """The first stop signal interrupts the main thread (KeyboardInterrupt); later ones,
+    while the worker and the servers are being stopped, are ignored so that a second
+    Ctrl+C or SIGTERM cannot leave them running half-stopped."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.started:
+            return
+        self.started = True
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_Stopping]:
+    handler = _Stopping()
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield handler
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
@@ -181,12 +309,23 @@ def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
 @click.option("--no-worker", is_flag=True, help="Do not start the worker (notifications, SLAs).")
 def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path, no_worker: bool) -> None:
     """Start everything with the demo tenants and serve on HOST:PORT, with a worker."""
+    # SIGTERM (a service manager, `kill`, a container stop), SIGHUP and SIGINT end the
+    # quick start like Ctrl+C: the worker and the embedded servers are stopped, never
+    # left running as orphans.
+    with _stop_on_signals() as stopping:
+        try:
+            _demo(host, port, data_dir, tenants_dir, no_worker, stopping)
+        except KeyboardInterrupt:
+            if not stopping.started:
+                raise
+        click.echo("Signoff stopped.")
+
+
+def _demo(
+    host: str, port: int, data_dir: Path, tenants_dir: Path, no_worker: bool, stopping: _Stopping
+) -> None:
     from signoff.app import create_app
 
-    # SIGTERM (a service manager, `kill`, a container stop) ends the quick start like
-    # Ctrl+C: the `finally` below stops the worker and the embedded servers, which
-    # would otherwise be left running as orphans.
-    signal.signal(signal.SIGTERM, _interrupt)
     stack = prepare_local_stack(data_dir)
     if not setting("SIGNOFF_BASE_URL"):
         # Links in e-mails follow --port (and --host, unless it is every address).
@@ -215,8 +354,10 @@ def demo_command(host: str, port: int, data_dir: Path, tenants_dir: Path, no_wor
         click.echo("\nPress Ctrl+C to stop.")
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
+        stopping.started = True  # from here on, further signals are ignored
         if worker is not None:
             stop_process(worker)
+            (data_dir.expanduser().resolve() / WORKER_PIDFILE).unlink(missing_ok=True)
         stack.stop()
 
 

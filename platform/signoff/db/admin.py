@@ -7,14 +7,20 @@ the app role. ``ROLES_SQL`` is the text of ``sql/roles.sql``; a test keeps the t
 from __future__ import annotations
 
 import logging
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from signoff.config import setting
+from signoff.db.locks import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +135,101 @@ def init_roles(
     log.info("roles %s and %s ready on database %s", OWNER_ROLE, APP_ROLE, dbname)
 
 
-def alembic_config(url: str | URL) -> Config:
+#: Default of ``signoff db upgrade --lock-timeout`` (milliseconds).
+DEFAULT_LOCK_TIMEOUT_MS = 5000
+
+T = TypeVar("T")
+
+
+def retry_when_busy(action: Callable[[], T], *, retries: int, what: str) -> T:
+    """Run ``action``; when it fails with a busy database (``locks.BUSY_SQLSTATES``),
+    run it again, at most ``retries`` more times, after a short growing pause."""
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except DBAPIError as exc:
+            if not is_busy(exc) or attempt >= retries:
+                raise
+            attempt += 1
+            pause = min(0.5 * attempt, 5.0)
+            log.warning(
+                "%s: database busy (%s); attempt %d of %d in %.1fs",
+                what,
+                getattr(exc.orig, "sqlstate", "?"),
+                attempt + 1,
+                retries + 1,
+                pause,
+            )
+            time.sleep(pause)
+
+
+def alembic_config(url: str | URL, *, lock_timeout_ms: int | None = None) -> Config:
     root = project_root()
     cfg = Config(str(root / "alembic.ini"))
     cfg.set_main_option("script_location", str(root / "migrations"))
     rendered = _psycopg_url(url).render_as_string(hide_password=False)
     cfg.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    if lock_timeout_ms is not None:
+        # migrations/env.py makes it the session's lock_timeout.
+        cfg.set_main_option("signoff.lock_timeout", str(int(lock_timeout_ms)))
     return cfg
 
 
-def upgrade(owner_url: str, revision: str = "head") -> None:
-    """Run the migrations as the owner role."""
-    command.upgrade(alembic_config(owner_url), revision)
+_RELATIVE = re.compile(r"^([+-])(\d+)$")
 
 
-def downgrade(owner_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(owner_url), revision)
+def _absolute(cfg: Config, url: str, revision: str) -> str:
+    """``revision`` with a relative step (``-1``, ``+2``) turned into a revision id, so
+    that running a migration again after a partial failure does not go further."""
+    found = _RELATIVE.match(revision)
+    if not found:
+        return revision
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(cfg)
+    chain = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    current = current_revision(url)
+    index = chain.index(current) if current in chain else -1
+    step = int(found.group(2))
+    target = index + step if found.group(1) == "+" else index - step
+    if target < 0:
+        return "base"
+    return chain[min(target, len(chain) - 1)]
+
+
+def upgrade(
+    owner_url: str,
+    revision: str = "head",
+    *,
+    lock_timeout_ms: int | None = None,
+    retries: int = 0,
+) -> None:
+    """Run the migrations as the owner role.
+
+    With ``lock_timeout_ms`` no statement waits longer for a lock; a migration that
+    fails on a busy database (lock timeout, deadlock) is run again up to ``retries``
+    times (each migration is its own transaction, so done ones stay done)."""
+    cfg = alembic_config(owner_url, lock_timeout_ms=lock_timeout_ms)
+    target = _absolute(cfg, owner_url, revision)
+    retry_when_busy(
+        lambda: command.upgrade(cfg, target), retries=retries, what=f"upgrade to {target}"
+    )
+
+
+def downgrade(
+    owner_url: str,
+    revision: str,
+    *,
+    lock_timeout_ms: int | None = None,
+    retries: int = 0,
+) -> None:
+    """Migrate down to ``revision``; ``lock_timeout_ms`` and ``retries`` as for upgrade."""
+    cfg = alembic_config(owner_url, lock_timeout_ms=lock_timeout_ms)
+    target = _absolute(cfg, owner_url, revision)
+    retry_when_busy(
+        lambda: command.downgrade(cfg, target), retries=retries, what=f"downgrade to {target}"
+    )
 
 
 def current_revision(url: str) -> str | None:
