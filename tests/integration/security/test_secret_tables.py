@@ -195,3 +195,40 @@ def test_logins_still_work(app, people):
     assert resp.status_code == 302 and "/login/" not in resp.headers["Location"]
     with web.session_transaction() as cookie:
         assert cookie.get("_user_id") == str(attacker.tenant.user("alice"))
+
+
+def test_cleanup_purges_every_users_expired_verifications_only(app, database, people):
+    """The clean-up job runs as the app role, which sees no one's verifications: it
+    deletes the expired ones of every user through signoff.mfa_verification_purge."""
+    from signoff.extensions import db
+    from signoff.jobs import cleanup
+
+    attacker, victim = people
+    users = (attacker.user_id, victim.user_id)
+    with database.connect("admin") as conn:
+        for user_id in users:
+            conn.execute(
+                "INSERT INTO mfa_token_verification (user_id, jti, verified_at, expires_at) "
+                "VALUES (%s, 'expired', now() - interval '2 hours', now() - interval '1 hour')",
+                (user_id,),
+            )
+        live_before = conn.execute(
+            "SELECT count(*) FROM mfa_token_verification WHERE expires_at > now()"
+        ).fetchone()[0]
+    assert live_before >= 2  # both enrolments verified their access tokens
+    with app.app_context():
+        report = cleanup(db.session, app.config)
+        db.session.rollback()
+    assert report.token_verifications >= 2
+    with database.connect("admin") as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM mfa_token_verification "
+            "WHERE jti = 'expired' AND user_id = ANY(%s)",
+            (list(users),),
+        ).fetchone() == (0,)
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM mfa_token_verification WHERE expires_at > now()"
+            ).fetchone()[0]
+            >= live_before
+        )
