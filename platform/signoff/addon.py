@@ -38,6 +38,7 @@ from signoff.db.binding import (
 from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
 from signoff.security.actor import request_actor
+from signoff.security.passwords import install_login_hash
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
 from signoff.workflow.definitions import DefinitionError, parse_definitions
 from signoff.workflow.manager import ApprovalWorkflowManager
@@ -100,6 +101,8 @@ class ApprovalWorkflowAddonManager(BaseManager):
                 or {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True},
             )
         install_listener()
+        # A database migrated by Signoff refuses ab_user.password to the app role.
+        install_login_hash(self.appbuilder.sm)
         self.tenant_slug = app.config.get("FAB_APPROVAL_TENANT_SLUG", "default")
         self.tenant_id = self._ensure_tenant()
 

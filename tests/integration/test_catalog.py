@@ -143,3 +143,68 @@ def test_app_role_cannot_create_temporary_or_large_objects(database):
         ).fetchone()
     # The owner keeps its explicit TEMPORARY grant.
     assert rights == (False, True, False, False, False)
+
+
+def test_user_global_secrets_are_narrowed_for_the_app_role(database):
+    """Issue 12 item 11 (docs/ARCHITECTURE.md §2, "User-global secrets"): the MFA tables
+    are under the policy secret_owner; the app role reads every column of ab_user but
+    password (a column added later must be granted explicitly, or this fails), keeps
+    writing passwords, and reads a hash only through signoff.login_password_hash."""
+    with database.connect("admin") as conn:
+        rls = conn.execute(
+            """
+            SELECT c.relname, c.relrowsecurity, array_agg(p.polname ORDER BY p.polname)
+            FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid
+            WHERE c.relname IN ('mfa_totp', 'mfa_recovery_code', 'mfa_token_verification')
+              AND c.relnamespace = 'public'::regnamespace
+            GROUP BY 1, 2 ORDER BY 1
+            """
+        ).fetchall()
+        policies = conn.execute(
+            "SELECT DISTINCT qual, with_check FROM pg_policies WHERE policyname = 'secret_owner'"
+        ).fetchall()
+        columns = conn.execute(
+            """
+            SELECT a.attname,
+                   has_column_privilege('signoff_app', a.attrelid, a.attname, 'SELECT'),
+                   has_column_privilege('signoff_app', a.attrelid, a.attname, 'UPDATE')
+            FROM pg_attribute a
+            WHERE a.attrelid = 'public.ab_user'::regclass AND a.attnum > 0
+              AND NOT a.attisdropped
+            """
+        ).fetchall()
+        table = conn.execute(
+            "SELECT has_table_privilege('signoff_app', 'public.ab_user', 'SELECT'), "
+            "has_table_privilege('signoff_app', 'public.ab_user', 'INSERT'), "
+            "has_function_privilege('signoff_app', 'signoff.login_password_hash(integer)', "
+            "'EXECUTE'), "
+            "has_function_privilege('signoff_app', "
+            "'signoff.mfa_verification_purge(timestamp with time zone)', 'EXECUTE')"
+        ).fetchone()
+        definers = conn.execute(
+            "SELECT proname, prosecdef, provolatile FROM pg_proc "
+            "WHERE pronamespace = 'signoff'::regnamespace AND proname IN "
+            "('login_password_hash', 'mfa_verification_purge', 'current_secret_owner') "
+            "ORDER BY 1"
+        ).fetchall()
+    assert rls == [
+        ("mfa_recovery_code", True, ["secret_owner"]),
+        ("mfa_token_verification", True, ["secret_owner"]),
+        ("mfa_totp", True, ["secret_owner"]),
+    ]
+    assert policies == [
+        (
+            "(user_id = signoff.current_secret_owner())",
+            "(user_id = signoff.current_secret_owner())",
+        )
+    ]
+    readable = {name: select for name, select, _update in columns}
+    assert readable.pop("password") is False
+    assert readable and all(readable.values()), readable
+    assert ("password", False, True) in columns  # passwords are still set and changed
+    assert table == (False, True, True, True)
+    assert definers == [
+        ("current_secret_owner", False, "s"),
+        ("login_password_hash", True, "v"),
+        ("mfa_verification_purge", True, "v"),
+    ]

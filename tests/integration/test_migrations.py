@@ -223,8 +223,12 @@ def _sql_reference(dsn: str) -> _Reference:
         for path in sorted((SQL / "policies").glob("*.sql")):
             sql = path.read_text()
             if ":table" in sql:
-                conn.execute(f"CREATE TABLE IF NOT EXISTS public.{_POLICY_PROBE} (tenant_id uuid)")
-                sql = _uncommented(sql).replace(":table", _POLICY_PROBE)
+                # One probe table per template, with the columns templates key on.
+                probe = f"{_POLICY_PROBE}_{path.stem}"
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS public.{probe} (tenant_id uuid, user_id integer)"
+                )
+                sql = _uncommented(sql).replace(":table", probe)
             added = load(path, sql, r"\bON\s+(?:public\.)?(\w+)")
             for key in added.policies:
                 if key[2] != path.stem:
@@ -235,7 +239,7 @@ def _sql_reference(dsn: str) -> _Reference:
         for path in sorted((SQL / "triggers").glob("*.sql")):
             load(path, path.read_text(), r"\bON\s+(?:public\.)?(\w+)")
         catalog = _sql_catalog(conn)
-    for key in [k for k in catalog.policies if k[1] == _POLICY_PROBE]:
+    for key in [k for k in catalog.policies if k[1].startswith(_POLICY_PROBE)]:
         rls = catalog.row_security[key[:2]]
         templates[key[2]] = (origin.pop(key), catalog.policies.pop(key), rls)
     return _Reference(catalog=catalog, origin=origin, templates=templates, problems=problems)

@@ -156,7 +156,14 @@ class MembersApi(TenantBaseApi):
                     User.email.ilike(pattern, escape="\\"),
                 )
             )
-        total = int(session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        # Count over the membership ids only: a subquery of whole User rows would name
+        # ab_user.password, which the app role cannot read (migration 0022).
+        total = int(
+            session.scalar(
+                select(func.count()).select_from(q.with_only_columns(Membership.id).subquery())
+            )
+            or 0
+        )
         rows = session.execute(
             q.order_by(User.username, Membership.id)
             .limit(args["page_size"])

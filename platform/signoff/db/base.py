@@ -3,6 +3,10 @@
 Our models use typed SQLAlchemy 2 declarations but share FAB's ``MetaData`` so
 Alembic sees one schema (FAB's ``ab_*`` tables included) and foreign keys to
 ``ab_user`` resolve.
+
+FAB's user model never loads ``ab_user.password`` (:func:`defer_password_column`,
+applied on import, before any mapper is configured): the app role cannot read that
+column (migration 0022; docs/ARCHITECTURE.md §2, "User-global secrets").
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_appbuilder.models.sqla import Base as FABBase
+from flask_appbuilder.security.sqla.models import User as FABUser
 from sqlalchemy import (
     DateTime,
     ForeignKeyConstraint,
@@ -24,6 +29,28 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 metadata: MetaData = FABBase.metadata
+
+
+def defer_password_column(user_model: Any) -> None:
+    """Make the ORM leave ``password`` out of every load of ``user_model`` (a deferred
+    column: reading ``user.password`` is refused by PostgreSQL; setting it still
+    works, the app role keeps ``INSERT`` and ``UPDATE``). Idempotent and process-wide,
+    like the model. It must run before the model's mapper is configured (its first
+    query): after that, SQLAlchemy has built its loaders, and this raises."""
+    mapper = user_model.__mapper__
+    prop = mapper._props["password"]
+    if prop.deferred:
+        return
+    if mapper.configured:
+        raise RuntimeError(
+            f"{user_model.__name__}.password must be deferred before its mapper is "
+            "configured: import signoff.db.base before the first query of users"
+        )
+    prop.deferred = True
+    prop.strategy_key = (("deferred", True), ("instrument", True))
+
+
+defer_password_column(FABUser)
 
 
 class Base(DeclarativeBase):

@@ -6,6 +6,10 @@ transaction with ``set_config('app.tenant_id', ..., true)``; the ``true`` makes
 the setting transaction-local, so it can never outlive the transaction on a
 pooled connection. A request under FAB spans several transactions, which is why
 the listener, not a view, owns the binding.
+
+The same listener empties ``app.secret_owner``, the one user whose MFA secrets a
+transaction may touch (policy ``secret_owner``); the MFA service sets it per
+transaction with :func:`bind_secret_owner`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ from sqlalchemy.orm import Session, scoped_session
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("signoff_tenant", default=None)
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
-_SET_TENANT_SQL = "SELECT set_config('app.tenant_id', %s, true)"
+# Every transaction starts with no secret owner, whatever the connection did before.
+_SET_TENANT_SQL = (
+    "SELECT set_config('app.tenant_id', %s, true), set_config('app.secret_owner', '', true)"
+)
+_SET_SECRET_OWNER = text("SELECT set_config('app.secret_owner', :user, true)")
 
 
 def _apply_now(session: Session | scoped_session[Session] | None, tenant: uuid.UUID | None) -> None:
@@ -74,6 +82,17 @@ def bound_tenant(
         raise
     _current_tenant.reset(token)
     _apply_now(session, _current_tenant.get())
+
+
+def bind_secret_owner(session: Session | scoped_session[Session], user_id: int | None) -> None:
+    """Let the current transaction (begun now if none is open) read and write the MFA
+    secrets of ``user_id`` only (policy ``secret_owner``); ``None``: of nobody.
+
+    Transaction-local like the tenant: it ends at commit or rollback, so every
+    transaction that touches the MFA tables binds again. The caller has decided that
+    the flow acts for this user (the signed-in person, or a member a tenant Admin
+    resets)."""
+    session.execute(_SET_SECRET_OWNER, {"user": "" if user_id is None else str(int(user_id))})
 
 
 def _bind_on_begin(session: Session, transaction: Any, connection: Any) -> None:

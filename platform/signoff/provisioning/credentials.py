@@ -18,13 +18,12 @@ from typing import Any
 
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
 from signoff.limiter import Rule, config_limit, enforce, record
 from signoff.security import mfa
-from signoff.security.passwords import hash_password
+from signoff.security.passwords import hash_password, password_matches
 from signoff.tenancy import account_tokens as tokens
 from signoff.tenancy.account_tokens import Claim, TokenError
 from signoff.tenancy.accounts import password_problems
@@ -146,7 +145,7 @@ def change_password(
     user = session.get(User, user_id)
     if user is None:
         raise PasswordError("current_password", "Your account is not available")
-    if not current or not user.password or not check_password_hash(user.password, current):
+    if not password_matches(session, user_id, current):
         failure = {"reason": "current", "ip_address": ip_address}
         _audit(session, "password.change_failed", user_id, failure)
         session.commit()

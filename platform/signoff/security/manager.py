@@ -2,8 +2,10 @@
 
 It binds the request's tenant when it loads the user (session cookie and JWT
 paths; API keys are resolved and bound in :mod:`signoff.api.base`), shares the one
-Flask-Limiter instance, leaves schema creation to Alembic, and reports the
-break-glass administrator's sign-ins and requests (:mod:`signoff.security.platform`).
+Flask-Limiter instance, leaves schema creation to Alembic, reports the
+break-glass administrator's sign-ins and requests (:mod:`signoff.security.platform`),
+and checks passwords without reading ``ab_user.password`` as the app role
+(:mod:`signoff.security.passwords`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import func, select
 
 from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
+from signoff.security import passwords
 from signoff.security.api import SignoffSecurityApi
 from signoff.security.platform import note_loaded, note_sign_in
 from signoff.tenancy.resolution import (
@@ -33,6 +36,16 @@ log = logging.getLogger(__name__)
 
 class SignoffSecurityManager(SecurityManager):
     security_api = SignoffSecurityApi
+
+    def __init__(self, appbuilder: Any) -> None:
+        super().__init__(appbuilder)
+        # The app role cannot read ab_user.password: never load it (migration 0022).
+        passwords.defer_password_column(self.user_model)
+
+    def auth_user_db(self, username: str | None, password: str | None) -> Any | None:
+        """FAB's password sign-in, reading the stored hash through
+        ``signoff.login_password_hash`` (:func:`signoff.security.passwords.auth_user_db`)."""
+        return passwords.auth_user_db(self, username, password)
 
     def create_limiter(self, app: Flask) -> Limiter:
         # One instance for FAB's login limits and ours (docs/ARCHITECTURE.md §6).

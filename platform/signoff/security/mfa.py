@@ -23,6 +23,10 @@
   (API keys, being machine credentials, are exempt).
 - **Reset** by a tenant admin deletes the authenticator, its recovery codes and
   its token verifications (the person re-enrols); the API audits it.
+- **Who may read what**: the MFA tables are under the policy ``secret_owner``; each
+  function here binds the transaction to the one user it acts for
+  (:func:`signoff.db.binding.bind_secret_owner`) before touching them
+  (docs/ARCHITECTURE.md §2, "User-global secrets").
 
 The authenticator belongs to the person, not to a tenant: an admin of any tenant
 the person belongs to can reset it, and that reset is audited in that tenant's chain.
@@ -42,7 +46,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from signoff import limiter
 from signoff.audit.chain import append as audit_append
-from signoff.db.binding import current_tenant_id
+from signoff.db.binding import bind_secret_owner, current_tenant_id
 from signoff.errors import MfaError
 from signoff.security import mfa_state
 from signoff.security.models import MfaRecoveryCode, MfaTotp
@@ -93,6 +97,9 @@ def _now() -> datetime:
 
 
 def _load(session: SessionLike, user_id: int, *, lock: bool = False) -> MfaTotp | None:
+    """The authenticator of ``user_id``; binds the transaction to that user's secrets
+    (every function here that touches the MFA tables starts with this or binds)."""
+    bind_secret_owner(session, user_id)
     stmt = select(MfaTotp).where(MfaTotp.user_id == user_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -106,6 +113,7 @@ def is_enrolled(session: SessionLike, user_id: int) -> bool:
 
 
 def recovery_codes_left(session: SessionLike, user_id: int) -> int:
+    bind_secret_owner(session, user_id)
     return int(
         session.scalar(
             select(func.count())
@@ -390,6 +398,8 @@ def admin_reset(session: SessionLike, *, actor_id: int, user_id: int) -> bool:
     if member is None:
         raise MfaError(404, "not_found", "Not found")
     existed = reset(session, user_id)
+    # The rest of this transaction touches nobody's secrets.
+    bind_secret_owner(session, None)
     audit_append(
         session,
         actor_id=actor_id,

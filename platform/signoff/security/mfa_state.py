@@ -24,6 +24,7 @@ from flask import g, has_request_context, session
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from signoff.db.binding import bind_secret_owner
 from signoff.security.models import MfaTokenVerification, MfaTotp
 
 SESSION_KEY = "signoff_mfa"
@@ -45,6 +46,7 @@ def token_claims() -> dict[str, Any] | None:
 
 def _enrolment_marker(user_id: int) -> float | None:
     """Identifies the user's current confirmed authenticator (its creation time)."""
+    bind_secret_owner(_db(), user_id)
     row = _db().get(MfaTotp, user_id)
     if row is None or row.confirmed_at is None:
         return None
@@ -59,6 +61,7 @@ def mfa_verified_at(user_id: int) -> datetime | None:
     if claims is not None:
         if str(claims.get("sub")) != str(user_id) or not claims.get("jti"):
             return None
+        bind_secret_owner(_db(), user_id)
         verified: datetime | None = _db().scalar(
             select(MfaTokenVerification.verified_at).where(
                 MfaTokenVerification.user_id == user_id,
@@ -92,6 +95,7 @@ def record_verification(user_id: int, at: datetime, method: str = "totp") -> Non
             return
         expires = datetime.fromtimestamp(int(claims.get("exp") or at.timestamp()), UTC)
         db = _db()
+        bind_secret_owner(db, user_id)
         db.execute(
             delete(MfaTokenVerification).where(
                 MfaTokenVerification.user_id == user_id,
@@ -128,4 +132,5 @@ def clear_session(*_args: Any, **_kwargs: Any) -> None:
 
 def forget_user(db: Any, user_id: int) -> None:
     """Drop every token verification of ``user_id`` (authenticator reset)."""
+    bind_secret_owner(db, user_id)
     db.execute(delete(MfaTokenVerification).where(MfaTokenVerification.user_id == user_id))
