@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
+from signoff.security import sessions
 from signoff.security.api import SignoffSecurityApi
 from signoff.security.platform import note_loaded, note_sign_in
 from signoff.tenancy.resolution import (
@@ -29,6 +30,13 @@ from signoff.tenancy.resolution import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class SignoffSecurityManager(SecurityManager):
@@ -59,6 +67,12 @@ class SignoffSecurityManager(SecurityManager):
         note_sign_in(user)
 
     def load_user(self, pk: Any) -> Any | None:
+        # The web cookie signs in only while its server-side session is live (checked
+        # before the user is loaded, on a connection of its own); the JWT path checks
+        # the token's session in load_user_jwt.
+        web = has_request_context() and not getattr(g, "_signoff_jwt", False)
+        if web and not sessions.web_session_user(int(pk)):
+            return None
         user = self.get_user_by_id(int(pk))
         if not user or not user.is_active:
             return None
@@ -76,6 +90,10 @@ class SignoffSecurityManager(SecurityManager):
         memo = (jwt_data.get("jti"), jwt_data["sub"], jwt_data.get("tenant"))
         if g.get("_signoff_jwt_memo") == memo and getattr(g, "user", None) is not None:
             return g.user
+        # A token of a revoked, expired or idle session (or one without a session,
+        # issued before sessions existed) is refused: 401.
+        if sessions.session_user(jwt_data.get(sessions.CLAIM)) != _int(jwt_data.get("sub")):
+            return None
         user = self.load_user(jwt_data["sub"])
         if not user:
             return None
