@@ -309,6 +309,7 @@ class SessionsView(SignoffView):
         if (resp := self._signed_in()) is not None:
             return resp
         rows = sessions.list_sessions(sessions.current_session_token())
+        rows.sort(key=lambda row: not row.is_current)  # this session first, then newest
         return _page(self, "signoff/account_sessions.html", rows=rows)
 
     @expose("/<session_id>/revoke", methods=["POST"])
