@@ -12,9 +12,10 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_limiter import Limiter
+from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select
 
 from signoff.db.binding import set_current_tenant
@@ -41,6 +42,16 @@ def _int(value: Any) -> int | None:
 
 class SignoffSecurityManager(SecurityManager):
     security_api = SignoffSecurityApi
+
+    def __init__(self, appbuilder: Any) -> None:
+        super().__init__(appbuilder)
+        # Where sessions are checked (load_user), every web sign-in opens one and
+        # signing out ends it (signoff.security.sessions).
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not app.extensions.get("signoff_sessions"):
+            app.extensions["signoff_sessions"] = True
+            user_logged_in.connect(sessions.on_web_login, app)
+            user_logged_out.connect(sessions.on_web_logout, app)
 
     def create_limiter(self, app: Flask) -> Limiter:
         # One instance for FAB's login limits and ours (docs/ARCHITECTURE.md §6).

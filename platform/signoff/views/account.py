@@ -24,7 +24,7 @@ from typing import Any
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
-from flask_login import current_user, login_user, user_logged_in, user_logged_out
+from flask_login import current_user, login_user
 from werkzeug.wrappers import Response
 
 from signoff.db.ids import as_uuid
@@ -347,10 +347,3 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(AccountView())
     appbuilder.add_view_no_menu(PasswordView())
     appbuilder.add_view_no_menu(SessionsView())
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if app.extensions.get("signoff_sessions"):
-        return
-    app.extensions["signoff_sessions"] = True
-    # Every web sign-in opens a server-side session; signing out ends it.
-    user_logged_in.connect(sessions.on_web_login, app)
-    user_logged_out.connect(sessions.on_web_logout, app)
