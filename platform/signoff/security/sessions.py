@@ -157,6 +157,7 @@ def end_session(
             _END, {"hash": token_hash(token), "session_id": session_id, "reason": reason}
         ).scalar()
     _forget_memo()
+    log.info("session ended: reason=%s other=%s count=%s", reason, session_id, ended)
     return int(ended or 0)
 
 

@@ -358,3 +358,41 @@ def test_app_role_reaches_sessions_only_through_a_token(app, tenant_factory, dat
             "SELECT * FROM signoff.session_touch(%s, interval '1 hour')", (b"\0" * 32,)
         ).fetchall()
         assert touched == []
+
+
+# --- deactivation ---------------------------------------------------------------------------
+
+
+def test_deactivation_on_the_admin_page_ends_that_tenants_tokens(app, tenant_factory, database):
+    tenant = tenant_factory()
+    admin = fresh_client(app)
+    web_login(admin, tenant.username("admin"))
+    browser = fresh_client(app)
+    web_login(browser, tenant.username("bob"))
+    client = fresh_client(app)
+    access, refresh = _pair(client, tenant.username("bob"), tenant.slug)
+    untied = api_token(client, tenant.username("bob"), None)  # names no tenant
+    ((membership_id,),) = _rows(
+        database,
+        "SELECT id FROM membership WHERE tenant_id = %s AND user_id = %s",
+        tenant.id,
+        _user_id(tenant, "bob"),
+    )
+    resp = admin.post(f"/t/{tenant.slug}/admin/members/{membership_id}", data={"roles": []})
+    assert resp.status_code == 302
+    # The tenant's tokens are dead, refresh included.
+    assert client.get(PENDING, headers=auth(access)).status_code == 401
+    assert _refresh(client, refresh) == 401
+    # The browser, not tied to one tenant, has lost this one at once.
+    assert browser.get(f"/t/{tenant.slug}/").status_code == 404
+    # What is not this tenant's is not its admin's to end: the account's own pages and a
+    # token that names no tenant still work.
+    assert browser.get("/account/sessions/").status_code == 200
+    assert client.get(f"{SESSIONS_API}/", headers=auth(untied)).status_code == 200
+    reasons = _rows(
+        database,
+        "SELECT revoked_reason, count(*) FROM user_session WHERE user_id = %s "
+        "AND revoked_at IS NOT NULL GROUP BY 1",
+        _user_id(tenant, "bob"),
+    )
+    assert reasons == [("deactivated", 1)]
