@@ -8,9 +8,9 @@ password. Changing also needs the current password; failed attempts are counted 
 account (``SIGNOFF_RATELIMIT_PASSWORD_CHANGE``, 429 when spent). A new password ends
 every unused reset link of the account and, in the same transaction, the account's
 sessions: every one after a reset, every other one after a change
-(:func:`signoff.security.sessions.revoke_user_sessions`). Changes are audited in the bound tenant's
-chain (the change-password page is a tenant page) and always logged; a reset has no
-tenant and is logged, like a failed login that names none.
+(:func:`signoff.security.sessions.revoke_user_sessions`). Changes are audited in the
+bound tenant's chain (the change-password page is a tenant page) and always logged; a
+reset has no tenant and is logged, like a failed login that names none.
 """
 
 from __future__ import annotations
