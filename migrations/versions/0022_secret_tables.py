@@ -17,7 +17,7 @@ docs/ARCHITECTURE.md §2 ("User-global secrets"), issue 12 item 11.
   ``ab_user`` later is not readable by the app until a migration grants it.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-03
 """
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

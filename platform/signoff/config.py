@@ -36,6 +36,8 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_RATELIMIT_MFA_ADDRESS": "SIGNOFF_RATELIMIT_MFA_ADDRESS",
     "SIGNOFF_MFA_MAX_FAILURES": "SIGNOFF_MFA_MAX_FAILURES",
     "SIGNOFF_MFA_LOCKOUT_SECONDS": "SIGNOFF_MFA_LOCKOUT_SECONDS",
+    "SIGNOFF_SESSION_IDLE_MINUTES": "SIGNOFF_SESSION_IDLE_MINUTES",
+    "SIGNOFF_SESSION_MAX_HOURS": "SIGNOFF_SESSION_MAX_HOURS",
     "SIGNOFF_BASE_URL": "SIGNOFF_BASE_URL",
     "SIGNOFF_LOG_LEVEL": "SIGNOFF_LOG_LEVEL",
     "SIGNOFF_SMTP_URL": "SIGNOFF_SMTP_URL",
@@ -139,6 +141,10 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_RATELIMIT_MFA_ADDRESS": "20 per 5 minute",
         "SIGNOFF_MFA_MAX_FAILURES": 10,
         "SIGNOFF_MFA_LOCKOUT_SECONDS": 900,
+        # Sign-in sessions (web cookie and API token pair, signoff.security.sessions):
+        # ended after this long without a request, and this long after sign-in.
+        "SIGNOFF_SESSION_IDLE_MINUTES": 480,
+        "SIGNOFF_SESSION_MAX_HOURS": 168,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=30),
         "WTF_CSRF_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,

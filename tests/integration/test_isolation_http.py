@@ -109,7 +109,8 @@ def test_token_without_tenant_or_with_forged_claim_gets_nothing(app, tenant_a, t
         from flask_jwt_extended import create_access_token
 
         minted = create_access_token(
-            identity=str(tenant_a.user("admin")), additional_claims={"tenant": str(tenant_b.id)}
+            identity=str(tenant_a.user("admin")),
+            additional_claims={"tenant": str(tenant_b.id), "sid": claims["sid"]},
         )
     assert client.get("/api/v1/tenant-roles/", headers=auth(minted)).status_code == 404
 

@@ -38,6 +38,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.security.models",
             "signoff.security.mfa_state",
             "signoff.security.passwords",
+            "signoff.security.sessions",
             "signoff.security.totp",
         ],
     ),

@@ -146,6 +146,7 @@ def register_apis(appbuilder: AppBuilder) -> None:
     from signoff.api.notifications import NotificationsApi
     from signoff.api.requests import RequestsApi
     from signoff.api.roles import TenantRoleApi
+    from signoff.api.sessions import SessionsApi
     from signoff.api.slack import SlackApi, SlackInteractivityApi
     from signoff.api.support_access import SupportAccessApi
     from signoff.api.webhooks import WebhooksApi
@@ -168,3 +169,4 @@ def register_apis(appbuilder: AppBuilder) -> None:
     appbuilder.add_api(NotificationsApi)
     appbuilder.add_api(SupportAccessApi)
     register_mfa_apis(appbuilder)
+    appbuilder.add_api(SessionsApi)

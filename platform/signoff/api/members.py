@@ -42,6 +42,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.ids import parse_id
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
+from signoff.security.sessions import revoke_user_sessions
 from signoff.tenancy.access import current_membership, is_tenant_admin, require_tenant
 from signoff.tenancy.admins import active_admin_ids, lock_member_changes
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
@@ -277,6 +278,11 @@ class MembersApi(TenantBaseApi):
             if m.active != active:
                 m.active = active
                 session.flush()
+                if not active:
+                    # Tokens issued for this tenant end with the deactivation.
+                    revoke_user_sessions(
+                        session, m.user_id, reason="deactivated", tenant_id=require_tenant()
+                    )
                 _audit(session, "member.activated" if active else "member.deactivated", m, {})
             member_id = m.id
         session.expire_all()

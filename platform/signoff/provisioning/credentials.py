@@ -6,9 +6,11 @@ and, when the person has an authenticator, a valid TOTP code
 lockout): an e-mail account, or a session left open, is not enough to take the
 password. Changing also needs the current password; failed attempts are counted per
 account (``SIGNOFF_RATELIMIT_PASSWORD_CHANGE``, 429 when spent). A new password ends
-every unused reset link of the account. Changes are audited in the bound tenant's
-chain (the change-password page is a tenant page) and always logged; a reset has no
-tenant and is logged, like a failed login that names none.
+every unused reset link of the account and, in the same transaction, the account's
+sessions: every one after a reset, every other one after a change
+(:func:`signoff.security.sessions.revoke_user_sessions`). Changes are audited in the
+bound tenant's chain (the change-password page is a tenant page) and always logged; a
+reset has no tenant and is logged, like a failed login that names none.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from signoff.db.binding import current_tenant_id
 from signoff.limiter import Rule, config_limit, enforce, record
 from signoff.security import mfa
 from signoff.security.passwords import hash_password, password_matches
+from signoff.security.sessions import revoke_user_sessions
 from signoff.tenancy import account_tokens as tokens
 from signoff.tenancy.account_tokens import Claim, TokenError
 from signoff.tenancy.accounts import password_problems
@@ -59,9 +62,13 @@ def _second_factor(session: Session, user_id: int, code: str | None) -> None:
     mfa.verify_code(session, user_id, code)
 
 
-def _set(session: Session, user: Any, password: str) -> None:
+def _set(session: Session, user: Any, password: str, *, keep: str | None, reason: str) -> None:
+    """The new hash, no reset link left, and the sessions ended (but ``keep``), all in
+    the caller's transaction."""
     user.password = hash_password(password)
     tokens.revoke_for_user(session, int(user.id), tokens.RESET)
+    session.flush()
+    revoke_user_sessions(session, int(user.id), keep=keep, reason=reason)
 
 
 # --- reset by e-mail ------------------------------------------------------------------------
@@ -98,7 +105,7 @@ def complete_reset(
         tokens.consume(session, tokens.RESET, token)
         user = session.get(User, claim.user_id)
         assert user is not None
-        _set(session, user, password)
+        _set(session, user, password, keep=None, reason="password_reset")
         session.commit()
     except Exception:
         session.rollback()
@@ -137,9 +144,11 @@ def change_password(
     new: str | None,
     code: str | None = None,
     ip_address: str | None = None,
+    keep_session: str | None = None,
 ) -> None:
     """Change the signed-in person's password: the current one, the policy, and the
-    MFA code when enrolled. Raises :class:`PasswordError`, ``MfaError`` or
+    MFA code when enrolled. Every session but ``keep_session`` (the token of the
+    session that changes it) ends. Raises :class:`PasswordError`, ``MfaError`` or
     ``RateLimited`` (429, failed attempts per account)."""
     enforce(_change_rules(user_id), consume=False)
     user = session.get(User, user_id)
@@ -160,7 +169,7 @@ def change_password(
     try:
         user = session.get(User, user_id)
         assert user is not None
-        _set(session, user, new)
+        _set(session, user, new, keep=keep_session, reason="password_changed")
         _audit(session, "password.changed", user_id, {"ip_address": ip_address})
         session.commit()
     except Exception:

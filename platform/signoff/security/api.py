@@ -2,6 +2,10 @@
 
 A user who is not a member of the tenant gets the same 401 as a wrong password,
 so the endpoint reveals neither which tenants exist nor who belongs to them.
+
+Each login opens a server-side session (:mod:`signoff.security.sessions`): the access
+and refresh tokens carry its token in the ``sid`` claim, a refreshed access token keeps
+it, and every token of the session is refused (401) once it is revoked, expired or idle.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from flask_jwt_extended import (
 )
 from marshmallow import Schema, ValidationError, fields, validate
 
+from signoff.security import sessions
+
 
 class LoginSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=128))
@@ -36,6 +42,14 @@ login_schema = LoginSchema()
 
 def tenant_claims(tenant_id: Any) -> dict[str, str]:
     return {"tenant": str(tenant_id)} if tenant_id else {}
+
+
+def session_claims(tenant_id: Any, sid: Any) -> dict[str, str]:
+    """The claims of a token pair: its tenant and its session."""
+    claims = tenant_claims(tenant_id)
+    if isinstance(sid, str):
+        claims[sessions.CLAIM] = sid
+    return claims
 
 
 class SignoffSecurityApi(SecurityApi):
@@ -94,7 +108,8 @@ class SignoffSecurityApi(SecurityApi):
             tenant_id = tenant_for_member(sm.session, payload["tenant"], user.id)
             if tenant_id is None:
                 return self.response_401()
-        claims = tenant_claims(tenant_id)
+        sid = sessions.open_session(int(user.id), kind=sessions.API, tenant_id=tenant_id)
+        claims = session_claims(tenant_id, sid)
         resp = {
             API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
                 identity=str(user.id), fresh=True, additional_claims=claims
@@ -127,7 +142,9 @@ class SignoffSecurityApi(SecurityApi):
           security:
             - jwt_refresh: []
         """
-        claims = tenant_claims(get_jwt().get("tenant"))
+        # The refresh token's session was checked when it was loaded (401 if revoked).
+        jwt = get_jwt()
+        claims = session_claims(jwt.get("tenant"), jwt.get(sessions.CLAIM))
         token = create_access_token(
             identity=get_jwt_identity(), fresh=False, additional_claims=claims
         )

@@ -14,14 +14,15 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_limiter import Limiter
+from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select
 
 from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
-from signoff.security import passwords
+from signoff.security import passwords, sessions
 from signoff.security.api import SignoffSecurityApi
 from signoff.security.platform import note_loaded, note_sign_in
 from signoff.tenancy.resolution import (
@@ -34,6 +35,13 @@ from signoff.tenancy.resolution import (
 log = logging.getLogger(__name__)
 
 
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class SignoffSecurityManager(SecurityManager):
     security_api = SignoffSecurityApi
 
@@ -41,6 +49,13 @@ class SignoffSecurityManager(SecurityManager):
         super().__init__(appbuilder)
         # The app role cannot read ab_user.password: never load it (migration 0022).
         passwords.defer_password_column(self.user_model)
+        # Where sessions are checked (load_user), every web sign-in opens one and
+        # signing out ends it (signoff.security.sessions).
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not app.extensions.get("signoff_sessions"):
+            app.extensions["signoff_sessions"] = True
+            user_logged_in.connect(sessions.on_web_login, app)
+            user_logged_out.connect(sessions.on_web_logout, app)
 
     def auth_user_db(self, username: str | None, password: str | None) -> Any | None:
         """FAB's password sign-in, reading the stored hash through
@@ -72,6 +87,12 @@ class SignoffSecurityManager(SecurityManager):
         note_sign_in(user)
 
     def load_user(self, pk: Any) -> Any | None:
+        # The web cookie signs in only while its server-side session is live (checked
+        # before the user is loaded, on a connection of its own); the JWT path checks
+        # the token's session in load_user_jwt.
+        web = has_request_context() and not getattr(g, "_signoff_jwt", False)
+        if web and not sessions.web_session_user(int(pk)):
+            return None
         user = self.get_user_by_id(int(pk))
         if not user or not user.is_active:
             return None
@@ -89,6 +110,10 @@ class SignoffSecurityManager(SecurityManager):
         memo = (jwt_data.get("jti"), jwt_data["sub"], jwt_data.get("tenant"))
         if g.get("_signoff_jwt_memo") == memo and getattr(g, "user", None) is not None:
             return g.user
+        # A token of a revoked, expired or idle session (or one without a session,
+        # issued before sessions existed) is refused: 401.
+        if sessions.session_user(jwt_data.get(sessions.CLAIM)) != _int(jwt_data.get("sub")):
+            return None
         user = self.load_user(jwt_data["sub"])
         if not user:
             return None

@@ -7,7 +7,9 @@
 - ``/account/forgot-password`` and ``/account/reset/<token>``: a reset link by e-mail,
   then a new password (and the MFA code when the account has an authenticator).
 - ``/t/<slug>/account/password``: change the password while signed in (the current
-  password, and the MFA code when enrolled).
+  password, and the MFA code when enrolled); the person's other sessions end.
+- ``/account/sessions/``: the signed-in person's sessions (browsers and API token
+  pairs), each with a button that ends it, and "sign out everywhere else".
 
 A bad link is 404, a used or expired one 410, each with a page that says so. The
 logic is :mod:`signoff.provisioning.verification` and
@@ -22,9 +24,10 @@ from typing import Any
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
-from flask_login import login_user
+from flask_login import current_user, login_user
 from werkzeug.wrappers import Response
 
+from signoff.db.ids import as_uuid
 from signoff.errors import MfaError
 from signoff.extensions import current_appbuilder, db
 from signoff.limiter import RateLimited, client_address
@@ -32,7 +35,7 @@ from signoff.provisioning import verification
 from signoff.provisioning.credentials import PasswordError, change_password, complete_reset
 from signoff.provisioning.credentials import reset_claim as reset_link_claim
 from signoff.provisioning.onboarding import SignUpError
-from signoff.security import mfa
+from signoff.security import mfa, sessions
 from signoff.tenancy.account_tokens import TokenError
 from signoff.tenancy.accounts import PASSWORD_MIN, normalize_email
 from signoff.tenancy.invites import InviteError
@@ -40,19 +43,6 @@ from signoff.views.common import SignoffView, error_page, tenant_nav
 from signoff.views.tenant_base import TenantScoped
 
 log = logging.getLogger(__name__)
-
-
-def _end_other_sessions(user_id: int, *, keep_current: bool) -> None:
-    """The single place where a password change or reset ends the person's other
-    sessions. Revocable sessions are a separate piece of work (issue 12 item 5,
-    ``signoff.security.sessions``); the lead wires
-    ``revoke_user_sessions(db.session, user_id, keep=<this session, when keep_current>)``
-    into this function when merging it. Until then it only logs."""
-    log.info(
-        "password changed for user=%s: other sessions not ended (keep_current=%s)",
-        user_id,
-        keep_current,
-    )
 
 
 def link_problem(exc: TokenError) -> Response:
@@ -223,7 +213,7 @@ class AccountView(SignoffView):
         status = 200
         if request.method == "POST":
             try:
-                user_id = complete_reset(
+                complete_reset(
                     session,
                     token,
                     password=request.form.get("password"),
@@ -239,7 +229,7 @@ class AccountView(SignoffView):
             except RateLimited as exc:
                 errors, status = {"code": _limited(exc)}, 429
             else:
-                _end_other_sessions(user_id, keep_current=False)
+                # Every session of the account ended with the reset (same transaction).
                 flash("Your password was changed. Sign in with the new one.", "success")
                 return redirect(current_appbuilder().get_url_for_login)
         return _page(
@@ -273,6 +263,7 @@ class PasswordView(TenantScoped, SignoffView):
                     new=request.form.get("new_password"),
                     code=request.form.get("code"),
                     ip_address=client_address(),
+                    keep_session=sessions.current_session_token(),
                 )
             except PasswordError as exc:
                 errors, status = {exc.field: exc.message}, 422
@@ -281,8 +272,8 @@ class PasswordView(TenantScoped, SignoffView):
             except RateLimited as exc:
                 errors, status = {"current_password": _limited(exc)}, 429
             else:
-                _end_other_sessions(uid, keep_current=True)
-                flash("Your password was changed.", "success")
+                # The person's other sessions ended with the change (same transaction).
+                flash("Your password was changed. You were signed out elsewhere.", "success")
                 return redirect(url_for("PortalView.home"))
         needs_code = mfa.is_enrolled(session, uid)
         nav = tenant_nav(session)
@@ -301,6 +292,58 @@ class PasswordView(TenantScoped, SignoffView):
         return resp
 
 
+class SessionsView(SignoffView):
+    """The signed-in person's sessions; any one of them, or all others, can be ended."""
+
+    route_base = "/account/sessions"
+    default_view = "index"
+
+    def _signed_in(self) -> Response | None:
+        if current_user.is_authenticated:
+            return None
+        return redirect(f"{current_appbuilder().get_url_for_login}?next=/account/sessions/")
+
+    @expose("/", methods=["GET"])
+    @no_cache
+    def index(self) -> Response:
+        if (resp := self._signed_in()) is not None:
+            return resp
+        rows = sessions.list_sessions(sessions.current_session_token())
+        rows.sort(key=lambda row: not row.is_current)  # this session first, then newest
+        return _page(self, "signoff/account_sessions.html", rows=rows)
+
+    @expose("/<session_id>/revoke", methods=["POST"])
+    @no_cache
+    def revoke(self, session_id: str) -> Response:
+        if (resp := self._signed_in()) is not None:
+            return resp
+        sid = as_uuid(session_id)
+        token = sessions.current_session_token()
+        if sid is None or not sessions.end_session(token, session_id=sid, reason="signed_out"):
+            return error_page(404, "No such session", "It may have ended already.")
+        flash("That session was signed out.", "success")
+        return redirect(url_for("SessionsView.index"))
+
+    @expose("/revoke-others", methods=["POST"])
+    @no_cache
+    def revoke_others(self) -> Response:
+        if (resp := self._signed_in()) is not None:
+            return resp
+        session = db.session
+        count = sessions.revoke_user_sessions(
+            session,
+            int(current_user.id),
+            keep=sessions.current_session_token(),
+            reason="signed_out_everywhere",
+        )
+        session.commit()
+        flash(
+            f"Signed out everywhere else ({count} session{'s' if count != 1 else ''}).", "success"
+        )
+        return redirect(url_for("SessionsView.index"))
+
+
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(AccountView())
     appbuilder.add_view_no_menu(PasswordView())
+    appbuilder.add_view_no_menu(SessionsView())

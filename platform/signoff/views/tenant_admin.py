@@ -29,6 +29,7 @@ from signoff.extensions import db
 from signoff.notifications.email import mail_configured, send_email
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
+from signoff.security.sessions import revoke_user_sessions
 from signoff.tenancy.access import current_tenant, require_tenant
 from signoff.tenancy.accounts import normalize_email
 from signoff.tenancy.admins import (
@@ -361,6 +362,11 @@ class TenantAdminView(TenantScoped, SignoffView):
         membership.active = active
         membership.manager_id = manager_id
         session.flush()
+        if was_active and not active:
+            # Tokens issued for this tenant end with the deactivation.
+            revoke_user_sessions(
+                session, membership.user_id, reason="deactivated", tenant_id=require_tenant()
+            )
         _audit(
             session,
             "member.updated",

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.fixtures.tenants import auth
+from tests.fixtures.tenants import auth, session_id_claim
 from tests.integration.api.conftest import assert_error
 
 
@@ -138,14 +138,17 @@ def test_forged_tenant_headers_are_ignored(api_a, api_b):
 
 def test_jwt_of_tenant_a_cannot_act_in_tenant_b(api_a, api_b, app):
     victim = api_b.submit(5000)
-    # A correctly signed token naming B for A's manager (not a member of B).
+    # A correctly signed token naming B for A's manager (not a member of B), on a live
+    # session of theirs (so that only the tenant claim is wrong).
+    client = api_a.client
+    sid = session_id_claim(client, api_a.tenant.username("manager"))
     with app.test_request_context():
         from flask_jwt_extended import create_access_token
 
         minted = create_access_token(
-            identity=str(api_a.uid("manager")), additional_claims={"tenant": str(api_b.tenant.id)}
+            identity=str(api_a.uid("manager")),
+            additional_claims={"tenant": str(api_b.tenant.id), "sid": sid},
         )
-    client = api_a.client
     for path in (
         f"/api/v1/approval-workflow/approve/{victim}/0",
         f"/api/v1/approval-workflow/reject/{victim}",
@@ -153,10 +156,13 @@ def test_jwt_of_tenant_a_cannot_act_in_tenant_b(api_a, api_b, app):
         assert_error(client.post(path, headers=auth(minted)), 404)
     assert_error(client.get("/api/v1/approval-workflow/pending", headers=auth(minted)), 404)
     # Without any tenant claim: no tenant, nothing.
+    sid_b = session_id_claim(client, api_b.tenant.username("manager"))
     with app.test_request_context():
         from flask_jwt_extended import create_access_token
 
-        bare = create_access_token(identity=str(api_b.uid("manager")))
+        bare = create_access_token(
+            identity=str(api_b.uid("manager")), additional_claims={"sid": sid_b}
+        )
     assert_error(client.get("/api/v1/approval-workflow/pending", headers=auth(bare)), 404)
 
 

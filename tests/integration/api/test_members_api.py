@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.fixtures.tenants import api_token, auth
 from tests.integration.api.conftest import Api, assert_error
 
 MEMBERS = "/api/v1/members/"
@@ -77,11 +78,14 @@ def test_deactivate_cuts_access_at_once_and_activate_restores(client, tenant_fac
     m2 = _member(api, "manager2")
     resp = api.post(f"{MEMBERS}{m2['id']}/deactivate")
     assert resp.status_code == 200 and resp.get_json()["active"] is False
-    # The same, still unexpired token: the tenant no longer answers (as for a stranger).
-    assert_error(client.get("/api/v1/approval-workflow/pending", headers=token_headers), 404)
+    # The same, still unexpired token: its session ended with the deactivation.
+    assert_error(client.get("/api/v1/approval-workflow/pending", headers=token_headers), 401)
     assert api.get(f"{MEMBERS}?active=false").get_json()["count"] == 1
     assert api.post(f"{MEMBERS}{m2['id']}/activate").get_json()["active"] is True
-    assert client.get("/api/v1/approval-workflow/pending", headers=token_headers).status_code == 200
+    # Reactivation does not bring the old token back; a new login works.
+    assert_error(client.get("/api/v1/approval-workflow/pending", headers=token_headers), 401)
+    fresh = auth(api_token(client, api.tenant.username("manager2"), api.tenant.slug))
+    assert client.get("/api/v1/approval-workflow/pending", headers=fresh).status_code == 200
     with database.connect("admin") as conn:
         actions = [
             r[0]
