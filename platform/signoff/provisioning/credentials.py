@@ -6,9 +6,11 @@ and, when the person has an authenticator, a valid TOTP code
 lockout): an e-mail account, or a session left open, is not enough to take the
 password. Changing also needs the current password; failed attempts are counted per
 account (``SIGNOFF_RATELIMIT_PASSWORD_CHANGE``, 429 when spent). A new password ends
-every unused reset link of the account. Changes are audited in the bound tenant's
-chain (the change-password page is a tenant page) and always logged; a reset has no
-tenant and is logged, like a failed login that names none.
+every unused reset link of the account. A reset (``password.reset``) and a change
+(``password.changed``) are audited in the chain of every tenant the account is an
+active member of (:mod:`signoff.tenancy.account_audit`), in the transaction that sets
+the password, and logged; a refused change (``password.change_failed``) is audited in
+the tenant of the page.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from signoff.limiter import Rule, config_limit, enforce, record
 from signoff.security import mfa
 from signoff.security.passwords import hash_password
 from signoff.tenancy import account_tokens as tokens
+from signoff.tenancy.account_audit import audit_account_event
 from signoff.tenancy.account_tokens import Claim, TokenError
 from signoff.tenancy.accounts import password_problems
 
@@ -100,6 +103,13 @@ def complete_reset(
         user = session.get(User, claim.user_id)
         assert user is not None
         _set(session, user, password)
+        audit_account_event(
+            session,
+            int(user.id),
+            action="password.reset",
+            actor_id=int(user.id),
+            payload={"method": "email_link", "ip_address": ip_address},
+        )
         session.commit()
     except Exception:
         session.rollback()
@@ -162,7 +172,13 @@ def change_password(
         user = session.get(User, user_id)
         assert user is not None
         _set(session, user, new)
-        _audit(session, "password.changed", user_id, {"ip_address": ip_address})
+        audit_account_event(
+            session,
+            user_id,
+            action="password.changed",
+            actor_id=user_id,
+            payload={"ip_address": ip_address},
+        )
         session.commit()
     except Exception:
         session.rollback()
