@@ -100,6 +100,8 @@ def _audit_failed_login(username: str | None, method: str) -> None:
     try:
         sm = current_app.appbuilder.sm  # type: ignore[attr-defined]
         user = sm.find_user(username=username)
+        if user is None and "@" in username:  # FAB's login also takes the e-mail address
+            user = sm.find_user(email=username)
         if user is None:
             db.session.rollback()
             return
