@@ -383,6 +383,21 @@ def record(rules: Iterable[Rule]) -> None:
         log.warning("rate-limit storage unreachable (%s); event not counted", type(exc).__name__)
 
 
+def tally(key: str, amount: int = 1, *, expiry: int = 86400) -> int | None:
+    """Add ``amount`` to a plain counter ``key`` in the limiter's storage and return
+    its new value; ``None`` without a limiter or when Redis does not answer. Never
+    raises. The counter expires ``expiry`` seconds after its last change."""
+    if not app_has_limiter():
+        return None
+    try:
+        parts = ("signoff-tally", limiter._key_prefix, key)
+        name = "/".join(str(p) for p in parts if p)
+        return int(limiter.limiter.storage.incr(name, expiry, amount=amount))
+    except Exception as exc:
+        log.warning("rate-limit storage unreachable (%s); counter not kept", type(exc).__name__)
+        return None
+
+
 def reset(rules: Iterable[Rule]) -> None:
     """Clear the buckets of ``rules`` (tests, an operator unlocking an account)."""
     if not app_has_limiter():

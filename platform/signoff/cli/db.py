@@ -29,11 +29,14 @@ def db_group() -> None:
 @click.option("--database", help="Database to grant on (default: the one admin-url names).")
 @click.option("--create-database", is_flag=True, help="Create the database if missing.")
 def init_roles(admin_url: str, database: str | None, create_database: bool) -> None:
-    """Create signoff_owner and signoff_app (idempotent).
+    """Create signoff_owner and signoff_app (idempotent), grant their rights, and
+    take TEMPORARY and the large-object functions from the app role (re-run it after
+    upgrading an existing installation).
 
-    Passwords come from SIGNOFF_OWNER_PASSWORD and SIGNOFF_APP_PASSWORD when set.
+    Passwords come from SIGNOFF_OWNER_PASSWORD and SIGNOFF_APP_PASSWORD when set. Warns
+    when a revoke did not take effect (a managed PostgreSQL's admin may not make it).
     """
-    admin.init_roles(
+    problems = admin.init_roles(
         admin_url,
         database=database,
         owner_password=setting("SIGNOFF_OWNER_PASSWORD"),
@@ -41,6 +44,10 @@ def init_roles(admin_url: str, database: str | None, create_database: bool) -> N
         create_database=create_database,
     )
     click.echo("roles signoff_owner and signoff_app are ready")
+    for problem in problems:
+        click.secho(f"WARNING: {problem}", fg="yellow", err=True)
+    if problems:
+        click.secho(f"WARNING: {admin.MANAGED_HINT}", fg="yellow", err=True)
 
 
 def _busy_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -16,7 +16,7 @@ from typing import TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from signoff.config import setting
@@ -60,6 +60,27 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC, signoff_app
 """
 
+#: The functions ``LARGE_OBJECT_REVOKE_SQL`` names, as ``has_function_privilege`` takes them.
+LARGE_OBJECT_FUNCTIONS: tuple[str, ...] = tuple(
+    re.findall(r"pg_catalog\.\w+\([^)]*\)", LARGE_OBJECT_REVOKE_SQL)
+)
+
+#: What the app role may still do after ``init_roles``: create temporary objects on
+#: this database, and which large-object functions it may call (directly or as PUBLIC).
+_APP_ROLE_LEFTOVERS = text(
+    "SELECT has_database_privilege(:role, current_database(), 'TEMPORARY') AS temporary, "
+    "ARRAY(SELECT f FROM unnest(CAST(:functions AS text[])) AS f "
+    "WHERE has_function_privilege(:role, f, 'EXECUTE')) AS functions"
+)
+
+MANAGED_HINT = (
+    "On a managed PostgreSQL (RDS, Cloud SQL, Azure) the admin user is not a superuser "
+    "and may not be allowed to change rights on pg_catalog's functions or on a database "
+    "it does not own; ask the provider's support, or accept the remaining right "
+    "(tenant isolation does not depend on it). See the README, 'Running against your own "
+    "PostgreSQL and Redis'."
+)
+
 
 def project_root() -> Path:
     """Where ``alembic.ini`` and ``migrations/`` live: ``SIGNOFF_HOME``, else the checkout."""
@@ -84,11 +105,14 @@ def init_roles(
     owner_password: str | None = None,
     app_password: str | None = None,
     create_database: bool = False,
-) -> None:
+) -> list[str]:
     """Create both roles (idempotent) and give them their rights on ``database``.
 
     ``database`` defaults to the one ``admin_url`` names. With ``create_database``
-    the database is created, owned by the admin, if it does not exist.
+    the database is created, owned by the admin, if it does not exist. Afterwards it
+    checks that the app role can no longer create temporary objects or call the
+    large-object functions; the returned list says what it still can (empty: all
+    revokes took effect).
     """
     admin = _psycopg_url(admin_url)
     dbname = database or admin.database
@@ -128,11 +152,43 @@ def init_roles(
             # PUBLIC on this (Signoff's own) database; the owner keeps its explicit
             # grant above. Another role that needs temporary tables here needs its own
             # GRANT TEMPORARY.
-            conn.execute(text(f"REVOKE TEMPORARY ON DATABASE {ident} FROM PUBLIC, {APP_ROLE}"))
-            conn.execute(text(LARGE_OBJECT_REVOKE_SQL))
+            # A REVOKE the admin may not make is a WARNING in PostgreSQL, or an error;
+            # either way, what counts is checked below.
+            for revoke in (
+                text(f"REVOKE TEMPORARY ON DATABASE {ident} FROM PUBLIC, {APP_ROLE}"),
+                text(LARGE_OBJECT_REVOKE_SQL),
+            ):
+                try:
+                    conn.execute(revoke)
+                except DBAPIError as exc:
+                    log.warning("init-roles: a revoke failed: %s", exc.orig or exc)
+            problems = app_role_leftovers(conn)
     finally:
         db_engine.dispose()
+    for problem in problems:
+        log.warning("init-roles: %s", problem)
     log.info("roles %s and %s ready on database %s", OWNER_ROLE, APP_ROLE, dbname)
+    return problems
+
+
+def app_role_leftovers(conn: Connection) -> list[str]:
+    """What ``init_roles`` meant to take from the app role and it still has on the
+    connected database: one sentence each, empty when every revoke took effect."""
+    row = conn.execute(
+        _APP_ROLE_LEFTOVERS, {"role": APP_ROLE, "functions": list(LARGE_OBJECT_FUNCTIONS)}
+    ).one()
+    problems = []
+    if row.temporary:
+        problems.append(
+            f"{APP_ROLE} can still create temporary tables on this database "
+            "(REVOKE TEMPORARY ... FROM PUBLIC did not take effect)"
+        )
+    if row.functions:
+        problems.append(
+            f"{APP_ROLE} can still call large-object functions "
+            f"({', '.join(row.functions)}): REVOKE EXECUTE did not take effect"
+        )
+    return problems
 
 
 #: Default of ``signoff db upgrade --lock-timeout`` (milliseconds).

@@ -8,9 +8,11 @@ password. Changing also needs the current password; failed attempts are counted 
 account (``SIGNOFF_RATELIMIT_PASSWORD_CHANGE``, 429 when spent). A new password ends
 every unused reset link of the account and, in the same transaction, the account's
 sessions: every one after a reset, every other one after a change
-(:func:`signoff.security.sessions.revoke_user_sessions`). Changes are audited in the
-bound tenant's chain (the change-password page is a tenant page) and always logged; a
-reset has no tenant and is logged, like a failed login that names none.
+(:func:`signoff.security.sessions.revoke_user_sessions`). A reset (``password.reset``)
+and a change (``password.changed``) are audited in the chain of every tenant the account
+is an active member of (:mod:`signoff.tenancy.account_audit`), in the transaction that
+sets the password, and logged; a refused change (``password.change_failed``) is audited
+in the tenant of the page.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from signoff.security import mfa
 from signoff.security.passwords import hash_password, password_matches
 from signoff.security.sessions import revoke_user_sessions
 from signoff.tenancy import account_tokens as tokens
+from signoff.tenancy.account_audit import audit_account_event
 from signoff.tenancy.account_tokens import Claim, TokenError
 from signoff.tenancy.accounts import password_problems
 
@@ -106,6 +109,13 @@ def complete_reset(
         user = session.get(User, claim.user_id)
         assert user is not None
         _set(session, user, password, keep=None, reason="password_reset")
+        audit_account_event(
+            session,
+            int(user.id),
+            action="password.reset",
+            actor_id=int(user.id),
+            payload={"method": "email_link", "ip_address": ip_address},
+        )
         session.commit()
     except Exception:
         session.rollback()
@@ -170,7 +180,13 @@ def change_password(
         user = session.get(User, user_id)
         assert user is not None
         _set(session, user, new, keep=keep_session, reason="password_changed")
-        _audit(session, "password.changed", user_id, {"ip_address": ip_address})
+        audit_account_event(
+            session,
+            user_id,
+            action="password.changed",
+            actor_id=user_id,
+            payload={"ip_address": ip_address},
+        )
         session.commit()
     except Exception:
         session.rollback()

@@ -16,7 +16,6 @@ from jinja2 import TemplateNotFound
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
-from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bound_tenant, current_tenant_id
 from signoff.extensions import current_appbuilder, db
 from signoff.limiter import (
@@ -39,8 +38,8 @@ from signoff.limiter import (
     verified_claims,
 )
 from signoff.security.mfa_web import api_login_policy
+from signoff.tenancy.account_audit import audit_login_failure
 from signoff.tenancy.models import Tenant
-from signoff.tenancy.resolution import tenant_for_member
 
 if TYPE_CHECKING:
     from flask_appbuilder import AppBuilder
@@ -81,9 +80,11 @@ def _submitted_tenant() -> str | None:
 
 
 def _audit_failed_login(username: str | None, method: str) -> None:
-    """Log every failed login; audit it in the tenant the login names, but only when
-    the account is a member of that tenant (the body may name any tenant: an
-    attacker must not write into a chain they have nothing to do with). Never raises.
+    """Log every failed login, and audit it as ``login.failed`` in every tenant the
+    named account is an active member of, whatever tenant the body names (an attacker
+    must not write into a chain the account has nothing to do with), at most once per
+    account and tenant per minute with the number of failures
+    (:func:`signoff.tenancy.account_audit.audit_login_failure`). Never raises.
     """
     account = account_key(username)[8:20] if username else "-"
     slug = _submitted_tenant()
@@ -94,26 +95,19 @@ def _audit_failed_login(username: str | None, method: str) -> None:
         client_address(),
         slug or "-",
     )
-    if not username or not slug:
+    if not username:
         return
     try:
         sm = current_appbuilder().sm
         user = sm.find_user(username=username)
-        tenant_id = tenant_for_member(db.session, slug, int(user.id)) if user else None
-        db.session.rollback()
-        if tenant_id is None:
+        if user is None and "@" in username:  # FAB's login also takes the e-mail address
+            user = sm.find_user(email=username)
+        if user is None:
+            db.session.rollback()
             return
-        with bound_tenant(tenant_id, db.session):
-            audit_append(
-                db.session,
-                actor_id=None,
-                on_behalf_of_id=None,
-                action="login.failed",
-                object_type="user",
-                object_id=str(user.id),
-                payload={"method": method, "ip_address": client_address()},
-            )
-            db.session.commit()
+        payload = {"method": method, "ip_address": client_address()}
+        with bound_tenant(None, db.session):
+            audit_login_failure(db.session, int(user.id), payload)
     except Exception as exc:
         db.session.rollback()
         log.warning("failed login not audited (%s: %s)", type(exc).__name__, exc)

@@ -103,7 +103,9 @@ def test_tenant_admin_and_break_glass_get_403_too(app, breakglass, tenant_a, dat
     _assert_closed(fresh_client(app), admin_id, email)
 
 
-def test_operator_cannot_take_over_a_tenant_admin(app, operator, tenant_factory, database):
+def test_operator_cannot_take_over_a_tenant_admin(
+    app, operator, breakglass, tenant_factory, database
+):
     """The incident: reset the tenant admin's password, sign in, open the tenant admin."""
     t = tenant_factory({"admin": ["Admin"]}, managers={})
     victim = int(t.user("admin"))
@@ -121,10 +123,21 @@ def test_operator_cannot_take_over_a_tenant_admin(app, operator, tenant_factory,
     attacker = fresh_client(app)
     attacker.post("/login/", data={"username": t.username("admin"), "password": taken})
     assert attacker.get(f"/t/{t.slug}/admin/").status_code in (302, 404)
-    # The operator's own session opens neither the tenant's pages nor its admin.
-    assert client.get(f"/t/{t.slug}/").status_code == 404
-    assert client.get(f"/t/{t.slug}/admin/").status_code == 404
-    assert client.get(f"/t/{t.slug}/admin/members/").status_code == 404
+    # Neither the operator's own session nor the break-glass administrator's opens the
+    # tenant's pages or its admin (platform staff have no membership).
+    glass = _client(app, breakglass)
+    for staff in (client, glass):
+        assert staff.get(f"/t/{t.slug}/").status_code == 404
+        assert staff.get(f"/t/{t.slug}/admin/").status_code == 404
+        assert staff.get(f"/t/{t.slug}/admin/members/").status_code == 404
+    # The break-glass administrator cannot reset the password either.
+    resp = glass.post(
+        f"/resetpassword/form?pk={victim}", data={"password": taken, "conf_password": taken}
+    )
+    assert resp.status_code == 403
+    with database.connect("admin") as conn:
+        still = conn.execute("SELECT password FROM ab_user WHERE id = %s", (victim,)).fetchone()
+    assert still == before
     # The owner still signs in with the old password.
     _client(app, t.username("admin"), PASSWORD)
 

@@ -134,23 +134,82 @@ def _failed_logins(database: Any, tenant: Any) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
-def test_a_failure_is_logged_and_audited_only_in_a_tenant_of_the_account(app, database, caplog):
+def _join(app: Any, tenant: Any, username: str) -> None:
+    """Make the existing account ``username`` a member of ``tenant`` too."""
+    from signoff.extensions import db
+    from signoff.provisioning.manifest import apply_manifest
+
+    manifest = {
+        "tenant": {"slug": tenant.slug, "name": f"Tenant {tenant.slug}", "plan": "team"},
+        "members": [{"username": username, "roles": ["Requester"]}],
+    }
+    with app.app_context():
+        apply_manifest(app, db.session, manifest)
+
+
+def test_failures_are_logged_and_audited_in_each_tenant_of_the_account(
+    app, database, caplog, monkeypatch
+):
+    """Web and API failures, whatever tenant the body names (or none), are audited in
+    every tenant the account belongs to, and only there: at most one ``login.failed``
+    per account and tenant per window, carrying the failures since the previous one."""
+    from signoff.tenancy import account_audit
+
     mine = make_tenant(app)
+    also_mine = make_tenant(app, {"admin": ["Admin"]}, managers={})
     foreign = make_tenant(app)
     victim = mine.username("alice")
+    uid = str(mine.user("alice"))
+    _join(app, also_mine, victim)
     client = fresh_client(app)
     address = client.environ_base["REMOTE_ADDR"]
     with caplog.at_level(logging.WARNING, logger="signoff.security.ratelimit"):
-        assert attempt(client, API, victim, "guess", mine.slug).status_code == 401
         assert attempt(client, API, victim, "guess", foreign.slug).status_code == 401
+        assert attempt(client, API, victim, "guess", mine.slug).status_code == 401
         assert attempt(client, WEB, victim, "guess").status_code in (302, 303)
     logged = [r.getMessage() for r in caplog.records if "login failed" in r.getMessage()]
     assert len(logged) == 3 and all(address in m for m in logged)
     assert all(victim not in m for m in logged)  # the name tried stays out of the log
-    rows = _failed_logins(database, mine)
-    assert len(rows) == 1
-    actor, object_id, payload = rows[0]
-    assert actor is None and object_id == str(mine.user("alice"))
-    assert payload["method"] == "api" and payload["ip_address"] == address
+    # Three failures in the window: one event in each of the account's tenants, from
+    # the first failure (an API login that named a tenant the account is not in).
+    for tenant in (mine, also_mine):
+        rows = _failed_logins(database, tenant)
+        assert len(rows) == 1, tenant.slug
+        actor, object_id, payload = rows[0]
+        assert actor is None and object_id == uid
+        assert payload == {
+            "method": "api",
+            "ip_address": address,
+            "count": 1,
+            "window_seconds": account_audit.LOGIN_FAILED_WINDOW_SECONDS,
+        }
     # The tenant the account does not belong to gets nothing in its chain.
     assert _failed_logins(database, foreign) == []
+
+    # Once the window has passed, the next failure is recorded with the two that
+    # were only counted meanwhile (this one names the account by its e-mail address,
+    # which FAB's login also takes).
+    monkeypatch.setattr(account_audit, "LOGIN_FAILED_WINDOW_SECONDS", 0)
+    later = fresh_client(app)
+    email = f"ALICE@{mine.slug}.example"
+    assert attempt(later, WEB, email, "guess").status_code in (302, 303)
+    for tenant in (mine, also_mine):
+        rows = _failed_logins(database, tenant)
+        assert len(rows) == 2, tenant.slug
+        assert rows[1][2]["count"] == 3 and rows[1][2]["method"] == "web"
+        assert rows[1][2]["ip_address"] == later.environ_base["REMOTE_ADDR"]
+    assert _failed_logins(database, foreign) == []
+
+
+def test_a_flood_of_failures_writes_one_event_per_tenant(app, database, no_pace):
+    """Guessers at many addresses cannot flood a chain: one event per window."""
+    tenant = make_tenant(app, {"bob": ["Requester"]}, managers={})
+    victim = tenant.username("bob")
+    for i in range(6):
+        how = API if i % 2 else WEB
+        assert outcome(attempt(fresh_client(app), how, victim, f"guess-{i}"), how) == "failed"
+    rows = _failed_logins(database, tenant)
+    assert len(rows) == 1 and rows[0][2]["count"] == 1
+    # Unknown names and accounts without a membership write nothing anywhere.
+    assert outcome(attempt(fresh_client(app), WEB, "nobody-at-all", "guess"), WEB) == "failed"
+    assert len(_failed_logins(database, tenant)) == 1
