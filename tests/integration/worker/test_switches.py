@@ -21,8 +21,7 @@ def _mails_of(mailbox: Mailbox, slug: str) -> list[str]:
 
 
 def test_email_switched_off_for_the_platform_sends_nothing(
-    app: Any,
-    database: Any, redis_url: str, redis_prefix: str, mailbox: Mailbox, tmp_path: Any
+    app: Any, database: Any, redis_url: str, redis_prefix: str, mailbox: Mailbox, tmp_path: Any
 ) -> None:
     from signoff.app import create_app
 
