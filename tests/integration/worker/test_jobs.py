@@ -74,6 +74,16 @@ def _present(database: Any, seeded: dict[str, list[str]]) -> set[str]:
     return {r[0] for r in keys + jtis + mails}
 
 
+def _kept(seeded: dict[str, list[str]]) -> set[str]:
+    """What clean-up must leave: the fresh key, the live verification, the live link
+    and the one used a minute ago (it still answers "already used")."""
+    return {
+        seeded["idempotency"][-1],
+        seeded["mfa"][1],
+        *(m for m in seeded["tokens"] if m.startswith(("used_just_now-", "live-"))),
+    }
+
+
 def test_the_worker_cleans_up_what_expired_and_keeps_what_lives(
     app: Any, database: Any, worker: Worker, tenant_factory: Any
 ) -> None:
@@ -85,11 +95,7 @@ def test_the_worker_cleans_up_what_expired_and_keeps_what_lives(
 
     with app.app_context():
         assert enqueue(app, "signoff.cleanup")
-    kept = {
-        seeded["idempotency"][-1],
-        seeded["mfa"][1],
-        *(m for m in seeded["tokens"] if m.startswith(("used_just_now-", "live-"))),
-    }
+    kept = _kept(seeded)
     deadline = time.monotonic() + 30
     while _present(database, seeded) != kept and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -121,3 +127,32 @@ def test_a_superseded_sign_up_link_forgets_its_password_hash(app: Any, database:
         ({"organisation": "Org 0"}, True),  # superseded: its password hash is gone
         ({"organisation": "Org 1", "password_hash": "hash-1"}, False),
     ]
+
+
+def test_the_cronjob_commands_run_the_same_jobs(
+    app: Any, database: Any, redis_url: str, redis_prefix: str, tenant_factory: Any
+) -> None:
+    """``signoff cleanup`` and ``signoff notifications digests``: what the chart's
+    CronJobs run when there is no beat."""
+    import subprocess
+    import sys
+
+    from tests.integration.worker.conftest import worker_env
+
+    seeded = _seed(database, tenant_factory())
+    env = worker_env(
+        database,
+        broker_url=redis_url,
+        redis_url=redis_url,
+        queue=f"{redis_prefix}signoff",
+        smtp_url="",
+    )
+    run = [sys.executable, "-m", "signoff.cli"]
+    done = subprocess.run([*run, "cleanup"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "idempotency keys" in done.stdout and "account links" in done.stdout
+    assert _present(database, seeded) == _kept(seeded)
+    digests = subprocess.run(
+        [*run, "notifications", "digests"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert digests.returncode == 0 and "digests written:" in digests.stdout, digests.stderr
