@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from signoff.audit.chain import AuditError
 from signoff.audit.checkpoints import Checkpoint, audit_keys, sign_checkpoint
 from signoff.db.binding import bound_tenant
+from signoff.tenancy import account_tokens
 from signoff.tenancy.models import Tenant
 from signoff.workflow.models import IdempotencyKey
 
@@ -79,6 +80,7 @@ def sign_checkpoints(
 class CleanupReport:
     idempotency_keys: int = 0
     token_verifications: int = 0
+    account_tokens: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -86,8 +88,9 @@ def cleanup(
     session: Session, config: Mapping[str, Any], *, now: datetime | None = None
 ) -> CleanupReport:
     """Forget what has expired: idempotency keys (kept at least as long as an e-mail
-    action link lives, since a used link is remembered by its key) and MFA
-    verifications of access tokens that expired."""
+    action link lives, since a used link is remembered by its key), MFA verifications
+    of access tokens that expired, and e-mailed account links (sign-up, invitation,
+    reset) that expired or were used or superseded more than a day ago."""
     now = now or datetime.now(UTC)
     keep = max(
         timedelta(hours=24),
@@ -97,6 +100,7 @@ def cleanup(
     # Every user's expired verifications: the app role sees only one user's rows
     # (policy secret_owner), so a SECURITY DEFINER function deletes them.
     report.token_verifications = int(session.scalar(_PURGE_VERIFICATIONS, {"before": now}) or 0)
+    report.account_tokens = account_tokens.purge(session, now)
     session.commit()
     for tenant_id, slug in tenants(session):
         with bound_tenant(tenant_id, session):

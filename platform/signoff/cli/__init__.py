@@ -1,6 +1,6 @@
 """The ``signoff`` command: db, tenants, audit, escalations, notifications,
 create-operator, create-platform-admin, demote-platform-admin, platform-users, demo,
-serve, worker and beat."""
+serve, worker, beat, worker-ping, beat-ping and cleanup."""
 
 from __future__ import annotations
 
@@ -21,7 +21,13 @@ from signoff.cli.operator import (
 )
 from signoff.cli.run import demo_command, serve_command
 from signoff.cli.tenants import tenants_group
-from signoff.cli.worker import beat_command, worker_command, worker_ping_command
+from signoff.cli.worker import (
+    beat_command,
+    beat_ping_command,
+    cleanup_command,
+    worker_command,
+    worker_ping_command,
+)
 
 
 @click.group()
@@ -51,6 +57,8 @@ cli.add_command(serve_command)
 cli.add_command(worker_command)
 cli.add_command(beat_command)
 cli.add_command(worker_ping_command)
+cli.add_command(beat_ping_command)
+cli.add_command(cleanup_command)
 
 
 def main() -> None:

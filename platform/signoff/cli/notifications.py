@@ -1,4 +1,5 @@
-"""``signoff notifications send``: deliver the due notification outbox rows now."""
+"""``signoff notifications send``: deliver the due notification outbox rows now;
+``signoff notifications digests``: write the daily reminder digests that are due."""
 
 from __future__ import annotations
 
@@ -28,3 +29,23 @@ def send() -> None:
         click.echo(f"error: {line}", err=True)
     if report.errors:
         raise SystemExit(1)
+
+
+@notifications_group.command("digests")
+def digests() -> None:
+    """Write the due daily reminder digests of every tenant (what the beat schedules
+    hourly; a member gets at most one a day). ``send`` or the worker delivers them."""
+    from datetime import UTC, datetime
+
+    from signoff.app import create_app
+    from signoff.extensions import db
+    from signoff.jobs import tenants
+    from signoff.notifications import digest
+
+    app = create_app()
+    written = 0
+    with app.app_context():
+        now = datetime.now(UTC)
+        for tenant_id, _slug in tenants(db.session):
+            written += digest.send_digests(db.session, tenant_id, now)
+    click.echo(f"digests written: {written}")

@@ -1,4 +1,6 @@
-"""``signoff worker`` and ``signoff beat``: the Celery worker and its scheduler."""
+"""``signoff worker`` and ``signoff beat``: the Celery worker and its scheduler; their
+liveness probes ``worker-ping`` and ``beat-ping``; ``cleanup`` on demand (what the
+beat schedules, for installations that run CronJobs instead)."""
 
 from __future__ import annotations
 
@@ -76,3 +78,38 @@ def worker_ping_command(timeout: float) -> None:
     if not any(name in reply for reply in replies or []):
         raise click.ClickException(f"{name} did not answer within {timeout} s")
     click.echo(f"{name}: ok")
+
+
+@click.command("beat-ping")
+def beat_ping_command() -> None:
+    """Exit 0 when the beat wrote its heartbeat lately (a container's liveness probe)."""
+    from signoff.config import load_config
+    from signoff.worker.health import BEAT_STALE_SECONDS, beat_alive
+
+    alive = beat_alive(load_config())
+    if alive is None:
+        raise click.ClickException("the broker (Redis) cannot be reached or is not configured")
+    if not alive:
+        raise click.ClickException(f"no beat heartbeat in the last {BEAT_STALE_SECONDS} s")
+    click.echo("beat: ok")
+
+
+@click.command("cleanup")
+def cleanup_command() -> None:
+    """Forget expired idempotency keys, MFA token verifications and account links now
+    (what the beat schedules every 6 hours)."""
+    from signoff.app import create_app
+    from signoff.extensions import db
+    from signoff.jobs import cleanup
+
+    app = create_app()
+    with app.app_context():
+        report = cleanup(db.session, app.config)
+    click.echo(
+        f"idempotency keys {report.idempotency_keys}, MFA token verifications "
+        f"{report.token_verifications}, account links {report.account_tokens}"
+    )
+    for line in report.errors:
+        click.echo(f"error: {line}", err=True)
+    if report.errors:
+        raise SystemExit(1)

@@ -33,7 +33,12 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     String,
+    Text,
     UniqueConstraint,
+    cast,
+    delete,
+    literal,
+    or_,
     select,
     update,
 )
@@ -141,7 +146,8 @@ def issue(
     ip_address: str | None = None,
 ) -> str:
     """A new link's token (the row is flushed, not committed). Older unused links of
-    the same purpose for the same address (and invitation) stop working."""
+    the same purpose for the same address (and invitation) stop working, and lose the
+    secrets of their payload (a sign-up's password hash) at once."""
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}")
     body = dict(payload or {})
@@ -152,7 +158,7 @@ def issue(
     )
     if purpose == INVITE:
         older = older.where(AccountToken.payload["invitation"].astext == str(body["invitation"]))
-    session.execute(older.values(used_at=_now()))
+    session.execute(older.values(used_at=_now(), payload=_without_secrets(AccountToken.payload)))
     row_id = uuid.uuid4()
     token = str(_serializer(purpose).dumps({"i": str(row_id), "n": secrets.token_urlsafe(16)}))
     session.add(
@@ -169,6 +175,18 @@ def issue(
     )
     session.flush()
     return token
+
+
+#: Payload keys that must not outlive the link's use: dropped when it is used or
+#: superseded; the clean-up job deletes expired rows (``signoff.jobs.cleanup``).
+SECRET_PAYLOAD_KEYS = ("password_hash",)
+
+
+def _without_secrets(payload: Any) -> Any:
+    """SQL: ``payload - 'password_hash'`` (jsonb minus a key)."""
+    for key in SECRET_PAYLOAD_KEYS:
+        payload = payload.op("-", return_type=JSONB)(cast(literal(key), Text))
+    return payload
 
 
 def _decode(purpose: str, token: str) -> uuid.UUID:
@@ -226,9 +244,31 @@ def consume(session: Session, purpose: str, token: str) -> Claim:
     claim = _claim(_check(row, token, purpose))
     assert row is not None
     row.used_at = _now()
-    row.payload = {k: v for k, v in claim.payload.items() if k != "password_hash"}
+    row.payload = {k: v for k, v in claim.payload.items() if k not in SECRET_PAYLOAD_KEYS}
     session.flush()
     return claim
+
+
+#: Used (or superseded) links are kept this long, so a second click still says "already
+#: used" rather than "not valid"; their payload holds no secret by then.
+USED_RETENTION = timedelta(days=1)
+
+
+def purge(session: Session, now: datetime | None = None) -> int:
+    """Delete links that expired or were used more than :data:`USED_RETENTION` ago
+    (the caller commits); returns how many."""
+    now = now or _now()
+    gone = session.execute(
+        delete(AccountToken)
+        .where(
+            or_(
+                AccountToken.expires_at <= now,
+                AccountToken.used_at < now - USED_RETENTION,
+            )
+        )
+        .returning(AccountToken.id)
+    ).all()
+    return len(gone)
 
 
 def revoke_for_user(session: Session, user_id: int, purpose: str = RESET) -> None:

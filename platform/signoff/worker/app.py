@@ -66,6 +66,8 @@ def make_celery(app: Flask) -> Celery:
         worker_hijack_root_logger=False,
         timezone="UTC",
         beat_schedule=beat_schedule(app),
+        # The scheduler writes its own heartbeat (``signoff beat-ping``).
+        beat_scheduler="signoff.worker.beat:HeartbeatScheduler",
         broker_connection_retry_on_startup=True,
         # Publishing from a web request never waits for a dead broker: the outbox
         # sweep delivers what could not be enqueued.

@@ -18,6 +18,15 @@ def heartbeat_key(config: Mapping[str, Any]) -> str:
 HEARTBEAT_STALE_SECONDS = 60
 
 
+def beat_key(config: Mapping[str, Any]) -> str:
+    """The beat's own heartbeat (``worker/beat.py``), per queue like the worker's."""
+    return f"signoff:beat:heartbeat:{config.get('SIGNOFF_WORKER_QUEUE') or 'signoff'}"
+
+
+#: The beat writes its heartbeat every 10 s as it ticks; older than this is "no beat".
+BEAT_STALE_SECONDS = 60
+
+
 _pooled: dict[str, redis.Redis[bytes]] = {}
 
 
@@ -34,17 +43,35 @@ def pooled_client(config: Mapping[str, Any]) -> redis.Redis[bytes] | None:
     return found
 
 
-def status(config: Mapping[str, Any]) -> dict[str, str]:
-    """``{"broker": "ok" | "unreachable" | "not configured", "worker": "ok" | "no heartbeat"}``."""
+def _fresh(value: bytes | None, stale_after: float) -> bool:
+    return value is not None and time.time() - float(value) < stale_after
+
+
+def beat_alive(config: Mapping[str, Any]) -> bool | None:
+    """Whether the beat wrote its heartbeat lately (``None``: Redis cannot say)."""
     client = pooled_client(config)
     if client is None:
-        return {"broker": "not configured", "worker": "not configured"}
+        return None
+    try:
+        return _fresh(client.get(beat_key(config)), BEAT_STALE_SECONDS)
+    except redis.RedisError:
+        return None
+
+
+def status(config: Mapping[str, Any]) -> dict[str, str]:
+    """``{"broker": "ok" | "unreachable" | "not configured", "worker": "ok" | "no heartbeat",
+    "beat": "ok" | "no heartbeat"}``. The worker's heartbeat is a task the beat
+    schedules, so it needs both; ``beat`` says which of the two is missing."""
+    client = pooled_client(config)
+    if client is None:
+        return {"broker": "not configured", "worker": "not configured", "beat": "not configured"}
     try:
         client.ping()
-        beat = client.get(heartbeat_key(config))
+        worker, beat = client.mget([heartbeat_key(config), beat_key(config)])
     except redis.RedisError:
-        return {"broker": "unreachable", "worker": "unknown"}
-    if beat is None:
-        return {"broker": "ok", "worker": "no heartbeat"}
-    age = time.time() - float(beat)
-    return {"broker": "ok", "worker": "ok" if age < HEARTBEAT_STALE_SECONDS else "no heartbeat"}
+        return {"broker": "unreachable", "worker": "unknown", "beat": "unknown"}
+    return {
+        "broker": "ok",
+        "worker": "ok" if _fresh(worker, HEARTBEAT_STALE_SECONDS) else "no heartbeat",
+        "beat": "ok" if _fresh(beat, BEAT_STALE_SECONDS) else "no heartbeat",
+    }

@@ -85,7 +85,12 @@ def cleanup_task() -> dict[str, Any]:
         report = cleanup(db.session, current_app.config)
     finally:
         db.session.remove()
-    return {"idempotency_keys": report.idempotency_keys, "errors": report.errors}
+    return {
+        "idempotency_keys": report.idempotency_keys,
+        "token_verifications": report.token_verifications,
+        "account_tokens": report.account_tokens,
+        "errors": report.errors,
+    }
 
 
 def digests() -> dict[str, Any]:

@@ -89,6 +89,33 @@ class Worker:
         return self.log.read_text(errors="replace")
 
 
+def worker_env(
+    database: Any,
+    *,
+    broker_url: str,
+    redis_url: str,
+    queue: str,
+    smtp_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a ``signoff`` process of the tests (worker, beat, probes)."""
+    return {
+        **os.environ,
+        "SIGNOFF_DATABASE_URL": database.app_url.render_as_string(hide_password=False),
+        "SIGNOFF_REDIS_URL": redis_url,
+        "SIGNOFF_BROKER_URL": broker_url,
+        "SIGNOFF_WORKER_QUEUE": queue,
+        "SIGNOFF_SECRET_KEY": TEST_SECRET_KEY,
+        "SIGNOFF_AUDIT_KEY": "test-audit-key",
+        "SIGNOFF_SMTP_URL": smtp_url,
+        "SIGNOFF_BASE_URL": BASE_URL,
+        "SIGNOFF_NOTIFY_BACKOFF_SECONDS": "1",
+        # Webhook receivers of the tests listen on loopback.
+        "SIGNOFF_OUTBOUND_ALLOW": "127.0.0.1/32",
+        **(extra_env or {}),
+    }
+
+
 def start_worker(
     database: Any,
     *,
@@ -104,21 +131,14 @@ def start_worker(
     client = redis_lib.Redis.from_url(broker_url)
     client.delete(queue)  # tasks published before this worker existed are not its own
     client.close()
-    env = {
-        **os.environ,
-        "SIGNOFF_DATABASE_URL": database.app_url.render_as_string(hide_password=False),
-        "SIGNOFF_REDIS_URL": redis_url,
-        "SIGNOFF_BROKER_URL": broker_url,
-        "SIGNOFF_WORKER_QUEUE": queue,
-        "SIGNOFF_SECRET_KEY": TEST_SECRET_KEY,
-        "SIGNOFF_AUDIT_KEY": "test-audit-key",
-        "SIGNOFF_SMTP_URL": smtp_url,
-        "SIGNOFF_BASE_URL": BASE_URL,
-        "SIGNOFF_NOTIFY_BACKOFF_SECONDS": "1",
-        # Webhook receivers of the tests listen on loopback.
-        "SIGNOFF_OUTBOUND_ALLOW": "127.0.0.1/32",
-        **(extra_env or {}),
-    }
+    env = worker_env(
+        database,
+        broker_url=broker_url,
+        redis_url=redis_url,
+        queue=queue,
+        smtp_url=smtp_url,
+        extra_env=extra_env,
+    )
     args = [sys.executable, "-m", "signoff.cli", "worker", "--concurrency", "2"]
     if beat:
         args.append("--beat")
