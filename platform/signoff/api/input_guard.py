@@ -1,0 +1,90 @@
+"""The door every request passes first: bounded, well-formed input or a 4xx naming it.
+
+Installed by ``create_app`` ahead of every other ``before_request`` hook (the rate
+limits and FAB's login read bodies too), for pages and APIs alike:
+
+- a body larger than ``SIGNOFF_MAX_CONTENT_LENGTH`` (Flask's ``MAX_CONTENT_LENGTH``) is
+  413 naming ``body``;
+- a JSON body is parsed once by :func:`signoff.inputs.parse_json` (strict UTF-8, at most
+  :data:`signoff.inputs.MAX_JSON_DEPTH` levels, no NUL or unpaired surrogate in any key or
+  string) and cached on the request, so ``request.get_json()`` everywhere (FAB's login,
+  its model APIs, ours) sees only the checked value; otherwise 400 naming the field;
+- a URL-encoded form body, query parameters and the path are strict UTF-8 text without
+  NUL or other control characters (a path with one is 404: nothing has such a name).
+
+What each field may hold beyond that (length, line breaks) is the endpoint's schema,
+built on :func:`signoff.text.check_text`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from markupsafe import escape
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from signoff.api import errors
+from signoff.inputs import BadInput, check_form, parse_json
+from signoff.text import text_problem
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _refuse(status: int, field: str, message: str) -> Response:
+    if request.path.startswith("/api/"):
+        code = "too_large" if status == 413 else ("not_found" if status == 404 else "invalid")
+        return errors.error_response(
+            status, code, f"{field}: {message}", field=field, errors={field: [message]}
+        )
+    page = f"<!doctype html><title>{status}</title><p>{escape(field)}: {escape(message)}</p>"
+    return Response(page, status=status, mimetype="text/html")
+
+
+def _check_url() -> Response | None:
+    if text_problem(request.path) is not None:
+        return _refuse(404, "path", "not found")
+    for name, value in request.args.items(multi=True):
+        for text in (name, value):
+            problem = text_problem(text, multiline=True)
+            if problem is not None:
+                return _refuse(400, name if text is value else "query", problem)
+    return None
+
+
+def _check_body(limit: int | None) -> Response | None:
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        return _refuse(413, "body", f"is larger than {limit} bytes")
+    if request.method not in _WITH_BODY:
+        return None
+    try:
+        if request.is_json:
+            raw = request.get_data(cache=True)
+            if raw:
+                value = parse_json(raw)
+                request._cached_json = (value, value)  # what get_json() returns from now on
+        elif request.mimetype == "application/x-www-form-urlencoded":
+            check_form(request.get_data(cache=True))
+            _ = request.form  # parse now: a body past werkzeug's form limits is 413 here
+        elif request.mimetype == "multipart/form-data":
+            for name, value in request.form.items(multi=True):
+                problem = text_problem(name, multiline=True) or text_problem(value, multiline=True)
+                if problem is not None:
+                    return _refuse(400, name, problem)
+    except BadInput as exc:
+        # Hooks that still run (after_request) must never parse the refused body.
+        request._cached_json = (None, None)
+        return _refuse(exc.status, exc.field, exc.message)
+    except RequestEntityTooLarge:
+        return _refuse(413, "body", f"is larger than {limit} bytes")
+    return None
+
+
+def guard() -> Response | None:
+    limit = request.max_content_length
+    return _check_url() or _check_body(limit)
+
+
+def install(app: Flask) -> None:
+    """Set ``MAX_CONTENT_LENGTH`` and put :func:`guard` first among the app's hooks."""
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["SIGNOFF_MAX_CONTENT_LENGTH"])
+    app.before_request_funcs.setdefault(None, []).insert(0, guard)
