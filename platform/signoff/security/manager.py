@@ -27,8 +27,12 @@ from signoff.tenancy.resolution import (
     tenant_by_id,
     tenant_for_member,
 )
+from signoff.text import InvalidText, check_text
 
 log = logging.getLogger(__name__)
+
+USERNAME_MAX = 256
+PASSWORD_INPUT_MAX = 1024
 
 
 class SignoffSecurityManager(SecurityManager):
@@ -44,6 +48,17 @@ class SignoffSecurityManager(SecurityManager):
         ``signoff db upgrade`` (see :func:`signoff.security.sync.sync_permissions`),
         never written at app start."""
         return None
+
+    def auth_user_db(self, username: str, password: str) -> Any | None:
+        """FAB's check, for text that :func:`signoff.text.check_text` accepts; anything
+        else (NUL, unpaired surrogates, control characters, absurd lengths) is a failed
+        login that never reaches PostgreSQL or the password hash."""
+        try:
+            check_text(username, field="username", limit=USERNAME_MAX)
+            check_text(password, field="password", limit=PASSWORD_INPUT_MAX)
+        except InvalidText:
+            return None
+        return super().auth_user_db(username, password)
 
     def find_user(self, username: str | None = None, email: str | None = None) -> Any | None:
         """FAB's lookup, except that e-mail is matched whatever its case, as the
