@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -48,26 +49,22 @@ class BadInput(ValueError):
         self.status = status
 
 
+#: A JSON string (unrolled, so that a long one is one quick match) or a bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+
+
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``text`` nests arrays/objects deeper than ``limit`` (a scan, no recursion)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
     depth = 0
-    in_string = False
-    escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
             depth += 1
             if depth > limit:
                 return True
-        elif ch in "]}":
+        elif token in ("]", "}"):
             depth -= 1
     return False
 

@@ -339,7 +339,9 @@ def endpoint(
                 db.session.rollback()
                 return errors.from_field_errors(exc)
             except BadBody as exc:
-                return api_error(exc.status, errors.status_code_name(exc.status), exc.message)
+                return api_error(
+                    exc.status, errors.status_code_name(exc.status), exc.message, field=exc.field
+                )
 
         wrapper._permission_name = permission  # type: ignore[attr-defined]
         return wrapper
@@ -399,9 +401,9 @@ def json_body(schema: Schema, *, required: bool = False) -> dict[str, Any]:
     else:
         if not request.is_json:
             raise BadBody("The request body must be JSON (Content-Type: application/json)", 415)
+        # The input guard (signoff.api.input_guard) parsed and checked it already; what
+        # reaches here is valid JSON (``null`` included).
         payload = request.get_json(silent=True)
-        if payload is None:
-            raise BadBody("The request body is not valid JSON")
     if not isinstance(payload, dict):
         raise MarshmallowError({"body": ["must be a JSON object"]})
     loaded: dict[str, Any] = schema.load(payload)
@@ -430,10 +432,13 @@ def transaction() -> Iterator[Session]:
 
 
 class BadBody(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
+    """The body as a whole is refused (its media type, its size): the field is ``body``."""
+
+    def __init__(self, message: str, status: int = 400, field: str = "body") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.field = field
 
 
 def idempotency_key() -> str | None:

@@ -18,8 +18,11 @@ built on :func:`signoff.text.check_text`.
 
 from __future__ import annotations
 
+from io import BytesIO
+
 from flask import Flask, Response, request
 from markupsafe import escape
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from signoff.api import errors
@@ -29,7 +32,16 @@ from signoff.text import text_problem
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _forget_body() -> None:
+    """Hooks that still run on a refused request (the login limits' ``after_request``)
+    must never parse its body: they see an empty form and no JSON."""
+    real = request._get_current_object()  # type: ignore[attr-defined]
+    real._cached_json = (None, None)
+    real.__dict__.update(form=ImmutableMultiDict(), files=ImmutableMultiDict(), stream=BytesIO())
+
+
 def _refuse(status: int, field: str, message: str) -> Response:
+    _forget_body()
     if request.path.startswith("/api/"):
         code = "too_large" if status == 413 else ("not_found" if status == 404 else "invalid")
         return errors.error_response(
@@ -71,8 +83,6 @@ def _check_body(limit: int | None) -> Response | None:
                 if problem is not None:
                     return _refuse(400, name, problem)
     except BadInput as exc:
-        # Hooks that still run (after_request) must never parse the refused body.
-        request._cached_json = (None, None)
         return _refuse(exc.status, exc.field, exc.message)
     except RequestEntityTooLarge:
         return _refuse(413, "body", f"is larger than {limit} bytes")

@@ -58,6 +58,13 @@ class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
         bp = super().create_blueprint(appbuilder, *args, **kwargs)
 
         @bp.before_request
+        def _require_json() -> Response | None:
+            # FAB's own 400 ("Request is not JSON") would name no field.
+            if request.method in ("POST", "PUT") and not request.is_json:
+                return api_error(400, "bad_request", "The body must be JSON", field="body")
+            return None
+
+        @bp.before_request
         def _guard_builtin_roles() -> Response | None:
             # Runs after the tenant check; FAB's @safe would turn a refusal raised
             # inside put/delete into a 500, so refuse before FAB gets the call.
