@@ -290,7 +290,10 @@ def openapi(
                 entry["links"] = {name: dict(link) for name, link in links[status].items()}
             responses[str(status)] = entry
         # Every tenant API call draws from the tenant's plan quota: 429 is always possible.
-        for status in sorted({400, *errors, 429, 500}):
+        # A body is checked before the endpoint sees it (signoff.api.input_guard): too
+        # large is 413, not JSON where JSON is expected 415.
+        body_errors = {413, 415} if "requestBody" in op else set()
+        for status in sorted({400, *errors, *body_errors, 429, 500}):
             responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
         op["responses"] = responses
         f._openapi = op  # type: ignore[attr-defined]

@@ -9,8 +9,9 @@ limits and FAB's login read bodies too), for pages and APIs alike:
   :data:`signoff.inputs.MAX_JSON_DEPTH` levels, no NUL or unpaired surrogate in any key or
   string) and cached on the request, so ``request.get_json()`` everywhere (FAB's login,
   its model APIs, ours) sees only the checked value; otherwise 400 naming the field;
-- a URL-encoded form body, query parameters and the path are strict UTF-8 text without
-  NUL or other control characters (a path with one is 404: nothing has such a name).
+- a URL-encoded form body and query parameters are strict UTF-8 text without NUL or
+  other control characters; a path parameter with a NUL is 400 naming it under ``/api/``
+  and 404 on pages (nothing has such a name).
 
 What each field may hold beyond that (length, line breaks) is the endpoint's schema,
 built on :func:`signoff.text.check_text`.
@@ -18,9 +19,10 @@ built on :func:`signoff.text.check_text`.
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from markupsafe import escape
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -30,6 +32,7 @@ from signoff.inputs import BadInput, check_form, parse_json
 from signoff.text import text_problem
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BAD_IN_PATH = re.compile("[\x00\ud800-\udfff]")
 
 
 def _forget_body() -> None:
@@ -52,8 +55,17 @@ def _refuse(status: int, field: str, message: str) -> Response:
 
 
 def _check_url() -> Response | None:
-    if text_problem(request.path) is not None:
-        return _refuse(404, "path", "not found")
+    # Path parameters: a NUL (or an unpaired surrogate) can name nothing, and PostgreSQL
+    # cannot even compare it. Other characters are each endpoint's business (a workflow
+    # key's pattern, a uuid): they answer 404 or 422 naming the parameter themselves.
+    values = dict(request.view_args or {})
+    if getattr(g, "tenant_slug", None):
+        values["tenant_slug"] = g.tenant_slug
+    for name, value in values.items():
+        if isinstance(value, str) and _BAD_IN_PATH.search(value):
+            if request.path.startswith("/api/"):
+                return _refuse(400, name, "must not contain a NUL or an unpaired surrogate")
+            return _refuse(404, name, "not found")
     for name, value in request.args.items(multi=True):
         for text in (name, value):
             problem = text_problem(text, multiline=True)

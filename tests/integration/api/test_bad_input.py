@@ -116,3 +116,20 @@ def test_tenant_role_with_a_blank_name_or_a_long_description(api_a):
     assert_error(api_a.post("/api/v1/tenant-roles/", json={"name": "x" * 65}), 422, field="name")
     resp = api_a.post("/api/v1/tenant-roles/", json={"name": "Line\nbreak"})
     assert_error(resp, 422, field="name")
+
+
+def test_new_version_under_a_key_the_pattern_refuses(api_a):
+    """Found by schemathesis: a key with a control character (U+0084) was an undeclared 404
+    (the input guard's answer to the path); the endpoint names the key itself."""
+    body = {"definition": {"name": "x"}}
+    resp = api_a.post("/api/v1/workflows/%C2%84/versions", json=body)
+    assert_error(resp, 422, field="key")
+    resp = api_a.post("/api/v1/workflows/ab%00c/versions", json=body)
+    assert_error(resp, 400, field="key")
+    # A definition naming another key is refused as a definition, not as a missing workflow.
+    current = api_a.get("/api/v1/workflows/expense_approval").get_json()
+    definition = dict(current["definition"], key="something_else")
+    resp = api_a.post(
+        "/api/v1/workflows/expense_approval/versions", json={"definition": definition}
+    )
+    assert_error(resp, 422, field="key")
