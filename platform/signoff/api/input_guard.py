@@ -46,7 +46,11 @@ def _forget_body() -> None:
 def _refuse(status: int, field: str, message: str) -> Response:
     _forget_body()
     if request.path.startswith("/api/"):
-        code = "too_large" if status == 413 else ("not_found" if status == 404 else "invalid")
+        # The body as a whole (malformed, too deep, not UTF-8) is a bad request; a field in
+        # it (a NUL, a surrogate) is invalid, as the schemas say of fields.
+        code = {413: "too_large", 404: "not_found"}.get(status) or (
+            "bad_request" if field == "body" else "invalid"
+        )
         return errors.error_response(
             status, code, f"{field}: {message}", field=field, errors={field: [message]}
         )
