@@ -72,3 +72,25 @@ def test_date_bounds():
     assert date_problem(date(2026, 1, 1)) is None
     assert date_problem(date(1, 1, 1)) and date_problem(date(9999, 12, 31))
     assert date_problem(datetime(9999, 12, 31, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a: " + "[" * 3000 + "]" * 3000, "deep"),
+        ("".join(" " * i + "a:\n" for i in range(600)), "deep"),
+        ('name: "a\\0b"', "NUL"),
+        ('name: "\\ud800"', "surrogate"),
+    ],
+    ids=["deep flow", "deep block", "nul", "surrogate"],
+)
+def test_yaml_typed_on_a_page_is_checked_like_a_json_body(text, message):
+    from signoff.views.forms import YamlProblem, from_yaml
+
+    with pytest.raises(YamlProblem) as exc:
+        from_yaml(text)
+    assert message in exc.value.message
+    assert from_yaml("name: x\nsteps: [1, {a: 2026-01-02}]") == {
+        "name": "x",
+        "steps": [1, {"a": "2026-01-02"}],
+    }

@@ -133,3 +133,20 @@ def test_new_version_under_a_key_the_pattern_refuses(api_a):
         "/api/v1/workflows/expense_approval/versions", json={"definition": definition}
     )
     assert_error(resp, 422, field="key")
+
+
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        ("workflows: " + "[" * 5000 + "]" * 5000, "body"),
+        ("workflows:\n" + "".join(" " * i + "a:\n" for i in range(1, 1300)), "body"),
+        ('workflows: {}\nrules: [{name: "a\\0b"}]', "rules[0].name"),
+        ('workflows: {}\nrules: [{name: "a\\ud800b"}]', "rules[0].name"),
+    ],
+    ids=["deep flow", "deep block", "nul", "surrogate"],
+)
+def test_yaml_import_with_bad_input(api_a, text, field):
+    resp = api_a.post(
+        "/api/v1/workflows/import", data=text.encode(), headers={"Content-Type": "application/yaml"}
+    )
+    assert_error(resp, 400, field=field)
