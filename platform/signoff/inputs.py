@@ -33,7 +33,10 @@ def date_problem(value: date) -> str | None:
     """Why ``value`` (a date or datetime) is out of bounds, or ``None``."""
     day = value
     if isinstance(value, datetime):
-        day = value.astimezone(UTC).date() if value.tzinfo else value.date()
+        try:
+            day = value.astimezone(UTC).date() if value.tzinfo else value.date()
+        except OverflowError:  # 9999-12-31T23:00-05:00 is past the calendar in UTC
+            day = DATE_MAX + (DATE_MAX - DATE_MIN)
     if not DATE_MIN <= day <= DATE_MAX:
         return f"must be between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}"
     return None

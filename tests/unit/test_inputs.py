@@ -72,6 +72,8 @@ def test_date_bounds():
     assert date_problem(date(2026, 1, 1)) is None
     assert date_problem(date(1, 1, 1)) and date_problem(date(9999, 12, 31))
     assert date_problem(datetime(9999, 12, 31, tzinfo=UTC))
+    far_west = datetime.fromisoformat("9999-12-31T23:00:00-12:00")  # overflows in UTC
+    assert date_problem(far_west)
 
 
 @pytest.mark.parametrize(

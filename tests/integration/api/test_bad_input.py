@@ -150,3 +150,22 @@ def test_yaml_import_with_bad_input(api_a, text, field):
         "/api/v1/workflows/import", data=text.encode(), headers={"Content-Type": "application/yaml"}
     )
     assert_error(resp, 400, field=field)
+
+
+@pytest.mark.parametrize(
+    "ends_at", ["9999-12-31T23:00:00-12:00", "0001-01-01T00:00:00+14:00", "3000-01-01T00:00:00Z"]
+)
+def test_delegation_dates_are_bounded(api_a, ends_at):
+    body = {"delegate_id": api_a.uid("bob"), "ends_at": ends_at}
+    assert_error(api_a.post("/api/v1/delegations/", "alice", json=body), 400, field="ends_at")
+
+
+def test_delegation_page_with_a_date_past_the_calendar(client, ta):
+    from tests.fixtures.tenants import web_login
+
+    web_login(client, ta.username("alice"))
+    resp = client.post(
+        f"/t/{ta.slug}/delegations",
+        data={"delegate_id": str(ta.user("bob")), "ends_at": "9999-12-31T23:00:00-12:00"},
+    )
+    assert resp.status_code < 500, resp.status_code
