@@ -20,9 +20,11 @@ built on :func:`signoff.text.check_text`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from io import BytesIO
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from markupsafe import escape
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -84,14 +86,20 @@ def _check_body(limit: int | None) -> Response | None:
         return _refuse(413, "body", f"is larger than {limit} bytes")
     if request.method not in _WITH_BODY:
         return None
+    too_large = _refuse_size(limit)
     try:
         if request.is_json:
             raw = request.get_data(cache=True)
+            if length is None and limit is not None and len(raw) >= limit:
+                return too_large()  # chunked: werkzeug stopped reading at the cap
             if raw:
                 value = parse_json(raw)
                 request._cached_json = (value, value)  # what get_json() returns from now on
         elif request.mimetype == "application/x-www-form-urlencoded":
-            check_form(request.get_data(cache=True))
+            raw = request.get_data(cache=True)
+            if length is None and limit is not None and len(raw) >= limit:
+                return too_large()
+            check_form(raw)
             _ = request.form  # parse now: a body past werkzeug's form limits is 413 here
         elif request.mimetype == "multipart/form-data":
             for name, value in request.form.items(multi=True):
@@ -101,11 +109,26 @@ def _check_body(limit: int | None) -> Response | None:
     except BadInput as exc:
         return _refuse(exc.status, exc.field, exc.message)
     except RequestEntityTooLarge:
-        return _refuse(413, "body", f"is larger than {limit} bytes")
+        return too_large()
     return None
 
 
+def _refuse_size(limit: int | None) -> Callable[[], Response]:
+    return lambda: _refuse(413, "body", f"is larger than {limit} bytes")
+
+
+def own_body(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view that reads its raw body itself, under a smaller cap of its own (a
+    signed webhook must check the signature over the exact bytes before anything parses
+    them, and must not read more than its cap from an unauthenticated sender)."""
+    f._signoff_own_body = True  # type: ignore[attr-defined]
+    return f
+
+
 def guard() -> Response | None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "_signoff_own_body", False):
+        return _check_url()
     limit = request.max_content_length
     return _check_url() or _check_body(limit)
 

@@ -169,3 +169,33 @@ def test_delegation_page_with_a_date_past_the_calendar(client, ta):
         data={"delegate_id": str(ta.user("bob")), "ends_at": "9999-12-31T23:00:00-12:00"},
     )
     assert resp.status_code < 500, resp.status_code
+
+
+def test_body_cap_holds_for_chunked_bodies(api_a, app):
+    """SIGNOFF_MAX_CONTENT_LENGTH (2 MiB) holds without a Content-Length: werkzeug stops
+    reading at the cap, and the answer is 413 naming the body."""
+    import io
+
+    class Counting(io.BytesIO):
+        consumed = 0
+
+        def read(self, size: int = -1) -> bytes:
+            data = super().read(size)
+            self.consumed += len(data)
+            return data
+
+    limit = app.config["SIGNOFF_MAX_CONTENT_LENGTH"]
+    assert app.config["MAX_CONTENT_LENGTH"] == limit == 2 * 1024 * 1024
+    stream = Counting(b'{"title": "' + b"x" * (2 * limit) + b'"}')
+    resp = api_a.client.post(
+        "/api/v1/requests/",
+        input_stream=stream,
+        headers={
+            **api_a.h("alice"),
+            "Content-Type": "application/json",
+            "Transfer-Encoding": "chunked",
+        },
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+    assert_error(resp, 413, "too_large", "body")
+    assert stream.consumed <= limit + 64 * 1024, stream.consumed
