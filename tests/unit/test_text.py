@@ -69,3 +69,20 @@ def test_check_text_line_breaks_only_where_multiline_and_length():
     with pytest.raises(TextTooLong) as exc:
         check_text("x" * 6, field="name", limit=5)
     assert exc.value.field == "name" and isinstance(exc.value, InvalidText)
+
+
+def test_the_action_layer_answers_invalid_text_as_invalid_input():
+    """Paths the input guard does not stand in front of (the FAB add-on's pages, the CLI,
+    Slack) reach the sanitizer directly: a NUL is an invalid field there, never a crash."""
+    from signoff.errors import Invalid
+    from signoff.workflow.actions.core import _comment, _text
+
+    with pytest.raises(Invalid) as exc:
+        _comment("a\x00b")
+    assert exc.value.field == "comment" and exc.value.code == "invalid"
+    with pytest.raises(Invalid) as exc:
+        _text("\ud800", field="title", limit=10)
+    assert exc.value.field == "title" and exc.value.code == "invalid"
+    with pytest.raises(Invalid) as exc:
+        _text("x" * 11, field="title", limit=10)
+    assert exc.value.code == "too_long"
