@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from signoff.api import register_apis
 from signoff.api.errors import error_response
+from signoff.api.input_guard import install as install_input_guard
 from signoff.config import load_config
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.db.locks import is_busy
@@ -281,6 +282,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _install_error_handlers(app)
     _install_database_unavailable(app)
+    install_input_guard(app)  # last, so that its hook runs first
     return app
 
 

@@ -59,6 +59,7 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_EMAIL": "SIGNOFF_RATELIMIT_ACCOUNT_MAIL_EMAIL",
     "SIGNOFF_RATELIMIT_ACCOUNT_LINK": "SIGNOFF_RATELIMIT_ACCOUNT_LINK",
     "SIGNOFF_RATELIMIT_PASSWORD_CHANGE": "SIGNOFF_RATELIMIT_PASSWORD_CHANGE",
+    "SIGNOFF_MAX_CONTENT_LENGTH": "SIGNOFF_MAX_CONTENT_LENGTH",
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -191,6 +192,9 @@ def defaults() -> dict[str, Any]:
         # The quick start's captured-mail page (/dev/mail): the directory of the
         # embedded SMTP server's mailbox. Never set in production.
         "SIGNOFF_DEV_MAILBOX": None,
+        # Largest request body in bytes (Flask's MAX_CONTENT_LENGTH follows it): larger
+        # bodies answer 413 before anything reads them.
+        "SIGNOFF_MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SQLALCHEMY_DATABASE_URI": None,
         "SIGNOFF_MIGRATION_DATABASE_URL": None,
         "SECRET_KEY": None,

@@ -22,6 +22,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff",  # the package's __init__ (a version string)
             "signoff.errors",
             "signoff.text",
+            "signoff.inputs",
             "signoff.roles",
             "signoff.workflow.errors",
         ],

@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from signoff.api.common_schemas import BoundedDate
+
 
 class ChainResultSchema(Schema):
     ok = fields.Boolean(required=True)
@@ -42,8 +44,8 @@ class AuditVerifySchema(Schema):
 
 
 class AuditReportQuerySchema(Schema):
-    start = fields.Date(required=True, metadata={"description": "first day (inclusive)"})
-    end = fields.Date(required=True, metadata={"description": "last day (inclusive)"})
+    start = BoundedDate(required=True, metadata={"description": "first day (inclusive)"})
+    end = BoundedDate(required=True, metadata={"description": "last day (inclusive)"})
     format = fields.String(load_default="pdf", validate=validate.OneOf(["pdf", "csv"]))
 
     @validates_schema

@@ -290,7 +290,10 @@ def openapi(
                 entry["links"] = {name: dict(link) for name, link in links[status].items()}
             responses[str(status)] = entry
         # Every tenant API call draws from the tenant's plan quota: 429 is always possible.
-        for status in sorted({400, *errors, 429, 500}):
+        # A body is checked before the endpoint sees it (signoff.api.input_guard): too
+        # large is 413, not JSON where JSON is expected 415.
+        body_errors = {413, 415} if "requestBody" in op else set()
+        for status in sorted({400, *errors, *body_errors, 429, 500}):
             responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
         op["responses"] = responses
         f._openapi = op  # type: ignore[attr-defined]
@@ -339,7 +342,9 @@ def endpoint(
                 db.session.rollback()
                 return errors.from_field_errors(exc)
             except BadBody as exc:
-                return api_error(exc.status, errors.status_code_name(exc.status), exc.message)
+                return api_error(
+                    exc.status, errors.status_code_name(exc.status), exc.message, field=exc.field
+                )
 
         wrapper._permission_name = permission  # type: ignore[attr-defined]
         return wrapper
@@ -399,9 +404,9 @@ def json_body(schema: Schema, *, required: bool = False) -> dict[str, Any]:
     else:
         if not request.is_json:
             raise BadBody("The request body must be JSON (Content-Type: application/json)", 415)
+        # The input guard (signoff.api.input_guard) parsed and checked it already; what
+        # reaches here is valid JSON (``null`` included).
         payload = request.get_json(silent=True)
-        if payload is None:
-            raise BadBody("The request body is not valid JSON")
     if not isinstance(payload, dict):
         raise MarshmallowError({"body": ["must be a JSON object"]})
     loaded: dict[str, Any] = schema.load(payload)
@@ -430,10 +435,13 @@ def transaction() -> Iterator[Session]:
 
 
 class BadBody(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
+    """The body as a whole is refused (its media type, its size): the field is ``body``."""
+
+    def __init__(self, message: str, status: int = 400, field: str = "body") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.field = field
 
 
 def idempotency_key() -> str | None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from signoff.inputs import date_problem
+from signoff.text import text_problem
 from signoff.workflow.models import REQUEST_STATUS_CHECK
 
 REQUEST_STATUSES = tuple(re.findall(r"'([a-z_]+)'", REQUEST_STATUS_CHECK))
@@ -34,7 +36,8 @@ JSON_MAX_NODES = 20_000
 
 
 class Text(fields.String):
-    """A string without control characters (line breaks allowed when ``multiline``)."""
+    """A string that :func:`signoff.text.text_problem` accepts: no NUL, no unpaired
+    surrogate, no control characters (line breaks allowed when ``multiline``)."""
 
     def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -42,10 +45,38 @@ class Text(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None:
+            return text
         bad = _CONTROL if self.multiline else _CONTROL_OR_BREAK
-        if text is not None and bad.search(text):
+        if bad.search(text):
             raise ValidationError("must not contain control characters")
+        problem = text_problem(text, multiline=self.multiline)
+        if problem is not None:
+            raise ValidationError(problem)
         return text
+
+
+class BoundedDate(fields.Date):
+    """A date between :data:`signoff.inputs.DATE_MIN` and :data:`signoff.inputs.DATE_MAX`."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if day is not None and (problem := date_problem(day)):
+            raise ValidationError(problem)
+        return day
+
+
+class BoundedAwareDateTime(fields.AwareDateTime):
+    """An aware date-time within the same bounds (in UTC)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            moment = super()._deserialize(value, attr, data, **kwargs)
+        except OverflowError:
+            raise ValidationError("is out of range") from None
+        if moment is not None and (problem := date_problem(moment)):
+            raise ValidationError(problem)
+        return moment
 
 
 def check_json(value: Any, path: str = "") -> None:

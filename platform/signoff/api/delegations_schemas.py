@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from signoff.api.common_schemas import WORKFLOW_KEY_RE, Text, user_id_field
+from signoff.api.common_schemas import (
+    WORKFLOW_KEY_RE,
+    BoundedAwareDateTime,
+    Text,
+    user_id_field,
+)
 from signoff.api.paging import PageQuerySchema, PageSchema, result_list
 
 
 class DelegationCreateSchema(Schema):
     delegate_id = user_id_field(required=True, metadata={"description": "the member's user id"})
-    starts_at = fields.AwareDateTime(allow_none=True, metadata={"description": "default: now"})
-    ends_at = fields.AwareDateTime(required=True)
+    starts_at = BoundedAwareDateTime(allow_none=True, metadata={"description": "default: now"})
+    ends_at = BoundedAwareDateTime(required=True)
     workflow = fields.String(
         allow_none=True,
         validate=validate.Regexp(WORKFLOW_KEY_RE),

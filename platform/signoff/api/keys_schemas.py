@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from signoff.api.common_schemas import Text
+from signoff.api.common_schemas import BoundedAwareDateTime, Text
 from signoff.api.paging import PageSchema, result_list
 
 SCOPES = ("read", "write")
@@ -23,7 +23,7 @@ class ApiKeyCreateSchema(Schema):
         validate=validate.Length(min=1, max=len(SCOPES)),
         metadata={"description": "read (GET) and/or write; default: everything the member may do"},
     )
-    expires_at = fields.AwareDateTime(allow_none=True)
+    expires_at = BoundedAwareDateTime(allow_none=True)
 
 
 class ApiKeySchema(Schema):

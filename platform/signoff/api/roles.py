@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, request
+from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from signoff.api.base import TenantApiMixin, UUIDModelRestApi, api_error
@@ -14,6 +15,27 @@ from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.admins import builtin_role_refusal
 from signoff.tenancy.models import TenantRole
+from signoff.text import InvalidText, check_text
+
+NAME_MAX = 64
+DESCRIPTION_MAX = 255
+
+
+def _text_validator(field: str, limit: int, *, required: bool) -> Any:
+    """A marshmallow validator: :func:`signoff.text.check_text`, and not blank when
+    ``required`` (FAB's generated schema only knows the column's type)."""
+
+    def validate(value: Any) -> None:
+        if value is None:
+            return
+        try:
+            check_text(value, field=field, limit=limit)
+        except InvalidText as exc:
+            raise ValidationError(exc.reason) from None
+        if required and not value.strip():
+            raise ValidationError("must not be blank")
+
+    return validate
 
 
 class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
@@ -27,9 +49,20 @@ class TenantRoleApi(TenantApiMixin, UUIDModelRestApi):
     add_columns = ["name", "description"]
     edit_columns = ["name", "description"]
     order_columns = ["name"]
+    validators_columns = {
+        "name": _text_validator("name", NAME_MAX, required=True),
+        "description": _text_validator("description", DESCRIPTION_MAX, required=False),
+    }
 
     def create_blueprint(self, appbuilder: Any, *args: Any, **kwargs: Any) -> Blueprint:
         bp = super().create_blueprint(appbuilder, *args, **kwargs)
+
+        @bp.before_request
+        def _require_json() -> Response | None:
+            # FAB's own 400 ("Request is not JSON") would name no field.
+            if request.method in ("POST", "PUT") and not request.is_json:
+                return api_error(400, "bad_request", "The body must be JSON", field="body")
+            return None
 
         @bp.before_request
         def _guard_builtin_roles() -> Response | None:

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from signoff.api.base import TenantBaseApi, endpoint, openapi, transaction
 from signoff.api.common_schemas import ErrorSchema
+from signoff.api.input_guard import own_body
 from signoff.api.slack_schemas import SlackLinkListSchema, SlackLinkSchema, SlackStatusSchema
 from signoff.errors import NotFound
 from signoff.extensions import db
@@ -120,6 +121,7 @@ class SlackInteractivityApi(BaseApi):
     openapi_spec_tag = "Slack"
 
     @expose("/t/<slug>/interactivity", methods=("POST",))
+    @own_body
     def interactivity(self, slug: str) -> Response:
         """Slack interactivity, signed by Slack (not part of the published API document)."""
         # The cap holds for chunked bodies too (no Content-Length): werkzeug stops

@@ -53,6 +53,7 @@ from signoff.api.workflows_schemas import (
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
 from signoff.extensions import db
+from signoff.inputs import BadInput, parse_json
 from signoff.roles import ADMIN_ROLE
 from signoff.security.actor import request_actor
 from signoff.tenancy.access import current_tenant, require_tenant
@@ -186,14 +187,20 @@ def _read_bundle() -> dict[str, Any]:
             payload = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise BadBody(f"The body is not valid YAML: {type(exc).__name__}") from None
+        except RecursionError:
+            raise BadBody("The YAML nests too deeply") from None
         if payload is None:
             payload = {}
         if not isinstance(payload, dict):
             raise DefinitionError([FieldError("body", "must be a mapping")])
-        # YAML may carry dates and other non-JSON scalars: keep only what JSON can say.
+        # YAML may carry dates and other non-JSON scalars: keep only what JSON can say,
+        # checked as a JSON body is (depth, NUL, unpaired surrogates).
         try:
-            payload = json.loads(json.dumps(payload, default=str))
-        except ValueError:
+            text = json.dumps(payload, default=str)
+            payload = parse_json(text.encode())  # ASCII: json.dumps escapes the rest
+        except BadInput as exc:
+            raise BadBody(f"{exc.field}: {exc.message}", field=exc.field) from None
+        except (ValueError, RecursionError):
             raise BadBody("The YAML holds values JSON cannot represent") from None
         loaded: dict[str, Any] = WorkflowBundleSchema().load(payload)
         return loaded

@@ -96,6 +96,9 @@ class WorkflowBundleSchema(Schema):
 
     @validates_schema
     def _bounded(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        if not data.get("workflows") and not data.get("rules"):
+            # An empty bundle would be a silent no-op: say what is missing instead.
+            raise ValidationError("give at least one workflow or rule to import", "workflows")
         if len(data.get("workflows") or {}) > 200:
             raise ValidationError("at most 200 workflows", "workflows")
         if len(data.get("rules") or []) > 500:

@@ -27,11 +27,22 @@ from flask_jwt_extended import (
 from marshmallow import Schema, ValidationError, fields, validate
 
 from signoff.security import sessions
+from signoff.text import InvalidText, check_text
+
+
+def _plain_text(value: str) -> None:
+    """No NUL, unpaired surrogate or control character (:func:`signoff.text.check_text`)."""
+    try:
+        check_text(value, field="value")
+    except InvalidText as exc:
+        raise ValidationError(exc.reason) from None
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    username = fields.String(required=True, validate=[validate.Length(min=1, max=128), _plain_text])
+    password = fields.String(
+        required=True, validate=[validate.Length(min=1, max=1024), _plain_text]
+    )
     provider = fields.String(load_default="db", validate=validate.OneOf(["db"]))
     tenant = fields.String(validate=validate.Length(min=1, max=40))
     refresh = fields.Boolean(load_default=False)
@@ -94,9 +105,12 @@ class SignoffSecurityApi(SecurityApi):
         from signoff.tenancy.resolution import tenant_for_member
 
         if not request.is_json:
-            return self.response_400(message="Request payload is not JSON")
+            return self.response_400(message={"body": ["must be JSON (application/json)"]})
         try:
-            payload = login_schema.load(request.get_json(silent=True) or {})
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                return self.response_400(message={"body": ["must be a JSON object"]})
+            payload = login_schema.load(body)
         except ValidationError as error:
             return self.response_400(message=error.messages)
         sm = self.appbuilder.sm

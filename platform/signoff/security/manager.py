@@ -31,8 +31,12 @@ from signoff.tenancy.resolution import (
     tenant_by_id,
     tenant_for_member,
 )
+from signoff.text import InvalidText, check_text
 
 log = logging.getLogger(__name__)
+
+USERNAME_MAX = 256
+PASSWORD_INPUT_MAX = 1024
 
 
 def _int(value: Any) -> int | None:
@@ -57,11 +61,6 @@ class SignoffSecurityManager(SecurityManager):
             user_logged_in.connect(sessions.on_web_login, app)
             user_logged_out.connect(sessions.on_web_logout, app)
 
-    def auth_user_db(self, username: str | None, password: str | None) -> Any | None:
-        """FAB's password sign-in, reading the stored hash through
-        ``signoff.login_password_hash`` (:func:`signoff.security.passwords.auth_user_db`)."""
-        return passwords.auth_user_db(self, username, password)
-
     def create_limiter(self, app: Flask) -> Limiter:
         # One instance for FAB's login limits and ours (docs/ARCHITECTURE.md §6).
         limiter.init_app(app)
@@ -72,6 +71,18 @@ class SignoffSecurityManager(SecurityManager):
         ``signoff db upgrade`` (see :func:`signoff.security.sync.sync_permissions`),
         never written at app start."""
         return None
+
+    def auth_user_db(self, username: str | None, password: str | None) -> Any | None:
+        """FAB's password sign-in, for text that :func:`signoff.text.check_text` accepts
+        (anything else: NUL, unpaired surrogates, control characters, absurd lengths, is
+        a failed login that never reaches PostgreSQL), reading the stored hash through
+        ``signoff.login_password_hash`` (:func:`signoff.security.passwords.auth_user_db`)."""
+        try:
+            check_text(username or "", field="username", limit=USERNAME_MAX)
+            check_text(password or "", field="password", limit=PASSWORD_INPUT_MAX)
+        except InvalidText:
+            return None
+        return passwords.auth_user_db(self, username, password)
 
     def find_user(self, username: str | None = None, email: str | None = None) -> Any | None:
         """FAB's lookup, except that e-mail is matched whatever its case, as the

@@ -24,7 +24,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.ids import parse_id
 from signoff.errors import Invalid, NotFound
 from signoff.tenancy.support_models import MAX_HOURS, MIN_HOURS, REASON_MAX, SupportGrant
-from signoff.text import TextTooLong, clean_text
+from signoff.text import InvalidText, TextTooLong, clean_text
 
 __all__ = [
     "MAX_HOURS",
@@ -62,6 +62,8 @@ def _reason(raw: Any) -> str:
         raise Invalid(
             "invalid", f"reason is longer than {REASON_MAX} characters", field="reason"
         ) from None
+    except InvalidText as exc:
+        raise Invalid("invalid", str(exc), field="reason") from None
     if not reason:
         raise Invalid("invalid", "a reason is required", field="reason")
     return reason

@@ -10,6 +10,7 @@ max_length, choices, label) becomes HTML inputs with matching client-side hints
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 from werkzeug.datastructures import MultiDict
 
+from signoff.inputs import BadInput, parse_json
 from signoff.workflow.definitions import FieldDef, WorkflowDefinition
 
 
@@ -186,7 +188,15 @@ def from_yaml(text: str, *, want: type = dict) -> Any:
         raise YamlProblem(f"not valid YAML: {exc.problem or exc}", line) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlProblem("the text nests too deeply") from None
     if not isinstance(data, want):
         noun = "a mapping (name: ..., steps: ...)" if want is dict else "a list"
         raise YamlProblem(f"the text must be {noun}")
-    return data
+    # What JSON can say, checked as a JSON body is (depth, NUL, unpaired surrogates).
+    try:
+        return parse_json(json.dumps(data, default=str).encode())
+    except BadInput as exc:
+        raise YamlProblem(f"{exc.field}: {exc.message}") from None
+    except (ValueError, RecursionError):
+        raise YamlProblem("the text holds values JSON cannot represent") from None

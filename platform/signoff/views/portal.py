@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from signoff.db.binding import current_tenant_id
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.inputs import date_problem
 from signoff.security import mfa
 from signoff.security.actor import request_actor
 from signoff.views.common import (
@@ -93,7 +94,8 @@ def _parse_when(raw: str | None) -> datetime | None:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if date_problem(value) else value
 
 
 @dataclass

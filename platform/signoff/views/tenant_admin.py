@@ -26,6 +26,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
+from signoff.inputs import date_problem
 from signoff.notifications.email import mail_configured, send_email
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
@@ -473,6 +474,9 @@ class TenantAdminView(TenantScoped, SignoffView):
             end = date.fromisoformat(request.args.get("end", ""))
         except ValueError:
             flash("Give a start and an end date.", "danger")
+            return redirect(url_for("TenantAdminView.audit"))
+        if date_problem(start) or date_problem(end):
+            flash(f"Dates {date_problem(start) or date_problem(end)}.", "danger")
             return redirect(url_for("TenantAdminView.audit"))
         if fmt not in ("csv", "pdf") or end < start:
             flash("Choose CSV or PDF and an end date after the start.", "danger")

@@ -225,7 +225,7 @@ def test_request_changes_then_resubmit_with_new_input(api_a):
     bad = api_a.post(
         f"/api/v1/requests/{rid}/resubmit", "alice", json={"input_data": {"amount": "x\x00"}}
     )
-    assert_error(bad, 400, "invalid", "input_data")
+    assert_error(bad, 400, "invalid", "input_data.amount")  # named by the input guard
     again = api_a.post(
         f"/api/v1/requests/{rid}/resubmit", "alice", json={"input_data": {"amount": 900}}
     )

@@ -28,7 +28,7 @@ from signoff.db import driver
 from signoff.db.binding import current_tenant_id
 from signoff.db.locks import lock_request
 from signoff.errors import Conflict, Invalid, NotFound, Refused
-from signoff.text import TextTooLong, clean_comment, clean_text
+from signoff.text import InvalidText, TextTooLong, clean_comment, clean_text
 from signoff.workflow import engine
 from signoff.workflow.approvers import Directory
 from signoff.workflow.definitions import (
@@ -649,15 +649,17 @@ def _refused(exc: Refusal) -> Refused:
 def _text(value: str | None, *, field: str, limit: int) -> str | None:
     try:
         return clean_text(value, field=field, limit=limit)
-    except TextTooLong as exc:
-        raise Invalid("too_long", str(exc), field=exc.field) from exc
+    except InvalidText as exc:
+        code = "too_long" if isinstance(exc, TextTooLong) else "invalid"
+        raise Invalid(code, str(exc), field=exc.field) from exc
 
 
 def _comment(value: str | None) -> str | None:
     try:
         return clean_comment(value)
-    except TextTooLong as exc:
-        raise Invalid("too_long", str(exc), field="comment") from exc
+    except InvalidText as exc:
+        code = "too_long" if isinstance(exc, TextTooLong) else "invalid"
+        raise Invalid(code, str(exc), field="comment") from exc
 
 
 def _require_member(directory: Directory, actor: Actor) -> None:
