@@ -15,6 +15,7 @@ app with a clear message instead of silently disappearing.
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,14 +38,17 @@ from signoff.db.binding import (
 )
 from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
+from signoff.limiter import app_has_limiter, limiter
 from signoff.security.actor import request_actor
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
-from signoff.workflow.definitions import DefinitionError, parse_definitions
-from signoff.workflow.manager import ApprovalWorkflowManager
+from signoff.workflow.actions import ADOPTED, in_transaction_listeners
+from signoff.workflow.manager import ApprovalWorkflowManager, follow_host_model
+from signoff.workflow.settings import SettingsError, cache_config, check_settings
 
 log = logging.getLogger(__name__)
 
 REQUIRED_TABLES = ("tenant", "membership", "approval_request", "audit_event")
+MENU_NAMES = ("Workflows", "Pending Approvals")
 
 
 class ApprovalWorkflowAddonManager(BaseManager):
@@ -54,14 +58,26 @@ class ApprovalWorkflowAddonManager(BaseManager):
         super().__init__(appbuilder)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
-            self._configure(app)
+            self.enabled = self._configure(app)
         except AddonLoadError:
             raise
         except Exception as exc:  # loud: FAB would only log a failing hook
             raise AddonLoadError(f"approval add-on failed to load: {exc}") from exc
+        if not self.enabled:
+            log.warning("FAB_APPROVAL_ENABLED is False: the approval add-on is switched off")
+            return
         set_default_tenant_scope(app, self.tenant_scope)
         self.manager = ApprovalWorkflowManager(appbuilder, tenant_scope=self.tenant_scope)
         app.extensions["signoff_addon"] = self
+
+    @classmethod
+    def register(cls, appbuilder: Any, app: Flask) -> ApprovalWorkflowAddonManager:
+        """The one-line registration in place of the specification's
+        ``appbuilder.add_addon_manager(ApprovalWorkflowAddonManager(appbuilder))``
+        (FAB 5 has no ``add_addon_manager`` and builds add-ons inside an app context)."""
+        with app.app_context():
+            manager: ApprovalWorkflowAddonManager = add_addon_manager(appbuilder, cls(appbuilder))
+        return manager
 
     # FAB calls these inside a try/except that only logs; the work is done above.
     def pre_process(self) -> None:
@@ -73,15 +89,16 @@ class ApprovalWorkflowAddonManager(BaseManager):
     def post_process(self) -> None:
         return None
 
-    def _configure(self, app: Flask) -> None:
+    def _configure(self, app: Flask) -> bool:
+        """Check the settings and install everything; False when switched off."""
         for key, value in APPROVAL_DEFAULTS.items():
-            app.config.setdefault(key, value)
-        if not app.config["FAB_APPROVAL_ENABLED"]:
-            raise AddonLoadError("FAB_APPROVAL_ENABLED is false")
+            app.config.setdefault(key, copy.deepcopy(value))
         try:
-            parse_definitions(app.config["FAB_APPROVAL_WORKFLOWS"] or {})
-        except DefinitionError as exc:
-            raise AddonLoadError(f"FAB_APPROVAL_WORKFLOWS is invalid: {exc}") from exc
+            check_settings(app.config, addon=True)
+        except SettingsError as exc:
+            raise AddonLoadError(str(exc)) from exc
+        if not app.config["FAB_APPROVAL_ENABLED"]:
+            return False
         engine = self.appbuilder.session.get_bind()
         if engine.dialect.name != "postgresql":
             raise AddonLoadError(
@@ -96,10 +113,12 @@ class ApprovalWorkflowAddonManager(BaseManager):
         if "cache" not in app.extensions or cache not in app.extensions.get("cache", {}):
             cache.init_app(
                 app,
-                config=app.config.get("FAB_APPROVAL_CACHE_CONFIG")
+                config=cache_config(app.config)
                 or {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True},
             )
         install_listener()
+        if follow_host_model not in in_transaction_listeners:
+            in_transaction_listeners.append(follow_host_model)
         self.tenant_slug = app.config.get("FAB_APPROVAL_TENANT_SLUG", "default")
         self.tenant_id = self._ensure_tenant()
 
@@ -111,14 +130,53 @@ class ApprovalWorkflowAddonManager(BaseManager):
         def _unbind(exc: BaseException | None) -> None:
             set_current_tenant(None)
 
-        self.view = self.appbuilder.add_view(
-            ApprovalWorkflowView,
+        if not app_has_limiter():
+            # The per-user decision budget (FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW) needs
+            # the limiter's storage: the cache's Redis, else the process's memory.
+            redis_url = (cache_config(app.config) or {}).get("CACHE_REDIS_URL") or app.config.get(
+                "SIGNOFF_REDIS_URL"
+            )
+            app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+            app.config.setdefault("RATELIMIT_KEY_PREFIX", "signoff-rl")
+            app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+            # FAB sets RATELIMIT_ENABLED False for its own limiter (already built); the
+            # decision budget is governed by the FAB_APPROVAL_* keys, not that switch.
+            had = app.config.get("RATELIMIT_ENABLED")
+            app.config["RATELIMIT_ENABLED"] = True
+            try:
+                limiter.init_app(app)
+            finally:
+                app.config["RATELIMIT_ENABLED"] = had
+        # The view without a menu item: the specification's step 4 adds it with
+        # add_view(ApprovalWorkflowView, "Pending Approvals", ...); if the host app does
+        # not, the first request adds the same item, so it is in the menu exactly once.
+        self.view = self.appbuilder.add_view_no_menu(ApprovalWorkflowView)
+        self.mfa_view = self.appbuilder.add_view_no_menu(AuthView)
+        self._menu_checked = False
+
+        @app.before_request
+        def _ensure_menu() -> None:
+            if not self._menu_checked:
+                self._menu_checked = True
+                self.ensure_menu()
+
+        self.grant_view_permissions()
+        return True
+
+    def ensure_menu(self) -> None:
+        """Add "Pending Approvals" under "Workflows" unless the host app added it."""
+        for item in self.appbuilder.menu.menu:
+            for entry in [item, *(item.childs or [])]:
+                if isinstance(getattr(entry, "baseview", None), ApprovalWorkflowView):
+                    return
+        self.appbuilder.add_link(
             "Pending Approvals",
+            href="ApprovalWorkflowView.pending",
             icon="fa-check-square",
             category="Workflows",
             category_icon="fa-tasks",
+            baseview=self.view,
         )
-        self.grant_view_permissions()
 
     def grant_view_permissions(self) -> None:
         """With FAB_APPROVAL_AUTO_CREATE_PERMISSIONS (the default), every role but Public
@@ -126,13 +184,17 @@ class ApprovalWorkflowAddonManager(BaseManager):
         if not current_app.config["FAB_APPROVAL_AUTO_CREATE_PERMISSIONS"]:
             return
         sm = self.appbuilder.sm
-        view_name = self.view.class_permission_name
-        pvs = [sm.add_permission_view_menu(p, view_name) for p in self.view.base_permissions]
+        pvs = [
+            sm.add_permission_view_menu(p, view.class_permission_name)
+            for view in (self.view, self.mfa_view)
+            for p in view.base_permissions
+        ] + [sm.add_permission_view_menu("menu_access", m) for m in MENU_NAMES]
         for role in sm.get_all_roles():
             if role.name == sm.auth_role_public:
                 continue
             for pv in pvs:
-                sm.add_permission_role(role, pv)
+                if pv not in role.permissions:
+                    sm.add_permission_role(role, pv)
 
     def _ensure_tenant(self) -> uuid.UUID:
         session = self.appbuilder.session
@@ -176,6 +238,12 @@ class ApprovalWorkflowAddonManager(BaseManager):
                     if (membership.id, role.id) not in links:
                         session.add(MembershipRole(membership_id=membership.id, role_id=role.id))
                         links.add((membership.id, role.id))
+            adopted = session.info.get(ADOPTED)
+            if adopted is not None:
+                # The manager's call owns the transaction: it commits, then grants.
+                session.flush()
+                adopted.append(self.grant_view_permissions)
+                return
             session.commit()
         self.grant_view_permissions()
 
@@ -191,25 +259,44 @@ def addon(app: Flask | None = None) -> ApprovalWorkflowAddonManager:
     target = app or current_app
     found = target.extensions.get("signoff_addon")
     if found is None:
+        if target.config.get("FAB_APPROVAL_ENABLED") is False:
+            raise AddonLoadError("the approval add-on is switched off (FAB_APPROVAL_ENABLED)")
         raise AddonLoadError(NOT_LOADED)
     return found
 
 
+def _safe_next(target: str | None, default: str) -> str:
+    """Only a path on this site (``/...``, never ``//host``) is followed after MFA."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
 class ApprovalWorkflowView(BaseView):
-    """The spec's "Pending Approvals" view: what waits for the current user."""
+    """The spec's "Pending Approvals" view: what waits for the current user. A step
+    that requires MFA takes the authenticator code in place, next to its buttons."""
 
     route_base = "/approvals"
     default_view = "pending"
+    #: Fixed, so a second instance (the specification's ``add_view`` of a view the
+    #: add-on registered already) builds the same menu URL.
+    endpoint = "ApprovalWorkflowView"
     # The host app's loader does not know Signoff's templates; the blueprint does.
     template_folder = str(Path(__file__).resolve().parent / "templates")
 
     @expose("/pending/")
     @has_access
     def pending(self) -> str:
+        from signoff.security import mfa
         from signoff.workflow.queries import inbox
 
-        items = inbox(self.appbuilder.session, g.user.id)
-        return self.render_template("signoff/addon_pending.html", items=items)
+        session = self.appbuilder.session
+        items = inbox(session, g.user.id)
+        return self.render_template(
+            "signoff/addon_pending.html",
+            items=items,
+            mfa_enrolled=mfa.is_enrolled(session, g.user.id),
+        )
 
     @expose("/decide/<request_id>/<int:step>", methods=["POST"])
     @has_access
@@ -225,6 +312,16 @@ class ApprovalWorkflowView(BaseView):
         if fn is None:
             flash("Unknown decision", "danger")
             return redirect(url_for(".pending"))
+        code = (request.form.get("mfa_code") or "").strip()
+        if code:
+            from signoff.errors import MfaError
+            from signoff.security import mfa
+
+            try:
+                mfa.verify_code(self.appbuilder.session, g.user.id, code)
+            except MfaError as exc:
+                flash(exc.message, "danger")
+                return redirect(url_for(".pending"))
         try:
             fn(
                 self.appbuilder.session,
@@ -235,5 +332,73 @@ class ApprovalWorkflowView(BaseView):
             )
             flash("Decision recorded", "success")
         except ActionError as exc:
-            flash(exc.message, "danger")
+            if exc.code == "mfa_required":
+                flash(
+                    "This step needs your authenticator code: enter it and decide again.", "warning"
+                )
+            else:
+                flash(exc.message, "danger")
         return redirect(url_for(".pending"))
+
+
+class AuthView(BaseView):
+    """MFA in the host app, for its own FAB login: enrol an authenticator, and the
+    step-up check a ``requires_mfa`` step needs (fresh for ``FAB_APPROVAL_MFA_TIMEOUT``).
+
+    Named ``AuthView`` so the specification's ``url_for('AuthView.mfa_verification')``
+    works as written (FAB registers only its subclasses, ``AuthDBView``...).
+    """
+
+    route_base = "/approvals/mfa"
+    default_view = "mfa_verification"
+    endpoint = "AuthView"
+    template_folder = str(Path(__file__).resolve().parent / "templates")
+
+    def _next(self) -> str:
+        return _safe_next(request.values.get("next"), url_for("ApprovalWorkflowView.pending"))
+
+    @expose("/verify/", methods=["GET", "POST"])
+    @has_access
+    def mfa_verification(self) -> Any:
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        session = self.appbuilder.session
+        if not mfa.is_enrolled(session, g.user.id):
+            return redirect(url_for(".mfa_enrolment", next=self._next()))
+        message = None
+        if request.method == "POST":
+            try:
+                mfa.verify_code(session, g.user.id, request.form.get("code", ""))
+                return redirect(self._next())
+            except MfaError as exc:
+                message = exc.message
+        return self.render_template(
+            "signoff/addon_mfa_verify.html", next=self._next(), message=message
+        )
+
+    @expose("/enrol/", methods=["GET", "POST"])
+    @has_access
+    def mfa_enrolment(self) -> Any:
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        session = self.appbuilder.session
+        if mfa.is_enrolled(session, g.user.id):
+            return redirect(self._next())
+        message = None
+        if request.method == "POST":
+            try:
+                codes = mfa.confirm_enrolment(session, g.user.id, request.form.get("code", ""))
+                return self.render_template(
+                    "signoff/addon_mfa_codes.html", codes=codes, next=self._next()
+                )
+            except MfaError as exc:
+                message = exc.message
+        enrolment = mfa.begin_enrolment(session, g.user, restart=False)
+        return self.render_template(
+            "signoff/addon_mfa_enrol.html",
+            enrolment=enrolment,
+            next=self._next(),
+            message=message,
+        )
