@@ -54,7 +54,7 @@ class ApprovalSecurityValidator:
         the instance names them (``FAB_APPROVAL_USER_REFERENCES``: ``created_by``,
         ``owner``, ``requester``, ``user_id``, ``submitted_by``...). True otherwise."""
         uid = _user_id(user)
-        if uid in related_user_ids(instance):
+        if uid in related_user_ids(self.manager.attached(instance)):
             return False
         req, state = self._request_state(instance)
         if req is None:

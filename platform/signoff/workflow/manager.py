@@ -258,6 +258,15 @@ class ApprovalWorkflowManager:
                 ) from exc
             yield instance
 
+    def attached(self, instance: Any) -> Any:
+        """``instance`` itself, or (detached from its session) the same row in ours."""
+        state = inspect(instance)
+        if state.detached and state.identity:
+            found = self.session.get(type(instance), state.identity)
+            if found is not None:
+                return found
+        return instance
+
     @property
     def session(self) -> Any:
         if self._session is not None:
