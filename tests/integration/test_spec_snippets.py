@@ -208,9 +208,10 @@ def stored_status(spec: dict[str, Any], report: Any) -> str:
     """The row's status as committed (each ``As`` block has its own session)."""
     from sqlalchemy import inspect as sa_inspect
 
-    row = spec["db"].session.get(spec["ExpenseReport"], sa_inspect(report).identity[0])
-    spec["db"].session.refresh(row)
-    return str(row.status)
+    with spec["app"].app_context():
+        row = spec["db"].session.get(type(report), sa_inspect(report).identity[0])
+        spec["db"].session.refresh(row)
+        return str(row.status)
 
 
 class As:
@@ -482,3 +483,46 @@ def test_api_reference_signatures_match():
         for p in spec_params:
             assert p.name in ours, f"{name}({p.name})"
             assert ours[p.name].default == p.default, f"{name}({p.name}) default"
+
+
+def test_host_status_follows_reject_and_withdraw_on_every_path(spec):
+    """Rejected through the pending view (HTTP, the host's FAB login) and withdrawn
+    through the manager: the host row moves in the same transaction, signals follow."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+    from signoff.workflow.signals import request_rejected, request_withdrawn
+
+    app, db = spec["app"], spec["db"]
+    seen: list[tuple[str, str]] = []
+    request_rejected.connect(
+        lambda s, **kw: seen.append(("rejected", kw["status"])), app, weak=False
+    )
+    request_withdrawn.connect(
+        lambda s, **kw: seen.append(("withdrawn", kw["status"])), app, weak=False
+    )
+    with As(spec, "emp"):
+        to_reject = spec["ExpenseReport"](amount=Decimal("800.00"), description="Laptop")
+        to_withdraw = spec["ExpenseReport"](amount=Decimal("900.00"), description="Desk")
+        db.session.add_all([to_reject, to_withdraw])
+        to_reject.submit_for_approval()
+        to_withdraw.submit_for_approval()
+        manager = ApprovalWorkflowManager(app.appbuilder)
+        request_id = manager.request_for(to_reject).id
+        assert manager.withdraw_instance(to_withdraw) is True
+    assert stored_status(spec, to_withdraw) == "withdrawn"
+
+    client = app.test_client()
+    assert (
+        client.post("/login/", data={"username": "spec-mgr", "password": PASSWORD}).status_code
+        == 302
+    )
+    page = client.get("/approvals/pending/")
+    assert page.status_code == 200 and "ExpenseReport" in page.get_data(as_text=True)
+    answer = client.post(
+        f"/approvals/decide/{request_id}/0", data={"verdict": "reject", "comment": "No"}
+    )
+    assert answer.status_code == 302
+    assert stored_status(spec, to_reject) == "rejected"
+    assert ("withdrawn", "withdrawn") in seen and ("rejected", "rejected") in seen
+    assert sa_inspect(to_reject).identity  # the same row, not a copy
