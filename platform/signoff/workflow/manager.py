@@ -58,8 +58,14 @@ DEFAULT_USER_REFERENCES = (
     "submitted_by",
 )
 
-#: Host model classes by name (``object_type``), as the manager met them.
-HOST_MODELS: dict[str, type] = {}
+#: ``app.extensions`` key: the app's host model classes by name (``object_type``), as
+#: its manager met them.
+HOST_MODELS = "signoff_host_models"
+
+
+def _host_models() -> dict[str, type]:
+    found: dict[str, type] = current_app.extensions.setdefault(HOST_MODELS, {})
+    return found
 
 
 class ApprovalLockTimeout(Conflict):
@@ -98,7 +104,7 @@ def _reference(instance: Any) -> tuple[str, str]:
     pk = state.identity
     if not pk:
         raise ActionError("unsaved", "Save the instance before starting its approval")
-    HOST_MODELS[type(instance).__name__] = type(instance)
+    _host_models()[type(instance).__name__] = type(instance)
     return type(instance).__name__, ":".join(str(v) for v in pk)
 
 
@@ -135,16 +141,22 @@ def _real(session: Any) -> Session:
 
 def host_model(name: str) -> type | None:
     """The host model class named ``name`` that uses a workflow (``_approval_workflow``)."""
-    found = HOST_MODELS.get(name)
+    known = _host_models()
+    found = known.get(name)
     if found is not None:
         return found
     from flask_appbuilder import Model
 
-    for mapper in Model.registry.mappers:
-        cls = mapper.class_
-        if cls.__name__ == name and getattr(cls, "_approval_workflow", None):
-            HOST_MODELS[name] = cls
-            return cls
+    registries = [Model.registry]
+    host_db = current_app.extensions.get("sqlalchemy")  # the host's Flask-SQLAlchemy db.Model
+    if host_db is not None and hasattr(host_db, "Model"):
+        registries.append(host_db.Model.registry)
+    for registry in registries:
+        for mapper in registry.mappers:
+            cls = mapper.class_
+            if cls.__name__ == name and getattr(cls, "_approval_workflow", None):
+                known[name] = cls
+                return cls
     return None
 
 
