@@ -153,12 +153,26 @@ class ApprovalWorkflowAddonManager(BaseManager):
         self.view = self.appbuilder.add_view_no_menu(ApprovalWorkflowView)
         self.mfa_view = self.appbuilder.add_view_no_menu(AuthView)
         self._menu_checked = False
+        self._granted_roles: set[int] = set()
 
         @app.before_request
         def _ensure_menu() -> None:
             if not self._menu_checked:
                 self._menu_checked = True
                 self.ensure_menu()
+
+        @app.before_request
+        def _grant_new_roles() -> None:
+            # A role created after start-up gets the views on its first visit, before
+            # FAB's has_access looks (no restart, no manager call needed).
+            endpoint = request.endpoint or ""
+            if not endpoint.startswith(("ApprovalWorkflowView.", "AuthView.")):
+                return
+            user = getattr(g, "user", None)
+            if user is None or not getattr(user, "is_authenticated", False):
+                return
+            if {r.id for r in user.roles} - self._granted_roles:
+                self.grant_view_permissions()
 
         self.grant_view_permissions()
         return True
@@ -195,6 +209,7 @@ class ApprovalWorkflowAddonManager(BaseManager):
             for pv in pvs:
                 if pv not in role.permissions:
                     sm.add_permission_role(role, pv)
+            self._granted_roles.add(role.id)
 
     def _ensure_tenant(self) -> uuid.UUID:
         session = self.appbuilder.session

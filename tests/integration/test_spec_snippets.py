@@ -526,3 +526,44 @@ def test_host_status_follows_reject_and_withdraw_on_every_path(spec):
     assert stored_status(spec, to_reject) == "rejected"
     assert ("withdrawn", "withdrawn") in seen and ("rejected", "rejected") in seen
     assert sa_inspect(to_reject).identity  # the same row, not a copy
+
+
+def test_manager_calls_leave_the_workflow_cache_generation_alone(spec, database):
+    """Submitting and deciding change no workflow: the tenant's cache generation (the
+    key of every cached definition) stays where it is."""
+
+    def generation() -> int:
+        with database.connect("admin") as conn:
+            row = conn.execute(
+                "SELECT config_generation FROM tenant WHERE slug = %s", (SLUG,)
+            ).fetchone()
+        return int(row[0])
+
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+
+    with As(spec, "emp"):
+        first = spec["ExpenseReport"](amount=Decimal("640.00"), description="Warm-up")
+        spec["db"].session.add(first)
+        first.submit_for_approval()  # pins the configured version once
+    before = generation()
+    with As(spec, "emp"):
+        report = spec["ExpenseReport"](amount=Decimal("650.00"), description="Cache")
+        spec["db"].session.add(report)
+        report.submit_for_approval()
+    with As(spec, "mgr"):
+        ApprovalWorkflowManager(spec["app"].appbuilder).approve_instance(report, 0)
+    assert generation() == before
+
+
+def test_a_role_created_after_start_opens_the_views_at_once(spec):
+    """No restart and no manager call: the first visit grants the add-on's views."""
+    app = spec["app"]
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = sm.add_role("Late_Approver")
+        sm.add_user("spec-late", "late", "Spec", "late@spec-snippets.test", [role], PASSWORD)
+    client = app.test_client()
+    login = client.post("/login/", data={"username": "spec-late", "password": PASSWORD})
+    assert login.status_code == 302
+    assert client.get("/approvals/pending/").status_code == 200
+    assert client.get("/approvals/mfa/enrol/").status_code == 200
