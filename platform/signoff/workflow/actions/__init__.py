@@ -17,6 +17,7 @@ from signoff.workflow.actions.core import (
     after_commit_listeners,
     in_transaction_listeners,
     run_callbacks,
+    stats,
 )
 from signoff.workflow.actions.decisions import do_approve, do_reject, do_request_changes
 from signoff.workflow.actions.delegations import do_delegate, do_revoke_delegation
@@ -55,4 +56,5 @@ __all__ = [
     "do_withdraw",
     "in_transaction_listeners",
     "run_callbacks",
+    "stats",
 ]

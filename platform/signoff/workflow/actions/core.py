@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -68,6 +69,51 @@ after_commit_listeners: list[Callable[[uuid.UUID, uuid.UUID, list[str]], None]] 
 #: write commits or rolls back with the decision (the add-on moves the host model).
 in_transaction_listeners: list[Callable[[Session, uuid.UUID, str, str, list[str]], None]] = []
 
+
+class _Stats:
+    """Figures of this process since it started (``health_check`` reports them):
+    decisions taken and their duration, waits for a request's lock and timeouts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.actions = 0
+        self.action_ms = 0.0
+        self.lock_waits = 0
+        self.lock_wait_ms = 0.0
+        self.lock_wait_max_ms = 0.0
+        self.lock_timeouts = 0
+
+    def action(self, ms: float) -> None:
+        with self._lock:
+            self.actions += 1
+            self.action_ms += ms
+
+    def lock_wait(self, ms: float) -> None:
+        with self._lock:
+            self.lock_waits += 1
+            self.lock_wait_ms += ms
+            self.lock_wait_max_ms = max(self.lock_wait_max_ms, ms)
+
+    def timeout(self) -> None:
+        with self._lock:
+            self.lock_timeouts += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "actions": self.actions,
+                "avg_action_ms": round(self.action_ms / self.actions, 3) if self.actions else None,
+                "lock_waits": self.lock_waits,
+                "avg_lock_wait_ms": (
+                    round(self.lock_wait_ms / self.lock_waits, 3) if self.lock_waits else None
+                ),
+                "max_lock_wait_ms": round(self.lock_wait_max_ms, 3),
+                "lock_timeouts": self.lock_timeouts,
+            }
+
+
+stats = _Stats()
+
 #: ``session.info`` key: an outer scope (``ApprovalWorkflowManager``, its
 #: ``database_lock_for_approval`` block) owns the transaction; actions run inside it
 #: and leave their after-commit callbacks in the list it holds.
@@ -123,6 +169,7 @@ class _Tx:
     after: list[Callable[[], None]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     trace: dict[str, Any] = field(default_factory=dict)
+    locked: bool = False
 
     def audit(self, **record: Any) -> None:
         """Queue an audit record; it is appended as the transaction's last statement.
@@ -161,6 +208,8 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
         _emit_trace(tx, started, exc)
         raise
     _emit_trace(tx, started, None)
+    if tx.locked:
+        stats.action((time.perf_counter() - started) * 1000)
     run_callbacks(tx.after)
 
 
@@ -182,6 +231,8 @@ def _adopted_transaction(
         _emit_trace(tx, started, exc)
         raise
     _emit_trace(tx, started, None)
+    if tx.locked:
+        stats.action((time.perf_counter() - started) * 1000)
     after.extend(tx.after)
 
 
@@ -200,6 +251,7 @@ def _lock_errors() -> Iterator[None]:
             exc.orig, pg_errors.LockNotAvailable
         ):
             raise
+        stats.timeout()
         raise lock_conflict() from exc
 
 
@@ -281,7 +333,10 @@ def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> LockedRequest:
         raise _not_found() from None
     started = time.perf_counter()
     row = lock_request(tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]))
-    trace(tx, lock_wait_ms=round((time.perf_counter() - started) * 1000, 3))
+    waited = (time.perf_counter() - started) * 1000
+    tx.locked = True
+    stats.lock_wait(waited)
+    trace(tx, lock_wait_ms=round(waited, 3))
     if row is None:
         raise _not_found()
     return LockedRequest(*row)
