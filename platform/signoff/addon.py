@@ -25,7 +25,10 @@ from typing import Any
 
 from flask import Flask, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.api import BaseApi
+from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.basemanager import BaseManager
+from flask_appbuilder.security.decorators import permission_name, protect
 from sqlalchemy import inspect, select
 from werkzeug.wrappers import Response
 
@@ -152,6 +155,7 @@ class ApprovalWorkflowAddonManager(BaseManager):
         # not, the first request adds the same item, so it is in the menu exactly once.
         self.view = self.appbuilder.add_view_no_menu(ApprovalWorkflowView)
         self.mfa_view = self.appbuilder.add_view_no_menu(AuthView)
+        self.api = self.appbuilder.add_api(ApprovalWorkflowHostApi)
         self._menu_checked = False
         self._granted_roles: set[int] = set()
 
@@ -200,7 +204,7 @@ class ApprovalWorkflowAddonManager(BaseManager):
         sm = self.appbuilder.sm
         pvs = [
             sm.add_permission_view_menu(p, view.class_permission_name)
-            for view in (self.view, self.mfa_view)
+            for view in (self.view, self.mfa_view, self.api)
             for p in view.base_permissions
         ] + [sm.add_permission_view_menu("menu_access", m) for m in MENU_NAMES]
         for role in sm.get_all_roles():
@@ -417,3 +421,88 @@ class AuthView(BaseView):
             next=self._next(),
             message=message,
         )
+
+
+class ApprovalWorkflowHostApi(BaseApi):
+    """The specification's four REST endpoints in the host app, with the host's own
+    FAB authentication (a JWT from its ``/api/v1/security/login``; no cookie login, so
+    no cross-site POST can decide)::
+
+        GET  /api/v1/approval-workflow/pending
+        POST /api/v1/approval-workflow/approve/<id>/<step>   (0-based step)
+        POST /api/v1/approval-workflow/reject/<id>           (your active step)
+        GET  /api/v1/approval-workflow/history/<id>
+
+    Decisions go through the actions (self-approval, eligibility, MFA, the lock, the
+    decision budget: 429). Errors: ``{"code", "message"}`` with the action's status.
+    """
+
+    resource_name = "approval-workflow"
+    allow_browser_login = False
+    class_permission_name = "ApprovalWorkflowHostApi"
+    base_permissions = ["can_read", "can_write"]
+
+    def _error(self, exc: ActionError) -> Response:
+        from flask import jsonify
+
+        answer: Response = jsonify(exc.to_dict())
+        answer.status_code = exc.status
+        return answer
+
+    def _decide(self, fn: Callable[..., Any], request_id: str, step: int | None) -> Response:
+        from signoff.workflow.queries import get_request_for
+
+        body = request.get_json(silent=True) or {}
+        session = self.appbuilder.session
+        try:
+            req = get_request_for(session, user_id=g.user.id, request_id=request_id)
+            result = fn(
+                session,
+                actor=request_actor(method="api"),
+                request_id=req.id,
+                step_index=step if step is not None else body.get("step"),
+                comment=body.get("comment"),
+            )
+        except ActionError as exc:
+            session.rollback()
+            return self._error(exc)
+        return self.response(200, **result.to_dict())
+
+    @api_expose("/pending", methods=["GET"])
+    @protect()
+    @permission_name("read")
+    def pending(self) -> Response:
+        from signoff.workflow.queries import inbox
+
+        items = inbox(self.appbuilder.session, g.user.id)
+        return self.response(200, result=[i.to_dict() for i in items], count=len(items))
+
+    @api_expose("/approve/<request_id>/<int:step>", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def approve(self, request_id: str, step: int) -> Response:
+        from signoff.workflow import actions
+
+        return self._decide(actions.do_approve, request_id, step)
+
+    @api_expose("/reject/<request_id>", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def reject(self, request_id: str) -> Response:
+        from signoff.workflow import actions
+
+        return self._decide(actions.do_reject, request_id, None)
+
+    @api_expose("/history/<request_id>", methods=["GET"])
+    @protect()
+    @permission_name("read")
+    def history(self, request_id: str) -> Response:
+        from signoff.workflow.manager import history
+        from signoff.workflow.queries import get_request_for
+
+        session = self.appbuilder.session
+        try:
+            req = get_request_for(session, user_id=g.user.id, request_id=request_id)
+        except ActionError as exc:
+            return self._error(exc)
+        return self.response(200, request_id=str(req.id), result=history(session, req.id))

@@ -19,6 +19,7 @@ import inspect
 import logging
 import re
 import time
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -578,3 +579,71 @@ def test_a_role_created_after_start_opens_the_views_at_once(spec):
     assert login.status_code == 302
     assert client.get("/approvals/pending/").status_code == 200
     assert client.get("/approvals/mfa/enrol/").status_code == 200
+
+
+def test_the_four_rest_endpoints_in_the_host_app(spec, database):
+    """The specification's endpoints, mounted by the add-on, with the host's own FAB
+    JWT login; decisions through the actions (self-approval, MFA, the lock)."""
+    app = spec["app"]
+    client = app.test_client()
+
+    def token(who: str) -> dict[str, str]:
+        resp = client.post(
+            "/api/v1/security/login",
+            json={"username": f"spec-{who}", "password": PASSWORD, "provider": "db"},
+        )
+        assert resp.status_code == 200, resp.get_json()
+        return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+    with As(spec, "emp"):
+        report = spec["ExpenseReport"](amount=Decimal("1200.00"), description="API")
+        spec["db"].session.add(report)
+        report.submit_for_approval()
+        from signoff.approval.workflow_manager import ApprovalWorkflowManager
+
+        rid = str(ApprovalWorkflowManager(spec["app"].appbuilder).request_for(report).id)
+    base = "/api/v1/approval-workflow"
+    assert client.get(f"{base}/pending").status_code == 401
+    mgr, emp, fin = token("mgr"), token("emp"), token("fin")
+    pending = client.get(f"{base}/pending", headers=mgr).get_json()
+    assert rid in [item["request_id"] for item in pending["result"]]
+    # The submitter holds only Public: the add-on grants Public nothing.
+    assert client.post(f"{base}/approve/{rid}/0", headers=emp, json={}).status_code == 403
+    with app.app_context():  # a second manager, so a manager's own report can start
+        sm = app.appbuilder.sm
+        if sm.find_user(username="spec-mgr2") is None:
+            sm.add_user(
+                "spec-mgr2",
+                "mgr2",
+                "Spec",
+                "mgr2@spec-snippets.test",
+                [sm.find_role("Manager")],
+                PASSWORD,
+            )
+    with As(spec, "mgr"):
+        own_report = spec["ExpenseReport"](amount=Decimal("1300.00"), description="Mine")
+        spec["db"].session.add(own_report)
+        own_report.submit_for_approval()
+        own_id = str(ApprovalWorkflowManager(spec["app"].appbuilder).request_for(own_report).id)
+    own = client.post(f"{base}/approve/{own_id}/0", headers=mgr, json={})
+    assert own.status_code == 422 and own.get_json()["code"] == "self_approval"
+    ok = client.post(f"{base}/approve/{rid}/0", headers=mgr, json={"comment": "ok"})
+    assert ok.status_code == 200 and ok.get_json()["status"] == "pending"
+    assert stored_status(spec, report) == "pending_finance_approval"
+    # A token carries no MFA verification: the Finance step is refused, not decided.
+    mfa = client.post(f"{base}/approve/{rid}/1", headers=fin, json={})
+    assert mfa.status_code == 422 and mfa.get_json()["code"] == "mfa_required"
+    history = client.get(f"{base}/history/{rid}", headers=mgr).get_json()
+    assert [(h["step"], h["verdict"]) for h in history["result"]] == [(0, "approve")]
+    refused = client.post(f"{base}/reject/{rid}", headers=fin, json={"comment": "no"})
+    assert refused.status_code == 422 and refused.get_json()["code"] == "mfa_required"
+    with As(spec, "emp"):
+        other = spec["ExpenseReport"](amount=Decimal("1100.00"), description="API 2")
+        spec["db"].session.add(other)
+        other.submit_for_approval()
+        other_id = str(ApprovalWorkflowManager(app.appbuilder).request_for(other).id)
+    rejected = client.post(f"{base}/reject/{other_id}", headers=mgr, json={"comment": "no"})
+    assert rejected.status_code == 200 and rejected.get_json()["status"] == "rejected"
+    assert stored_status(spec, other) == "rejected"
+    missing = client.get(f"{base}/history/{uuid.uuid4()}", headers=mgr)
+    assert missing.status_code == 404
