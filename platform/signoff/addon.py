@@ -433,8 +433,10 @@ class ApprovalWorkflowHostApi(BaseApi):
         POST /api/v1/approval-workflow/reject/<id>           (your active step)
         GET  /api/v1/approval-workflow/history/<id>
 
-    Decisions go through the actions (self-approval, eligibility, MFA, the lock, the
-    decision budget: 429). Errors: ``{"code", "message"}`` with the action's status.
+    and ``POST /api/v1/approval-workflow/mfa/verify`` (``{"code"}``): the step-up a
+    ``requires_mfa`` step needs, for this token. Decisions go through the actions
+    (self-approval, eligibility, MFA, the lock, the decision budget: 429). Errors:
+    ``{"code", "message"}`` with the action's status.
     """
 
     resource_name = "approval-workflow"
@@ -492,6 +494,28 @@ class ApprovalWorkflowHostApi(BaseApi):
         from signoff.workflow import actions
 
         return self._decide(actions.do_reject, request_id, None)
+
+    @api_expose("/mfa/verify", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def mfa_verify(self) -> Response:
+        """Step-up for this token: ``{"code": "123456"}`` from the authenticator set up
+        at ``/approvals/mfa/enrol/``; fresh for ``FAB_APPROVAL_MFA_TIMEOUT`` seconds, for
+        this token only."""
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        body = request.get_json(silent=True) or {}
+        code = body.get("code")
+        if not isinstance(code, str) or not code.strip():
+            return self._error(ActionError("invalid", "code is required", field="code"))
+        try:
+            at = mfa.verify_code(self.appbuilder.session, g.user.id, code)
+        except MfaError as exc:
+            answer = self._error(ActionError(exc.code, exc.message, field="code"))
+            answer.status_code = exc.status
+            return answer
+        return self.response(200, verified_at=at.isoformat())
 
     @api_expose("/history/<request_id>", methods=["GET"])
     @protect()

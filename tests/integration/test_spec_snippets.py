@@ -630,13 +630,55 @@ def test_the_four_rest_endpoints_in_the_host_app(spec, database):
     ok = client.post(f"{base}/approve/{rid}/0", headers=mgr, json={"comment": "ok"})
     assert ok.status_code == 200 and ok.get_json()["status"] == "pending"
     assert stored_status(spec, report) == "pending_finance_approval"
-    # A token carries no MFA verification: the Finance step is refused, not decided.
-    mfa = client.post(f"{base}/approve/{rid}/1", headers=fin, json={})
-    assert mfa.status_code == 422 and mfa.get_json()["code"] == "mfa_required"
+    # A fresh token carries no MFA verification: the Finance step is refused...
+    mfa_needed = client.post(f"{base}/approve/{rid}/1", headers=fin, json={})
+    assert mfa_needed.status_code == 422 and mfa_needed.get_json()["code"] == "mfa_required"
     history = client.get(f"{base}/history/{rid}", headers=mgr).get_json()
     assert [(h["step"], h["verdict"]) for h in history["result"]] == [(0, "approve")]
     refused = client.post(f"{base}/reject/{rid}", headers=fin, json={"comment": "no"})
     assert refused.status_code == 422 and refused.get_json()["code"] == "mfa_required"
+    # ...until the token passes the step-up (the authenticator from the enrolment page).
+    from sqlalchemy import select
+
+    from signoff.security.models import MfaTotp
+    from signoff.security.totp import code_at, decrypt_secret, time_step
+
+    with app.app_context():
+        row = spec["db"].session.scalar(
+            select(MfaTotp).where(MfaTotp.user_id == spec["users"]["fin"])
+        )
+        if row is None:  # this test alone: enrol as the page would
+            from signoff.security import mfa as mfa_service
+
+            with As(spec, "fin") as fin_user:
+                enrolment = mfa_service.begin_enrolment(spec["db"].session, fin_user)
+                mfa_service.confirm_enrolment(
+                    spec["db"].session, fin_user.id, code_at(enrolment.secret, time.time())
+                )
+            row = spec["db"].session.scalar(
+                select(MfaTotp).where(MfaTotp.user_id == spec["users"]["fin"])
+            )
+        spec["db"].session.refresh(row)
+        secret, last_used = decrypt_secret(row.secret_encrypted), row.last_used_step
+    bad = client.post(f"{base}/mfa/verify", headers=fin, json={"code": "000000x"})
+    assert bad.status_code in (400, 401, 422) and bad.get_json()["field"] == "code"
+    now = time.time()
+    # A code is accepted once: take the next time step if this one was used already.
+    when = now + 30 if last_used is not None and last_used >= time_step(now) else now
+    verified = client.post(f"{base}/mfa/verify", headers=fin, json={"code": code_at(secret, when)})
+    assert verified.status_code == 200, verified.get_json()
+    paid = client.post(f"{base}/approve/{rid}/1", headers=fin, json={"comment": "paid"})
+    assert paid.status_code == 200 and paid.get_json()["status"] == "approved"
+    assert stored_status(spec, report) == "approved"
+    other_token = token("fin")  # the verification belongs to that token only
+    with As(spec, "emp"):
+        third = spec["ExpenseReport"](amount=Decimal("1400.00"), description="API 3")
+        spec["db"].session.add(third)
+        third.submit_for_approval()
+        third_id = str(ApprovalWorkflowManager(app.appbuilder).request_for(third).id)
+    assert client.post(f"{base}/approve/{third_id}/0", headers=mgr, json={}).status_code == 200
+    again = client.post(f"{base}/approve/{third_id}/1", headers=other_token, json={})
+    assert again.status_code == 422 and again.get_json()["code"] == "mfa_required"
     with As(spec, "emp"):
         other = spec["ExpenseReport"](amount=Decimal("1100.00"), description="API 2")
         spec["db"].session.add(other)
