@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, flash, g, redirect, request, url_for
+from flask import Flask, current_app, flash, g, has_app_context, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.api import expose as api_expose
@@ -44,7 +44,7 @@ from signoff.extensions import cache
 from signoff.limiter import app_has_limiter, limiter
 from signoff.security.actor import request_actor
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
-from signoff.workflow.actions import ADOPTED, in_transaction_listeners
+from signoff.workflow.actions import ADOPTED, after_commit_listeners, in_transaction_listeners
 from signoff.workflow.manager import ApprovalWorkflowManager, follow_host_model
 from signoff.workflow.settings import SettingsError, cache_config, check_settings
 
@@ -122,6 +122,8 @@ class ApprovalWorkflowAddonManager(BaseManager):
         install_listener()
         if follow_host_model not in in_transaction_listeners:
             in_transaction_listeners.append(follow_host_model)
+        if deliver_in_process not in after_commit_listeners:
+            after_commit_listeners.append(deliver_in_process)
         self.tenant_slug = app.config.get("FAB_APPROVAL_TENANT_SLUG", "default")
         self.tenant_id = self._ensure_tenant()
 
@@ -265,6 +267,30 @@ class ApprovalWorkflowAddonManager(BaseManager):
                 return
             session.commit()
         self.grant_view_permissions()
+
+
+def deliver_in_process(tenant_id: uuid.UUID, request_id: uuid.UUID, kinds: list[str]) -> None:
+    """After a decision commits in a host app, deliver its notifications at once, in
+    this process (a host app has no Signoff worker): e-mail when
+    ``FAB_APPROVAL_EMAIL_NOTIFICATIONS`` is on and ``SIGNOFF_SMTP_URL`` is set, Slack when
+    ``FAB_APPROVAL_SLACK_NOTIFICATIONS`` is on. A failed delivery is kept for retry
+    (``signoff notifications``) and never undoes the decision."""
+    if not has_app_context():
+        return
+    found = current_app.extensions.get("signoff_addon")
+    if found is None or tenant_id != found.tenant_id:
+        return
+    cfg = current_app.config
+    mail = bool(cfg.get("FAB_APPROVAL_EMAIL_NOTIFICATIONS") and cfg.get("SIGNOFF_SMTP_URL"))
+    if not (mail or cfg.get("FAB_APPROVAL_SLACK_NOTIFICATIONS")):
+        return
+    from signoff.notifications.dispatch import dispatch_tenant
+
+    try:
+        dispatch_tenant(found.appbuilder.session, tenant_id, request_id=request_id)
+    except Exception:  # delivery must never undo a committed decision
+        log.exception("in-process notification delivery failed")
+        found.appbuilder.session.rollback()
 
 
 def add_addon_manager(appbuilder: Any, manager_class: type = ApprovalWorkflowAddonManager) -> Any:

@@ -340,3 +340,41 @@ def test_user_references_keep_the_owner_from_approving(spec, database):  # noqa:
             assert manager.approve_instance(second, 0) is True  # owner_id no longer counts
     finally:
         app.config["FAB_APPROVAL_USER_REFERENCES"] = before
+
+
+def test_email_notifications_are_delivered_in_the_host_app_or_switched_off(
+    spec,  # noqa: F811
+    tmp_path,
+):
+    """A host app has no Signoff worker: the add-on delivers after commit, in-process."""
+    import email
+
+    from signoff.devservers import start_embedded_smtp
+
+    app, db = spec["app"], spec["db"]
+    smtp = start_embedded_smtp(tmp_path / "mail")
+
+    def mails_to(address: str) -> int:
+        found = [email.message_from_bytes(p.read_bytes()) for p in smtp.mailbox.glob("*.eml")]
+        return sum(1 for m in found if address in str(m["To"]))
+
+    def submit(description: str) -> None:
+        with As(spec, "emp"):
+            report = spec["ExpenseReport"](amount=Decimal("720.00"), description=description)
+            db.session.add(report)
+            report.submit_for_approval()
+
+    app.config["SIGNOFF_SMTP_URL"] = smtp.url
+    try:
+        app.config["FAB_APPROVAL_EMAIL_NOTIFICATIONS"] = False
+        submit("Switched off")
+        assert mails_to("mgr@spec-snippets.test") == 0
+        app.config["FAB_APPROVAL_EMAIL_NOTIFICATIONS"] = True
+        submit("Mailed")
+        assert mails_to("mgr@spec-snippets.test") == 1
+        body = next(smtp.mailbox.glob("*.eml")).read_text()
+        assert "/approvals/pending/" in body and "/t/" not in body and "/act/" not in body
+    finally:
+        app.config.pop("SIGNOFF_SMTP_URL", None)
+        app.config["FAB_APPROVAL_EMAIL_NOTIFICATIONS"] = True
+        smtp.stop()
