@@ -162,8 +162,14 @@ class ApprovalWorkflowAddonManager(BaseManager):
         self._granted_roles: set[int] = set()
 
         @app.before_request
-        def _ensure_menu() -> None:
+        def _first_request() -> None:
             if not self._menu_checked:
+                # The Quick Start sets FAB_APPROVAL_WORKFLOWS after registering the
+                # add-on (its step 2 follows step 1): check again before serving.
+                try:
+                    check_settings(app.config, addon=True)
+                except SettingsError as exc:
+                    raise AddonLoadError(str(exc)) from exc
                 self._menu_checked = True
                 self.ensure_menu()
 

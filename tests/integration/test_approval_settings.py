@@ -378,3 +378,14 @@ def test_email_notifications_are_delivered_in_the_host_app_or_switched_off(
         app.config.pop("SIGNOFF_SMTP_URL", None)
         app.config["FAB_APPROVAL_EMAIL_NOTIFICATIONS"] = True
         smtp.stop()
+
+
+def test_workflows_set_after_registration_are_checked_before_serving(database):
+    """The Quick Start's order: register the add-on (step 1), then set the workflows
+    (step 2). A bad key set late stops the first request, with the reason."""
+    url = database.app_url.render_as_string(hide_password=False)
+    app = host_app(url, {"WTF_CSRF_ENABLED": False})
+    app.config["FAB_APPROVAL_WORKFLOWS"] = {"Expense-Approval": {"name": "E", "steps": []}}
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(AddonLoadError, match="lowercase letters, digits and '_'"):
+        app.test_client().get("/login/")
