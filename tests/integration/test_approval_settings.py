@@ -389,3 +389,31 @@ def test_workflows_set_after_registration_are_checked_before_serving(database):
     app.config["PROPAGATE_EXCEPTIONS"] = True
     with pytest.raises(AddonLoadError, match="lowercase letters, digits and '_'"):
         app.test_client().get("/login/")
+
+
+def test_a_status_column_too_short_never_fails_the_decision(spec, database, caplog):  # noqa: F811
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+
+    app, db = spec["app"], spec["db"]
+    with database.connect("owner") as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS short_expense (id serial PRIMARY KEY, "
+            "amount numeric(10, 2) NOT NULL, status varchar(10))"
+        )
+        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON short_expense TO signoff_app")
+        conn.execute("GRANT USAGE ON SEQUENCE short_expense_id_seq TO signoff_app")
+        conn.commit()
+
+    class ShortExpense(db.Model):  # type: ignore[name-defined]
+        __tablename__ = "short_expense"
+        id = Column(Integer, primary_key=True)
+        amount = Column(Numeric(10, 2), nullable=False)
+        status = Column(String(10), default="draft")
+        _approval_workflow = "expense_approval"
+
+    with As(spec, "emp"), caplog.at_level(logging.WARNING, logger="signoff.workflow.manager"):
+        report = ShortExpense(amount=Decimal("700.00"), status="draft")
+        db.session.add(report)
+        assert ApprovalWorkflowManager(app.appbuilder).start_approval_workflow(report) is True
+        assert report.status == "draft"  # 'pending_manager_approval' does not fit
+    assert "cannot hold 'pending_manager_approval'" in caplog.text

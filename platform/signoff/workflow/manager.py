@@ -15,6 +15,7 @@ model's ``status`` column moves with the workflow in the decision's own transact
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -37,6 +38,8 @@ from signoff.security.actor import request_actor
 from signoff.workflow import actions
 from signoff.workflow.actions import ADOPTED, ActionError, NotFound, run_callbacks
 from signoff.workflow.models import ApprovalRequest, StepDecision
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ApprovalLockTimeout",
@@ -177,6 +180,16 @@ def follow_host_model(
         return
     cls = host_model(row.object_type)
     if cls is None or "status" not in inspect(cls).column_attrs:
+        return
+    length = getattr(inspect(cls).column_attrs["status"].columns[0].type, "length", None)
+    if length is not None and len(host_status) > length:
+        # A decision never fails over the host's column: say so and leave it.
+        log.warning(
+            "%s.status (%s characters) cannot hold %r: not updated",
+            row.object_type,
+            length,
+            host_status,
+        )
         return
     key = row.object_id.split(":")
     instance = session.get(cls, key[0] if len(key) == 1 else tuple(key))
