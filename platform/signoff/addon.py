@@ -465,8 +465,9 @@ class ApprovalWorkflowHostApi(BaseApi):
         POST /api/v1/approval-workflow/reject/<id>           (your active step)
         GET  /api/v1/approval-workflow/history/<id>
 
-    and ``POST /api/v1/approval-workflow/mfa/verify`` (``{"code"}``): the step-up a
-    ``requires_mfa`` step needs, for this token. Decisions go through the actions
+    and ``POST /api/v1/approval-workflow/mfa/enroll``, ``/mfa/confirm`` (``{"code"}``)
+    and ``/mfa/verify`` (``{"code"}``): enrolment, and the step-up a ``requires_mfa``
+    step needs, for this token. Decisions go through the actions
     (self-approval, eligibility, MFA, the lock, the decision budget: 429). Errors:
     ``{"code", "message"}`` with the action's status.
     """
@@ -527,6 +528,44 @@ class ApprovalWorkflowHostApi(BaseApi):
 
         return self._decide(actions.do_reject, request_id, None)
 
+    def _mfa_error(self, exc: Any) -> Response:
+        answer = self._error(ActionError(exc.code, exc.message, field="code"))
+        answer.status_code = exc.status
+        return answer
+
+    @api_expose("/mfa/enroll", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def mfa_enroll(self) -> Response:
+        """Start (or show again) the pending authenticator: ``secret``, ``otpauth_uri``,
+        ``qr`` (a data URI); 409 ``already_enrolled`` once one is active."""
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        try:
+            enrolment = mfa.begin_enrolment(self.appbuilder.session, g.user, restart=False)
+        except MfaError as exc:
+            return self._mfa_error(exc)
+        return self.response(200, **enrolment.to_dict())
+
+    @api_expose("/mfa/confirm", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def mfa_confirm(self) -> Response:
+        """Activate the authenticator with ``{"code"}``: the ten recovery codes, once;
+        it counts as this token's verification."""
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        code = (request.get_json(silent=True) or {}).get("code")
+        if not isinstance(code, str) or not code.strip():
+            return self._error(ActionError("invalid", "code is required", field="code"))
+        try:
+            codes = mfa.confirm_enrolment(self.appbuilder.session, g.user.id, code)
+        except MfaError as exc:
+            return self._mfa_error(exc)
+        return self.response(200, recovery_codes=codes)
+
     @api_expose("/mfa/verify", methods=["POST"])
     @protect()
     @permission_name("write")
@@ -544,9 +583,7 @@ class ApprovalWorkflowHostApi(BaseApi):
         try:
             at = mfa.verify_code(self.appbuilder.session, g.user.id, code)
         except MfaError as exc:
-            answer = self._error(ActionError(exc.code, exc.message, field="code"))
-            answer.status_code = exc.status
-            return answer
+            return self._mfa_error(exc)
         return self.response(200, verified_at=at.isoformat())
 
     @api_expose("/history/<request_id>", methods=["GET"])

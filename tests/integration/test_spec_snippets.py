@@ -689,3 +689,52 @@ def test_the_four_rest_endpoints_in_the_host_app(spec, database):
     assert stored_status(spec, other) == "rejected"
     missing = client.get(f"{base}/history/{uuid.uuid4()}", headers=mgr)
     assert missing.status_code == 404
+
+
+def test_mfa_enrolment_and_step_up_through_the_host_api(spec):
+    """A Finance manager with no authenticator enrols through the API and decides the
+    MFA step with the same token (enrolment counts as its verification)."""
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+    from signoff.security.totp import code_at
+
+    app = spec["app"]
+    with app.app_context():
+        sm = app.appbuilder.sm
+        if sm.find_user(username="spec-fin3") is None:
+            sm.add_user(
+                "spec-fin3",
+                "fin3",
+                "Spec",
+                "fin3@spec-snippets.test",
+                [sm.find_role("Finance_Manager")],
+                PASSWORD,
+            )
+    client = app.test_client()
+    login = client.post(
+        "/api/v1/security/login",
+        json={"username": "spec-fin3", "password": PASSWORD, "provider": "db"},
+    )
+    fin3 = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+    with As(spec, "emp"):
+        report = spec["ExpenseReport"](amount=Decimal("1500.00"), description="API MFA")
+        spec["db"].session.add(report)
+        report.submit_for_approval()
+        manager = ApprovalWorkflowManager(app.appbuilder)
+        rid = str(manager.request_for(report).id)
+    with As(spec, "mgr"):
+        manager.approve_instance(report, 0)
+    base = "/api/v1/approval-workflow"
+    enrol = client.post(f"{base}/mfa/enroll", headers=fin3, json={})
+    assert enrol.status_code == 200 and enrol.get_json()["otpauth_uri"].startswith("otpauth://")
+    secret = enrol.get_json()["secret"]
+    wrong = client.post(f"{base}/mfa/confirm", headers=fin3, json={"code": "123"})
+    assert wrong.status_code == 422 and wrong.get_json()["field"] == "code"
+    confirmed = client.post(
+        f"{base}/mfa/confirm", headers=fin3, json={"code": code_at(secret, time.time())}
+    )
+    assert confirmed.status_code == 200 and len(confirmed.get_json()["recovery_codes"]) == 10
+    again = client.post(f"{base}/mfa/enroll", headers=fin3, json={})
+    assert again.status_code == 409 and again.get_json()["code"] == "already_enrolled"
+    paid = client.post(f"{base}/approve/{rid}/1", headers=fin3, json={})
+    assert paid.status_code == 200 and paid.get_json()["status"] == "approved"
+    assert stored_status(spec, report) == "approved"
