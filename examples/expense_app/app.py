@@ -5,7 +5,7 @@ Only what Flask-AppBuilder 5.3 or PostgreSQL forces differs, each line marked
 specification uses without importing them (``Column``, ``current_app``...) are
 imported. Run it with::
 
-    export SIGNOFF_DATABASE_URL=postgresql://signoff_app:...@localhost/signoff
+    export SIGNOFF_DATABASE_URL=postgresql+psycopg://signoff_app:...@localhost/signoff
     psql "$OWNER_URL" -f examples/expense_app/schema.sql   # the app's own table
     flask --app examples.expense_app.app run
 """
