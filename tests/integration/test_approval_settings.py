@@ -417,3 +417,74 @@ def test_a_status_column_too_short_never_fails_the_decision(spec, database, capl
         assert ApprovalWorkflowManager(app.appbuilder).start_approval_workflow(report) is True
         assert report.status == "draft"  # 'pending_manager_approval' does not fit
     assert "cannot hold 'pending_manager_approval'" in caplog.text
+
+
+def test_the_lock_block_holds_the_request_until_it_ends(spec, database):  # noqa: F811
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+
+    app, db = spec["app"], spec["db"]
+    with As(spec, "emp"):
+        report = spec["ExpenseReport"](amount=Decimal("410.00"), description="Held")
+        db.session.add(report)
+        report.submit_for_approval()
+        manager = ApprovalWorkflowManager(app.appbuilder)
+        req = manager.request_for(report)
+
+    def other_can_lock() -> bool:
+        with psycopg.connect(database.dsn("app")) as other:
+            other.execute("SELECT set_config('app.tenant_id', %s, true)", (str(req.tenant_id),))
+            try:
+                other.execute("SELECT * FROM signoff.request_lock(%s, 200)", (req.id,))
+            except psycopg.errors.LockNotAvailable:
+                return False
+            return True
+
+    with As(spec, "mgr"):
+        with manager.database_lock_for_approval(report) as locked:
+            assert other_can_lock() is False  # held for the whole block...
+            manager.approve_instance(locked, 0)  # ...and a decision inside it joins it
+            assert other_can_lock() is False
+        assert other_can_lock() is True  # released at its end, with the decision committed
+    with As(spec, "mgr"):
+        # Under the Finance step's auto_approve_threshold (1000): approved at step 0.
+        assert manager.request_for(report).status == "approved"
+        history = manager.get_approval_history(report)
+    assert [(h["step"], h["verdict"]) for h in history] == [(0, "approve")]
+
+
+def test_mfa_timeout_decides_how_fresh_a_verification_must_be(spec):  # noqa: F811
+    from datetime import UTC, datetime, timedelta
+
+    from signoff.approval.security_validator import ApprovalSecurityValidator
+    from signoff.security import mfa_state
+
+    app = spec["app"]
+    with As(spec, "emp"):
+        report = spec["ExpenseReport"](amount=Decimal("1600.00"), description="Fresh")
+        spec["db"].session.add(report)
+        report.submit_for_approval()
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+
+    with As(spec, "mgr"):
+        ApprovalWorkflowManager(app.appbuilder).approve_instance(report, 0)
+    with As(spec, "fin") as fin:
+        from signoff.security import mfa
+
+        if not mfa.is_enrolled(spec["db"].session, fin.id):  # this test alone
+            import time
+
+            from signoff.security.totp import code_at
+
+            enrolment = mfa.begin_enrolment(spec["db"].session, fin)
+            mfa.confirm_enrolment(
+                spec["db"].session, fin.id, code_at(enrolment.secret, time.time())
+            )
+        mfa_state.record_verification(fin.id, datetime.now(UTC) - timedelta(seconds=120))
+        validator = ApprovalSecurityValidator(app.appbuilder)
+        app.config["FAB_APPROVAL_MFA_TIMEOUT"] = 60
+        try:
+            assert validator.validate_mfa_requirement(fin, report) is False
+            app.config["FAB_APPROVAL_MFA_TIMEOUT"] = 1800
+            assert validator.validate_mfa_requirement(fin, report) is True
+        finally:
+            app.config["FAB_APPROVAL_MFA_TIMEOUT"] = 1800
