@@ -7,7 +7,7 @@ Keys whose effect other modules test:
 - ``FAB_APPROVAL_RATE_LIMIT_WINDOW``, ``FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW``,
   ``FAB_APPROVAL_RATE_LIMIT_EXEMPTIONS``: ``test_spec_snippets.py``
   (``test_rate_limit_snippet_raises_once_the_budget_is_spent``) and below;
-- ``FAB_APPROVAL_MFA_TIMEOUT``: ``security/test_mfa_api.py``;
+- ``FAB_APPROVAL_MFA_TIMEOUT``: also ``security/test_mfa_api.py``;
 - ``FAB_APPROVAL_EMAIL_NOTIFICATIONS``, ``FAB_APPROVAL_SLACK_NOTIFICATIONS``:
   ``notifications/test_preferences.py``, ``notifications/test_slack.py``;
 - ``FAB_APPROVAL_CACHE_CONFIG`` (the literal): ``test_spec_snippets.py``.
