@@ -15,6 +15,7 @@ app with a clear message instead of silently disappearing.
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,9 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, flash, g, redirect, request, url_for
+from flask import Flask, current_app, flash, g, has_app_context, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.api import BaseApi
+from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.basemanager import BaseManager
+from flask_appbuilder.security.decorators import permission_name, protect
 from sqlalchemy import inspect, select
 from werkzeug.wrappers import Response
 
@@ -37,15 +41,18 @@ from signoff.db.binding import (
 )
 from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
+from signoff.limiter import app_has_limiter, limiter
 from signoff.security.actor import request_actor
 from signoff.security.passwords import install_login_hash
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
-from signoff.workflow.definitions import DefinitionError, parse_definitions
-from signoff.workflow.manager import ApprovalWorkflowManager
+from signoff.workflow.actions import ADOPTED, after_commit_listeners, in_transaction_listeners
+from signoff.workflow.manager import ApprovalWorkflowManager, follow_host_model
+from signoff.workflow.settings import SettingsError, cache_config, check_settings
 
 log = logging.getLogger(__name__)
 
 REQUIRED_TABLES = ("tenant", "membership", "approval_request", "audit_event")
+MENU_NAMES = ("Workflows", "Pending Approvals")
 
 
 class ApprovalWorkflowAddonManager(BaseManager):
@@ -55,14 +62,26 @@ class ApprovalWorkflowAddonManager(BaseManager):
         super().__init__(appbuilder)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
-            self._configure(app)
+            self.enabled = self._configure(app)
         except AddonLoadError:
             raise
         except Exception as exc:  # loud: FAB would only log a failing hook
             raise AddonLoadError(f"approval add-on failed to load: {exc}") from exc
+        if not self.enabled:
+            log.warning("FAB_APPROVAL_ENABLED is False: the approval add-on is switched off")
+            return
         set_default_tenant_scope(app, self.tenant_scope)
         self.manager = ApprovalWorkflowManager(appbuilder, tenant_scope=self.tenant_scope)
         app.extensions["signoff_addon"] = self
+
+    @classmethod
+    def register(cls, appbuilder: Any, app: Flask) -> ApprovalWorkflowAddonManager:
+        """The one-line registration in place of the specification's
+        ``appbuilder.add_addon_manager(ApprovalWorkflowAddonManager(appbuilder))``
+        (FAB 5 has no ``add_addon_manager`` and builds add-ons inside an app context)."""
+        with app.app_context():
+            manager: ApprovalWorkflowAddonManager = add_addon_manager(appbuilder, cls(appbuilder))
+        return manager
 
     # FAB calls these inside a try/except that only logs; the work is done above.
     def pre_process(self) -> None:
@@ -74,15 +93,16 @@ class ApprovalWorkflowAddonManager(BaseManager):
     def post_process(self) -> None:
         return None
 
-    def _configure(self, app: Flask) -> None:
+    def _configure(self, app: Flask) -> bool:
+        """Check the settings and install everything; False when switched off."""
         for key, value in APPROVAL_DEFAULTS.items():
-            app.config.setdefault(key, value)
-        if not app.config["FAB_APPROVAL_ENABLED"]:
-            raise AddonLoadError("FAB_APPROVAL_ENABLED is false")
+            app.config.setdefault(key, copy.deepcopy(value))
         try:
-            parse_definitions(app.config["FAB_APPROVAL_WORKFLOWS"] or {})
-        except DefinitionError as exc:
-            raise AddonLoadError(f"FAB_APPROVAL_WORKFLOWS is invalid: {exc}") from exc
+            check_settings(app.config, addon=True)
+        except SettingsError as exc:
+            raise AddonLoadError(str(exc)) from exc
+        if not app.config["FAB_APPROVAL_ENABLED"]:
+            return False
         engine = self.appbuilder.session.get_bind()
         if engine.dialect.name != "postgresql":
             raise AddonLoadError(
@@ -97,12 +117,16 @@ class ApprovalWorkflowAddonManager(BaseManager):
         if "cache" not in app.extensions or cache not in app.extensions.get("cache", {}):
             cache.init_app(
                 app,
-                config=app.config.get("FAB_APPROVAL_CACHE_CONFIG")
+                config=cache_config(app.config)
                 or {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True},
             )
         install_listener()
         # A database migrated by Signoff refuses ab_user.password to the app role.
         install_login_hash(self.appbuilder.sm)
+        if follow_host_model not in in_transaction_listeners:
+            in_transaction_listeners.append(follow_host_model)
+        if deliver_in_process not in after_commit_listeners:
+            after_commit_listeners.append(deliver_in_process)
         self.tenant_slug = app.config.get("FAB_APPROVAL_TENANT_SLUG", "default")
         self.tenant_id = self._ensure_tenant()
 
@@ -114,14 +138,74 @@ class ApprovalWorkflowAddonManager(BaseManager):
         def _unbind(exc: BaseException | None) -> None:
             set_current_tenant(None)
 
-        self.view = self.appbuilder.add_view(
-            ApprovalWorkflowView,
+        if not app_has_limiter():
+            # The per-user decision budget (FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW) needs
+            # the limiter's storage: the cache's Redis, else the process's memory.
+            redis_url = (cache_config(app.config) or {}).get("CACHE_REDIS_URL") or app.config.get(
+                "SIGNOFF_REDIS_URL"
+            )
+            app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+            app.config.setdefault("RATELIMIT_KEY_PREFIX", "signoff-rl")
+            app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+            # FAB sets RATELIMIT_ENABLED False for its own limiter (already built); the
+            # decision budget is governed by the FAB_APPROVAL_* keys, not that switch.
+            had = app.config.get("RATELIMIT_ENABLED")
+            app.config["RATELIMIT_ENABLED"] = True
+            try:
+                limiter.init_app(app)
+            finally:
+                app.config["RATELIMIT_ENABLED"] = had
+        # The view without a menu item: the specification's step 4 adds it with
+        # add_view(ApprovalWorkflowView, "Pending Approvals", ...); if the host app does
+        # not, the first request adds the same item, so it is in the menu exactly once.
+        self.view = self.appbuilder.add_view_no_menu(ApprovalWorkflowView)
+        self.mfa_view = self.appbuilder.add_view_no_menu(AuthView)
+        self.api = self.appbuilder.add_api(ApprovalWorkflowHostApi)
+        self._menu_checked = False
+        self._granted_roles: set[int] = set()
+
+        @app.before_request
+        def _first_request() -> None:
+            if not self._menu_checked:
+                # The Quick Start sets FAB_APPROVAL_WORKFLOWS after registering the
+                # add-on (its step 2 follows step 1): check again before serving.
+                try:
+                    check_settings(app.config, addon=True)
+                except SettingsError as exc:
+                    raise AddonLoadError(str(exc)) from exc
+                self._menu_checked = True
+                self.ensure_menu()
+
+        @app.before_request
+        def _grant_new_roles() -> None:
+            # A role created after start-up gets the views on its first visit, before
+            # FAB's has_access looks (no restart, no manager call needed).
+            endpoint = request.endpoint or ""
+            if not endpoint.startswith(("ApprovalWorkflowView.", "AuthView.")):
+                return
+            user = getattr(g, "user", None)
+            if user is None or not getattr(user, "is_authenticated", False):
+                return
+            if {r.id for r in user.roles} - self._granted_roles:
+                self.grant_view_permissions()
+
+        self.grant_view_permissions()
+        return True
+
+    def ensure_menu(self) -> None:
+        """Add "Pending Approvals" under "Workflows" unless the host app added it."""
+        for item in self.appbuilder.menu.menu:
+            for entry in [item, *(item.childs or [])]:
+                if isinstance(getattr(entry, "baseview", None), ApprovalWorkflowView):
+                    return
+        self.appbuilder.add_link(
             "Pending Approvals",
+            href="ApprovalWorkflowView.pending",
             icon="fa-check-square",
             category="Workflows",
             category_icon="fa-tasks",
+            baseview=self.view,
         )
-        self.grant_view_permissions()
 
     def grant_view_permissions(self) -> None:
         """With FAB_APPROVAL_AUTO_CREATE_PERMISSIONS (the default), every role but Public
@@ -129,13 +213,18 @@ class ApprovalWorkflowAddonManager(BaseManager):
         if not current_app.config["FAB_APPROVAL_AUTO_CREATE_PERMISSIONS"]:
             return
         sm = self.appbuilder.sm
-        view_name = self.view.class_permission_name
-        pvs = [sm.add_permission_view_menu(p, view_name) for p in self.view.base_permissions]
+        pvs = [
+            sm.add_permission_view_menu(p, view.class_permission_name)
+            for view in (self.view, self.mfa_view, self.api)
+            for p in view.base_permissions
+        ] + [sm.add_permission_view_menu("menu_access", m) for m in MENU_NAMES]
         for role in sm.get_all_roles():
             if role.name == sm.auth_role_public:
                 continue
             for pv in pvs:
-                sm.add_permission_role(role, pv)
+                if pv not in role.permissions:
+                    sm.add_permission_role(role, pv)
+            self._granted_roles.add(role.id)
 
     def _ensure_tenant(self) -> uuid.UUID:
         session = self.appbuilder.session
@@ -179,8 +268,38 @@ class ApprovalWorkflowAddonManager(BaseManager):
                     if (membership.id, role.id) not in links:
                         session.add(MembershipRole(membership_id=membership.id, role_id=role.id))
                         links.add((membership.id, role.id))
+            adopted = session.info.get(ADOPTED)
+            if adopted is not None:
+                # The manager's call owns the transaction: it commits, then grants.
+                session.flush()
+                adopted.append(self.grant_view_permissions)
+                return
             session.commit()
         self.grant_view_permissions()
+
+
+def deliver_in_process(tenant_id: uuid.UUID, request_id: uuid.UUID, kinds: list[str]) -> None:
+    """After a decision commits in a host app, deliver its notifications at once, in
+    this process (a host app has no Signoff worker): e-mail when
+    ``FAB_APPROVAL_EMAIL_NOTIFICATIONS`` is on and ``SIGNOFF_SMTP_URL`` is set, Slack when
+    ``FAB_APPROVAL_SLACK_NOTIFICATIONS`` is on. A failed delivery is kept for retry
+    (``signoff notifications``) and never undoes the decision."""
+    if not has_app_context():
+        return
+    found = current_app.extensions.get("signoff_addon")
+    if found is None or tenant_id != found.tenant_id:
+        return
+    cfg = current_app.config
+    mail = bool(cfg.get("FAB_APPROVAL_EMAIL_NOTIFICATIONS") and cfg.get("SIGNOFF_SMTP_URL"))
+    if not (mail or cfg.get("FAB_APPROVAL_SLACK_NOTIFICATIONS")):
+        return
+    from signoff.notifications.dispatch import dispatch_tenant
+
+    try:
+        dispatch_tenant(found.appbuilder.session, tenant_id, request_id=request_id)
+    except Exception:  # delivery must never undo a committed decision
+        log.exception("in-process notification delivery failed")
+        found.appbuilder.session.rollback()
 
 
 def add_addon_manager(appbuilder: Any, manager_class: type = ApprovalWorkflowAddonManager) -> Any:
@@ -194,25 +313,44 @@ def addon(app: Flask | None = None) -> ApprovalWorkflowAddonManager:
     target = app or current_app
     found = target.extensions.get("signoff_addon")
     if found is None:
+        if target.config.get("FAB_APPROVAL_ENABLED") is False:
+            raise AddonLoadError("the approval add-on is switched off (FAB_APPROVAL_ENABLED)")
         raise AddonLoadError(NOT_LOADED)
     return found
 
 
+def _safe_next(target: str | None, default: str) -> str:
+    """Only a path on this site (``/...``, never ``//host``) is followed after MFA."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
 class ApprovalWorkflowView(BaseView):
-    """The spec's "Pending Approvals" view: what waits for the current user."""
+    """The spec's "Pending Approvals" view: what waits for the current user. A step
+    that requires MFA takes the authenticator code in place, next to its buttons."""
 
     route_base = "/approvals"
     default_view = "pending"
+    #: Fixed, so a second instance (the specification's ``add_view`` of a view the
+    #: add-on registered already) builds the same menu URL.
+    endpoint = "ApprovalWorkflowView"
     # The host app's loader does not know Signoff's templates; the blueprint does.
     template_folder = str(Path(__file__).resolve().parent / "templates")
 
     @expose("/pending/")
     @has_access
     def pending(self) -> str:
+        from signoff.security import mfa
         from signoff.workflow.queries import inbox
 
-        items = inbox(self.appbuilder.session, g.user.id)
-        return self.render_template("signoff/addon_pending.html", items=items)
+        session = self.appbuilder.session
+        items = inbox(session, g.user.id)
+        return self.render_template(
+            "signoff/addon_pending.html",
+            items=items,
+            mfa_enrolled=mfa.is_enrolled(session, g.user.id),
+        )
 
     @expose("/decide/<request_id>/<int:step>", methods=["POST"])
     @has_access
@@ -228,6 +366,16 @@ class ApprovalWorkflowView(BaseView):
         if fn is None:
             flash("Unknown decision", "danger")
             return redirect(url_for(".pending"))
+        code = (request.form.get("mfa_code") or "").strip()
+        if code:
+            from signoff.errors import MfaError
+            from signoff.security import mfa
+
+            try:
+                mfa.verify_code(self.appbuilder.session, g.user.id, code)
+            except MfaError as exc:
+                flash(exc.message, "danger")
+                return redirect(url_for(".pending"))
         try:
             fn(
                 self.appbuilder.session,
@@ -238,5 +386,219 @@ class ApprovalWorkflowView(BaseView):
             )
             flash("Decision recorded", "success")
         except ActionError as exc:
-            flash(exc.message, "danger")
+            if exc.code == "mfa_required":
+                flash(
+                    "This step needs your authenticator code: enter it and decide again.", "warning"
+                )
+            else:
+                flash(exc.message, "danger")
         return redirect(url_for(".pending"))
+
+
+class AuthView(BaseView):
+    """MFA in the host app, for its own FAB login: enrol an authenticator, and the
+    step-up check a ``requires_mfa`` step needs (fresh for ``FAB_APPROVAL_MFA_TIMEOUT``).
+
+    Named ``AuthView`` so the specification's ``url_for('AuthView.mfa_verification')``
+    works as written (FAB registers only its subclasses, ``AuthDBView``...).
+    """
+
+    route_base = "/approvals/mfa"
+    default_view = "mfa_verification"
+    endpoint = "AuthView"
+    template_folder = str(Path(__file__).resolve().parent / "templates")
+
+    def _next(self) -> str:
+        return _safe_next(request.values.get("next"), url_for("ApprovalWorkflowView.pending"))
+
+    @expose("/verify/", methods=["GET", "POST"])
+    @has_access
+    def mfa_verification(self) -> Any:
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        session = self.appbuilder.session
+        if not mfa.is_enrolled(session, g.user.id):
+            return redirect(url_for(".mfa_enrolment", next=self._next()))
+        message = None
+        if request.method == "POST":
+            try:
+                mfa.verify_code(session, g.user.id, request.form.get("code", ""))
+                return redirect(self._next())
+            except MfaError as exc:
+                message = exc.message
+        return self.render_template(
+            "signoff/addon_mfa_verify.html", next=self._next(), message=message
+        )
+
+    @expose("/enrol/", methods=["GET", "POST"])
+    @has_access
+    def mfa_enrolment(self) -> Any:
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        session = self.appbuilder.session
+        if mfa.is_enrolled(session, g.user.id):
+            return redirect(self._next())
+        message = None
+        if request.method == "POST":
+            try:
+                codes = mfa.confirm_enrolment(session, g.user.id, request.form.get("code", ""))
+                return self.render_template(
+                    "signoff/addon_mfa_codes.html", codes=codes, next=self._next()
+                )
+            except MfaError as exc:
+                message = exc.message
+        enrolment = mfa.begin_enrolment(session, g.user, restart=False)
+        return self.render_template(
+            "signoff/addon_mfa_enrol.html",
+            enrolment=enrolment,
+            next=self._next(),
+            message=message,
+        )
+
+
+class ApprovalWorkflowHostApi(BaseApi):
+    """The specification's four REST endpoints in the host app, with the host's own
+    FAB authentication (a JWT from its ``/api/v1/security/login``; no cookie login, so
+    no cross-site POST can decide)::
+
+        GET  /api/v1/approval-workflow/pending
+        POST /api/v1/approval-workflow/approve/<id>/<step>   (0-based step)
+        POST /api/v1/approval-workflow/reject/<id>           (your active step)
+        GET  /api/v1/approval-workflow/history/<id>
+
+    and ``POST /api/v1/approval-workflow/mfa/enroll``, ``/mfa/confirm`` (``{"code"}``)
+    and ``/mfa/verify`` (``{"code"}``): enrolment, and the step-up a ``requires_mfa``
+    step needs, for this token. Decisions go through the actions
+    (self-approval, eligibility, MFA, the lock, the decision budget: 429). Errors:
+    ``{"code", "message"}`` with the action's status.
+    """
+
+    resource_name = "approval-workflow"
+    allow_browser_login = False
+    class_permission_name = "ApprovalWorkflowHostApi"
+    base_permissions = ["can_read", "can_write"]
+
+    def _error(self, exc: ActionError) -> Response:
+        from flask import jsonify
+
+        answer: Response = jsonify(exc.to_dict())
+        answer.status_code = exc.status
+        return answer
+
+    def _decide(self, fn: Callable[..., Any], request_id: str, step: int | None) -> Response:
+        from signoff.workflow.queries import get_request_for
+
+        body = request.get_json(silent=True) or {}
+        session = self.appbuilder.session
+        try:
+            req = get_request_for(session, user_id=g.user.id, request_id=request_id)
+            result = fn(
+                session,
+                actor=request_actor(method="api"),
+                request_id=req.id,
+                step_index=step if step is not None else body.get("step"),
+                comment=body.get("comment"),
+            )
+        except ActionError as exc:
+            session.rollback()
+            return self._error(exc)
+        return self.response(200, **result.to_dict())
+
+    @api_expose("/pending", methods=["GET"])
+    @protect()
+    @permission_name("read")
+    def pending(self) -> Response:
+        from signoff.workflow.queries import inbox
+
+        items = inbox(self.appbuilder.session, g.user.id)
+        return self.response(200, result=[i.to_dict() for i in items], count=len(items))
+
+    @api_expose("/approve/<request_id>/<int:step>", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def approve(self, request_id: str, step: int) -> Response:
+        from signoff.workflow import actions
+
+        return self._decide(actions.do_approve, request_id, step)
+
+    @api_expose("/reject/<request_id>", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def reject(self, request_id: str) -> Response:
+        from signoff.workflow import actions
+
+        return self._decide(actions.do_reject, request_id, None)
+
+    def _mfa_error(self, exc: Any) -> Response:
+        answer = self._error(ActionError(exc.code, exc.message, field="code"))
+        answer.status_code = exc.status
+        return answer
+
+    @api_expose("/mfa/enroll", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def mfa_enroll(self) -> Response:
+        """Start (or show again) the pending authenticator: ``secret``, ``otpauth_uri``,
+        ``qr`` (a data URI); 409 ``already_enrolled`` once one is active."""
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        try:
+            enrolment = mfa.begin_enrolment(self.appbuilder.session, g.user, restart=False)
+        except MfaError as exc:
+            return self._mfa_error(exc)
+        return self.response(200, **enrolment.to_dict())
+
+    @api_expose("/mfa/confirm", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def mfa_confirm(self) -> Response:
+        """Activate the authenticator with ``{"code"}``: the ten recovery codes, once;
+        it counts as this token's verification."""
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        code = (request.get_json(silent=True) or {}).get("code")
+        if not isinstance(code, str) or not code.strip():
+            return self._error(ActionError("invalid", "code is required", field="code"))
+        try:
+            codes = mfa.confirm_enrolment(self.appbuilder.session, g.user.id, code)
+        except MfaError as exc:
+            return self._mfa_error(exc)
+        return self.response(200, recovery_codes=codes)
+
+    @api_expose("/mfa/verify", methods=["POST"])
+    @protect()
+    @permission_name("write")
+    def mfa_verify(self) -> Response:
+        """Step-up for this token: ``{"code": "123456"}`` from the authenticator set up
+        at ``/approvals/mfa/enrol/``; fresh for ``FAB_APPROVAL_MFA_TIMEOUT`` seconds, for
+        this token only."""
+        from signoff.errors import MfaError
+        from signoff.security import mfa
+
+        body = request.get_json(silent=True) or {}
+        code = body.get("code")
+        if not isinstance(code, str) or not code.strip():
+            return self._error(ActionError("invalid", "code is required", field="code"))
+        try:
+            at = mfa.verify_code(self.appbuilder.session, g.user.id, code)
+        except MfaError as exc:
+            return self._mfa_error(exc)
+        return self.response(200, verified_at=at.isoformat())
+
+    @api_expose("/history/<request_id>", methods=["GET"])
+    @protect()
+    @permission_name("read")
+    def history(self, request_id: str) -> Response:
+        from signoff.workflow.manager import history
+        from signoff.workflow.queries import get_request_for
+
+        session = self.appbuilder.session
+        try:
+            req = get_request_for(session, user_id=g.user.id, request_id=request_id)
+        except ActionError as exc:
+            return self._error(exc)
+        return self.response(200, request_id=str(req.id), result=history(session, req.id))

@@ -42,6 +42,7 @@ from signoff.views.tenant_admin import register as register_tenant_admin
 from signoff.views.webhooks import register as register_webhooks
 from signoff.worker import health as worker_health
 from signoff.worker.app import install_enqueue, make_celery
+from signoff.workflow.settings import SettingsError, cache_config, check_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,19 @@ def _check_config(app: Flask) -> None:
         )
     if not app.config.get("SECRET_KEY"):
         raise ConfigError("SIGNOFF_SECRET_KEY is not set")
+    try:
+        check_settings(app.config, addon=False)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
     uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
     if uri.startswith("postgresql://") or uri.startswith("postgres://"):
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
 
 
 def _configure_redis(app: Flask) -> None:
+    # FAB_APPROVAL_CACHE_CONFIG (Flask-Caching 1 names accepted) comes first.
+    for key, value in (cache_config(app.config) or {}).items():
+        app.config.setdefault(key, value)
     redis_url = app.config.get("SIGNOFF_REDIS_URL")
     if redis_url:
         app.config.setdefault("CACHE_TYPE", "RedisCache")

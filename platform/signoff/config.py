@@ -80,7 +80,21 @@ APPROVAL_DEFAULTS: dict[str, Any] = {
     "FAB_APPROVAL_TENANT_ISOLATION": "strict",
     "FAB_APPROVAL_TENANT_WORKFLOWS": {},
     "FAB_APPROVAL_DEBUG_TRACE": False,
+    "FAB_APPROVAL_CACHE_BACKEND": None,
+    "FAB_APPROVAL_CACHE_CONFIG": None,
     "FAB_APPROVAL_CACHE_DEFAULT_TIMEOUT": 300,
+    # Add-on only: the host app's one tenant, and the host model's user references
+    # that may never decide on it (besides the submitter).
+    "FAB_APPROVAL_TENANT_SLUG": "default",
+    "FAB_APPROVAL_USER_REFERENCES": [
+        "created_by",
+        "owner",
+        "owner_id",
+        "requester",
+        "requester_id",
+        "user_id",
+        "submitted_by",
+    ],
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
@@ -92,6 +106,8 @@ def _coerce(value: str, like: Any) -> Any:
         return value.strip().lower() in _BOOL_TRUE
     if isinstance(like, int):
         return int(value)
+    if like is None and value.lstrip().startswith(("{", "[")):
+        return json.loads(value)  # FAB_APPROVAL_CACHE_CONFIG
     if isinstance(like, list | dict):
         parsed = json.loads(value)
         if not isinstance(parsed, type(like)):

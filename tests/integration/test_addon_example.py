@@ -2,131 +2,107 @@
 
 from __future__ import annotations
 
+import re
+import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from flask import g
 
 from signoff.addon import AddonLoadError, addon
 from signoff.workflow.actions import Refused
-
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "example-password-123"
+from tests.fixtures.expense_example import PASSWORD, load_example
 
 
 @pytest.fixture(scope="module")
 def example(database, redis_url):
-    with database.connect("owner") as conn:
-        conn.execute((ROOT / "examples/expense_app/schema.sql").read_text())
-        conn.commit()
-    from examples.expense_app.app import create_app
-
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database.app_url.render_as_string(hide_password=False),
-            "SECRET_KEY": "example-secret-key-0123456789abcdef",
-            "WTF_CSRF_ENABLED": False,
-            "FAB_APPROVAL_TENANT_SLUG": "example-host",
-        }
-    )
-    with app.app_context():
-        sm = app.appbuilder.sm
-        users = {}
-        for name, roles in {
-            "emp": [],
-            "mgr": ["Manager"],
-            "fin": ["Finance_Manager"],
-        }.items():
-            role_objs = [sm.find_role(r) or sm.add_role(r) for r in roles] or [
-                sm.find_role("Public")
-            ]
-            user = sm.find_user(username=f"ex-{name}") or sm.add_user(
-                f"ex-{name}",
-                name,
-                "Example",
-                f"{name}@example-host.test",
-                role_objs,
-                password=PASSWORD,
-            )
-            users[name] = user.id
-        addon(app).sync_members()
-    app.example_users = users
-    return app
+    return load_example(database)
 
 
-def as_user(app, user_id):
-    ctx = app.test_request_context("/")
-    ctx.push()
-    g.user = app.appbuilder.sm.get_user_by_id(user_id)
-    return ctx
+class As:
+    def __init__(self, module, who):
+        self.app, self.user_id = module.app, module.users[who]
+
+    def __enter__(self):
+        self.ctx = self.app.test_request_context("/")
+        self.ctx.push()
+        g.user = self.app.appbuilder.sm.get_user_by_id(self.user_id)
+        return g.user
+
+    def __exit__(self, *exc):
+        self.ctx.pop()
 
 
-def test_quick_start_expense_report_goes_through_both_steps(example):
-    from examples.expense_app.app import ExpenseReport
-    from signoff.workflow.manager import ApprovalWorkflowManager
+def status_of(example, report_id):
+    with example.app.app_context():
+        return example.db.session.get(example.ExpenseReport, report_id).status
 
-    users = example.example_users
-    ctx = as_user(example, users["emp"])
-    try:
-        session = example.appbuilder.session
-        report = ExpenseReport(amount=Decimal("2500.00"), description="Conference")
-        session.add(report)
-        session.commit()
+
+def test_quick_start_expense_report_goes_through_both_steps_with_mfa(example):
+    """The specification's expense, as written, to approved through the manager API;
+    the Finance step after enrolling and verifying an authenticator."""
+    from signoff.approval.workflow_manager import ApprovalWorkflowManager
+    from signoff.security import mfa
+    from signoff.security.totp import code_at
+
+    with As(example, "emp"):
+        report = example.ExpenseReport(amount=Decimal("2500.00"), description="Conference")
+        example.db.session.add(report)
         assert report.submit_for_approval() is True
-        manager = ApprovalWorkflowManager(example.appbuilder)
+        report_id = report.id
+        manager = ApprovalWorkflowManager(example.app.appbuilder)
         assert manager.status_of(report) == "pending"
         with pytest.raises(Refused) as info:
             manager.approve_instance(report, 0)  # the requester cannot approve
         assert info.value.code == "self_approval"
-    finally:
-        ctx.pop()
+    assert status_of(example, report_id) == "pending_manager_approval"
 
-    ctx = as_user(example, users["mgr"])
-    try:
+    with As(example, "mgr"):
         assert manager.approve_instance(report, 0, comments="fine") is True
-    finally:
-        ctx.pop()
+    assert status_of(example, report_id) == "pending_finance_approval"
 
-    ctx = as_user(example, users["fin"])
-    try:
+    with As(example, "fin") as fin:
         with pytest.raises(Refused) as info:
             manager.approve_instance(report, 1)
         assert info.value.code == "mfa_required"  # the spec's requires_mfa: True
+        session = example.app.appbuilder.session
+        enrolment = mfa.begin_enrolment(session, fin)
+        mfa.confirm_enrolment(session, fin.id, code_at(enrolment.secret, time.time()))
+        assert manager.approve_instance(report, 1, comments="paid") is True
         history = manager.get_approval_history(report)
-        assert [(h["step"], h["verdict"]) for h in history] == [(0, "approve")]
+        assert [(h["step"], h["verdict"], h["mfa_verified"]) for h in history] == [
+            (0, "approve", False),
+            (1, "approve", True),
+        ]
         metrics = manager.get_metrics()
-        assert metrics["total_requests"] >= 1 and metrics["pending"] >= 1
-        health = manager.health_check()
-        assert health["postgresql"]["status"] == "ok"
-    finally:
-        ctx.pop()
+        assert metrics["total_approvals"] >= 1
+        assert manager.health_check()["postgresql"]["status"] == "ok"
+    assert status_of(example, report_id) == "approved"
 
 
 def test_small_amount_needs_no_workflow_and_pending_view_lists_items(example):
-    from examples.expense_app.app import ExpenseReport
-
-    users = example.example_users
-    ctx = as_user(example, users["emp"])
-    try:
-        session = example.appbuilder.session
-        report = ExpenseReport(amount=Decimal("20.00"), description="Coffee")
-        session.add(report)
-        session.commit()
+    with As(example, "emp"):
+        report = example.ExpenseReport(amount=Decimal("20.00"), description="Coffee")
+        example.db.session.add(report)
         assert report.submit_for_approval() is True
         assert report.status == "approved"
-        big = ExpenseReport(amount=Decimal("700.00"), description="Flight")
-        session.add(big)
-        session.commit()
+        big = example.ExpenseReport(amount=Decimal("700.00"), description="Flight")
+        example.db.session.add(big)
         big.submit_for_approval()
-    finally:
-        ctx.pop()
-    client = example.test_client()
-    resp = client.post("/login/", data={"username": "ex-mgr", "password": PASSWORD})
+    client = example.app.test_client()
+    form = client.get("/login/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    assert token, "the host's login form carries its CSRF token"
+    resp = client.post(
+        "/login/",
+        data={"username": "ex-mgr", "password": PASSWORD, "csrf_token": token.group(1)},
+    )
     assert resp.status_code == 302
     page = client.get("/approvals/pending/")
     assert page.status_code == 200
     assert "ExpenseReport" in page.get_data(as_text=True)
+    names = [e.name for i in example.app.appbuilder.menu.menu for e in [i, *(i.childs or [])]]
+    assert names.count("Pending Approvals") == 1
 
 
 def test_addon_failure_is_loud():

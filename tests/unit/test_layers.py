@@ -61,7 +61,14 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("faces", ["signoff.api", "signoff.views"]),
     (
         "assembly",
-        ["signoff.app", "signoff.addon", "signoff.cli", "signoff.devservers", "signoff.worker"],
+        [
+            "signoff.app",
+            "signoff.addon",
+            "signoff.approval",  # the specification's API; its views are the add-on's
+            "signoff.cli",
+            "signoff.devservers",
+            "signoff.worker",
+        ],
     ),
 ]
 

@@ -157,8 +157,10 @@ class RequestsApi(TenantBaseApi):
             limit=args["page_size"],
             offset=args["page"] * args["page_size"],
         )
+        progress = queries.progress_of_requests(session, rows)
+        items = [_with_progress(r, progress[r.id]) for r in rows]
         body = RequestListSchema().dump(
-            {"count": total, "page": args["page"], "page_size": args["page_size"], "result": rows}
+            {"count": total, "page": args["page"], "page_size": args["page_size"], "result": items}
         )
         return self.response(200, **body)
 
@@ -209,7 +211,8 @@ class RequestsApi(TenantBaseApi):
             .where(ApprovalStep.request_id == req.id)
             .order_by(ApprovalStep.step_index)
         ).all()
-        body = RequestDetailSchema().dump({**_columns(req), "steps": steps})
+        progress = queries.progress_of_requests(session, [req])[req.id]
+        body = RequestDetailSchema().dump({**_with_progress(req, progress), "steps": steps})
         return self.response(200, **body)
 
     @expose("/<id>/timeline", methods=("GET",))
@@ -340,3 +343,12 @@ class RequestsApi(TenantBaseApi):
 
 def _columns(req: ApprovalRequest) -> dict[str, Any]:
     return {c.key: getattr(req, c.key) for c in ApprovalRequest.__table__.columns}
+
+
+def _with_progress(req: ApprovalRequest, progress: Any) -> dict[str, Any]:
+    return {
+        **_columns(req),
+        "progress": progress.progress,
+        "due_at": progress.due_at,
+        "overdue": progress.overdue,
+    }

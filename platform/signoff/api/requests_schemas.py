@@ -79,6 +79,17 @@ class RequestSummarySchema(Schema):
     submitted_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
     completed_at = fields.DateTime(allow_none=True)
+    progress = fields.Integer(
+        required=True, metadata={"description": "percentage (0-100) of the steps done"}
+    )
+    due_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "submitted_at + the workflow's expire_after_hours"},
+    )
+    overdue = fields.Boolean(
+        required=True,
+        metadata={"description": "open past due_at, or an active step past its SLA"},
+    )
 
 
 class RequestDetailSchema(RequestSummarySchema):

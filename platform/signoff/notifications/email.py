@@ -200,6 +200,10 @@ def compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipien
         },
     )
     base = links.base_url()
+    # In a host app (the add-on) there is no portal and no e-mail action links: every
+    # link leads to the add-on's "Pending Approvals" page.
+    in_host = "signoff_addon" in current_app.extensions
+    pending_url = f"{base}/approvals/pending/"
     context: dict[str, Any] = {
         "tenant": tenant,
         "accent": tenant.accent_color,
@@ -216,10 +220,14 @@ def compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipien
         else None,
         "author_name": display_name(people.get(note.payload.get("author_id", -1))),
         "fields": key_fields(req.input_data) if req else [],
-        "request_url": f"{base}/t/{tenant.slug}/requests/{req.id}" if req else None,
-        "portal_url": f"{base}/t/{tenant.slug}/",
-        "preferences_url": f"{base}/t/{tenant.slug}/notifications/preferences",
-        "actions": _action_links(tenant, note, req, step) if req else {},
+        "request_url": (pending_url if in_host else f"{base}/t/{tenant.slug}/requests/{req.id}")
+        if req
+        else None,
+        "portal_url": pending_url if in_host else f"{base}/t/{tenant.slug}/",
+        "preferences_url": pending_url
+        if in_host
+        else f"{base}/t/{tenant.slug}/notifications/preferences",
+        "actions": _action_links(tenant, note, req, step) if req and not in_host else {},
         "link_hours": links.max_age() // 3600,
     }
     return Mail(

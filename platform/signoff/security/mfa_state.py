@@ -31,8 +31,14 @@ SESSION_KEY = "signoff_mfa"
 
 
 def _db() -> Any:
-    from signoff.extensions import db
+    """The app's session: Signoff's own, or a host app's (the add-on), whichever app
+    this is (both set ``appbuilder``)."""
+    from flask import current_app
 
+    from signoff.extensions import current_appbuilder, db
+
+    if getattr(current_app, "appbuilder", None) is not None:
+        return current_appbuilder().session
     return db.session
 
 

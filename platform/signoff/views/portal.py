@@ -59,7 +59,14 @@ from signoff.workflow.actions import (
 from signoff.workflow.definitions import WorkflowDefinition, parse_definition
 from signoff.workflow.engine import state_from_dict
 from signoff.workflow.models import ApprovalStep, Delegation, WorkflowVersion
-from signoff.workflow.queries import delegators_of, get_request_for, inbox, my_requests, timeline
+from signoff.workflow.queries import (
+    delegators_of,
+    get_request_for,
+    inbox,
+    my_requests,
+    progress_of_requests,
+    timeline,
+)
 
 STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
 VERDICTS: dict[str, tuple[Callable[..., ActionResult], str]] = {
@@ -319,6 +326,7 @@ class PortalView(TenantScoped, SignoffView):
         here = url_for("PortalView.show", request_id=str(req.id))
         return self.render(
             "signoff/portal_request.html",
+            progress=progress_of_requests(session, [req])[req.id],
             nav=tenant_nav(session),
             req=req,
             defn=defn,
@@ -452,6 +460,7 @@ class PortalView(TenantScoped, SignoffView):
             "signoff/portal_mine.html",
             nav=tenant_nav(db.session),
             rows=rows,
+            progress=progress_of_requests(db.session, rows),
             status=status,
             statuses=STATUSES,
         )

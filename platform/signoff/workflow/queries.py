@@ -7,6 +7,7 @@ indexes of ``approval_step`` (GIN on ``open_approvers``) and ``approval_request`
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,9 @@ from signoff.workflow.models import (
     Delegation,
     RequestComment,
     StepDecision,
+    WorkflowVersion,
 )
+from signoff.workflow.progress import Progress, progress_of
 
 
 @dataclass(frozen=True)
@@ -287,3 +290,30 @@ def get_request_for(session: Session, *, user_id: int, request_id: Any) -> Appro
     if req is None or not visible_to(session, req, user_id, is_admin=is_tenant_admin(session)):
         raise NotFound("not_found", "Not found")
     return req
+
+
+def progress_of_requests(
+    session: Session, requests: Sequence[ApprovalRequest]
+) -> dict[Any, Progress]:
+    """:class:`~signoff.workflow.progress.Progress` of each request (percentage of steps
+    done, ``due_at`` from the pinned version's ``expire_after_hours``, overdue), by id;
+    one query for the definitions."""
+    ids = {r.workflow_version_id for r in requests}
+    definitions: dict[uuid.UUID, Any] = (
+        dict(
+            session.execute(
+                select(WorkflowVersion.id, WorkflowVersion.definition).where(
+                    WorkflowVersion.id.in_(ids)
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    now = datetime.now(UTC)
+    return {
+        r.id: progress_of(
+            r.status, r.state, r.submitted_at, definitions.get(r.workflow_version_id), now=now
+        )
+        for r in requests
+    }

@@ -9,7 +9,16 @@ caller: web view, API, CLI or the add-on.
 """
 
 from signoff.errors import ActionError, Conflict, Invalid, NotFound, Refused
-from signoff.workflow.actions.core import SYSTEM, ActionResult, Actor, after_commit_listeners
+from signoff.workflow.actions.core import (
+    ADOPTED,
+    SYSTEM,
+    ActionResult,
+    Actor,
+    after_commit_listeners,
+    in_transaction_listeners,
+    run_callbacks,
+    stats,
+)
 from signoff.workflow.actions.decisions import do_approve, do_reject, do_request_changes
 from signoff.workflow.actions.delegations import do_delegate, do_revoke_delegation
 from signoff.workflow.actions.requests import (
@@ -23,6 +32,7 @@ from signoff.workflow.actions.requests import (
 from signoff.workflow.actions.workflows import do_save_workflow
 
 __all__ = [
+    "ADOPTED",
     "SYSTEM",
     "ActionError",
     "ActionResult",
@@ -44,4 +54,7 @@ __all__ = [
     "do_save_workflow",
     "do_submit",
     "do_withdraw",
+    "in_transaction_listeners",
+    "run_callbacks",
+    "stats",
 ]

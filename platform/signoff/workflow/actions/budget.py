@@ -27,13 +27,14 @@ def _tenant_roles(session: Session, user_id: int) -> set[str]:
     return set(rows)
 
 
-def check_decision_rate(session: Any, actor: Actor) -> None:
+def check_decision_rate(session: Any, actor: Actor, *, consume: bool = True) -> None:
     """The per-user decision budget, for every path that decides (web, API, CLI, add-on).
 
     ``FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW`` decisions (approve, reject, request
     changes) per ``FAB_APPROVAL_RATE_LIMIT_WINDOW`` seconds per user and tenant;
     members holding a tenant role in ``FAB_APPROVAL_RATE_LIMIT_EXEMPTIONS`` are
     exempt, and so are automated actors. Redis down never blocks a decision.
+    ``consume=False`` only tests whether one more decision fits.
     """
     if not has_app_context() or not actor.user_id or actor.method == "automated":
         return
@@ -50,6 +51,7 @@ def check_decision_rate(session: Any, actor: Actor) -> None:
     try:
         enforce(
             [Rule(SCOPE_DECISIONS, limit, f"tenant:{tenant}:user:{actor.user_id}")],
+            consume=consume,
             always_open=True,
         )
     except RateLimited as exc:

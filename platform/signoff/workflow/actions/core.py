@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,7 +31,7 @@ from signoff.db.binding import current_tenant_id
 from signoff.db.locks import lock_request
 from signoff.errors import Conflict, Invalid, NotFound, Refused
 from signoff.text import InvalidText, TextTooLong, clean_comment, clean_text
-from signoff.workflow import engine
+from signoff.workflow import engine, signals
 from signoff.workflow.approvers import Directory
 from signoff.workflow.definitions import (
     StepDef,
@@ -54,8 +56,68 @@ from signoff.workflow.rules import Rule, make_context
 
 log = logging.getLogger(__name__)
 
+#: FAB_APPROVAL_DEBUG_TRACE's structured trace of every decision (DEBUG); the name is
+#: under the specification's package (``signoff.approval``), so its Debug Mode
+#: snippet (``getLogger(...approval).setLevel(logging.DEBUG)``) shows it.
+trace_log = logging.getLogger("signoff.approval.trace")
+
 #: Listeners called after commit with (tenant_id, request_id, event kinds).
 after_commit_listeners: list[Callable[[uuid.UUID, uuid.UUID, list[str]], None]] = []
+
+#: Listeners called inside the action's transaction, after its writes, with (session,
+#: request id, status, host status (:func:`host_status`), event kinds): what they
+#: write commits or rolls back with the decision (the add-on moves the host model).
+in_transaction_listeners: list[Callable[[Session, uuid.UUID, str, str, list[str]], None]] = []
+
+
+class _Stats:
+    """Figures of this process since it started (``health_check`` reports them):
+    decisions taken and their duration, waits for a request's lock and timeouts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.actions = 0
+        self.action_ms = 0.0
+        self.lock_waits = 0
+        self.lock_wait_ms = 0.0
+        self.lock_wait_max_ms = 0.0
+        self.lock_timeouts = 0
+
+    def action(self, ms: float) -> None:
+        with self._lock:
+            self.actions += 1
+            self.action_ms += ms
+
+    def lock_wait(self, ms: float) -> None:
+        with self._lock:
+            self.lock_waits += 1
+            self.lock_wait_ms += ms
+            self.lock_wait_max_ms = max(self.lock_wait_max_ms, ms)
+
+    def timeout(self) -> None:
+        with self._lock:
+            self.lock_timeouts += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "actions": self.actions,
+                "avg_action_ms": round(self.action_ms / self.actions, 3) if self.actions else None,
+                "lock_waits": self.lock_waits,
+                "avg_lock_wait_ms": (
+                    round(self.lock_wait_ms / self.lock_waits, 3) if self.lock_waits else None
+                ),
+                "max_lock_wait_ms": round(self.lock_wait_max_ms, 3),
+                "lock_timeouts": self.lock_timeouts,
+            }
+
+
+stats = _Stats()
+
+#: ``session.info`` key: an outer scope (``ApprovalWorkflowManager``, its
+#: ``database_lock_for_approval`` block) owns the transaction; actions run inside it
+#: and leave their after-commit callbacks in the list it holds.
+ADOPTED = "signoff_adopted_transaction"
 
 
 def _not_found() -> NotFound:
@@ -106,6 +168,8 @@ class _Tx:
     tenant_id: uuid.UUID
     after: list[Callable[[], None]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    trace: dict[str, Any] = field(default_factory=dict)
+    locked: bool = False
 
     def audit(self, **record: Any) -> None:
         """Queue an audit record; it is appended as the transaction's last statement.
@@ -123,6 +187,10 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise _not_found()
+    adopted = real.info.get(ADOPTED)
+    if adopted is not None:
+        yield from _adopted_transaction(real, tenant_id, adopted)
+        return
     if real.in_transaction():
         if real.new or real.dirty or real.deleted:
             raise RuntimeError("an action needs a session without pending changes")
@@ -130,11 +198,52 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
         # the action's own transaction begins fresh, bound by the listener.
         real.commit()
     tx = _Tx(session=real, tenant_id=tenant_id)
+    started = time.perf_counter()
     try:
-        with real.begin():
+        with _lock_errors(), real.begin():
             yield tx
             for record in tx.audits:
                 audit_append(tx.session, **record)
+    except BaseException as exc:
+        _emit_trace(tx, started, exc)
+        raise
+    _emit_trace(tx, started, None)
+    if tx.locked:
+        stats.action((time.perf_counter() - started) * 1000)
+    run_callbacks(tx.after)
+
+
+def _adopted_transaction(
+    real: Session, tenant_id: uuid.UUID, after: list[Callable[[], None]]
+) -> Iterator[_Tx]:
+    """Run inside the transaction an outer scope owns: no begin, no commit; the
+    after-commit callbacks wait in ``after`` until the owner commits."""
+    tx = _Tx(session=real, tenant_id=tenant_id)
+    started = time.perf_counter()
+    try:
+        with _lock_errors():
+            if not real.in_transaction():
+                real.begin()
+            yield tx
+            for record in tx.audits:
+                audit_append(tx.session, **record)
+    except BaseException as exc:
+        _emit_trace(tx, started, exc)
+        raise
+    _emit_trace(tx, started, None)
+    if tx.locked:
+        stats.action((time.perf_counter() - started) * 1000)
+    after.extend(tx.after)
+
+
+def lock_conflict() -> Conflict:
+    return Conflict("locked", "Another decision on this request is in progress; try again")
+
+
+@contextmanager
+def _lock_errors() -> Iterator[None]:
+    try:
+        yield
     except (pg_errors.LockNotAvailable, OperationalError) as exc:
         # lock_timeout holds for the whole transaction: the request's lock, the
         # tenant's audit chain lock and row locks all end here when they wait too long.
@@ -142,14 +251,52 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
             exc.orig, pg_errors.LockNotAvailable
         ):
             raise
-        raise Conflict(
-            "locked", "Another decision on this request is in progress; try again"
-        ) from exc
-    for callback in tx.after:
+        stats.timeout()
+        raise lock_conflict() from exc
+
+
+def run_callbacks(callbacks: Sequence[Callable[[], None]]) -> None:
+    """After-commit callbacks; a failing one is logged, never undoes the commit."""
+    for callback in callbacks:
         try:
             callback()
         except Exception:  # a notification failure must not undo a committed decision
             log.exception("after-commit callback failed")
+
+
+def _trace_enabled() -> bool:
+    return bool(current_app.config.get("FAB_APPROVAL_DEBUG_TRACE")) and trace_log.isEnabledFor(
+        logging.DEBUG
+    )
+
+
+def _emit_trace(tx: _Tx, started: float, exc: BaseException | None) -> None:
+    """FAB_APPROVAL_DEBUG_TRACE: one structured DEBUG record per action (engine input,
+    outcome or refusal, lock wait, duration), as JSON in the message and as ``extra``."""
+    if not tx.trace or not _trace_enabled():
+        return
+    record = dict(tx.trace)
+    record["tenant_id"] = str(tx.tenant_id)
+    record["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    if exc is None:
+        record["outcome"] = "committed"
+    else:
+        record["outcome"] = "refused" if isinstance(exc, Refused | Invalid) else "failed"
+        record["refusal"] = {
+            "code": getattr(exc, "code", type(exc).__name__),
+            "message": getattr(exc, "message", str(exc)),
+        }
+    trace_log.debug(
+        "approval trace %s",
+        json.dumps(record, default=str, sort_keys=True),
+        extra={"approval_trace": record},
+    )
+
+
+def trace(tx: _Tx, **facts: Any) -> None:
+    """Add facts to the action's trace (kept only when FAB_APPROVAL_DEBUG_TRACE is on)."""
+    if _trace_enabled():
+        tx.trace.update(facts)
 
 
 @dataclass
@@ -184,7 +331,12 @@ def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> LockedRequest:
         rid = uuid.UUID(str(request_id))
     except ValueError:
         raise _not_found() from None
+    started = time.perf_counter()
     row = lock_request(tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]))
+    waited = (time.perf_counter() - started) * 1000
+    tx.locked = True
+    stats.lock_wait(waited)
+    trace(tx, lock_wait_ms=round(waited, 3))
     if row is None:
         raise _not_found()
     return LockedRequest(*row)
@@ -344,6 +496,17 @@ def _step_rows(state: RequestState) -> list[dict[str, Any]]:
         }
         for s in state.steps
     ]
+
+
+def host_status(defn: WorkflowDefinition, state: RequestState, label: str | None) -> str:
+    """The status a host model shows: while pending, the ``approval_required_states``
+    entry of the active step, else ``initial_state``; then the outcome (``approved``,
+    ``rejected``, ``withdrawn``, ``changes_requested``, ``expired``)."""
+    if state.status != "pending":
+        return state.status
+    if label and label != "pending":
+        return label
+    return defn.initial_state
 
 
 def _status_label(defn: WorkflowDefinition, state: RequestState) -> str | None:
@@ -633,10 +796,14 @@ def _finish(
         else:
             setattr(req, key, value)
     tenant_id, request_id = tx.tenant_id, req.id
+    for hook in in_transaction_listeners:
+        hook(tx.session, request_id, state.status, host_status(defn, state, label), kinds)
+    trace(tx, request_id=str(request_id), action=action, status=state.status, events=kinds)
 
     def emit() -> None:
         for listener in after_commit_listeners:
             listener(tenant_id, request_id, kinds)
+        signals.send_outcome(tenant_id, request_id, state.status, kinds)
 
     tx.after.append(emit)
     return result

@@ -27,6 +27,7 @@ from signoff.workflow.actions.core import (
     _replay,
     _transaction,
     _Tx,
+    trace,
 )
 from signoff.workflow.engine import (
     Refusal,
@@ -156,6 +157,23 @@ def _decide(
             step_index = _pick_step(state, actor.user_id)
         principal_for = _principal(tx, req, state, step_index, actor, on_behalf_of, now)
         step = state.steps[step_index]
+        trace(
+            tx,
+            request_id=str(req.id),
+            action=f"request.{verdict}",
+            engine_input={
+                "verdict": verdict,
+                "step": step_index,
+                "step_status": step.status,
+                "actor_id": actor.user_id,
+                "on_behalf_of_id": principal_for,
+                "method": actor.method,
+                "mfa_fresh": _mfa_fresh(actor, step, now),
+                "requires_mfa": step.requires_mfa,
+                "status": req.status,
+                "round": req.round,
+            },
+        )
         try:
             transition = engine.decide(
                 state,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ from signoff.workflow.actions.core import (
     _Tx,
     after_commit_listeners,
     event_row,
+    trace,
 )
 from signoff.workflow.approvers import Directory
 from signoff.workflow.definitions import (
@@ -71,8 +72,12 @@ def do_submit(
     object_type: str | None = None,
     object_id: str | None = None,
     idempotency_key: str | None = None,
+    related_user_ids: Sequence[int] = (),
 ) -> ActionResult:
-    """Start a request on the workflow's current version for the bound tenant."""
+    """Start a request on the workflow's current version for the bound tenant.
+
+    ``related_user_ids``: users the subject names (its owner, author...); like the
+    requester they can never decide on the request."""
     clean_title = _text(title, field="title", limit=TITLE_MAX)
     if not isinstance(input_data, Mapping):
         raise Invalid("invalid", "input_data must be an object", field="input_data")
@@ -100,6 +105,16 @@ def do_submit(
         extra, eligible, context = _resolve_steps(
             directory, defn, requester_id=actor.user_id, input_data=data, rules=rules
         )
+        trace(
+            tx,
+            action="request.submitted",
+            engine_input={
+                "workflow": workflow_key,
+                "requester_id": actor.user_id,
+                "input_data": data,
+                "steps": len(defn.steps) + len(extra),
+            },
+        )
         try:
             transition = engine.start(
                 defn,
@@ -111,6 +126,7 @@ def do_submit(
                 extra_steps=extra,
                 global_rules=rules,
                 context=context,
+                related_ids=related_user_ids,
             )
         except Refusal as exc:
             raise _refused(exc) from exc

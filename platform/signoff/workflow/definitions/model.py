@@ -43,7 +43,8 @@ MAX_DESCRIPTION: Final = 2000
 MAX_CATEGORY: Final = 64
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+#: A workflow key, exactly as the database's ``ck_workflow_key`` allows it.
+KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 PERCENT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,2})?)%")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 INT_RE = re.compile(r"[+-]?\d{1,30}")

@@ -480,7 +480,11 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
     problems (paths like ``steps[1].quorum``) or return the frozen definition."""
     p = _Parser()
     if not isinstance(key, str) or not KEY_RE.fullmatch(key):
-        p.err("key", "must start with a letter and use letters, digits, '_', '-', '.' (at most 64)")
+        p.err(
+            "key",
+            f"workflow key {key!r} must start with a lowercase letter and use only lowercase "
+            "letters, digits and '_' (at most 64 characters), e.g. 'expense_approval'",
+        )
     if not isinstance(raw, Mapping):
         p.err("", "a workflow definition must be a mapping")
         raise DefinitionError(p.errors)

@@ -168,6 +168,7 @@ def _build_step(
     skip_reason: str | None,
     *,
     enforce: bool,
+    related_ids: frozenset[int] = frozenset(),
 ) -> StepState:
     """A waiting (or skipped) step; with ``enforce``, refuse one that could never complete."""
     groups = _groups(step, raw, f"eligible_by_step[{index}]")
@@ -175,7 +176,9 @@ def _build_step(
     slots: list[tuple[int, ...]] = []
     empty_slot = False
     for group in groups:
-        members = {uid: w for uid, w in group.items() if uid != requester_id}
+        members = {
+            uid: w for uid, w in group.items() if uid != requester_id and uid not in related_ids
+        }
         empty_slot = empty_slot or not members
         slots.append(tuple(members))
         for uid, weight in members.items():
@@ -293,6 +296,7 @@ def _submit(
     context: Mapping[str, Any] | None,
     version: int,
     events: list[Event],
+    related_ids: frozenset[int] = frozenset(),
 ) -> Transition:
     all_steps = [*defn.steps, *extra_steps]
     if len(eligible_by_step) != len(all_steps):
@@ -317,10 +321,17 @@ def _submit(
             requester_id,
             "request_auto_approved" if auto else _skip_reason(step, amount, context),
             enforce=auto is None,
+            related_ids=related_ids,
         )
         for i, step in enumerate(all_steps)
     )
-    state = RequestState(status="pending", requester_id=requester_id, steps=steps, version=version)
+    state = RequestState(
+        status="pending",
+        requester_id=requester_id,
+        steps=steps,
+        version=version,
+        related_ids=related_ids,
+    )
     if auto is not None:
         events.append(event("request_approved", reason="auto_approve", detail=auto))
         return Transition(replace(state, status="approved"), tuple(events))
@@ -347,8 +358,12 @@ def start(
     extra_steps: Sequence[StepDef] = (),
     global_rules: Sequence[Rule] = (),
     context: Mapping[str, Any] | None = None,
+    related_ids: Collection[int] = (),
 ) -> Transition:
     """Submit a request: auto-approve it, or skip steps and activate the first group.
+
+    ``related_ids``: users the request's subject names (its owner, its author...):
+    like the requester, they are never eligible and can never decide on it.
 
     ``eligible_by_step`` has one entry per step of ``defn.steps`` followed by
     ``extra_steps`` (from :func:`extra_steps_for_rules`). ``context`` (default: built from
@@ -368,6 +383,7 @@ def start(
         context=context,
         version=1,
         events=[],
+        related_ids=frozenset(int(u) for u in related_ids),
     )
 
 
@@ -393,7 +409,8 @@ def decide(
     principal = actor_id if on_behalf_of_id is None else on_behalf_of_id
     if state.status != "pending":
         raise Refusal("not_pending", f"the request is {state.status}")
-    if state.requester_id in (actor_id, on_behalf_of_id):
+    deciders = {actor_id, on_behalf_of_id}
+    if state.requester_id in deciders or deciders & state.related_ids:
         raise Refusal("self_approval", step=step_index)
     if verdict not in VERDICTS:
         raise Refusal("invalid_verdict", step=step_index)
@@ -493,6 +510,7 @@ def resubmit(
         context=context,
         version=state.version + 1,
         events=[event("request_resubmitted", by=actor_id)],
+        related_ids=state.related_ids,
     )
 
 
@@ -517,7 +535,7 @@ def escalate(
     added = {
         uid: w
         for uid, w in _weights(add_eligible, "add_eligible").items()
-        if uid != state.requester_id
+        if uid != state.requester_id and uid not in state.related_ids
     }
     if not added:
         raise Refusal(

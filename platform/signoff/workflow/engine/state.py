@@ -183,6 +183,9 @@ class RequestState:
     requester_id: int
     steps: tuple[StepState, ...]
     version: int = 1
+    #: Users the request's subject names besides its requester (owner, author...):
+    #: never eligible, never deciding (the self-approval rule).
+    related_ids: frozenset[int] = frozenset()
 
     @property
     def active_steps(self) -> tuple[int, ...]:
@@ -298,13 +301,16 @@ def _step_to_dict(step: StepState) -> dict[str, Any]:
 
 def state_to_dict(state: RequestState) -> dict[str, Any]:
     """JSON-safe form of ``state``; :func:`state_from_dict` reverses it exactly."""
-    return {
+    out: dict[str, Any] = {
         "format": FORMAT,
         "status": state.status,
         "requester_id": state.requester_id,
         "version": state.version,
         "steps": [_step_to_dict(s) for s in state.steps],
     }
+    if state.related_ids:
+        out["related_ids"] = sorted(state.related_ids)
+    return out
 
 
 def _decision_from_dict(raw: Mapping[str, Any]) -> Decision:
@@ -375,6 +381,7 @@ def state_from_dict(raw: Mapping[str, Any]) -> RequestState:
             requester_id=_int(raw["requester_id"], "requester_id"),
             steps=steps,
             version=_int(raw["version"], "version"),
+            related_ids=frozenset(_int(u, "user id") for u in raw.get("related_ids", ())),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed workflow state: {exc!r}") from exc
