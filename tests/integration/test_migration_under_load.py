@@ -215,10 +215,16 @@ class _Clients:
             thread.join(60)
 
 
+#: The oldest revision whose schema the current app still serves from.
+OLDEST_THE_APP_RUNS_ON = "0022"
+
+
 def test_downgrade_and_upgrade_while_clients_approve(scratch_db, redis_url, redis_prefix):
-    """`signoff db downgrade` of three revisions (0020's tenant keys, account tokens,
-    support access) and `signoff db upgrade` back, while clients submit and approve:
-    both complete, and no client sees a 5xx other than 503 database_busy."""
+    """`signoff db downgrade` to the oldest revision the running app still works on
+    (0022: its sign-in needs the sessions of 0021 and the password-hash function of
+    0022) and `signoff db upgrade` back, while clients submit and approve: both
+    complete, and no client sees a 5xx other than 503 database_busy. (0010 and 0020,
+    which lock many tables, are tested against a half-done user load in SQL above.)"""
     from signoff.app import create_app
     from signoff.security.sync import sync_permissions
 
@@ -239,7 +245,7 @@ def test_downgrade_and_upgrade_while_clients_approve(scratch_db, redis_url, redi
     tenant = make_tenant(app, plan="enterprise")
     save(app, tenant, "expense_approval", spec_expense())
     head = admin.current_revision(owner_url)
-    assert head == "0020"
+    assert head is not None and head > OLDEST_THE_APP_RUNS_ON
 
     busy = ["--url", owner_url, "--lock-timeout", "2", "--retries", "10"]
     with _Clients(app, tenant) as clients:
@@ -248,9 +254,9 @@ def test_downgrade_and_upgrade_while_clients_approve(scratch_db, redis_url, redi
             assert time.monotonic() < deadline and not clients.failures, clients.answers
             time.sleep(0.1)
         before = sum(clients.answers.values())
-        down = _signoff_db("downgrade", "0013", *busy)
+        down = _signoff_db("downgrade", OLDEST_THE_APP_RUNS_ON, *busy)
         assert down.exit_code == 0, _explain(down)
-        assert admin.current_revision(owner_url) == "0013"
+        assert admin.current_revision(owner_url) == OLDEST_THE_APP_RUNS_ON
         up = _signoff_db("upgrade", *busy)
         assert up.exit_code == 0, _explain(up)
         during = sum(clients.answers.values()) - before

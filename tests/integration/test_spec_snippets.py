@@ -193,15 +193,25 @@ def spec(database, redis_url):
         run(block("### 4. Create Approval Views"), ns)
         sm = app.appbuilder.sm
         users = {}
+        usernames = {}
         for name, roles in {"emp": [], "mgr": ["Manager"], "fin": ["Finance_Manager"]}.items():
             role_objs = [sm.find_role(r) or sm.add_role(r) for r in roles] or [
                 sm.find_role("Public")
             ]
-            user = sm.find_user(username=f"spec-{name}") or sm.add_user(
-                f"spec-{name}", name, "Spec", f"{name}@spec-snippets.test", role_objs, PASSWORD
+            # People of their own on every run: one test enrols an authenticator.
+            tag = uuid.uuid4().hex[:8]
+            user = sm.add_user(
+                f"spec-{name}-{tag}",
+                name,
+                "Spec",
+                f"{name}-{tag}@spec-snippets.test",
+                role_objs,
+                PASSWORD,
             )
             users[name] = user.id
+            usernames[name] = user.username
     ns["users"] = users
+    ns["usernames"] = usernames
     return ns
 
 
@@ -526,7 +536,9 @@ def test_host_status_follows_reject_and_withdraw_on_every_path(spec):
 
     client = app.test_client()
     assert (
-        client.post("/login/", data={"username": "spec-mgr", "password": PASSWORD}).status_code
+        client.post(
+            "/login/", data={"username": spec["usernames"]["mgr"], "password": PASSWORD}
+        ).status_code
         == 302
     )
     page = client.get("/approvals/pending/")
@@ -590,7 +602,7 @@ def test_the_four_rest_endpoints_in_the_host_app(spec, database):
     def token(who: str) -> dict[str, str]:
         resp = client.post(
             "/api/v1/security/login",
-            json={"username": f"spec-{who}", "password": PASSWORD, "provider": "db"},
+            json={"username": spec["usernames"][who], "password": PASSWORD, "provider": "db"},
         )
         assert resp.status_code == 200, resp.get_json()
         return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
@@ -640,10 +652,13 @@ def test_the_four_rest_endpoints_in_the_host_app(spec, database):
     # ...until the token passes the step-up (the authenticator from the enrolment page).
     from sqlalchemy import select
 
+    from signoff.db.binding import bind_secret_owner
     from signoff.security.models import MfaTotp
     from signoff.security.totp import code_at, decrypt_secret, time_step
 
     with app.app_context():
+        # The MFA tables show the app role one person's rows: the bound one's.
+        bind_secret_owner(spec["db"].session, spec["users"]["fin"])
         row = spec["db"].session.scalar(
             select(MfaTotp).where(MfaTotp.user_id == spec["users"]["fin"])
         )
@@ -655,6 +670,7 @@ def test_the_four_rest_endpoints_in_the_host_app(spec, database):
                 mfa_service.confirm_enrolment(
                     spec["db"].session, fin_user.id, code_at(enrolment.secret, time.time())
                 )
+            bind_secret_owner(spec["db"].session, spec["users"]["fin"])
             row = spec["db"].session.scalar(
                 select(MfaTotp).where(MfaTotp.user_id == spec["users"]["fin"])
             )

@@ -94,22 +94,29 @@ def _client() -> tuple[str | None, str | None]:
 
 
 def open_session(user_id: int, *, kind: str, tenant_id: uuid.UUID | None = None) -> str:
-    """Record a new session of ``user_id`` (committed at once); its token."""
+    """Record a new session of ``user_id`` and commit it with the sign-in's own
+    transaction; its token.
+
+    It runs on the request's session, not a connection of its own: a sign-in that
+    already holds a pooled connection must never wait for a second one (with every
+    connection of the pool held by a signing-in request, none would get one).
+    Signing in commits anyway (FAB records the login); nothing else is pending then.
+    """
     token = secrets.token_urlsafe(32)
     agent, address = _client()
-    with db.engine.begin() as conn:
-        conn.execute(
-            _OPEN,
-            {
-                "user_id": user_id,
-                "hash": token_hash(token),
-                "kind": kind,
-                "tenant_id": tenant_id,
-                "lifetime": max_lifetime(),
-                "agent": agent,
-                "address": address,
-            },
-        )
+    db.session.execute(
+        _OPEN,
+        {
+            "user_id": user_id,
+            "hash": token_hash(token),
+            "kind": kind,
+            "tenant_id": tenant_id,
+            "lifetime": max_lifetime(),
+            "agent": agent,
+            "address": address,
+        },
+    )
+    db.session.commit()
     return token
 
 

@@ -109,11 +109,13 @@ def test_reset_and_change_are_audited_in_every_tenant_of_the_account(
         assert "chain ok" in result.output
 
 
-def test_the_app_role_lists_an_accounts_tenants_only_with_no_tenant_bound(database, tenant_a):
+def test_the_app_role_lists_an_accounts_tenants_only_with_no_tenant_bound(database, tenant_factory):
     """``signoff.account_tenants`` answers with tenant ids only, and refuses a
     transaction that has a tenant bound (a tenant's request never learns others)."""
     import psycopg
     import pytest
+
+    tenant_a = tenant_factory()  # its own people: shared tenants' members get invited on
 
     uid = int(tenant_a.user("alice"))
     with database.connect("app") as conn:
