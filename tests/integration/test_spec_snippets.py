@@ -194,6 +194,7 @@ def spec(database, redis_url):
         sm = app.appbuilder.sm
         users = {}
         usernames = {}
+        emails = {}
         for name, roles in {"emp": [], "mgr": ["Manager"], "fin": ["Finance_Manager"]}.items():
             role_objs = [sm.find_role(r) or sm.add_role(r) for r in roles] or [
                 sm.find_role("Public")
@@ -210,8 +211,10 @@ def spec(database, redis_url):
             )
             users[name] = user.id
             usernames[name] = user.username
+            emails[name] = user.email
     ns["users"] = users
     ns["usernames"] = usernames
+    ns["emails"] = emails
     return ns
 
 

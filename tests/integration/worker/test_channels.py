@@ -103,14 +103,20 @@ def test_a_slack_approval_message_through_the_worker(
     (message,) = fake_slack.messages_to(slack_user)
     assert title in str(message)
     assert {"signoff_approve", "signoff_reject"} <= set(buttons(message)), message
-    ((channel, status, attempts),) = rows(
-        database,
-        "SELECT d.channel, d.status, d.attempts FROM notification_delivery d "
-        "JOIN notification_outbox o ON o.tenant_id = d.tenant_id AND o.id = d.outbox_id "
-        "WHERE o.request_id = %s AND d.channel = 'slack'",
-        rid,
-    )
-    assert (channel, status, attempts) == ("slack", "sent", 1)
+
+    def delivery() -> tuple[Any, ...]:
+        ((channel, status, attempts),) = rows(
+            database,
+            "SELECT d.channel, d.status, d.attempts FROM notification_delivery d "
+            "JOIN notification_outbox o ON o.tenant_id = d.tenant_id AND o.id = d.outbox_id "
+            "WHERE o.request_id = %s AND d.channel = 'slack'",
+            rid,
+        )
+        return (channel, status, attempts)
+
+    # The message is out before the worker commits its delivery row: wait for that.
+    _wait(lambda: delivery()[1] != "pending", "the Slack delivery was never recorded", worker)
+    assert delivery() == ("slack", "sent", 1)
 
 
 def test_a_webhook_fails_once_and_the_retry_succeeds(
