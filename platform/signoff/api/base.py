@@ -85,16 +85,22 @@ def _authenticate_api_key(raw: str) -> Response | None:
     return None
 
 
+def jwt_user() -> Any | None:
+    """The user of this request's valid access token (``None``: no valid token, or
+    one whose user is gone or whose session ended)."""
+    try:
+        verify_jwt_in_request()
+    except (JWTExtendedException, PyJWTError):
+        return None
+    return getattr(g, "user", None)
+
+
 def authenticate_request() -> Response | None:
     """Authenticate by API key or tenant JWT; a response when that fails."""
     token = _bearer_token()
     if token is not None and apikeys.looks_like_key(token):
         return _authenticate_api_key(token)
-    try:
-        verify_jwt_in_request()
-    except (JWTExtendedException, PyJWTError):
-        return api_error(401, "unauthorized", UNAUTHORIZED)
-    if getattr(g, "user", None) is None:
+    if jwt_user() is None:
         return api_error(401, "unauthorized", UNAUTHORIZED)
     return None
 

@@ -24,13 +24,10 @@ from typing import Any, ClassVar
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import expose
-from flask_jwt_extended import verify_jwt_in_request
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
 from marshmallow import Schema, ValidationError
 from werkzeug.wrappers import Response
 
-from signoff.api.base import DocumentedApi, TenantApiMixin, openapi
+from signoff.api.base import DocumentedApi, TenantApiMixin, jwt_user, openapi
 from signoff.api.mfa_schemas import (
     CODE_BODY,
     CONFIRMED,
@@ -134,11 +131,7 @@ class MfaApi(DocumentedApi):
 
         @bp.before_request
         def _authenticate() -> Response | None:
-            try:
-                verify_jwt_in_request()
-            except (JWTExtendedException, PyJWTError):
-                return error(401, "unauthorized", "A valid access token is required")
-            if getattr(g, "user", None) is None:
+            if jwt_user() is None:
                 return error(401, "unauthorized", "A valid access token is required")
             return None
 

@@ -14,12 +14,9 @@ from typing import Any
 
 from flask import Blueprint, g
 from flask_appbuilder.api import expose
-from flask_jwt_extended import verify_jwt_in_request
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
 from werkzeug.wrappers import Response
 
-from signoff.api.base import UUID_PATH, DocumentedApi, api_error, openapi
+from signoff.api.base import UUID_PATH, DocumentedApi, api_error, jwt_user, openapi
 from signoff.api.sessions_schemas import SessionListSchema, SessionSchema, SessionsEndedSchema
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
@@ -46,11 +43,7 @@ class SessionsApi(DocumentedApi):
 
         @bp.before_request
         def _authenticate() -> Response | None:
-            try:
-                verify_jwt_in_request()
-            except (JWTExtendedException, PyJWTError):
-                return _unauthorized()
-            if getattr(g, "user", None) is None or not sessions.current_session_token():
+            if jwt_user() is None or not sessions.current_session_token():
                 return _unauthorized()
             return None
 

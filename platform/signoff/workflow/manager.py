@@ -30,6 +30,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
+from signoff.config import APPROVAL_DEFAULTS
 from signoff.db.binding import TenantScope, current_tenant_id, default_tenant_scope
 from signoff.db.locks import lock_request
 from signoff.errors import NOT_LOADED, AddonLoadError, Conflict
@@ -50,16 +51,9 @@ __all__ = [
 ]
 
 #: Host model user references a request's deciders are checked against, besides its
-#: submitter (``FAB_APPROVAL_USER_REFERENCES`` replaces the list).
-DEFAULT_USER_REFERENCES = (
-    "created_by",
-    "owner",
-    "owner_id",
-    "requester",
-    "requester_id",
-    "user_id",
-    "submitted_by",
-)
+#: submitter (``FAB_APPROVAL_USER_REFERENCES`` replaces the list; its default is in
+#: :data:`signoff.config.APPROVAL_DEFAULTS`, which a host app's config may not carry).
+DEFAULT_USER_REFERENCES = tuple(APPROVAL_DEFAULTS["FAB_APPROVAL_USER_REFERENCES"])
 
 #: ``app.extensions`` key: the app's host model classes by name (``object_type``), as
 #: its manager met them.
