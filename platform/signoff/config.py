@@ -86,6 +86,8 @@ APPROVAL_DEFAULTS: dict[str, Any] = {
     # Add-on only: the host app's one tenant, and the host model's user references
     # that may never decide on it (besides the submitter).
     "FAB_APPROVAL_TENANT_SLUG": "default",
+    # Add-on only: the Slack channel's incoming webhook (a host app has no Slack admin).
+    "FAB_APPROVAL_SLACK_WEBHOOK_URL": None,
     "FAB_APPROVAL_USER_REFERENCES": [
         "created_by",
         "owner",

@@ -8,13 +8,14 @@ Keys whose effect other modules test:
   ``FAB_APPROVAL_RATE_LIMIT_EXEMPTIONS``: ``test_spec_snippets.py``
   (``test_rate_limit_snippet_raises_once_the_budget_is_spent``) and below;
 - ``FAB_APPROVAL_MFA_TIMEOUT``: also ``security/test_mfa_api.py``;
-- ``FAB_APPROVAL_EMAIL_NOTIFICATIONS``, ``FAB_APPROVAL_SLACK_NOTIFICATIONS``:
-  ``notifications/test_preferences.py``, ``notifications/test_slack.py``;
+- ``FAB_APPROVAL_EMAIL_NOTIFICATIONS``, ``FAB_APPROVAL_SLACK_NOTIFICATIONS``: below (in a
+  host app), ``notifications/test_preferences.py``, ``notifications/test_slack.py``;
 - ``FAB_APPROVAL_CACHE_CONFIG`` (the literal): ``test_spec_snippets.py``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -378,6 +379,75 @@ def test_email_notifications_are_delivered_in_the_host_app_or_switched_off(
         app.config.pop("SIGNOFF_SMTP_URL", None)
         app.config["FAB_APPROVAL_EMAIL_NOTIFICATIONS"] = True
         smtp.stop()
+
+
+def test_slack_notifications_reach_the_host_apps_channel_or_are_switched_off(
+    spec,  # noqa: F811
+):
+    """In a host app, Slack notices go to the channel's incoming webhook (a real HTTP
+    server on 127.0.0.1 answering as Slack does), after commit, in-process: no buttons
+    (a host app has no interactivity endpoint), links to "Pending Approvals"."""
+    from tests.integration.notifications.slack_helpers import FakeSlack
+
+    app, db = spec["app"], spec["db"]
+    fake = FakeSlack().start()
+    hook = f"{fake.url}/hook/T000/B000/secret"
+
+    def submit(description: str) -> None:
+        with As(spec, "emp"):
+            report = spec["ExpenseReport"](amount=Decimal("730.00"), description=description)
+            db.session.add(report)
+            report.submit_for_approval()
+
+    app.config["SIGNOFF_OUTBOUND_ALLOW"] = "127.0.0.1/32"
+    app.config["FAB_APPROVAL_SLACK_WEBHOOK_URL"] = hook
+    try:
+        app.config["FAB_APPROVAL_SLACK_NOTIFICATIONS"] = False
+        submit("Slack switched off")
+        assert fake.posts("/hook/") == []
+        app.config["FAB_APPROVAL_SLACK_NOTIFICATIONS"] = True
+        submit("Slack switched on")
+        # One notice per Manager (the step's approvers; earlier tests' managers count).
+        posts = fake.posts("/hook/T000/B000/secret")
+        assert posts, fake.calls
+        # Each notice names its approver ("For <name>"): our manager is among them.
+        names = [p.body["blocks"][0]["text"]["text"].rsplit("\nFor ", 1)[1] for p in posts]
+        assert "mgr Spec" in names and "emp Spec" not in names
+        for message in (p.body for p in posts):
+            assert "/approvals/pending/" in message["text"] and "/t/" not in message["text"]
+            elements = [
+                e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+            ]
+            # One "open" link, to Pending Approvals; no decide buttons.
+            assert [e["url"].endswith("/approvals/pending/") for e in elements] == [True]
+            assert not any("value" in e for e in elements)
+            assert "730" in json.dumps(message)  # the request's fields are in the notice
+    finally:
+        app.config["FAB_APPROVAL_SLACK_NOTIFICATIONS"] = False
+        app.config.pop("FAB_APPROVAL_SLACK_WEBHOOK_URL", None)
+        app.config.pop("SIGNOFF_OUTBOUND_ALLOW", None)
+        fake.stop()
+
+
+def test_slack_in_a_host_app_needs_its_webhook(database, redis_url, redis_prefix):
+    addon_refuses(
+        database,
+        "needs FAB_APPROVAL_SLACK_WEBHOOK_URL",
+        FAB_APPROVAL_SLACK_NOTIFICATIONS=True,
+    )
+    addon_refuses(
+        database,
+        "incoming-webhook URL",
+        FAB_APPROVAL_SLACK_NOTIFICATIONS=True,
+        FAB_APPROVAL_SLACK_WEBHOOK_URL="hooks.slack.com/services/x",
+    )
+    saas_refuses(
+        database,
+        redis_url,
+        redis_prefix,
+        "only applies to the add-on",
+        FAB_APPROVAL_SLACK_WEBHOOK_URL="https://hooks.slack.com/services/x",
+    )
 
 
 def test_workflows_set_after_registration_are_checked_before_serving(database):

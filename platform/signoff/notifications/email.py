@@ -202,8 +202,8 @@ def compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipien
     base = links.base_url()
     # In a host app (the add-on) there is no portal and no e-mail action links: every
     # link leads to the add-on's "Pending Approvals" page.
-    in_host = "signoff_addon" in current_app.extensions
-    pending_url = f"{base}/approvals/pending/"
+    in_host = links.in_host()
+    pending_url = links.pending_url()
     context: dict[str, Any] = {
         "tenant": tenant,
         "accent": tenant.accent_color,
@@ -220,9 +220,7 @@ def compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipien
         else None,
         "author_name": display_name(people.get(note.payload.get("author_id", -1))),
         "fields": key_fields(req.input_data) if req else [],
-        "request_url": (pending_url if in_host else f"{base}/t/{tenant.slug}/requests/{req.id}")
-        if req
-        else None,
+        "request_url": links.request_page_url(tenant.slug, req.id) if req else None,
         "portal_url": pending_url if in_host else f"{base}/t/{tenant.slug}/",
         "preferences_url": pending_url
         if in_host

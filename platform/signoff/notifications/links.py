@@ -121,3 +121,20 @@ def action_url(token: str) -> str:
 def base_url() -> str:
     """Where people reach this installation (``SIGNOFF_BASE_URL``), without a trailing /."""
     return str(current_app.config.get("SIGNOFF_BASE_URL") or "http://127.0.0.1:8080").rstrip("/")
+
+
+def in_host() -> bool:
+    """True inside a host app (the add-on): there is no portal, no e-mail action links
+    and no Slack interactivity endpoint; every link leads to "Pending Approvals"."""
+    return "signoff_addon" in current_app.extensions
+
+
+def pending_url() -> str:
+    """The add-on's "Pending Approvals" page."""
+    return f"{base_url()}/approvals/pending/"
+
+
+def request_page_url(slug: str, request_id: uuid.UUID | str) -> str:
+    """Where a person opens one request: its portal page, or "Pending Approvals" in a
+    host app."""
+    return pending_url() if in_host() else f"{base_url()}/t/{slug}/requests/{request_id}"

@@ -54,6 +54,16 @@ def enabled() -> bool:
     return bool(current_app.config.get("FAB_APPROVAL_SLACK_NOTIFICATIONS", False))
 
 
+def host_webhook() -> str | None:
+    """In a host app (the add-on), the channel's incoming webhook
+    (``FAB_APPROVAL_SLACK_WEBHOOK_URL``): a host app has no Slack admin page, no member
+    links and no interactivity endpoint, so its notices go to one channel, without
+    buttons, linking to "Pending Approvals"."""
+    if not links.in_host():
+        return None
+    return current_app.config.get("FAB_APPROVAL_SLACK_WEBHOOK_URL") or None
+
+
 # --- which rows ---------------------------------------------------------------------------
 
 
@@ -63,6 +73,8 @@ def targets(ctx: FanOutContext) -> list[str]:
         return []
     if not preferences.allows(ctx.preferences, "slack", note.kind):
         return []
+    if host_webhook() is not None:
+        return [""]
     conn = ctx.session.get(SlackConnection, ctx.tenant_id)
     if conn is None:
         return []
@@ -123,7 +135,7 @@ def compose(
     step = None
     if req is not None and note.step_index is not None:
         step = session.get(ApprovalStep, (tenant.id, req.id, note.step_index))
-    url = settings.request_url(tenant.slug, req.id) if req is not None else None
+    url = links.request_page_url(tenant.slug, req.id) if req is not None else None
     lines = [f"*{escape(note.title)}*"]
     if req is not None:
         requester = session.get(User, req.requester_id)
@@ -201,9 +213,10 @@ def send(delivery: Delivery) -> Outcome:
     session, note = delivery.session, delivery.note
     if not enabled():
         raise DeliveryFailed("Slack notifications are switched off", retryable=False)
+    hook = host_webhook()
     conn = session.get(SlackConnection, delivery.tenant_id)
     tenant = session.get(Tenant, delivery.tenant_id)
-    if conn is None or tenant is None:
+    if (conn is None and hook is None) or tenant is None:
         raise DeliveryFailed("Slack is not connected", retryable=False)
     recipient = session.get(User, note.recipient_id) if note.recipient_id else None
     member = session.scalars(
@@ -215,7 +228,9 @@ def send(delivery: Delivery) -> Outcome:
         raise DeliveryFailed("the recipient's account is deactivated", retryable=False)
     started = time.monotonic()
     try:
-        if conn.bot_token_enc:
+        if hook is not None:
+            post_to_url(hook, compose(session, tenant, note, buttons=False, recipient=recipient))
+        elif conn is not None and conn.bot_token_enc:
             slack_id = settings.confirmed_slack_id(session, recipient.id)
             if slack_id is None:
                 raise DeliveryFailed("the recipient has no confirmed Slack link", retryable=False)
@@ -233,7 +248,7 @@ def send(delivery: Delivery) -> Outcome:
                 **message,
             )
         else:
-            url = settings.webhook_url(conn)
+            url = settings.webhook_url(conn) if conn is not None else None
             if url is None:
                 raise DeliveryFailed("Slack is not connected", retryable=False)
             post_to_url(url, compose(session, tenant, note, buttons=False, recipient=recipient))

@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session, scoped_session
 from signoff import crypto
 from signoff.db.binding import bound_tenant
 from signoff.errors import ActionError, Conflict, DecisionRateLimited, NotFound, Refused
-from signoff.notifications import slack
+from signoff.notifications import links, slack
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.models import SlackConnection
 from signoff.notifications.slack_client import RESPONSE_URL_TIMEOUT, SlackCallFailed, post_to_url
@@ -281,7 +281,7 @@ def _decide(
         return Answer(200, "This button is not valid; nothing was decided.", code="invalid")
     if claim.tenant_id != tenant.id or claim.verdict != verdict:
         return Answer(200, "This button is not valid; nothing was decided.", code="invalid")
-    url = settings.request_url(tenant.slug, claim.request_id)
+    url = links.request_page_url(tenant.slug, claim.request_id)
     if claim.user_id != member:
         return Answer(
             200, "This message was sent to another member; nothing was decided.", code="other"

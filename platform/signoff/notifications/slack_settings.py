@@ -41,6 +41,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
 from signoff.errors import NotFound
 from signoff.notifications import http
+from signoff.notifications.links import base_url
 from signoff.notifications.models import SlackConnection, SlackUserLink
 from signoff.notifications.slack_client import SlackCallFailed, call, web_client
 
@@ -69,18 +70,9 @@ class SlackSettingsError(Exception):
 # --- URLs ---------------------------------------------------------------------------------
 
 
-def base_url() -> str:
-    """``SIGNOFF_BASE_URL`` without a trailing slash."""
-    return str(current_app.config.get("SIGNOFF_BASE_URL") or "http://127.0.0.1:8080").rstrip("/")
-
-
 def interactivity_url(slug: str) -> str:
     """What the tenant's Slack app sends button clicks to (its "Request URL")."""
     return f"{base_url()}/slack/t/{slug}/interactivity"
-
-
-def request_url(slug: str, request_id: uuid.UUID | str) -> str:
-    return f"{base_url()}/t/{slug}/requests/{request_id}"
 
 
 def link_page_url(slug: str) -> str:

@@ -137,6 +137,30 @@ def _check_tenant_workflows(cfg: Mapping[str, Any]) -> None:
             ) from exc
 
 
+def _check_slack(cfg: Mapping[str, Any], *, addon: bool) -> None:
+    on = _bool(cfg, "FAB_APPROVAL_SLACK_NOTIFICATIONS")
+    hook = cfg.get("FAB_APPROVAL_SLACK_WEBHOOK_URL")
+    if hook is not None and not addon:
+        raise SettingsError(
+            "FAB_APPROVAL_SLACK_WEBHOOK_URL only applies to the add-on: in the Signoff app "
+            "each tenant connects its own workspace (Admin → Slack); remove the key"
+        )
+    if hook is not None and (
+        not isinstance(hook, str) or not hook.startswith(("https://", "http://"))
+    ):
+        raise SettingsError(
+            f"FAB_APPROVAL_SLACK_WEBHOOK_URL must be the channel's incoming-webhook URL "
+            f"(https://hooks.slack.com/services/...), not {hook!r}"
+        )
+    if addon and on and not hook:
+        raise SettingsError(
+            "FAB_APPROVAL_SLACK_NOTIFICATIONS = True needs FAB_APPROVAL_SLACK_WEBHOOK_URL in "
+            "a host app: its notices go to one Slack channel through an incoming webhook "
+            "(a host app has no Slack admin page or member links); set the URL, or set "
+            "FAB_APPROVAL_SLACK_NOTIFICATIONS = False"
+        )
+
+
 def check_settings(cfg: Mapping[str, Any], *, addon: bool) -> None:
     """Refuse, with a message saying what to do, every ``FAB_APPROVAL_*`` value the app
     cannot honour. ``addon``: checking a host app (the add-on) rather than Signoff's."""
@@ -174,7 +198,7 @@ def check_settings(cfg: Mapping[str, Any], *, addon: bool) -> None:
             f"FAB_APPROVAL_LOCK_TIMEOUT must be a positive number of seconds, not {lock!r}"
         )
     _bool(cfg, "FAB_APPROVAL_EMAIL_NOTIFICATIONS")
-    _bool(cfg, "FAB_APPROVAL_SLACK_NOTIFICATIONS")
+    _check_slack(cfg, addon=addon)
     _bool(cfg, "FAB_APPROVAL_DEBUG_TRACE")
     if not _bool(cfg, "FAB_APPROVAL_MULTI_TENANT") and not addon:
         raise SettingsError(
