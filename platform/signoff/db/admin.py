@@ -121,11 +121,17 @@ def init_roles(
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text(ROLES_SQL))
-            for role, password in ((OWNER_ROLE, owner_password), (APP_ROLE, app_password)):
-                if password:
-                    quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password})
-                    conn.execute(text(f"ALTER ROLE {role} PASSWORD {quoted.scalar_one()}"))
+            # Roles are the cluster's: two init-roles at once (two installs, two test
+            # runs) would update the same pg_authid rows ("tuple concurrently updated").
+            conn.execute(text("SELECT pg_advisory_lock(hashtext('signoff-init-roles'))"))
+            try:
+                conn.execute(text(ROLES_SQL))
+                for role, password in ((OWNER_ROLE, owner_password), (APP_ROLE, app_password)):
+                    if password:
+                        quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password})
+                        conn.execute(text(f"ALTER ROLE {role} PASSWORD {quoted.scalar_one()}"))
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext('signoff-init-roles'))"))
             if create_database:
                 exists = conn.execute(
                     text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": dbname}
