@@ -61,8 +61,11 @@ class UpgradeSchema(Schema):
     plan = fields.String(required=True, validate=validate.Length(min=1, max=16))
     payment_method = fields.String(
         allow_none=True,
-        validate=validate.Regexp(r"^pm_[A-Za-z0-9_]{1,250}$"),
-        metadata={"description": "a Stripe PaymentMethod id (Stripe.js); needed the first time"},
+        validate=validate.Regexp(r"^(pm|tok)_[A-Za-z0-9_]{1,250}$"),
+        metadata={
+            "description": "a Stripe PaymentMethod id (pm_, Stripe.js createPaymentMethod) "
+            "or card token (tok_, createToken); needed the first time"
+        },
     )
 
 

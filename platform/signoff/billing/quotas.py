@@ -115,6 +115,14 @@ def billing_row(session: SessionLike) -> TenantBilling | None:
     return session.scalar(select(TenantBilling))
 
 
+def billing_past_due(session: SessionLike) -> bool:
+    """Whether the bound tenant has a failed payment outstanding (billing on only)."""
+    if not plans.enabled():
+        return False
+    row = billing_row(session)
+    return row is not None and row.status == "past_due"
+
+
 def check_payment(session: SessionLike, now: datetime | None = None) -> None:
     """Refuse new work when a payment failed longer ago than the grace period."""
     if not plans.enabled():

@@ -156,10 +156,19 @@ def upgrade(
         row.stripe_customer_id = str(customer["id"])
         _audit(session, actor_id, "billing.customer_created", customer=row.stripe_customer_id)
     customer_id = row.stripe_customer_id
+    if payment_method and payment_method.startswith("tok_"):
+        # A card token (Stripe.js createToken): the customer's default source.
+        _stripe_call(api.v1.customers.update, customer_id, params={"source": payment_method})
+        payment_method = None
+        has_card = True
+    else:
+        has_card = False
     if payment_method:
-        if not isinstance(payment_method, str) or not payment_method.startswith("pm_"):
+        if not payment_method.startswith("pm_"):
             raise Invalid(
-                "invalid", "payment_method must be a Stripe id pm_...", field="payment_method"
+                "invalid",
+                "payment_method must be a Stripe id pm_... or tok_...",
+                field="payment_method",
             )
         _stripe_call(
             api.v1.payment_methods.attach, payment_method, params={"customer": customer_id}
@@ -181,9 +190,10 @@ def upgrade(
             params["items"] = [{"id": items[0]["id"], "plan": plan.stripe_plan_id}]
         sub = _stripe_call(api.v1.subscriptions.update, current["id"], params=params)
     else:
-        if not payment_method:
+        if not payment_method and not has_card:
             cust = _stripe_call(api.v1.customers.retrieve, customer_id)
-            if not (cust.get("invoice_settings") or {}).get("default_payment_method"):
+            settings = cust.get("invoice_settings") or {}
+            if not (settings.get("default_payment_method") or cust.get("default_source")):
                 raise Invalid("payment_method_required", "A card is needed", field="payment_method")
         sub = _stripe_call(
             api.v1.subscriptions.create,
@@ -245,10 +255,16 @@ def payment_method(session: Session) -> dict[str, Any] | None:
     api = client()
     cust = _stripe_call(api.v1.customers.retrieve, row.stripe_customer_id)
     pm_id = (cust.get("invoice_settings") or {}).get("default_payment_method")
-    if not pm_id:
+    if pm_id:
+        pm = _stripe_call(api.v1.payment_methods.retrieve, str(pm_id))
+        card = pm.get("card") or {}
+    elif cust.get("default_source"):
+        # A card saved from a token: the customer's default source.
+        sources = (cust.get("sources") or {}).get("data") or []
+        pm = next((s for s in sources if s.get("id") == cust["default_source"]), {})
+        card = pm
+    else:
         return None
-    pm = _stripe_call(api.v1.payment_methods.retrieve, str(pm_id))
-    card = pm.get("card") or {}
     return {
         "id": pm.get("id"),
         "brand": card.get("brand"),

@@ -38,7 +38,12 @@ TEST_PLANS: dict[str, Any] = {
     "team": {
         "name": "Team",
         "price": 2900,
-        "quotas": {"members": 50, "workflows": 10, "requests_per_month": 1000, "attachment_mb": 100},
+        "quotas": {
+            "members": 50,
+            "workflows": 10,
+            "requests_per_month": 1000,
+            "attachment_mb": 100,
+        },
         "channels": {"slack": True, "webhooks": True},
     },
     "enterprise": {
@@ -60,8 +65,7 @@ def localstripe_command() -> str:
     found = shutil.which("localstripe") or str(Path(sys.executable).parent / "localstripe")
     if not Path(found).exists():
         pytest.fail(
-            "the billing tests need localstripe (a test dependency: scripts/bootstrap "
-            "installs it)",
+            "the billing tests need localstripe (a test dependency: scripts/bootstrap installs it)",
             pytrace=False,
         )
     return found

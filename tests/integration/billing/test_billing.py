@@ -113,9 +113,10 @@ def test_over_the_request_quota_is_402_naming_quota_and_plan(billing: Any, tenan
     # Nothing already there is lost.
     assert api.get("/api/v1/requests/", "alice").get_json()["count"] == 3
     usage = api.get("/api/v1/billing/usage").get_json()
-    assert {q["quota"]: (q["used"], q["limit"]) for q in usage["quotas"]}[
-        "requests_per_month"
-    ] == (3, 3)
+    assert {q["quota"]: (q["used"], q["limit"]) for q in usage["quotas"]}["requests_per_month"] == (
+        3,
+        3,
+    )
 
 
 def test_concurrent_submits_at_the_limit_cannot_both_pass(billing: Any, tenant: Any) -> None:
@@ -181,9 +182,7 @@ def test_concurrent_members_at_the_limit_cannot_both_join(
             except QuotaExceeded as exc:
                 results.append(exc.quota)
 
-    threads = [
-        threading.Thread(target=join, args=(outsiders.user(k),)) for k in ("x2", "x3")
-    ]
+    threads = [threading.Thread(target=join, args=(outsiders.user(k),)) for k in ("x2", "x3")]
     for th in threads:
         th.start()
     for th in threads:
@@ -191,9 +190,7 @@ def test_concurrent_members_at_the_limit_cannot_both_join(
     assert sorted(results) == ["joined", "members"]
 
 
-def test_workflow_quota_refuses_a_new_workflow_not_a_new_version(
-    billing: Any, tenant: Any
-) -> None:
+def test_workflow_quota_refuses_a_new_workflow_not_a_new_version(billing: Any, tenant: Any) -> None:
     from signoff.errors import QuotaExceeded
     from signoff.workflow.actions import do_save_workflow
 
@@ -341,9 +338,10 @@ def test_crafted_events_cannot_touch_another_tenants_plan(
         "reason": "unknown_customer",
     }
     # Unknown types too.
-    assert post_event(client, event("charge.refunded", {"id": "ch_1"})).get_json()[
-        "status"
-    ] == "ignored"
+    assert (
+        post_event(client, event("charge.refunded", {"id": "ch_1"})).get_json()["status"]
+        == "ignored"
+    )
     assert state(billing.app, other)["plan"] == "team"
     assert state(billing.app, tenant)["plan"] == "team"
 
@@ -373,7 +371,7 @@ def test_failed_payment_grace_period_and_restoration(billing: Any, tenant: Any) 
 
     st = _subscribed(billing, tenant)
     api = api_for(billing, tenant)
-    rid = api.submit(who="alice")
+    rid = api.submit(5000, who="alice")
     stripe = stripe_client(billing)
     failing = stripe.v1.payment_methods.attach(
         "pm_card_chargeCustomerFail", params={"customer": st["customer"]}
@@ -384,15 +382,33 @@ def test_failed_payment_grace_period_and_restoration(billing: Any, tenant: Any) 
     invoice = stripe.v1.invoices.create(
         params={"customer": st["customer"], "subscription": st["subscription"]}
     )
-    try:
-        stripe.v1.invoices.pay(invoice.id)
-    except Exception:  # noqa: S110 - the card is declined; the webhook says so
-        pass
+    assert stripe.v1.invoices.pay(invoice.id).status == "open"  # declined: still open
+    # localstripe records the declined card (the invoice stays open) but sends
+    # invoice.payment_failed only for SEPA debits, whose failure also cancels the
+    # subscription; so the event Stripe would send is signed and delivered here. The
+    # handler checks it against localstripe's invoice like any other.
+    failed = event(
+        "invoice.payment_failed",
+        {"id": invoice.id, "object": "invoice", "customer": st["customer"]},
+    )
+    assert post_event(fresh_client(billing.app), failed).get_json()["outcome"] == "past_due"
     after = wait_event(billing.app, tenant, "invoice.payment_failed", "past_due")
     assert after["status"] == "past_due" and after["plan"] == "team"
     assert after["past_due_mails"] == 1  # the tenant's one admin, through the outbox
     page = api.get("/api/v1/billing/").get_json()
     assert page["status"] == "past_due"
+    # The banner: the tenant's admins see it, other members do not.
+    admin_web = fresh_client(billing.app)
+    web_login(admin_web, tenant.username("admin"))
+    assert 'data-testid="billing-banner"' in admin_web.get(f"/t/{tenant.slug}/").get_data(
+        as_text=True
+    )
+    assert 'data-testid="billing-past-due"' in admin_web.get(
+        f"/t/{tenant.slug}/admin/billing/"
+    ).get_data(as_text=True)
+    member_web = fresh_client(billing.app)
+    web_login(member_web, tenant.username("alice"))
+    assert "billing-banner" not in member_web.get(f"/t/{tenant.slug}/").get_data(as_text=True)
     # Within the grace period work goes on.
     assert _submit(api).status_code == 201
     # After it, new requests are refused with a clear message; decisions continue.
@@ -407,7 +423,7 @@ def test_failed_payment_grace_period_and_restoration(billing: Any, tenant: Any) 
     assert refused.status_code == 402
     assert refused.get_json()["code"] == "payment_past_due"
     assert "grace period" in refused.get_json()["message"]
-    decided = api.post(f"/api/v1/requests/{rid}/approve", "manager", json={})
+    decided = api.post(f"/api/v1/approval-workflow/approve/{rid}/0", "manager", json={})
     assert decided.status_code == 200, decided.get_json()
     # Paying restores it.
     stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": st["customer"]})
@@ -454,7 +470,8 @@ def test_one_tenants_billing_never_shows_another_tenants(
     assert theirs_api.get("/api/v1/billing/invoices").get_json() == {"count": 0, "result": []}
     _subscribed(billing, other)
     my_invoices = {
-        i["id"] for i in api_for(billing, tenant).get("/api/v1/billing/invoices").get_json()["result"]
+        i["id"]
+        for i in api_for(billing, tenant).get("/api/v1/billing/invoices").get_json()["result"]
     }
     their_invoices = {
         i["id"] for i in theirs_api.get("/api/v1/billing/invoices").get_json()["result"]
