@@ -130,7 +130,7 @@ def test_concurrent_submits_at_the_limit_cannot_both_pass(billing: Any, tenant: 
     codes: list[int] = []
 
     def submit(token: str) -> None:
-        req = urllib.request.Request(
+        req = urllib.request.Request(  # noqa: S310 (loopback)
             f"{billing.url}/api/v1/requests/",
             data=json.dumps(
                 {"workflow": "expense_approval", "title": "race", "input_data": {"amount": 5}}
@@ -492,3 +492,40 @@ def test_one_tenants_billing_never_shows_another_tenants(
         from signoff.billing.models import TenantBilling
 
         assert s.scalar(select(TenantBilling.stripe_customer_id)) != mine["customer"]
+
+
+# --- operators ------------------------------------------------------------------------
+
+
+def test_operators_see_billing_and_override_a_plan_with_a_reason(
+    billing: Any, tenant: Any
+) -> None:
+    from signoff.audit.models import AuditEvent
+    from signoff.cli.operator import create_operator_user
+
+    st = _subscribed(billing, tenant)
+    name = f"op-{tenant.slug}"
+    create_operator_user(billing.app, name, f"{name}@ops.example", "Operat0r-pass!", "O", "P")
+    client = fresh_client(billing.app)
+    web_login(client, name, "Operat0r-pass!")
+    page = client.get("/operator/").get_data(as_text=True)
+    assert 'data-testid="mrr"' in page and "monthly recurring revenue" in page
+    row = page.split(f'data-slug="{tenant.slug}"')[1].split("</tr>")[0]
+    assert "active" in row
+    path = f"/operator/tenants/{tenant.id}/plan"
+    client.post(path, data={"plan": "enterprise", "reason": ""})
+    assert state(billing.app, tenant)["plan"] == "team"  # no reason, no change
+    client.post(path, data={"plan": "enterprise", "reason": "pilot agreed by sales"})
+    assert state(billing.app, tenant)["plan"] == "enterprise"
+    with in_tenant(billing.app, tenant) as s:
+        audited = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "tenant.plan_overridden")
+        ).all()
+        assert len(audited) == 1
+        assert audited[0].payload["reason"] == "pilot agreed by sales"
+    # Stripe's events no longer move the plan while the override holds.
+    obj = {"id": st["subscription"], "object": "subscription", "customer": st["customer"]}
+    post_event(fresh_client(billing.app), event("customer.subscription.updated", obj))
+    assert state(billing.app, tenant)["plan"] == "enterprise"
+    client.post(path, data={"plan": "stripe", "reason": "pilot over"})
+    assert state(billing.app, tenant)["plan"] == "team"
