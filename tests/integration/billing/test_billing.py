@@ -497,9 +497,7 @@ def test_one_tenants_billing_never_shows_another_tenants(
 # --- operators ------------------------------------------------------------------------
 
 
-def test_operators_see_billing_and_override_a_plan_with_a_reason(
-    billing: Any, tenant: Any
-) -> None:
+def test_operators_see_billing_and_override_a_plan_with_a_reason(billing: Any, tenant: Any) -> None:
     from signoff.audit.models import AuditEvent
     from signoff.cli.operator import create_operator_user
 
