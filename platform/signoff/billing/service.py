@@ -158,7 +158,17 @@ def upgrade(
     customer_id = row.stripe_customer_id
     if payment_method and payment_method.startswith("tok_"):
         # A card token (Stripe.js createToken): the customer's default source.
-        _stripe_call(api.v1.customers.update, customer_id, params={"source": payment_method})
+        card = _stripe_call(
+            api.v1.customers.payment_sources.create, customer_id, params={"source": payment_method}
+        )
+        _stripe_call(
+            api.v1.customers.update,
+            customer_id,
+            params={
+                "default_source": card["id"],
+                "invoice_settings": {"default_payment_method": ""},
+            },
+        )
         payment_method = None
         has_card = True
     else:
