@@ -395,6 +395,19 @@ def test_failed_payment_grace_period_and_restoration(billing: Any, tenant: Any) 
     after = wait_event(billing.app, tenant, "invoice.payment_failed", "past_due")
     assert after["status"] == "past_due" and after["plan"] == "team"
     assert after["past_due_mails"] == 1  # the tenant's one admin, through the outbox
+    with in_tenant(billing.app, tenant) as s:
+        from flask_appbuilder.security.sqla.models import User
+
+        from signoff.notifications.email import compose
+        from signoff.tenancy.models import Tenant
+        from signoff.workflow.models import NotificationOutbox
+
+        note = s.scalars(
+            select(NotificationOutbox).where(NotificationOutbox.kind == "billing_past_due")
+        ).one()
+        assert note.recipient_id == tenant.user("admin")
+        mail = compose(s(), s.get(Tenant, tenant.id), note, s.get(User, note.recipient_id))
+        assert "payment" in mail.subject and "Billing page" in mail.text
     page = api.get("/api/v1/billing/").get_json()
     assert page["status"] == "past_due"
     # The banner: the tenant's admins see it, other members do not.
