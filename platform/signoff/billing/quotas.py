@@ -111,6 +111,26 @@ def check_workflows(session: SessionLike, adding: int = 1) -> None:
     check_quota(session, "workflows", used=int(used or 0), adding=adding)
 
 
+def check_channel(session: SessionLike, channel: str) -> None:
+    """Before connecting a channel (``slack``, ``webhooks``): 402 unless the bound
+    tenant's plan includes it."""
+    if not plans.enabled():
+        return
+    plan = tenant_plan(session)
+    if plan.channels.get(channel):
+        return
+    lifts = next((p for p in plans.all_plans() if p.channels.get(channel)), None)
+    name = "Slack" if channel == "slack" else "Webhooks"
+    hint = f"; the {lifts.name} plan includes them" if lifts else ""
+    raise QuotaExceeded(
+        channel,
+        limit=0,
+        plan=plan.key,
+        upgrade_to=lifts.key if lifts else None,
+        message=f"{name} are not included in the {plan.name} plan{hint}",
+    )
+
+
 def billing_row(session: SessionLike) -> TenantBilling | None:
     return session.scalar(select(TenantBilling))
 

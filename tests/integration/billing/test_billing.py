@@ -540,3 +540,22 @@ def test_operators_see_billing_and_override_a_plan_with_a_reason(billing: Any, t
     assert state(billing.app, tenant)["plan"] == "enterprise"
     client.post(path, data={"plan": "stripe", "reason": "pilot over"})
     assert state(billing.app, tenant)["plan"] == "team"
+
+
+def test_channels_follow_the_plan(billing: Any, tenant: Any) -> None:
+    """Free includes neither webhooks nor Slack (402 naming the channel and the plan that
+    includes it); after upgrading, webhooks can be registered."""
+    api = api_for(billing, tenant)
+    body = {"url": "https://hooks.example.com/signoff"}
+    refused = api.post("/api/v1/webhooks/", json=body)
+    assert refused.status_code == 402
+    assert (refused.get_json()["quota"], refused.get_json()["upgrade_to"]) == ("webhooks", "team")
+    web = fresh_client(billing.app)
+    web_login(web, tenant.username("admin"))
+    page = web.post(
+        f"/t/{tenant.slug}/admin/slack/",
+        data={"webhook_url": "https://hooks.slack.com/services/T0/B0/x"},
+    ).get_data(as_text=True)
+    assert "not included in the Free plan" in page
+    _subscribed(billing, tenant)
+    assert api.post("/api/v1/webhooks/", json=body).status_code != 402
