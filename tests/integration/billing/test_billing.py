@@ -255,7 +255,9 @@ def test_unsigned_wrongly_signed_tampered_and_stale_events_are_refused(
     stale = post_event(client, payload, sign(payload, at=int(time.time()) - 3600))
     assert (stale.status_code, stale.get_json()["status"]) == (400, "stale")
     after = state(billing.app, tenant)
-    assert after["plan"] == "team" and len(after["events"]) == len(st["events"])
+    assert after["plan"] == "team"
+    # None was recorded (localstripe's own events may still be arriving meanwhile).
+    assert "customer.subscription.deleted" not in {t for t, _ in after["events"].values()}
 
 
 def test_replayed_event_is_processed_once(billing: Any, tenant: Any) -> None:
