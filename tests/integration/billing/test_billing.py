@@ -561,3 +561,34 @@ def test_channels_follow_the_plan(billing: Any, tenant: Any) -> None:
     assert "not included in the Free plan" in page
     _subscribed(billing, tenant)
     assert api.post("/api/v1/webhooks/", json=body).status_code != 402
+
+
+def test_sync_plans_command(billing: Any, database: Any, redis_url: str) -> None:
+    """``signoff billing sync-plans`` from the environment; again, it changes nothing.
+    Without a key it says billing is off and fails."""
+    from click.testing import CliRunner
+
+    from signoff.cli import cli
+
+    env = {
+        "SIGNOFF_DATABASE_URL": database.app_url.render_as_string(hide_password=False),
+        "SIGNOFF_SECRET_KEY": "cli-test-secret-key-0123456789abcdef",
+        "SIGNOFF_REDIS_URL": redis_url,
+        "SIGNOFF_AUDIT_KEY": "test-audit-key",
+        "SIGNOFF_STRIPE_SECRET_KEY": "sk_test_cli",
+        "SIGNOFF_STRIPE_API_BASE": billing.stripe.url,
+        "SIGNOFF_BILLING_PLANS": json.dumps(
+            {"free": {"price": 0}, "pro": {"name": "Pro", "price": 4900, "currency": "eur"}}
+        ),
+    }
+    first = CliRunner().invoke(cli, ["billing", "sync-plans"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "pro: created (signoff-pro, signoff-pro-month)" in first.output
+    again = CliRunner().invoke(cli, ["billing", "sync-plans"], env=env)
+    assert "pro: unchanged" in again.output
+    plan = stripe_client(billing).v1.plans.retrieve("signoff-pro-month")
+    assert (plan.amount, plan.currency) == (4900, "eur")
+    off = CliRunner().invoke(
+        cli, ["billing", "sync-plans"], env={**env, "SIGNOFF_STRIPE_SECRET_KEY": ""}
+    )
+    assert off.exit_code != 0 and "not configured" in off.output
