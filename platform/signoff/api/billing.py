@@ -31,7 +31,7 @@ from signoff.api.billing_schemas import (
 from signoff.api.common_schemas import ErrorSchema
 from signoff.api.input_guard import own_body
 from signoff.billing import plans, quotas, service, webhooks
-from signoff.errors import NotFound
+from signoff.errors import Invalid, NotFound
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 
@@ -100,6 +100,11 @@ class BillingApi(TenantBaseApi):
     def upgrade(self) -> Response:
         _require_billing()
         data = json_body(UpgradeSchema(), required=True)
+        wanted = plans.find_plan(data["plan"])
+        if wanted is None or not wanted.paid:
+            raise Invalid("unknown_plan", "Choose one of the paid plans", field="plan")
+        with transaction() as session:
+            service.ensure_customer(session, email=str(g.user.email), actor_id=int(g.user.id))
         with transaction() as session:
             result = service.upgrade(
                 session,

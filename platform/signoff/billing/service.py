@@ -133,6 +133,25 @@ def apply_subscription(
     return "recorded"
 
 
+def ensure_customer(
+    session: Session, *, email: str, actor_id: int | None, row: TenantBilling | None = None
+) -> str:
+    """The bound tenant's Stripe customer, created once (under the row lock, with an
+    idempotency key of the tenant). Callers commit it before anything that may fail,
+    so a declined card never leaves a customer Signoff forgot."""
+    tid = _tenant_id()
+    row = row or billing_row(session, lock=True)
+    if row.stripe_customer_id is None:
+        customer = _stripe_call(
+            client().v1.customers.create,
+            params={"email": email, "description": f"Signoff tenant {tid}"},
+            options={"idempotency_key": f"signoff-customer-{tid}"},
+        )
+        row.stripe_customer_id = str(customer["id"])
+        _audit(session, actor_id, "billing.customer_created", customer=row.stripe_customer_id)
+    return row.stripe_customer_id
+
+
 def upgrade(
     session: Session, *, plan_key: str, payment_method: str | None, actor_id: int, email: str
 ) -> dict[str, Any]:
@@ -140,22 +159,13 @@ def upgrade(
     plan = plans.find_plan(plan_key)
     if plan is None:
         raise Invalid("unknown_plan", f"No plan {plan_key!r}", field="plan")
-    tid = _tenant_id()
     row = billing_row(session, lock=True)
     if not plan.paid:
         raise Invalid(
             "free_plan", "The free plan needs no subscription: cancel instead", field="plan"
         )
     api = client()
-    if row.stripe_customer_id is None:
-        customer = _stripe_call(
-            api.v1.customers.create,
-            params={"email": email, "description": f"Signoff tenant {tid}"},
-            options={"idempotency_key": f"signoff-customer-{tid}"},
-        )
-        row.stripe_customer_id = str(customer["id"])
-        _audit(session, actor_id, "billing.customer_created", customer=row.stripe_customer_id)
-    customer_id = row.stripe_customer_id
+    customer_id = ensure_customer(session, email=email, actor_id=actor_id, row=row)
     if payment_method and payment_method.startswith("tok_"):
         # A card token (Stripe.js createToken): the customer's default source.
         card = _stripe_call(

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from signoff.billing import plans, quotas, service
 from signoff.billing.stripe_api import js_url
-from signoff.errors import ActionError
+from signoff.errors import ActionError, Invalid
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.views.common import SignoffView, tenant_nav
@@ -66,6 +66,11 @@ class BillingAdminView(TenantScoped, SignoffView):
         session = db.session()
         session.commit()  # end the read transaction before calling Stripe
         try:
+            wanted = plans.find_plan(plan)
+            if wanted is None or not wanted.paid:
+                raise Invalid("unknown_plan", "Choose one of the paid plans", field="plan")
+            service.ensure_customer(session, email=str(g.user.email), actor_id=int(g.user.id))
+            session.commit()
             result = service.upgrade(
                 session,
                 plan_key=plan,

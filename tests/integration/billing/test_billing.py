@@ -237,7 +237,13 @@ def test_a_declined_card_is_402_and_changes_nothing(billing: Any, tenant: Any) -
     resp = upgrade(api, pm="pm_card_visa_chargeDeclined")
     assert resp.status_code == 402, resp.get_json()
     assert resp.get_json()["code"] == "card_declined"
-    assert state(billing.app, tenant)["plan"] == "free"
+    after = state(billing.app, tenant)
+    assert after["plan"] == "free" and after["subscription"] is None
+    # The customer made before the card was declined is kept, and used on the retry.
+    assert after["customer"].startswith("cus_")
+    assert upgrade(api).status_code == 200
+    assert state(billing.app, tenant)["customer"] == after["customer"]
+    assert api.post("/api/v1/billing/upgrade", json={"plan": "free"}).status_code == 422
 
 
 def test_unsigned_wrongly_signed_tampered_and_stale_events_are_refused(
