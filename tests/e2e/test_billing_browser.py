@@ -128,3 +128,44 @@ def test_upgrade_in_the_browser_through_the_webhook_raises_the_quota(
     assert not errors, errors
     assert client.post("/api/v1/requests/", json=body, headers=auth(token)).status_code == 201
     assert state(billing_live.app, tenant)["customer"].startswith("cus_")
+
+
+def test_dunning_banner_and_operator_billing_in_the_browser(
+    browser: Any, billing_live: BillingServer, artifacts: Any, tenant_factory: Any, app: Any
+) -> None:
+    """A past-due tenant's admin sees the banner on portal pages; an operator sees the
+    billing column, MRR and the plan override form."""
+    from sqlalchemy import text
+
+    from signoff.cli.operator import create_operator_user
+
+    tenant = tenant_factory(plan="free")
+    with in_tenant(billing_live.app, tenant) as s:
+        s.execute(
+            text(
+                "INSERT INTO tenant_billing (status, past_due_since, subscription_status) "
+                "VALUES ('past_due', now(), 'past_due')"
+            )
+        )
+        s.commit()
+    page = signed_in(
+        browser, billing_live.url, tenant.username("admin"), f"/t/{tenant.slug}/", DESKTOP
+    )
+    banner = page.inner_text("[data-testid=billing-banner]")
+    assert "payment" in banner and "grace period" in banner
+    page.screenshot(path=str(artifacts / "billing-past-due-banner-desktop.png"), full_page=True)
+    page.click("[data-testid=billing-banner] a")
+    page.wait_for_selector("[data-testid=billing-past-due]")
+    member = signed_in(
+        browser, billing_live.url, tenant.username("alice"), f"/t/{tenant.slug}/", DESKTOP
+    )
+    assert member.query_selector("[data-testid=billing-banner]") is None
+
+    name = f"op-{tenant.slug}"
+    create_operator_user(billing_live.app, name, f"{name}@ops.example", "Operat0r-pass!", "O", "P")
+    op = signed_in(
+        browser, billing_live.url, name, "/operator/", DESKTOP, password="Operat0r-pass!"
+    )
+    assert "monthly recurring revenue" in op.inner_text("[data-testid=mrr]")
+    assert "past due" in op.inner_text(f"[data-testid=billing-{tenant.slug}]")
+    op.screenshot(path=str(artifacts / "billing-operator-desktop.png"), full_page=True)
