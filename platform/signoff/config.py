@@ -60,6 +60,59 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_RATELIMIT_ACCOUNT_LINK": "SIGNOFF_RATELIMIT_ACCOUNT_LINK",
     "SIGNOFF_RATELIMIT_PASSWORD_CHANGE": "SIGNOFF_RATELIMIT_PASSWORD_CHANGE",
     "SIGNOFF_MAX_CONTENT_LENGTH": "SIGNOFF_MAX_CONTENT_LENGTH",
+    "SIGNOFF_STRIPE_SECRET_KEY": "SIGNOFF_STRIPE_SECRET_KEY",
+    "SIGNOFF_STRIPE_PUBLISHABLE_KEY": "SIGNOFF_STRIPE_PUBLISHABLE_KEY",
+    "SIGNOFF_STRIPE_WEBHOOK_SECRET": "SIGNOFF_STRIPE_WEBHOOK_SECRET",
+    "SIGNOFF_STRIPE_API_BASE": "SIGNOFF_STRIPE_API_BASE",
+    "SIGNOFF_STRIPE_WEBHOOK_TOLERANCE": "SIGNOFF_STRIPE_WEBHOOK_TOLERANCE",
+    "SIGNOFF_BILLING_PLANS": "SIGNOFF_BILLING_PLANS",
+    "SIGNOFF_BILLING_GRACE_DAYS": "SIGNOFF_BILLING_GRACE_DAYS",
+}
+
+#: The plans and their quotas (``signoff.billing``). ``None`` is unlimited; prices are
+#: in the currency's smallest unit per ``interval``. The API call rate of each plan is
+#: ``SIGNOFF_RATELIMIT_API_PLANS``. Operators replace the whole mapping with
+#: ``SIGNOFF_BILLING_PLANS`` (JSON); ``signoff billing sync-plans`` pushes it to Stripe.
+BILLING_PLANS: dict[str, Any] = {
+    "free": {
+        "name": "Free",
+        "price": 0,
+        "currency": "usd",
+        "interval": "month",
+        "quotas": {
+            "members": 5,
+            "workflows": 3,
+            "requests_per_month": 100,
+            "attachment_mb": 100,
+        },
+        "channels": {"slack": False, "webhooks": False},
+    },
+    "team": {
+        "name": "Team",
+        "price": 2900,
+        "currency": "usd",
+        "interval": "month",
+        "quotas": {
+            "members": 50,
+            "workflows": 25,
+            "requests_per_month": 5000,
+            "attachment_mb": 10240,
+        },
+        "channels": {"slack": True, "webhooks": True},
+    },
+    "enterprise": {
+        "name": "Enterprise",
+        "price": 29900,
+        "currency": "usd",
+        "interval": "month",
+        "quotas": {
+            "members": None,
+            "workflows": None,
+            "requests_per_month": None,
+            "attachment_mb": None,
+        },
+        "channels": {"slack": True, "webhooks": True},
+    },
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -213,10 +266,22 @@ def defaults() -> dict[str, Any]:
         # Largest request body in bytes (Flask's MAX_CONTENT_LENGTH follows it): larger
         # bodies answer 413 before anything reads them.
         "SIGNOFF_MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Billing (signoff.billing): off unless the secret key is set. The API base
+        # points the stripe library elsewhere (tests: localstripe on 127.0.0.1).
+        "SIGNOFF_STRIPE_SECRET_KEY": None,
+        "SIGNOFF_STRIPE_PUBLISHABLE_KEY": None,
+        "SIGNOFF_STRIPE_WEBHOOK_SECRET": None,
+        "SIGNOFF_STRIPE_API_BASE": None,
+        # Seconds a signed webhook stays acceptable (older ones are refused as stale).
+        "SIGNOFF_STRIPE_WEBHOOK_TOLERANCE": 300,
+        "SIGNOFF_BILLING_PLANS": BILLING_PLANS,
+        # Days after a failed payment before new requests are refused.
+        "SIGNOFF_BILLING_GRACE_DAYS": 7,
         "SQLALCHEMY_DATABASE_URI": None,
         "SIGNOFF_MIGRATION_DATABASE_URL": None,
         "SECRET_KEY": None,
     }
+    cfg["SIGNOFF_BILLING_PLANS"] = json.loads(json.dumps(BILLING_PLANS))
     cfg.update(json.loads(json.dumps(APPROVAL_DEFAULTS)))
     return cfg
 

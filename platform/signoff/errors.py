@@ -73,6 +73,38 @@ class DecisionRateLimited(ActionError):
         return {**super().to_dict(), "retry_after": self.retry_after}
 
 
+class QuotaExceeded(ActionError):
+    """Creating more would pass the tenant's plan quota (``signoff.billing``): 402 with
+    the quota, its limit, the current plan and the smallest plan that lifts it. Data
+    already there is kept."""
+
+    status = 402
+
+    def __init__(
+        self, quota: str, *, limit: int, plan: str, upgrade_to: str | None, message: str
+    ) -> None:
+        super().__init__("quota_exceeded", message, field=quota)
+        self.quota = quota
+        self.limit = limit
+        self.plan = plan
+        self.upgrade_to = upgrade_to
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "quota": self.quota,
+            "limit": self.limit,
+            "plan": self.plan,
+            "upgrade_to": self.upgrade_to,
+        }
+
+
+class PaymentRequired(ActionError):
+    """Billing refuses new work (a payment failed and the grace period is over): 402."""
+
+    status = 402
+
+
 #: FAB logs an ADDON_MANAGERS entry it cannot import and carries on without it; the
 #: first use of the add-on then says so instead of failing obscurely.
 NOT_LOADED = (

@@ -41,6 +41,11 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.security.passwords",
             "signoff.security.sessions",
             "signoff.security.totp",
+            # Plans and quota checks: whatever creates members, workflows or requests
+            # checks its quota in its own transaction (docs/ARCHITECTURE.md §10).
+            "signoff.billing.plans",
+            "signoff.billing.models",
+            "signoff.billing.quotas",
         ],
     ),
     ("workflow", ["signoff.workflow", "signoff.models", "signoff.notifications.models"]),
@@ -53,6 +58,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.notifications",
             "signoff.jobs",
             "signoff.security.mfa",
+            "signoff.billing",
         ],
     ),
     # The specification's ApprovalWorkflowManager acts as the user of the current

@@ -138,6 +138,7 @@ class SignoffOpenApi(DocumentedApi):
 def register_apis(appbuilder: AppBuilder) -> None:
     from signoff.api.approval_workflow import ApprovalWorkflowApi
     from signoff.api.audit import AuditApi
+    from signoff.api.billing import BillingApi, StripeWebhookApi
     from signoff.api.delegations import DelegationsApi
     from signoff.api.keys import ApiKeysApi
     from signoff.api.members import MembersApi
@@ -170,3 +171,5 @@ def register_apis(appbuilder: AppBuilder) -> None:
     appbuilder.add_api(SupportAccessApi)
     register_mfa_apis(appbuilder)
     appbuilder.add_api(SessionsApi)
+    appbuilder.add_api(BillingApi)
+    appbuilder.add_api(StripeWebhookApi)

@@ -179,6 +179,8 @@ SchemaRef = type[Schema] | dict[str, Any] | str
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request, or a field that does not match the schema (named in `field`)",
     401: "No valid tenant access token or API key",
+    402: "Refused by billing: over a plan quota (named in `quota`, lifted by `upgrade_to`) "
+    "or a payment is past due",
     403: "Your tenant role, FAB permission or API key scope does not allow this",
     404: "Not found (also: another tenant's id, or not visible to you)",
     405: "Method not allowed",
@@ -188,6 +190,7 @@ _ERROR_DESCRIPTIONS = {
     422: "Invalid input or refused by the workflow rules; `field` names the input",
     429: "Rate limit exceeded; retry after `Retry-After` seconds",
     500: "Internal error",
+    503: "A service this call needs (the database, Stripe) is unavailable; retry later",
 }
 
 

@@ -144,6 +144,13 @@ class ErrorSchema(Schema):
     mfa_endpoint = fields.String(
         metadata={"description": "code mfa_required only: where to verify a code, then retry"}
     )
+    quota = fields.String(metadata={"description": "code quota_exceeded only: the quota"})
+    limit = fields.Integer(metadata={"description": "code quota_exceeded only: the plan's limit"})
+    plan = fields.String(metadata={"description": "code quota_exceeded only: the current plan"})
+    upgrade_to = fields.String(
+        allow_none=True,
+        metadata={"description": "code quota_exceeded only: the cheapest plan that lifts it"},
+    )
 
 
 class ActionResultSchema(Schema):

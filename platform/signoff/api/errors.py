@@ -29,6 +29,7 @@ from jwt import PyJWTError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from signoff.errors import QuotaExceeded
 from signoff.workflow.actions import ActionError
 from signoff.workflow.errors import ValidationError as FieldValidationError
 
@@ -166,9 +167,13 @@ def from_action_error(exc: ActionError) -> Response:
     if status == 429:
         # The action layer's per-user decision budget (signoff.security.ratelimit).
         headers["Retry-After"] = str(max(1, int(retry_after or 1)))
-    return error_response(
+    resp = error_response(
         status, exc.code, exc.message, field=field, errors=exc.errors, headers=headers
     )
+    if isinstance(exc, QuotaExceeded):
+        # The body names the quota and the plan that lifts it (signoff.billing).
+        resp.set_data(json.dumps({**(resp.get_json() or {}), **exc.to_dict()}))
+    return resp
 
 
 # --- app-wide handlers ------------------------------------------------------------------

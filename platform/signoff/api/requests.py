@@ -175,7 +175,7 @@ class RequestsApi(TenantBaseApi):
         body=SubmitSchema,
         body_required=True,
         ok={201: ("Submitted", ActionResultSchema)},
-        errors=(400, 401, 403, 404, 409, 415, 422),
+        errors=(400, 401, 402, 403, 404, 409, 415, 422),
         idempotent=True,
         links={201: SUBMITTED_LINKS},
     )

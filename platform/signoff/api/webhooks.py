@@ -124,12 +124,13 @@ class WebhooksApi(TenantBaseApi):
             "The answer carries the signing `secret` (Standard Webhooks, `whsec_...`) once; "
             "it is never shown again (rotate it to get a new one). The URL must be http or "
             "https, without credentials, and resolve only to addresses outbound requests "
-            "may reach (422 naming `url` otherwise)."
+            "may reach (422 naming `url` otherwise). With billing on, the plan must "
+            "include webhooks (402 otherwise)."
         ),
         body=WebhookCreateSchema,
         body_required=True,
         ok={201: ("Created", WebhookCreatedSchema)},
-        errors=(400, 401, 403, 415, 422),
+        errors=(400, 401, 402, 403, 415, 422),
         links={
             201: {
                 "GetWebhook": link("WebhooksApi.get", id="$response.body#/id"),

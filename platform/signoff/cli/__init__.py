@@ -10,6 +10,7 @@ import sys
 import click
 
 from signoff.cli.audit import audit_group
+from signoff.cli.billing import billing_group
 from signoff.cli.db import db_group
 from signoff.cli.escalations import escalations_group
 from signoff.cli.notifications import notifications_group
@@ -44,6 +45,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(audit_group)
+cli.add_command(billing_group)
 cli.add_command(db_group)
 cli.add_command(escalations_group)
 cli.add_command(create_operator_command)

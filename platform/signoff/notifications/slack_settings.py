@@ -38,8 +38,9 @@ from sqlalchemy.orm import Session
 
 from signoff import crypto
 from signoff.audit.chain import append as audit_append
+from signoff.billing import quotas
 from signoff.db.binding import current_tenant_id
-from signoff.errors import NotFound
+from signoff.errors import NotFound, QuotaExceeded
 from signoff.notifications import http
 from signoff.notifications.links import base_url
 from signoff.notifications.models import SlackConnection, SlackUserLink
@@ -201,6 +202,10 @@ def connect(
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise NotFound("not_found", "Not found")
+    try:
+        quotas.check_channel(session, "slack")  # the plan must include Slack
+    except QuotaExceeded as exc:
+        raise SlackSettingsError(exc.code, exc.message, "form") from exc
     bot_token = (bot_token or "").strip() or None
     signing_secret = (signing_secret or "").strip() or None
     webhook_url = (webhook_url or "").strip() or None

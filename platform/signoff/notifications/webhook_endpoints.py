@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
+from signoff.billing import quotas
 from signoff.crypto import encrypt
 from signoff.db.ids import parse_id
 from signoff.errors import Conflict, Invalid, NotFound
@@ -133,6 +134,7 @@ def create_endpoint(
     created_by: int | None,
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint in the caller's transaction; (row, secret shown once)."""
+    quotas.check_channel(session, "webhooks")  # the plan must include webhooks
     url = validate_url(url)
     types = validate_event_types(event_types)
     secret = new_secret()

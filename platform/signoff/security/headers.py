@@ -20,6 +20,8 @@ Session cookie flags stay as configured (``SESSION_COOKIE_SECURE``,
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, request
 from flask_talisman import Talisman
 from werkzeug.wrappers import Response
@@ -42,6 +44,26 @@ REFERRER_POLICY = "strict-origin-when-cross-origin"
 TOKEN_URL_PREFIXES = ("/act/",)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(app: Flask) -> dict[str, str]:
+    """The policy; with Stripe configured (``signoff.billing``), Stripe.js may load and
+    talk to Stripe (the Billing page's card entry)."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    if not app.config.get("SIGNOFF_STRIPE_PUBLISHABLE_KEY"):
+        return policy
+    base = app.config.get("SIGNOFF_STRIPE_API_BASE")
+    js = _origin(str(base)) if base else "https://js.stripe.com"
+    api = _origin(str(base)) if base else "https://api.stripe.com"
+    policy["script-src"] = f"'self' {js}"
+    policy["connect-src"] = f"'self' {api}"
+    policy["frame-src"] = js
+    return policy
+
+
 def install(app: Flask) -> Talisman:
     """Set the headers on every response of ``app``."""
 
@@ -57,7 +79,7 @@ def install(app: Flask) -> Talisman:
         app,
         force_https=False,
         frame_options="DENY",
-        content_security_policy=CONTENT_SECURITY_POLICY,
+        content_security_policy=content_security_policy(app),
         content_security_policy_nonce_in=["script-src"],
         referrer_policy=REFERRER_POLICY,
         strict_transport_security=True,

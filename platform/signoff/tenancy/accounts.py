@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from signoff.billing import quotas
 from signoff.extensions import current_appbuilder
 from signoff.roles import MEMBER_ROLE
 from signoff.security.passwords import hash_password
@@ -155,6 +156,7 @@ def add_member(
     session: Session, *, user_id: int, roles: list[str], role_rows: Mapping[str, TenantRole]
 ) -> Membership:
     """A membership of the bound tenant with ``roles`` (rows in ``role_rows``)."""
+    quotas.check_members(session)
     membership = Membership(user_id=user_id)
     session.add(membership)
     session.flush()

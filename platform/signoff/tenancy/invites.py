@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from signoff.audit.chain import append as audit_append
+from signoff.billing import quotas
 from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
 from signoff.db.binding import bound_tenant
 from signoff.extensions import current_appbuilder
@@ -249,6 +250,8 @@ def _join(
     """The membership with exactly the invited roles, the invitation marked used and
     the ``member.joined`` event, in the bound tenant's open transaction."""
     membership = session.scalars(select(Membership).where(Membership.user_id == user.id)).first()
+    if membership is None or not membership.active:
+        quotas.check_members(session)
     if membership is None:
         membership = Membership(user_id=user.id)
         session.add(membership)

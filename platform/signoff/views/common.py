@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from signoff.billing.quotas import billing_past_due
 from signoff.errors import NotFound
 from signoff.extensions import current_appbuilder, db
 from signoff.notifications.centre import unread_count
@@ -141,6 +142,8 @@ def tenant_nav(session: Session) -> dict[str, Any]:
         "notifications_unread": unread,
         "notifications_more": unread >= 100,
         "user": g.user,
+        # The dunning banner, for the tenant's admins only (signoff.billing).
+        "billing_past_due": ADMIN_ROLE in roles and billing_past_due(session),
     }
     g.signoff_nav = nav
     return nav

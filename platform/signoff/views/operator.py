@@ -22,8 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from signoff.billing import plans as billing_plans
+from signoff.billing import service as billing_service
 from signoff.db.binding import bound_tenant
 from signoff.db.ids import as_uuid
+from signoff.errors import ActionError
 from signoff.extensions import db
 from signoff.notifications.dispatch import retry_all_dead
 from signoff.notifications.models import NotificationDelivery
@@ -87,6 +90,30 @@ def platform_metrics(session: Session) -> tuple[list[tuple[Tenant, TenantCounts]
     return rows, totals
 
 
+def billing_overview(
+    session: Session, tenants: list[Tenant]
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """Each tenant's billing facts (read with that tenant bound, one at a time), the
+    monthly recurring revenue and counts by plan and status."""
+    facts: dict[Any, dict[str, Any]] = {}
+    for tenant in tenants:
+        with bound_tenant(tenant.id, session):
+            facts[tenant.id] = billing_service.overview_row(session)
+        session.commit()
+    by_plan: dict[str, int] = {}
+    for tenant in tenants:
+        by_plan[tenant.plan] = by_plan.get(tenant.plan, 0) + 1
+    totals = {
+        "enabled": billing_plans.enabled(),
+        "mrr": sum(f["mrr"] for f in facts.values()),
+        "currency": billing_plans.all_plans()[0].currency,
+        "past_due": sum(1 for f in facts.values() if f["status"] == "past_due"),
+        "subscribed": sum(1 for f in facts.values() if f["mrr"]),
+        "by_plan": by_plan,
+    }
+    return facts, totals
+
+
 def audit_status(session: Session) -> tuple[list[Any] | None, str | None]:
     try:
         from signoff.audit.chain import verify_all
@@ -128,6 +155,7 @@ class OperatorView(SignoffView):
         rows, totals = platform_metrics(session)
         results, problem = audit_status(session)
         slugs = {t.id: t.slug for t, _ in rows}
+        billing, billing_totals = billing_overview(session, [t for t, _ in rows])
         broken = [r for r in (results or []) if not r.ok]
         status = health(session)
         return self.render(
@@ -141,6 +169,8 @@ class OperatorView(SignoffView):
             slugs=slugs,
             health=status,
             plans=PLANS,
+            billing=billing,
+            billing_totals=billing_totals,
         )
 
     @expose("/tenants/")
@@ -148,12 +178,15 @@ class OperatorView(SignoffView):
     @no_cache
     def tenants(self) -> str:
         rows, totals = platform_metrics(db.session)
+        billing, billing_totals = billing_overview(db.session, [t for t, _ in rows])
         return self.render(
             "signoff/operator_tenants.html",
             nav=self._nav(),
             rows=rows,
             totals=totals,
             plans=PLANS,
+            billing=billing,
+            billing_totals=billing_totals,
         )
 
     @expose("/audit/")
@@ -232,7 +265,24 @@ class OperatorView(SignoffView):
     def set_plan(self, tenant_id: str) -> Response:
         tenant = self._tenant(tenant_id)
         plan = request.form.get("plan", "")
-        if plan not in PLANS:
+        reason = (request.form.get("reason") or "").strip()
+        if billing_plans.enabled() or reason:
+            # With billing on, a plan set here is an override of Stripe's, with a reason.
+            try:
+                with bound_tenant(tenant.id, db.session):
+                    billing_service.override_plan(
+                        db.session(),
+                        plan_key=None if plan == "stripe" else plan,
+                        reason=reason,
+                        actor_id=int(g.user.id),
+                    )
+                db.session.commit()
+            except ActionError as exc:
+                db.session.rollback()
+                flash(exc.message, "danger")
+            else:
+                flash(f"{tenant.slug}: plan set ({reason}).", "success")
+        elif plan not in PLANS:
             flash("Unknown plan.", "danger")
         elif plan != tenant.plan:
             before = tenant.plan

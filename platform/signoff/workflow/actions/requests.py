@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, scoped_session
 
+from signoff.billing import quotas
 from signoff.roles import ADMIN_ROLE
 from signoff.text import TITLE_MAX
 from signoff.workflow import engine, registry
@@ -130,6 +131,8 @@ def do_submit(
             )
         except Refusal as exc:
             raise _refused(exc) from exc
+        # The plan's requests per month and the dunning grace period (402 when over).
+        quotas.count_request(tx.session)
         version = registry.pin_version(tx.session, effective, actor.user_id)
         req = ApprovalRequest(
             workflow_version_id=version.id,
