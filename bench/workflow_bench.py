@@ -5,7 +5,7 @@ TEST_DATABASE_URL, a tenant with approvers, and N two-step requests; then times
 the 2N approvals (each its own transaction: advisory lock, engine, decision row,
 projection, audit chain append, outbox, Redis rate-limit check) with 1 and with 8
 worker processes (like gunicorn workers; the pool start-up is included in the time),
-on the app's production engine options (pre-ping on every checkout).
+on the app's production engine options (socket check at checkout, no pre-ping).
 Prints decisions/s and p50/p99 latency. Target: >= 500 decisions/s on 2 cores.
 
     .venv/bin/python bench/workflow_bench.py --requests 1000
@@ -206,7 +206,7 @@ def main() -> None:
                 "SECRET_KEY": "bench-secret",
                 "SIGNOFF_REDIS_URL": args.redis,
                 "CACHE_KEY_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
-                # Production's engine options (pre-ping on every checkout), sized pool.
+                # Production's engine options (socket check at checkout, no pre-ping), sized pool.
                 "SQLALCHEMY_ENGINE_OPTIONS": {
                     **defaults()["SQLALCHEMY_ENGINE_OPTIONS"],
                     "pool_size": 10,

@@ -18,6 +18,7 @@ from signoff.api import register_apis
 from signoff.api.errors import error_response
 from signoff.api.input_guard import install as install_input_guard
 from signoff.config import load_config
+from signoff.db import liveness
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.db.locks import is_busy
 from signoff.extensions import cache, db, new_appbuilder
@@ -267,6 +268,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     install_listener()
+    liveness.install()
     make_celery(app)
     install_enqueue()
     cache.init_app(app)

@@ -176,7 +176,9 @@ def defaults() -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "APP_NAME": "Signoff",
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pre-ping round trip: pooled connections are checked at checkout by polling
+        # their socket (signoff/db/liveness.py) and renewed after half an hour.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
         # Alembic owns the schema; FAB must never create_all or rewrite permissions
         # on every start.
         "FAB_CREATE_DB": False,

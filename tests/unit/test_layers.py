@@ -36,6 +36,7 @@ FLOORS: list[tuple[str, list[str]]] = [
         "tenancy",
         [
             "signoff.tenancy",
+            "signoff.security.caller",
             "signoff.security.models",
             "signoff.security.mfa_state",
             "signoff.security.passwords",

@@ -41,6 +41,7 @@ from signoff.api import errors
 from signoff.api.common_schemas import ErrorSchema
 from signoff.db.binding import current_tenant_id, set_current_tenant
 from signoff.extensions import current_appbuilder, db
+from signoff.security.caller import current_caller
 from signoff.tenancy import apikeys
 from signoff.tenancy.access import current_membership
 from signoff.tenancy.models import Tenant
@@ -124,6 +125,17 @@ class TenantApiMixin:
                 return failure
             if current_tenant_id() is None:
                 return api_error(404, "not_found", "Not found")
+            resolved = current_caller()
+            if resolved is not None:
+                # An access token: membership, tenant roles and the tenant's status
+                # came with the statement that bound the tenant (signoff.api_caller).
+                if resolved.tenant_id != current_tenant_id() or resolved.membership_id is None:
+                    return api_error(404, "not_found", "Not found")
+                if resolved.tenant_status != "active":
+                    return api_error(403, "tenant_suspended", "This organisation is suspended")
+                if roles and not roles.intersection(resolved.tenant_roles):
+                    return api_error(403, "forbidden", "Your tenant role does not allow this")
+                return None
             membership = current_membership(db.session)
             if membership is None:
                 return api_error(404, "not_found", "Not found")
@@ -334,10 +346,18 @@ def endpoint(
             ):
                 return api_error(403, "forbidden", "Your account lacks this API permission")
             if wanted:
-                membership = current_membership(db.session)
-                if membership is None:
-                    return api_error(404, "not_found", "Not found")
-                if not wanted.intersection(membership.role_names):
+                resolved = current_caller()
+                names: Iterable[str]
+                if resolved is not None and resolved.tenant_id == current_tenant_id():
+                    if resolved.membership_id is None:
+                        return api_error(404, "not_found", "Not found")
+                    names = resolved.tenant_roles
+                else:
+                    membership = current_membership(db.session)
+                    if membership is None:
+                        return api_error(404, "not_found", "Not found")
+                    names = membership.role_names
+                if not wanted.intersection(names):
                     return api_error(403, "forbidden", "Your tenant role does not allow this")
             try:
                 return f(self, *args, **kwargs)

@@ -35,12 +35,42 @@ _SET_TENANT_SQL = (
 _SET_SECRET_OWNER = text("SELECT set_config('app.secret_owner', :user, true)")
 
 
+#: ``session.info`` key: the tenant bound to the session's open transaction (None: none).
+BOUND = "signoff_bound_tenant"
+#: ``session.info`` key: the open transaction has only read so far and may become an
+#: action's transaction (set after ``signoff.api_caller``, cleared at every begin).
+REUSABLE = "signoff_reusable_transaction"
+#: ``session.info`` key: the statement about to begin the transaction binds the tenant
+#: itself (``signoff.api_caller``), so ``after_begin`` sends no statement of its own.
+BINDS_ITSELF = "signoff_binds_itself"
+
+
 def _apply_now(session: Session | scoped_session[Session] | None, tenant: uuid.UUID | None) -> None:
     if session is None:
         return
     real = session() if isinstance(session, scoped_session) else session
     if real.in_transaction():
         real.execute(_SET_TENANT, {"tenant": str(tenant) if tenant else ""})
+        real.info[BOUND] = tenant
+
+
+def bound_in_transaction(session: Session) -> uuid.UUID | None:
+    """The tenant bound to ``session``'s open transaction, as far as this module knows."""
+    found: uuid.UUID | None = session.info.get(BOUND)
+    return found
+
+
+def reusable_for(session: Session, tenant: uuid.UUID) -> bool:
+    """Whether ``session``'s open transaction may carry an action of ``tenant``: it was
+    begun by the request's caller resolution, has only read since, and is bound to
+    ``tenant``."""
+    return bool(session.info.get(REUSABLE)) and session.info.get(BOUND) == tenant
+
+
+def note_bound(session: Session | scoped_session[Session], tenant: uuid.UUID | None) -> None:
+    """Record that a statement bound ``tenant`` in ``session``'s open transaction."""
+    real = session() if isinstance(session, scoped_session) else session
+    real.info[BOUND] = tenant
 
 
 def current_tenant_id() -> uuid.UUID | None:
@@ -97,6 +127,12 @@ def bind_secret_owner(session: Session | scoped_session[Session], user_id: int |
 
 def _bind_on_begin(session: Session, transaction: Any, connection: Any) -> None:
     tenant = _current_tenant.get()
+    session.info[BOUND] = tenant
+    session.info.pop(REUSABLE, None)
+    if session.info.pop(BINDS_ITSELF, False):
+        # The statement that begins this transaction sets both values itself.
+        session.info[BOUND] = None
+        return
     # Always set it, even to '': a value set by a raw SQL statement earlier in the
     # same connection's life must never be inherited.
     # At the driver: runs at the start of every transaction, so SQLAlchemy's

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
-from signoff.security import passwords, sessions
+from signoff.security import caller, passwords, permcache, sessions
 from signoff.security.api import SignoffSecurityApi
 from signoff.security.platform import note_loaded, note_sign_in
 from signoff.tenancy.resolution import (
@@ -121,19 +121,91 @@ class SignoffSecurityManager(SecurityManager):
         memo = (jwt_data.get("jti"), jwt_data["sub"], jwt_data.get("tenant"))
         if g.get("_signoff_jwt_memo") == memo and getattr(g, "user", None) is not None:
             return g.user
-        # A token of a revoked, expired or idle session (or one without a session,
-        # issued before sessions existed) is refused: 401.
-        if sessions.session_user(jwt_data.get(sessions.CLAIM)) != _int(jwt_data.get("sub")):
-            return None
-        user = self.load_user(jwt_data["sub"])
-        if not user:
+        user_id = _int(jwt_data.get("sub"))
+        if user_id is None:
             return None
         claim = jwt_data.get("tenant")
+        tenant_id: uuid.UUID | None = None
         if claim:
-            self.bind_claimed_tenant(user.id, claim)
+            try:
+                tenant_id = uuid.UUID(str(claim))
+            except ValueError:
+                tenant_id = None
+        # One statement (signoff.api_caller): the token's session (revoked, expired,
+        # idle or another user's: 401), the user's state and FAB roles, the tenant, the
+        # active membership and its roles, bound when the user is a member.
+        sid = jwt_data.get(sessions.CLAIM)
+        jti = jwt_data.get("jti")
+        found = caller.resolve(
+            self.session,
+            session_token=sid if isinstance(sid, str) else None,
+            user_id=user_id,
+            tenant_id=tenant_id,
+            jti=str(jti) if jti else None,
+        )
+        if found is None:
+            return None
+        user = self.get_user_by_id(user_id)
+        if not user or not user.is_active:
+            set_current_tenant(None, self.session)
+            return None
+        # The break-glass note needs the user's FAB role names: from the permission
+        # cache (the role ids came with the caller), not a load of user.roles.
+        names = permcache.permissions(
+            self.session,
+            tenant_id=found.tenant_id,
+            role_ids=found.fab_role_ids,
+            version=found.permissions_version,
+        ).role_names
+        if current_app.config.get("AUTH_ROLE_ADMIN") in names:
+            note_loaded(user)
+        if found.tenant_id is not None:
+            slug = requested_slug()
+            tenant = tenant_by_id(self.session, found.tenant_id) if slug is not None else None
+            if tenant is not None and slug != tenant.slug:
+                set_current_tenant(None, self.session)
+            else:
+                g.tenant_id = found.tenant_id
         g.user = user
         g._signoff_jwt_memo = memo
         return user
+
+    def is_item_public(self, permission_name: str, view_name: str) -> bool:
+        """FAB's check of the public role, from the per-process cache for a request whose
+        caller was resolved (:mod:`signoff.security.permcache`)."""
+        found = caller.current_caller()
+        if found is None:
+            return bool(super().is_item_public(permission_name, view_name))
+        entry = permcache.public_permissions(
+            self.session,
+            role_name=str(self.auth_role_public),
+            tenant_id=found.tenant_id,
+            version=found.permissions_version,
+        )
+        return (permission_name, view_name) in entry.pairs
+
+    def _has_view_access(self, user: object, permission_name: str, view_name: str) -> bool:
+        """FAB's check, answered from the per-process cache for the resolved caller
+        of this request (:mod:`signoff.security.permcache`); FAB's own query else."""
+        found = caller.current_caller()
+        # FAB passes flask-jwt-extended's ``current_user`` proxy for a token's user.
+        unwrap = getattr(user, "_get_current_object", None)
+        target = unwrap() if callable(unwrap) else user
+        if (
+            found is None
+            or target is not g.get("user")
+            or getattr(target, "id", None) != found.user_id
+        ):
+            return bool(super()._has_view_access(user, permission_name, view_name))
+        entry = permcache.permissions(
+            self.session,
+            tenant_id=found.tenant_id,
+            role_ids=found.fab_role_ids,
+            version=found.permissions_version,
+        )
+        if entry.role_names.intersection(self.builtin_roles):
+            return bool(super()._has_view_access(user, permission_name, view_name))
+        return (permission_name, view_name) in entry.pairs
 
     def bind_claimed_tenant(self, user_id: int, claim: str) -> uuid.UUID | None:
         """Bind the tenant a token names, if the user is still a member of it."""

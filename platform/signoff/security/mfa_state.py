@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from signoff.db.binding import bind_secret_owner
+from signoff.security.caller import current_caller
 from signoff.security.models import MfaTokenVerification, MfaTotp
 
 SESSION_KEY = "signoff_mfa"
@@ -67,6 +68,15 @@ def mfa_verified_at(user_id: int) -> datetime | None:
     if claims is not None:
         if str(claims.get("sub")) != str(user_id) or not claims.get("jti"):
             return None
+        resolved = current_caller()
+        if (
+            resolved is not None
+            and not g.get("signoff_mfa_changed")
+            and resolved.user_id == user_id
+            and resolved.jti == str(claims["jti"])
+        ):
+            # Read by the statement that resolved this request's caller (signoff.api_caller).
+            return resolved.mfa_verified_at
         bind_secret_owner(_db(), user_id)
         verified: datetime | None = _db().scalar(
             select(MfaTokenVerification.verified_at).where(
@@ -95,6 +105,8 @@ def record_verification(user_id: int, at: datetime, method: str = "totp") -> Non
 
     The caller commits (API path); the web path writes the session cookie.
     """
+    if has_request_context():
+        g.signoff_mfa_changed = True  # read it again, not from the request's caller
     claims = token_claims()
     if claims is not None:
         if str(claims.get("sub")) != str(user_id) or not claims.get("jti"):
@@ -138,5 +150,7 @@ def clear_session(*_args: Any, **_kwargs: Any) -> None:
 
 def forget_user(db: Any, user_id: int) -> None:
     """Drop every token verification of ``user_id`` (authenticator reset)."""
+    if has_request_context():
+        g.signoff_mfa_changed = True
     bind_secret_owner(db, user_id)
     db.execute(delete(MfaTokenVerification).where(MfaTokenVerification.user_id == user_id))

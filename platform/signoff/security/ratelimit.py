@@ -37,6 +37,7 @@ from signoff.limiter import (
     submitted_username,
     verified_claims,
 )
+from signoff.security.caller import current_caller
 from signoff.security.mfa_web import api_login_policy
 from signoff.tenancy.account_audit import audit_login_failure
 from signoff.tenancy.models import Tenant
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 
 
 def _tenant_plan(tenant_id: Any) -> str | None:
+    resolved = current_caller()
+    if resolved is not None and resolved.tenant_id is not None and resolved.tenant_id == tenant_id:
+        return resolved.tenant_plan  # read with the caller, this request
     tenant = db.session.get(Tenant, tenant_id)
     return tenant.plan if tenant is not None else None
 

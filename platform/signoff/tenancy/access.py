@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from signoff.db.binding import current_tenant_id
 from signoff.roles import ADMIN_ROLE
+from signoff.security.caller import current_caller
 from signoff.tenancy.models import Membership, Tenant
 
 
@@ -43,6 +44,15 @@ def current_membership(session: Session) -> Membership | None:
 
 def is_tenant_admin(session: Session) -> bool:
     """Whether the acting user holds the tenant's Admin role in the bound tenant."""
+    resolved = current_caller()
+    if (
+        resolved is not None
+        and resolved.tenant_id is not None
+        and resolved.tenant_id == current_tenant_id()
+        and getattr(getattr(g, "user", None), "id", None) == resolved.user_id
+    ):
+        # Read with the request's caller (signoff.api_caller), this request.
+        return ADMIN_ROLE in resolved.tenant_roles
     membership = current_membership(session)
     return membership is not None and ADMIN_ROLE in membership.role_names
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from signoff.audit.chain import append as audit_append
 from signoff.audit.chain import to_json
 from signoff.db import driver
-from signoff.db.binding import current_tenant_id
+from signoff.db.binding import current_tenant_id, reusable_for
 from signoff.db.locks import lock_request
 from signoff.errors import Conflict, Invalid, NotFound, Refused
 from signoff.text import InvalidText, TextTooLong, clean_comment, clean_text
@@ -181,6 +181,18 @@ class _Tx:
 
 
 @contextmanager
+def _continue(real: Session) -> Iterator[None]:
+    """The open transaction as the action's own: committed on success, rolled back on
+    any error (as ``Session.begin()`` would)."""
+    try:
+        yield
+    except BaseException:
+        real.rollback()
+        raise
+    real.commit()
+
+
+@contextmanager
 def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
     """One transaction for one action; after-commit callbacks run only if it commits."""
     real = session() if isinstance(session, scoped_session) else session
@@ -191,16 +203,22 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
     if adopted is not None:
         yield from _adopted_transaction(real, tenant_id, adopted)
         return
+    reuse = False
     if real.in_transaction():
         if real.new or real.dirty or real.deleted:
             raise RuntimeError("an action needs a session without pending changes")
-        # End the read-only transaction the request had open (user loading):
-        # the action's own transaction begins fresh, bound by the listener.
-        real.commit()
+        # An API request's transaction begun by its caller resolution, which only read
+        # since (the request's visibility) and is bound to this tenant, becomes the
+        # action's transaction: one transaction per API write (READ COMMITTED:
+        # everything the action reads is read after its lock). Any other ends here and
+        # the action's own begins, bound by the listener.
+        reuse = reusable_for(real, tenant_id)
+        if not reuse:
+            real.commit()
     tx = _Tx(session=real, tenant_id=tenant_id)
     started = time.perf_counter()
     try:
-        with _lock_errors(), real.begin():
+        with _lock_errors(), _continue(real) if reuse else real.begin():
             yield tx
             for record in tx.audits:
                 audit_append(tx.session, **record)

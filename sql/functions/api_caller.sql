@@ -1,0 +1,118 @@
+-- SECURITY DEFINER: everything a tenant API request needs to know about its caller,
+-- in one statement (docs/ARCHITECTURE.md §3, "The caller in one round trip"):
+-- the session check of signoff.session_touch (same rules: revoked, expired or idle
+-- is refused, activity recorded at most once a minute, session_wrote says whether it
+-- wrote), whether the session belongs to p_user and p_user is active, p_user's FAB
+-- role ids, the FAB permissions version, the tenant's status and plan, p_user's active
+-- membership of p_tenant and its tenant role names, and the MFA verification of the
+-- token p_jti. It binds p_tenant (set_config 'app.tenant_id', transaction-local) when,
+-- and only when, p_user is an active member of it; otherwise it leaves no tenant
+-- bound. Nothing about any other user, session or tenant is returned.
+CREATE OR REPLACE FUNCTION signoff.api_caller(
+    p_session bytea, p_idle interval, p_user integer, p_tenant uuid, p_jti text
+)
+RETURNS TABLE (
+    session_ok boolean,
+    session_wrote boolean,
+    user_active boolean,
+    fab_role_ids integer[],
+    permissions_version bigint,
+    tenant_id uuid,
+    tenant_status text,
+    tenant_plan text,
+    membership_id uuid,
+    tenant_roles text[],
+    mfa_verified_at timestamptz
+)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_session uuid;
+    v_user integer;
+    v_seen timestamptz;
+    v_expires timestamptz;
+    v_status text;
+    v_plan text;
+    v_membership uuid;
+    v_owner text;
+BEGIN
+    session_ok := false;
+    session_wrote := false;
+    user_active := false;
+    -- The first statement of a request's transaction: it is the transaction's binding
+    -- (signoff.db.binding), so it sets both values whatever the connection held.
+    PERFORM set_config('app.tenant_id', '', true);
+    PERFORM set_config('app.secret_owner', '', true);
+    IF p_session IS NOT NULL AND octet_length(p_session) = 32 THEN
+        SELECT s.id, s.user_id, s.last_seen_at, s.expires_at
+        INTO v_session, v_user, v_seen, v_expires
+        FROM public.user_session AS s
+        WHERE s.token_hash = p_session AND s.revoked_at IS NULL;
+    END IF;
+    IF v_session IS NOT NULL THEN
+        IF v_expires <= now() OR v_seen <= now() - p_idle THEN
+            UPDATE public.user_session AS s
+            SET revoked_at = now(),
+                revoked_reason = CASE WHEN v_expires <= now() THEN 'expired' ELSE 'idle' END
+            WHERE s.id = v_session AND s.revoked_at IS NULL;
+            session_wrote := true;
+        ELSE
+            IF v_seen < now() - interval '1 minute' THEN
+                UPDATE public.user_session AS s SET last_seen_at = now()
+                WHERE s.id = v_session AND s.revoked_at IS NULL;
+                session_wrote := true;
+            END IF;
+            session_ok := v_user = p_user;
+        END IF;
+    END IF;
+    IF NOT session_ok THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    SELECT coalesce(u.active, false) INTO user_active FROM public.ab_user AS u WHERE u.id = p_user;
+    IF NOT coalesce(user_active, false) THEN
+        user_active := false;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    SELECT coalesce(array_agg(ur.role_id ORDER BY ur.role_id), '{}')
+    INTO fab_role_ids
+    FROM public.ab_user_role AS ur
+    WHERE ur.user_id = p_user;
+    SELECT pv.version INTO permissions_version FROM public.permissions_version AS pv;
+    IF p_tenant IS NOT NULL THEN
+        SELECT t.status, t.plan INTO v_status, v_plan FROM public.tenant AS t WHERE t.id = p_tenant;
+    END IF;
+    IF v_status IS NOT NULL THEN
+        PERFORM set_config('app.tenant_id', p_tenant::text, true);
+        SELECT m.id INTO v_membership
+        FROM public.membership AS m
+        WHERE m.tenant_id = p_tenant AND m.user_id = p_user AND m.active;
+        IF v_membership IS NULL THEN
+            PERFORM set_config('app.tenant_id', '', true);
+        ELSE
+            tenant_id := p_tenant;
+            tenant_status := v_status;
+            tenant_plan := v_plan;
+            membership_id := v_membership;
+            SELECT coalesce(array_agg(r.name ORDER BY r.name), '{}')
+            INTO tenant_roles
+            FROM public.membership_role AS mr
+            JOIN public.tenant_role AS r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id
+            WHERE mr.tenant_id = p_tenant AND mr.membership_id = v_membership;
+        END IF;
+    END IF;
+    IF p_jti IS NOT NULL THEN
+        v_owner := current_setting('app.secret_owner', true);
+        PERFORM set_config('app.secret_owner', p_user::text, true);
+        SELECT max(v.verified_at) INTO mfa_verified_at
+        FROM public.mfa_token_verification AS v
+        WHERE v.user_id = p_user AND v.jti = p_jti AND v.expires_at > now();
+        PERFORM set_config('app.secret_owner', coalesce(v_owner, ''), true);
+    END IF;
+    RETURN NEXT;
+END
+$$;
