@@ -58,7 +58,8 @@ def organisations(session: Session, user_id: int) -> list[Organisation]:
 
 def is_operator() -> bool:
     """Whether the signed-in person may open the operator console."""
-    return bool(current_appbuilder().sm.has_access("can_dashboard", "OperatorView"))
+    # OperatorView's permissions: class_permission_name "Operator", method "read".
+    return bool(current_appbuilder().sm.has_access("can_read", "Operator"))
 
 
 def _login_redirect(next_path: str) -> Response:

@@ -9,22 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.tenants import PASSWORD, fresh_client
+from tests.fixtures.tenants import PASSWORD, add_member, fresh_client
 from tests.integration.views.conftest import submit, text_of
-
-
-def join(app: Any, tenant: Any, username: str, roles: list[str]) -> None:
-    """Make the existing account ``username`` a member of ``tenant`` too."""
-    from signoff.extensions import db
-    from signoff.provisioning.manifest import apply_manifest
-
-    manifest = {
-        "tenant": {"slug": tenant.slug, "name": f"Tenant {tenant.slug}", "plan": "team"},
-        "members": [{"username": username, "email": "unused@x.example", "roles": roles}],
-    }
-    with app.app_context():
-        apply_manifest(app, db.session, manifest)
-        db.session.remove()
 
 
 @pytest.fixture
@@ -32,7 +18,7 @@ def two_orgs(app: Any, portal_tenant: Any, tenant_factory: Any) -> tuple[Any, An
     """The portal tenant's manager, also a requester in a second tenant."""
     other = tenant_factory({"admin": ["Admin"]}, managers={})
     username = portal_tenant.username("manager")
-    join(app, other, username, ["Requester"])
+    add_member(app, other, username, ["Requester"])
     return portal_tenant, other, username
 
 
@@ -228,3 +214,17 @@ def test_roles_are_managed_in_the_portal_admin(app, database, login, portal_tena
     assert _events(database, portal_tenant, "role.deleted")[-1]["name"] == "Counsel"
     builtin = admin.post(f"{base}/delete/{manager}", data={"confirm": "yes"})
     assert builtin.status_code == 302 and _role_id(database, portal_tenant, "Manager") == manager
+
+
+def test_operator_home_offers_the_console_and_no_organisation(app, tenant_a):
+    from signoff.cli.operator import create_operator_user
+
+    name = f"op-{uuid.uuid4().hex[:8]}"
+    create_operator_user(app, name, f"{name}@ops.example", "Operator-home-pass-7", "Olga", "Ops")
+    client = fresh_client(app)
+    client.post("/login/", data={"username": name, "password": "Operator-home-pass-7"})
+    html = text_of(client.get("/"))
+    assert 'data-testid="operator-card"' in html and 'href="/operator/"' in html
+    assert 'data-testid="organisations"' not in html and tenant_a.slug not in html
+    profile = client.get("/account/profile")
+    assert profile.status_code == 200 and f"{name}@ops.example" in text_of(profile)
