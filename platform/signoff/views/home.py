@@ -5,6 +5,8 @@
   into the only one when there is just one (and no operator console to offer).
 - ``/account/profile``: the person's profile without a tenant (name, e-mail, sessions,
   the organisations); with exactly one organisation it is that organisation's profile.
+  ``POST /account/profile/name`` changes the name, audited in each organisation's chain
+  (``account.name_changed``); the e-mail is the proved address and is not changed here.
 - ``/t/<slug>/account/profile``: the profile in one organisation's portal, with its
   branding: name and e-mail, password change, two-step verification (enrol, recovery
   codes), sessions, notification preferences, and the switcher's list.
@@ -16,9 +18,10 @@ with that tenant bound, under row-level security like every other tenant page.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from flask import flash, g, redirect, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, IndexView, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_login import current_user
@@ -29,10 +32,17 @@ from signoff.db.binding import bound_tenant
 from signoff.errors import MfaError
 from signoff.extensions import current_appbuilder, db
 from signoff.security import mfa, sessions
+from signoff.tenancy.account_audit import audit_account_event
+from signoff.tenancy.accounts import clean_name, split_name
 from signoff.tenancy.directory import member_tenants
 from signoff.views.common import SignoffView, tenant_nav
 from signoff.views.tenant_base import TenantScoped
 from signoff.workflow.queries import inbox_count
+
+#: The longest name a person can give themselves (first and last name, 64 each).
+NAME_MAX = 128
+#: Where the name form may return: one of the profile pages.
+BACK_RE = re.compile(r"(/t/[a-z0-9-]{1,40})?/account/profile")
 
 
 @dataclass
@@ -112,6 +122,35 @@ class ProfileView(SignoffView):
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )
+
+    @expose("/profile/name", methods=["POST"])
+    @no_cache
+    def name(self) -> Response:
+        """Change the signed-in person's name (audited in each of their organisations)."""
+        if not current_user.is_authenticated:
+            return _login_redirect("/account/profile")
+        back = request.form.get("back") or ""
+        if not BACK_RE.fullmatch(back):
+            back = "/account/profile"
+        full = clean_name(request.form.get("name"), limit=NAME_MAX)
+        if full is None:
+            flash(f"Name: enter your name (up to {NAME_MAX} characters, no < or >).", "danger")
+            return redirect(back)
+        session = db.session
+        user = current_appbuilder().sm.get_user_by_id(int(current_user.id))
+        first, last = split_name(full)
+        previous = " ".join(p for p in (user.first_name, user.last_name) if p and p != "-")
+        user.first_name, user.last_name = first[:64], last[:64]
+        audit_account_event(
+            session,
+            int(user.id),
+            action="account.name_changed",
+            actor_id=int(user.id),
+            payload={"from": previous, "to": full},
+        )
+        session.commit()
+        flash("Your name was changed.", "success")
+        return redirect(back)
 
 
 class TenantProfileView(TenantScoped, SignoffView):

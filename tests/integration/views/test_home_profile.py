@@ -228,3 +228,18 @@ def test_operator_home_offers_the_console_and_no_organisation(app, tenant_a):
     assert 'data-testid="organisations"' not in html and tenant_a.slug not in html
     profile = client.get("/account/profile")
     assert profile.status_code == 200 and f"{name}@ops.example" in text_of(profile)
+
+
+def test_a_person_changes_their_name_on_the_profile(app, database, login, two_orgs):
+    first, second, username = two_orgs
+    client = login(username)
+    back = f"/t/{first.slug}/account/profile"
+    resp = client.post("/account/profile/name", data={"name": "Mona  Lisa Smith", "back": back})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(back)
+    assert "Mona Lisa Smith" in text_of(client.get(back))
+    for tenant in (first, second):  # audited in each of the person's organisations
+        assert _events(database, tenant, "account.name_changed")[-1]["to"] == "Mona Lisa Smith"
+    bad = client.post("/account/profile/name", data={"name": "<b>x</b>", "back": "//evil.example"})
+    assert bad.status_code == 302 and bad.headers["Location"].endswith("/account/profile")
+    assert "Name: enter your name" in text_of(client.get("/account/profile"))
+    assert "Mona Lisa Smith" in text_of(client.get(back))
