@@ -27,11 +27,13 @@ from signoff.security.platform import install as install_platform_guard
 from signoff.security.ratelimit import install as install_rate_limits
 from signoff.views.account import register as register_account
 from signoff.views.act import register as register_action_links
+from signoff.views.admin_roles import register as register_admin_roles
 from signoff.views.admin_workflows import register as register_admin_workflows
 from signoff.views.billing import register as register_billing
-from signoff.views.common import error_page, install_csrf, install_error_pages
+from signoff.views.common import error_page, html_error, install_csrf, install_error_pages
 from signoff.views.deliveries import register as register_deliveries
 from signoff.views.devmail import register as register_dev_mail
+from signoff.views.home import register as register_home
 from signoff.views.invites import register as register_invites
 from signoff.views.mfa import register as register_mfa
 from signoff.views.notifications import register as register_notifications
@@ -302,6 +304,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     register_portal(appbuilder)
     register_notifications(appbuilder)
     register_tenant_admin(appbuilder)
+    register_admin_roles(appbuilder)
     register_slack(appbuilder)
     register_billing(appbuilder)
     register_admin_workflows(appbuilder)
@@ -311,6 +314,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     register_onboarding(appbuilder)
     register_invites(appbuilder)
     register_account(appbuilder)  # e-mail verification, password reset and change
+    register_home(appbuilder)  # the profile pages ("/" itself is FAB_INDEX_VIEW)
     register_action_links(appbuilder)
     register_deliveries(appbuilder)
     if app.config.get("SIGNOFF_DEV_MAILBOX"):
@@ -327,4 +331,4 @@ def _install_error_handlers(app: Flask) -> None:
     def not_found(exc: Exception) -> Any:
         if request.path.startswith("/api/"):
             return jsonify(code="not_found", message="Not found"), 404
-        return exc
+        return html_error(exc)

@@ -186,6 +186,8 @@ def defaults() -> dict[str, Any]:
         "FAB_ADD_SECURITY_API": False,
         "FAB_API_SWAGGER_UI": True,
         "FAB_SECURITY_MANAGER_CLASS": "signoff.security.manager.SignoffSecurityManager",
+        # "/" is the person's home (their organisations), not FAB's Welcome page.
+        "FAB_INDEX_VIEW": "signoff.views.home.HomeView",
         "AUTH_TYPE": 1,  # AUTH_DB
         "AUTH_ROLE_ADMIN": FAB_ADMIN_ROLE,
         "AUTH_ROLE_PUBLIC": "Public",

@@ -24,6 +24,7 @@ from signoff.db.binding import set_current_tenant
 from signoff.extensions import limiter
 from signoff.security import caller, passwords, permcache, sessions
 from signoff.security.api import SignoffSecurityApi
+from signoff.security.login import SignoffAuthDBView
 from signoff.security.platform import note_loaded, note_sign_in
 from signoff.tenancy.resolution import (
     bind_member_tenant,
@@ -48,6 +49,7 @@ def _int(value: Any) -> int | None:
 
 class SignoffSecurityManager(SecurityManager):
     security_api = SignoffSecurityApi
+    authdbview = SignoffAuthDBView  # the sign-in page in the portal's design
 
     def __init__(self, appbuilder: Any) -> None:
         super().__init__(appbuilder)

@@ -8,7 +8,9 @@ every one of them, for everyone, the break-glass ``Admin`` included: platform
 accounts are managed with the CLI (``signoff create-operator``,
 ``create-platform-admin``, ``demote-platform-admin``, ``platform-users``), tenant
 people by each tenant's own admin. Signing in and out (FAB's auth view and the
-login API) stays open.
+login API) stays open. FAB's own "profile" links (the user menu's ``userinfo``, its
+edit-my-info and reset-my-password forms) lead to Signoff's profile page instead
+(``/account/profile``, :mod:`signoff.views.home`).
 
 The break-glass administrator (FAB role ``Admin``) is logged at WARNING on the
 ``signoff.platform`` logger: each sign-in (:func:`note_sign_in`, called by the
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, abort, current_app, g, has_request_context, jsonify, request
+from flask import Flask, abort, current_app, g, has_request_context, jsonify, redirect, request
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.security import views as fab_views
 from werkzeug.wrappers import Response
@@ -97,14 +99,31 @@ def note_loaded(user: Any) -> None:
         g.signoff_break_glass = f"{user.username} id={user.id}"
 
 
+#: Where FAB's self-service pages send a person: Signoff's profile.
+PROFILE_PATH = "/account/profile"
+
+
+def profile_endpoints(appbuilder: AppBuilder) -> frozenset[str]:
+    """FAB's "my profile" pages: the user view's ``userinfo`` and the my-info and
+    my-password forms (every method of the latter two)."""
+    names = {f"{appbuilder.sm.user_view.endpoint}.userinfo"}
+    for view in appbuilder.baseviews:
+        if isinstance(view, (fab_views.UserInfoEditView, fab_views.ResetMyPasswordView)):
+            names.update(f"{view.endpoint}.{name}" for name in ("this_form_get", "this_form_post"))
+    return frozenset(names)
+
+
 def install(app: Flask, appbuilder: AppBuilder) -> None:
     """Close FAB's security pages and APIs; log every break-glass request."""
     closed = closed_blueprints(appbuilder)
+    profile = profile_endpoints(appbuilder)
 
     @app.before_request
     def _close_fab_security() -> Response | None:
         if request.blueprint not in closed:
             return None
+        if request.endpoint in profile and request.method == "GET":
+            return redirect(PROFILE_PATH)
         log.warning(
             "refused FAB security page %s %s (closed for every account)",
             request.method,

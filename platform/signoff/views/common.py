@@ -9,29 +9,34 @@ forms carry their token already; our templates add ``csrf_token()`` by hand.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask, abort, current_app, g, make_response, render_template
+from flask import Flask, abort, current_app, g, make_response, render_template, request
 from flask_appbuilder import AppBuilder, BaseView
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.sqla.models import User
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from signoff.billing.quotas import billing_past_due
+from signoff.db.binding import current_tenant_id
 from signoff.errors import NotFound
 from signoff.extensions import current_appbuilder, db
 from signoff.notifications.centre import unread_count
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_membership, current_tenant
+from signoff.tenancy.directory import member_tenants
 from signoff.tenancy.models import Tenant
 from signoff.workflow.models import ApprovalRequest
 
 ACCENT_RE = re.compile(r"#[0-9a-fA-F]{6}")
+log = logging.getLogger(__name__)
 
 
 # --- CSRF ---------------------------------------------------------------------------------
@@ -65,7 +70,9 @@ def install_csrf(app: Flask, appbuilder: AppBuilder) -> None:
 # --- pages --------------------------------------------------------------------------------
 
 
-def error_page(status: int, title: str, message: str) -> Response:
+def error_page(
+    status: int, title: str, message: str, nav: dict[str, Any] | None = None
+) -> Response:
     resp = make_response(
         render_template(
             "signoff/error.html",
@@ -73,11 +80,49 @@ def error_page(status: int, title: str, message: str) -> Response:
             message=message,
             status=status,
             appbuilder=current_appbuilder(),
-            nav=None,
+            nav=nav,
         ),
         status,
     )
     return resp
+
+
+#: What an error page says when the code that answered gave no message of its own.
+HTML_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Something in the request was wrong", "Go back, check the form and try again."),
+    403: (
+        "You do not have access to this page",
+        "Ask an admin of your organisation if you need it.",
+    ),
+    404: ("Page not found", "There is nothing here, or it is not yours to see."),
+    410: ("This is no longer available", "It was used, withdrawn or has expired."),
+    500: ("Something went wrong", "The error was logged. Try again in a moment."),
+}
+
+
+def html_error(exc: Any) -> Any:
+    """The portal's error page for an HTTP error of a page (an API keeps its JSON, a
+    response that was built already stays as it is). Inside a tenant the person is a
+    member of (only then is one bound), the page carries the tenant's navigation."""
+    if not isinstance(exc, HTTPException) or exc.code not in HTML_ERRORS:
+        return exc
+    if exc.response is not None or request.path.startswith("/api/"):
+        return exc
+    title, message = HTML_ERRORS[exc.code]
+    if exc.description and exc.description != type(exc).description:
+        message = str(exc.description)
+    nav = None
+    if exc.code != 500 and current_tenant_id() is not None and getattr(g, "user", None):
+        try:
+            nav = tenant_nav(db.session)
+        except Exception:  # the error page never fails for its navigation
+            db.session.rollback()
+            nav = None
+    try:
+        return error_page(exc.code, title, message, nav)
+    except Exception:  # e.g. the database is gone: the plain answer, never a loop
+        log.warning("error page for %s could not be rendered", exc.code, exc_info=True)
+        return exc
 
 
 def suspended_page(tenant: Tenant | None = None) -> Response:
@@ -144,9 +189,23 @@ def tenant_nav(session: Session) -> dict[str, Any]:
         "user": g.user,
         # The dunning banner, for the tenant's admins only (signoff.billing).
         "billing_past_due": ADMIN_ROLE in roles and billing_past_due(session),
+        # The switcher: every organisation of this person (membership-resolving path).
+        "tenants": member_tenants(session, user_id),
     }
     g.signoff_nav = nav
     return nav
+
+
+def brand_nav(session: Session) -> dict[str, Any]:
+    """The tenant's name and colour without its navigation or data: for pages a
+    member sees before the tenant lets them in (the MFA prompt at sign-in)."""
+    tenant = current_tenant(session)
+    return {
+        "tenant": tenant,
+        "slug": tenant.slug,
+        "accent": tenant.accent_color if ACCENT_RE.fullmatch(tenant.accent_color or "") else None,
+        "minimal": True,
+    }
 
 
 # --- people -------------------------------------------------------------------------------
@@ -182,6 +241,9 @@ def install_error_pages(app: Flask) -> None:
     from flask import jsonify, request
     from flask_limiter.errors import RateLimitExceeded
     from werkzeug.exceptions import NotFound as HTTPNotFound
+
+    for code in HTML_ERRORS:  # the portal's design for pages' errors (404: app.py)
+        app.register_error_handler(code, html_error)
 
     @app.errorhandler(NotFound)
     def _not_found(exc: NotFound) -> Any:

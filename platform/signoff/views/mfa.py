@@ -3,8 +3,9 @@
 The verify page is the step-up prompt: a decision on a step that requires MFA
 sends the user here with ``next`` (the request page); after a valid code (or a
 recovery code) the user returns there. ``next`` is only ever a path inside the
-same tenant's portal. These pages render without tenant data (``nav=None``): a
-tenant that requires MFA at login sends its members here before anything else.
+same tenant's portal. These pages show the tenant's name and colour but none of its
+navigation or data (``brand_nav``): a tenant that requires MFA at login sends its
+members here before anything else.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from signoff.extensions import db
 from signoff.limiter import RateLimited
 from signoff.security import mfa, mfa_state, mfa_web
 from signoff.security.mfa import MfaError
-from signoff.views.common import SignoffView
+from signoff.views.common import SignoffView, brand_nav
 from signoff.views.tenant_base import TenantScoped
 
 CODE_MAX = 32
@@ -35,7 +36,7 @@ class MfaView(TenantScoped, SignoffView):
         return mfa_web.safe_next(request.values.get("next"), g.tenant_slug)
 
     def _page(self, template: str, status: int = 200, **kwargs: Any) -> Response:
-        resp = make_response(self.render(template, nav=None, **kwargs), status)
+        resp = make_response(self.render(template, nav=brand_nav(db.session), **kwargs), status)
         return resp
 
     @expose("/enroll", methods=["GET", "POST"])

@@ -2,8 +2,8 @@
 
 Overview and usage counts, members (invite by signed link, roles, manager,
 deactivate), branding, every delegation, the audit trail's verification and its
-compliance report. Workflows and rules live in :mod:`signoff.views.admin_workflows`;
-the tenant's roles are FAB's model view below. Every change writes an audit event
+compliance report. Workflows and rules live in :mod:`signoff.views.admin_workflows`,
+the tenant's roles in :mod:`signoff.views.admin_roles`. Every change writes an audit event
 in the same transaction. Ids in URLs are read under row-level security, so another
 tenant's member or invitation id is a 404 like a random one.
 """
@@ -24,7 +24,6 @@ from werkzeug.wrappers import Response
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
-from signoff.db.interface import UUIDSQLAInterface
 from signoff.extensions import db
 from signoff.inputs import date_problem
 from signoff.notifications.email import mail_configured, send_email
@@ -34,16 +33,14 @@ from signoff.security.sessions import revoke_user_sessions
 from signoff.tenancy.access import current_tenant, require_tenant
 from signoff.tenancy.accounts import normalize_email
 from signoff.tenancy.admins import (
-    BuiltinRoleChange,
     active_admin_ids,
-    guard_builtin_role,
     lock_member_changes,
 )
 from signoff.tenancy.invites import Invitation, InviteError, create_invitation
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
 from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.portal import mfa_url
-from signoff.views.tenant_base import TenantModelView, TenantScoped
+from signoff.views.tenant_base import TenantScoped
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalRule,
@@ -53,41 +50,6 @@ from signoff.workflow.models import (
 )
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-class TenantRoleView(TenantModelView):
-    route_base = "/t/<tenant_slug>/admin/roles"
-    datamodel = UUIDSQLAInterface(TenantRole)
-    list_columns = ["name", "description"]
-    add_columns = edit_columns = ["name", "description"]
-    show_columns = ["name", "description"]
-
-    def pre_update(self, item: TenantRole) -> None:
-        self._guard(item, deleting=False)
-
-    def pre_delete(self, item: TenantRole) -> None:
-        self._guard(item, deleting=True)
-
-    def _guard(self, item: TenantRole, *, deleting: bool) -> None:
-        try:
-            guard_builtin_role(item, deleting=deleting)
-        except BuiltinRoleChange:
-            # FAB flashes the message and would leave the edited object in the session.
-            db.session.rollback()
-            raise
-
-    def post_add(self, item: TenantRole) -> None:
-        self._audited("role.created", item)
-
-    def post_update(self, item: TenantRole) -> None:
-        self._audited("role.updated", item)
-
-    def post_delete(self, item: TenantRole) -> None:
-        self._audited("role.deleted", item)
-
-    def _audited(self, action: str, item: TenantRole) -> None:
-        _audit(db.session, action, "tenant_role", str(item.id), name=item.name)
-        db.session.commit()
 
 
 def _audit(session: Session, action: str, object_type: str, object_id: str, **payload: Any) -> None:
@@ -523,5 +485,4 @@ def _verify(session: Session) -> tuple[Any, str | None]:
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view_no_menu(TenantRoleView())
     appbuilder.add_view_no_menu(TenantAdminView())
