@@ -341,3 +341,20 @@ def test_setup_checklist_is_computed_from_real_data(app, tenant_factory, login):
     admin.post(f"/t/{t.slug}/admin/branding", data={"name": "Acme", "accent_color": "#123456"})
     html = text_of(admin.get(f"/t/{t.slug}/admin/"))
     assert 'data-testid="check-branding" data-done="yes"' in html
+
+
+def test_api_refusal_for_lack_of_approvers_names_the_role(app, tenant_factory):
+    from signoff.provisioning.onboarding import STARTER_WORKFLOWS
+
+    t = tenant_factory(members={"admin": ["Admin"], "alice": ["Requester"]}, managers={})
+    save(app, t, "purchase_request", STARTER_WORKFLOWS["purchase_request"])
+    token = api_token(fresh_client(app), t.username("alice"), t.slug)
+    resp = fresh_client(app).post(
+        "/api/v1/requests/",
+        json={"workflow": "purchase_request", "input_data": {"item": "Chair", "amount": "300"}},
+        headers=auth(token),
+    )
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert body["code"] == "no_eligible_approver" and body["field"] == "step[0]"
+    assert "role Manager" in body["message"]
