@@ -14,6 +14,7 @@ approvers can never reach. Each finding carries the definition path.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,10 +62,13 @@ def _approver(
 ) -> None:
     if spec_kind == "role" and value:
         if value not in roles:
+            close = difflib.get_close_matches(value, sorted(roles), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             out.append(
                 Finding(
                     path,
-                    f"no role {value!r} in this organisation (its roles: {_roles_text(roles)})",
+                    f"no role {value!r} in this organisation (its roles: {_roles_text(roles)})"
+                    + hint,
                     "error",
                 )
             )

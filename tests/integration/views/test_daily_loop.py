@@ -243,6 +243,7 @@ def test_save_refuses_unknown_roles_and_users_with_the_path(portal_tenant, login
     assert resp.status_code == 422
     html = unescape(strip_tags(text_of(resp)))
     assert "steps[0].required_role" in html and "no role 'Managr'" in html
+    assert "did you mean 'Manager'?" in html
     assert "steps[2].approvers[0]" in html and "'nobody-here' is not an active member" in html
     assert "rules[0].approvers[0]" in html and "no role 'Nope'" in html
 
