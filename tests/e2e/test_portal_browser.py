@@ -162,6 +162,12 @@ def test_signup_invite_edit_submit_approve_and_isolation(
     assert "steps[1].requires_mfa" in errors and "true or false" in errors
     admin.fill("#definition", text.replace("name: Finance Approval", "name: Finance Review"))
     admin.click("text=Save as a new version")
+    # The invitees have not joined yet: saving warns what happens to requests until
+    # they do, and saves once the admin confirms.
+    warnings_text = admin.inner_text("[data-testid=definition-warnings]")
+    assert "has no members yet" in warnings_text
+    admin.check("[data-testid=confirm-warnings]")
+    admin.click("text=Save as a new version")
     admin.wait_for_url(f"{base}/t/{slug}/admin/workflows/expense_approval/")
     assert "Saved as version 2" in admin.inner_text("main")
     assert admin.locator("[data-testid=diagram] svg text", has_text="Finance Review").count() == 1
@@ -196,18 +202,22 @@ def test_signup_invite_edit_submit_approve_and_isolation(
     manager.click("button[value=approve]")
     assert "Approved." in manager.inner_text("main")
 
-    # 6. Finance needs MFA: the prompt is on the page, approving goes through the step-up.
+    # 6. Finance needs MFA: the prompt is on the page; not enrolled yet, approving keeps
+    # the comment and offers the enrolment, which counts as the step-up.
     finance.goto(request_url)
     assert finance.locator("[data-testid=mfa-prompt]").is_visible()
     finance.screenshot(path=str(artifacts / "request-mfa-prompt.png"), full_page=True)
-    with finance.expect_navigation():
-        finance.click("button[value=approve]")
-    assert f"/t/{slug}/mfa/" in finance.url and "next=" in finance.url
+    finance.fill("textarea[name=comment]", "Within policy.")
+    finance.click("button[value=approve]")
+    assert finance.input_value("textarea[name=comment]") == "Within policy."
+    assert "set it up first" in finance.inner_text("[data-testid=mfa-prompt]")
+    finance.click("text=Set up two-step verification")
+    assert f"/t/{slug}/mfa/enroll" in finance.url and "next=" in finance.url
     how = _mfa_step_up(app, finance, request_url, f"janet@{slug}.example", monkeypatch)
     assert finance.locator("[data-testid=mfa-prompt]").count() == 0
     finance.fill("textarea[name=comment]", "Within policy.")
     finance.click("button[value=approve]")
-    assert "The request is now approved" in finance.inner_text("main")
+    assert "the request is approved" in finance.inner_text("main")
 
     # 7. The requester sees the result, with every decision in the timeline.
     requester.goto(f"{base}/t/{slug}/mine")
@@ -257,6 +267,7 @@ def test_operator_suspends_a_tenant_and_its_members_see_why(
     assert tenant.slug in op.inner_text("[data-testid=tenants]")
     op.screenshot(path=str(artifacts / "operator-phone.png"), full_page=True)
     op.locator(f"tr[data-slug='{tenant.slug}'] button", has_text="Suspend").click()
+    op.click("[data-testid=confirm-yes]")
     assert f"{tenant.slug} is now suspended" in op.inner_text("main")
 
     member_ctx = _context(browser)

@@ -30,6 +30,7 @@ from signoff.api.base import (
 from signoff.api.common_schemas import ActionResultSchema, ErrorSchema
 from signoff.api.requests_schemas import (
     CommentSchema,
+    FieldChangeSchema,
     RequestChangesSchema,
     RequestDetailSchema,
     RequestListQuerySchema,
@@ -49,6 +50,7 @@ from signoff.workflow import actions, queries
 from signoff.workflow.actions import ActionResult, Conflict
 from signoff.workflow.models import ApprovalRequest, ApprovalStep
 from signoff.workflow.queries import get_request_for
+from signoff.workflow.timeline import request_timeline
 
 # --- visibility -----------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ class RequestsApi(TenantBaseApi):
         RequestSummarySchema,
         RequestDetailSchema,
         RequestListSchema,
+        FieldChangeSchema,
         TimelineEventSchema,
         TimelineSchema,
     )
@@ -219,14 +222,19 @@ class RequestsApi(TenantBaseApi):
     @endpoint("read")
     @openapi(
         "Timeline of a request",
-        description="Decisions and comments, oldest first.",
+        description=(
+            "Everything that happened, oldest first: submission, auto-approval, decisions "
+            "(actor and on whose behalf, by name), comments, resubmissions with the changed "
+            "fields, withdrawal, escalation, expiry and the outcome. The same list the "
+            "request page shows."
+        ),
         path=_ID,
         ok={200: TimelineSchema},
     )
     def timeline(self, id: str) -> Response:
         session = db.session
         req = get_request_for(session, user_id=current_user_id(), request_id=id)
-        events = queries.timeline(session, req.id)
+        events = request_timeline(session, req)
         return self.response(200, **TimelineSchema().dump({"request_id": req.id, "result": events}))
 
     @expose("/<id>/withdraw", methods=("POST",))

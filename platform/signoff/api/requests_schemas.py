@@ -106,18 +106,50 @@ class RequestListSchema(PageSchema):
     result = result_list(RequestSummarySchema)
 
 
+class FieldChangeSchema(Schema):
+    field = fields.String(required=True)
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+
+
 class TimelineEventSchema(Schema):
-    kind = fields.String(required=True, metadata={"enum": ["decision", "comment"]})
+    kind = fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "submitted",
+                "auto_approved",
+                "decision",
+                "comment",
+                "resubmitted",
+                "withdrawn",
+                "escalated",
+                "expired",
+                "approved",
+                "rejected",
+            ]
+        },
+    )
     at = fields.DateTime(required=True)
-    actor_id = fields.Integer(required=True)
-    comment = fields.String(allow_none=True)
+    actor_id = fields.Integer(
+        allow_none=True, metadata={"description": "null for the system (auto-approval, sweep)"}
+    )
+    actor_name = fields.String(allow_none=True)
     on_behalf_of_id = fields.Integer(allow_none=True)
-    verdict = fields.String()
-    step = fields.Integer()
-    step_name = fields.String()
+    on_behalf_of_name = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+    verdict = fields.String(metadata={"enum": ["approve", "reject", "request_changes"]})
+    step = fields.Integer(allow_none=True)
+    step_name = fields.String(allow_none=True)
     round = fields.Integer()
     mfa_verified = fields.Boolean()
-    method = fields.String()
+    method = fields.String(allow_none=True)
+    changes = fields.List(
+        fields.Nested(FieldChangeSchema),
+        metadata={"description": "resubmitted: the input fields that changed"},
+    )
+    targets = fields.List(fields.Integer(), metadata={"description": "escalated: user ids"})
+    target_names = fields.List(fields.String())
 
 
 class TimelineSchema(Schema):

@@ -65,6 +65,7 @@ from signoff.workflow.definitions import (
     definition_to_dict,
     parse_definition,
 )
+from signoff.workflow.errors import DefinitionWarnings
 from signoff.workflow.models import Workflow, WorkflowVersion
 
 RESERVED_KEYS = frozenset({"validate", "export", "import"})
@@ -305,7 +306,11 @@ class WorkflowsApi(TenantBaseApi):
         description=(
             "Validate and store `definition` as the workflow's next version; new requests use "
             "it, running ones keep theirs. Identical to the current version: nothing is "
-            "stored (200, created=false). Invalid: 422 with every problem by path."
+            "stored (200, created=false). Invalid: 422 with every problem by path. The "
+            "definition is also checked against the tenant: an unknown role or user (also in "
+            "a rule's approvers) is 422 `invalid_definition`; a role with no members or a "
+            "quorum/threshold the approvers cannot reach is 422 `unconfirmed_warnings` unless "
+            "`confirm_warnings` is true."
         ),
         path=[("key", {"type": "string", "pattern": WORKFLOW_KEY_RE})],
         body=WorkflowVersionCreateSchema,
@@ -330,6 +335,17 @@ class WorkflowsApi(TenantBaseApi):
                 actor=request_actor(method="api"),
                 key=key,
                 definition=data["definition"],
+                check_tenant=True,
+                confirm_warnings=bool(data.get("confirm_warnings")),
+            )
+        except DefinitionWarnings as exc:
+            db.session.rollback()
+            return errors.error_response(
+                422,
+                "unconfirmed_warnings",
+                "Not saved: " + str(exc) + ". Send confirm_warnings: true to save anyway",
+                field=next(iter(exc.as_dict()), None),
+                errors=exc.as_dict(),
             )
         except DefinitionError as exc:
             db.session.rollback()

@@ -61,6 +61,14 @@ class WorkflowVersionListSchema(Schema):
 
 class WorkflowVersionCreateSchema(Schema):
     definition = JSONObject(keys=fields.String(), required=True)
+    confirm_warnings = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "save although the tenant check warns (a role with no members, a "
+            "quorum larger than the approvers); without it such a save is 422 "
+            "`unconfirmed_warnings` with the warnings by path"
+        },
+    )
 
 
 class WorkflowSavedSchema(Schema):

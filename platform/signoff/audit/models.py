@@ -48,6 +48,8 @@ class AuditEvent(Base):
             name="ck_audit_event_hash_length",
         ),
         Index("ix_audit_event_occurred_at", "tenant_id", "occurred_at"),
+        # One object's events in order (a request's timeline; migration 0029).
+        Index("ix_audit_event_object", "tenant_id", "object_type", "object_id", "seq"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)

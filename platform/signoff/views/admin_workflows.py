@@ -29,9 +29,15 @@ from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.diagram import workflow_svg
 from signoff.views.forms import YamlProblem, from_yaml, to_yaml
 from signoff.views.tenant_base import TenantScoped
-from signoff.workflow import registry
+from signoff.workflow import reality, registry
 from signoff.workflow.actions import ActionError, do_save_workflow
-from signoff.workflow.definitions import DefinitionError, definition_to_dict, parse_definition
+from signoff.workflow.definitions import (
+    DefinitionError,
+    FieldError,
+    definition_to_dict,
+    parse_definition,
+)
+from signoff.workflow.errors import DefinitionWarnings
 from signoff.workflow.models import ApprovalRule, Workflow, WorkflowVersion
 from signoff.workflow.rules import rule_to_dict
 
@@ -66,6 +72,13 @@ def _canonical_yaml(key: str, raw: dict[str, Any]) -> str:
         return to_yaml(definition_to_dict(parse_definition(key, raw)))
     except DefinitionError:
         return to_yaml(raw)
+
+
+def _new_template() -> dict[str, Any]:
+    """The new-workflow template, naming one of the tenant's own roles."""
+    role = reality.suggested_role(db.session)
+    step = {"name": f"{role} Approval", "required_role": role, "requires_mfa": False}
+    return {**NEW_TEMPLATE, "steps": [step]}
 
 
 def _line_errors(errors: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
@@ -103,7 +116,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
             nav=tenant_nav(db.session),
             eff=eff,
             defn=defn,
-            svg=workflow_svg(defn),
+            svg=workflow_svg(defn, rules=registry.tenant_rules(db.session, require_tenant(), key)),
             text=to_yaml(definition_to_dict(defn)),
             versions=versions,
             names=names,
@@ -186,8 +199,9 @@ class WorkflowAdminView(TenantScoped, SignoffView):
 
     def _edit(self, key: str | None) -> str | Response:
         eff = self._effective(key) if key else None
-        text = _canonical_yaml(key, eff.raw) if eff and key else to_yaml(NEW_TEMPLATE)
+        text = _canonical_yaml(key, eff.raw) if eff and key else to_yaml(_new_template())
         errors: dict[str, list[str]] = {}
+        warnings: dict[str, list[str]] = {}
         new_key = key or ""
         status = 200
         if request.method == "POST":
@@ -207,10 +221,18 @@ class WorkflowAdminView(TenantScoped, SignoffView):
             if data is not None and not errors:
                 try:
                     number = do_save_workflow(
-                        db.session, actor=request_actor(), key=new_key, definition=data
+                        db.session,
+                        actor=request_actor(),
+                        key=new_key,
+                        definition=data,
+                        check_tenant=True,
+                        confirm_warnings=request.form.get("confirm_warnings") == "yes",
                     )
                     flash(f"Saved as version {number}.", "success")
                     return redirect(url_for("WorkflowAdminView.show", key=new_key))
+                except DefinitionWarnings as exc:
+                    db.session.rollback()
+                    warnings = exc.as_dict()
                 except DefinitionError as exc:
                     db.session.rollback()
                     errors.update(exc.as_dict())
@@ -225,6 +247,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
             text=text,
             errors=_line_errors(errors),
             error_map=errors,
+            warnings=_line_errors(warnings),
         )
         return page if status == 200 else Response(page, mimetype="text/html", status=status)
 
@@ -283,7 +306,7 @@ class RuleAdminView(TenantScoped, SignoffView):
             "name": "High value",
             "priority": 100,
             "conditions": [{"field": "input_data.amount", "operator": ">", "value": 5000}],
-            "approvers": [{"type": "role", "role": "CFO", "required": True}],
+            "approvers": [{"type": "role", "role": reality.suggested_role(db.session)}],
         }
         text = to_yaml(row.definition if row else example)
         workflow_key = (row.workflow_key if row else "") or ""
@@ -304,6 +327,9 @@ class RuleAdminView(TenantScoped, SignoffView):
             if data is not None and not errors:
                 try:
                     (rule,) = registry.validate_rules([data])
+                    found = reality.check_rule(db.session, rule)
+                    if found:
+                        raise DefinitionError([FieldError(f.path, f.message) for f in found])
                 except DefinitionError as exc:
                     errors.update(exc.as_dict())
                 else:

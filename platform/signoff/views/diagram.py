@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from markupsafe import Markup
 
 from signoff.workflow.definitions import ApproverSpec, StepDef, WorkflowDefinition
-from signoff.workflow.rules import condition_to_dict
+from signoff.workflow.rules import AllOf, AnyOf, Compare, Condition, Rule, condition_to_dict
 
 WIDTH = 560
 MARGIN = 16
@@ -72,6 +72,49 @@ def step_badges(step: StepDef) -> list[str]:
     if not step.allow_delegation:
         badges.append("no delegation")
     return badges
+
+
+OPERATOR_WORDS = {"in": "is one of", "not_in": "is not one of", "contains": "contains"}
+
+
+def condition_text(cond: Condition) -> str:
+    """A rule condition for people: ``amount > 5000 and category is one of travel, food``."""
+    if isinstance(cond, Compare):
+        name = cond.field.removeprefix("input_data.").replace("_", " ")
+        value = cond.value
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+        return f"{name} {OPERATOR_WORDS.get(cond.operator, cond.operator)} {shown}"
+    if isinstance(cond, AllOf):
+        return " and ".join(condition_text(c) for c in cond.conditions)
+    if isinstance(cond, AnyOf):
+        return " or ".join(condition_text(c) for c in cond.conditions)
+    return str(condition_to_dict(cond))  # pragma: no cover - every kind is above
+
+
+def rule_condition_text(rule: Rule) -> str:
+    joiner = " and " if rule.match == "all" else " or "
+    return joiner.join(condition_text(c) for c in rule.conditions) or "always"
+
+
+def rule_steps(defn: WorkflowDefinition, rules: Sequence[Rule] = ()) -> list[tuple[Rule, StepDef]]:
+    """The steps rules may add to a request (the engine names them ``rule:<name>``), each
+    with its rule: ``add_approvers`` rules not already a step's approver source."""
+    sourced = {a.value for s in defn.steps for a in s.approvers if a.kind == "rule"}
+    out = []
+    seen = set()
+    for rule in sorted([*defn.rules, *rules], key=lambda r: (-r.priority, r.name)):
+        if rule.action != "add_approvers" or rule.name in sourced or rule.name in seen:
+            continue
+        seen.add(rule.name)
+        required = [a for a in rule.approvers if a.required]
+        chosen = required or list(rule.approvers)
+        step = StepDef(
+            name=rule.name,
+            pattern="unanimous" if required else "first_response",
+            approvers=tuple(ApproverSpec(a.kind, a.value) for a in chosen),
+        )
+        out.append((rule, step))
+    return out
 
 
 def _fit(text: str, width: float) -> str:
@@ -136,19 +179,35 @@ def _auto_text(defn: WorkflowDefinition) -> str | None:
     return ("Auto-approved if " + " or ".join(parts)) if parts else None
 
 
-def _box(step: StepDef, index: int, x: float, y: float, w: float, status: str | None) -> str:
+def _box(
+    step: StepDef,
+    index: int,
+    x: float,
+    y: float,
+    w: float,
+    status: str | None,
+    *,
+    rule: Rule | None = None,
+) -> str:
     fill, stroke = COLORS.get(status or "waiting", COLORS["waiting"])
     approvers = ", ".join(approver_text(a) for a in step.approvers) or "—"
-    badges = step_badges(step)
-    full = [f"{index + 1}. {step.name}", pattern_text(step), approvers, *badges]
-    if step.skip_if is not None:
-        full.append(f"skipped when {condition_to_dict(step.skip_if)}")
+    badges = ["added by a rule"] if rule is not None else step_badges(step)
+    title = f"{index + 1}. {step.name}" if rule is None else f"+ {step.name}"
+    second = pattern_text(step)
+    if rule is not None:
+        second = f"only when {rule_condition_text(rule)}"
+    elif step.skip_if is not None:
+        second = f"{second} · skipped when {condition_text(step.skip_if)}"
+    full = [title, second, approvers, *badges]
+    dash = ' stroke-dasharray="6 4"' if rule is not None or step.skip_if is not None else ""
+    kind = "rule-step" if rule is not None else "step"
     parts = [
-        f'<g class="step" data-step="{index}"><title>{escape(" | ".join(full))}</title>',
+        f'<g class="{kind}" data-step="{index}"><title>{escape(" | ".join(full))}</title>',
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{BOX_H}" rx="8" '
-        f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if status == "active" else 1.5}"/>',
-        _text(x + w / 2, y + 22, _fit(f"{index + 1}. {step.name}", w - 16), size=13, weight="600"),
-        _text(x + w / 2, y + 41, _fit(pattern_text(step), w - 16), fill="#475569"),
+        f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if status == "active" else 1.5}"'
+        f"{dash}/>",
+        _text(x + w / 2, y + 22, _fit(title, w - 16), size=13, weight="600"),
+        _text(x + w / 2, y + 41, _fit(second, w - 16), fill="#475569"),
         _text(x + w / 2, y + 59, _fit(approvers, w - 16), fill="#334155"),
     ]
     if status:
@@ -176,9 +235,14 @@ def workflow_svg(
     steps: Sequence[StepDef] | None = None,
     statuses: Mapping[int, str] | None = None,
     end_label: str = "Approved",
+    rules: Sequence[Rule] = (),
 ) -> Markup:
     """The SVG of ``defn`` (or of ``steps``, e.g. a request's steps with rule-added ones),
-    boxes coloured by ``statuses`` (step index -> waiting/active/approved/...)."""
+    boxes coloured by ``statuses`` (step index -> waiting/active/approved/...).
+
+    Conditional steps (``skip_if``) and the steps rules may add (the workflow's own
+    ``add_approvers`` rules and ``rules``, the tenant's) are drawn dashed, each with its
+    condition in words."""
     steps = list(defn.steps if steps is None else steps)
     statuses = statuses or {}
     out: list[str] = []
@@ -211,6 +275,13 @@ def workflow_svg(
                     fill="#64748b",
                 )
             )
+        y += BOX_H
+    added = rule_steps(defn, rules) if steps == list(defn.steps) else []
+    for k, (rule, step) in enumerate(added):
+        out.append(_arrow(center, y, y + GAP))
+        y += GAP
+        w = WIDTH - 2 * MARGIN
+        out.append(_box(step, len(steps) + k, MARGIN, y, w, None, rule=rule))
         y += BOX_H
     out.append(_arrow(center, y, y + GAP))
     y += GAP

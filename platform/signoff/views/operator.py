@@ -227,9 +227,28 @@ class OperatorView(SignoffView):
 
     @expose("/tenants/<tenant_id>/status", methods=["POST"])
     @has_access
-    def set_status(self, tenant_id: str) -> Response:
+    def set_status(self, tenant_id: str) -> str | Response:
         tenant = self._tenant(tenant_id)
         status = request.form.get("status", "")
+        back = "dashboard" if request.form.get("back") == "dashboard" else "tenants"
+        if (
+            status == "suspended"
+            and tenant.status != "suspended"
+            and request.form.get("confirm") != "yes"
+        ):
+            # Suspending locks out a whole organisation: ask first (no JavaScript needed).
+            return self.render(
+                "signoff/portal_confirm.html",
+                heading=f"Suspend {tenant.name} ({tenant.slug})?",
+                body="Its members can no longer open its portal or API; pending requests "
+                "wait, nothing is deleted. You can reactivate it at any time.",
+                action=url_for("OperatorView.set_status", tenant_id=str(tenant.id)),
+                hidden={"status": "suspended", "back": back},
+                reason_field=True,
+                confirm_label=f"Yes, suspend {tenant.slug}",
+                cancel=url_for(f"OperatorView.{back}"),
+                danger=True,
+            )
         if status not in TENANT_STATUSES:
             flash("Unknown status.", "danger")
         elif status != tenant.status:
@@ -245,8 +264,13 @@ class OperatorView(SignoffView):
                 },
             )
             db.session.commit()
-            flash(f"{tenant.slug} is now {status}.", "success")
-        back = "dashboard" if request.form.get("back") == "dashboard" else "tenants"
+            flash(
+                f"{tenant.slug} is now suspended: its members see a suspension notice until "
+                "you reactivate it."
+                if status == "suspended"
+                else f"{tenant.slug} is active again: its members can sign in to it.",
+                "success",
+            )
         return redirect(url_for(f"OperatorView.{back}"))
 
     @expose("/tenants/<tenant_id>/retry-deliveries", methods=["POST"])

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from sqlalchemy import select
@@ -28,8 +28,10 @@ from werkzeug.wrappers import Response
 
 from signoff.db.binding import current_tenant_id
 from signoff.db.ids import as_uuid
+from signoff.errors import MfaError
 from signoff.extensions import db
 from signoff.inputs import date_problem
+from signoff.limiter import RateLimited
 from signoff.security import mfa
 from signoff.security.actor import request_actor
 from signoff.views.common import (
@@ -40,6 +42,12 @@ from signoff.views.common import (
 from signoff.views.diagram import approver_text, pattern_text
 from signoff.views.forms import field_labels, form_input, request_widgets
 from signoff.views.tenant_base import TenantScoped
+from signoff.views.wording import (
+    decision_message,
+    missing_approvers,
+    step_label,
+    submit_message,
+)
 from signoff.workflow import registry
 from signoff.workflow.actions import (
     ActionError,
@@ -65,8 +73,8 @@ from signoff.workflow.queries import (
     inbox,
     my_requests,
     progress_of_requests,
-    timeline,
 )
+from signoff.workflow.timeline import request_timeline
 
 STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
 VERDICTS: dict[str, tuple[Callable[..., ActionResult], str]] = {
@@ -247,25 +255,44 @@ class PortalView(TenantScoped, SignoffView):
 
     @expose("/bulk", methods=["POST"])
     def bulk(self) -> str | Response:
-        """Approve the selected inbox items, each as its own audited decision."""
+        """Approve or reject the selected inbox items, each as its own audited decision.
+
+        The first POST shows what will happen and asks to confirm (no JavaScript needed);
+        only the confirming POST (``confirm=yes``) decides."""
         raw = request.form.getlist("item")[:100]
-        comment = request.form.get("comment") or None
+        comment = (request.form.get("comment") or "").strip() or None
+        verdict = request.form.get("verdict") or "approve"
+        if verdict not in ("approve", "reject"):
+            verdict = "approve"
+        if not raw:
+            flash("Select at least one request first.", "warning")
+            return redirect(url_for("PortalView.home"))
+        if verdict == "reject" and comment is None:
+            flash("Say why: a reason is required to reject.", "danger")
+            return redirect(url_for("PortalView.home"))
+        if request.form.get("confirm") != "yes":
+            # Titles only from the user's own inbox: a hand-made id shows nothing.
+            mine = {
+                str(i.request_id): i.title for i in inbox(db.session, int(g.user.id), limit=200)
+            }
+            return self.render(
+                "signoff/portal_bulk_confirm.html",
+                nav=tenant_nav(db.session),
+                items=[(v, mine.get(v.split(":")[0], "(not in your inbox)")) for v in raw],
+                verdict=verdict,
+                comment=comment or "",
+            )
+        action = do_approve if verdict == "approve" else do_reject
         results: list[dict[str, Any]] = []
         for value in raw:
-            parts = value.split(":")
-            rid = as_uuid(parts[0]) if parts else None
-            try:
-                step = int(parts[1]) if len(parts) > 1 else -1
-                behalf = int(parts[2]) if len(parts) > 2 and parts[2] else None
-            except ValueError:
-                rid = None
+            rid, step, behalf = self._bulk_item(value)
             if rid is None:
                 results.append(
                     {"id": value, "ok": False, "code": "not_found", "message": "Not found"}
                 )
                 continue
             try:
-                result = do_approve(
+                result = action(
                     db.session,
                     actor=request_actor(),
                     request_id=rid,
@@ -283,15 +310,25 @@ class PortalView(TenantScoped, SignoffView):
         titles = self._titles([str(r["id"]) for r in results if r["ok"]])
         for r in results:
             r["title"] = titles.get(str(r["id"]), "(not shown)")
-        if not results:
-            flash("Select at least one request to approve.", "warning")
-            return redirect(url_for("PortalView.home"))
         return self.render(
             "signoff/portal_bulk.html",
             nav=tenant_nav(db.session),
             results=results,
+            verdict=verdict,
             mfa_link=mfa_url(url_for("PortalView.home")),
         )
+
+    @staticmethod
+    def _bulk_item(value: str) -> tuple[uuid.UUID | None, int, int | None]:
+        """``request:step:on_behalf_of`` of an inbox checkbox; (None, -1, None) if malformed."""
+        parts = value.split(":")
+        rid = as_uuid(parts[0]) if parts else None
+        try:
+            step = int(parts[1]) if len(parts) > 1 else -1
+            behalf = int(parts[2]) if len(parts) > 2 and parts[2] else None
+        except ValueError:
+            return None, -1, None
+        return rid, step, behalf
 
     def _titles(self, ids: list[str]) -> dict[str, str]:
         from signoff.workflow.models import ApprovalRequest
@@ -309,20 +346,27 @@ class PortalView(TenantScoped, SignoffView):
     @expose("/requests/<request_id>")
     @no_cache
     def show(self, request_id: str) -> str:
+        req = get_request_for(db.session, user_id=int(g.user.id), request_id=request_id)
+        return self._request_page(req)
+
+    def _request_page(self, req: Any, **form: Any) -> str:
+        """The request page; ``form`` refills the decision form after a refusal
+        (``comment``, ``verdict``, ``step``, ``mfa_error``)."""
         session = db.session
         uid = int(g.user.id)
-        req = get_request_for(session, user_id=uid, request_id=request_id)
         defn = _definition_of(req.workflow_version_id, req.workflow_key)
-        events = timeline(session, req.id)
+        events = request_timeline(session, req)
         state = state_from_dict(req.state)
-        people = {req.requester_id} | {e["actor_id"] for e in events}
-        people |= {e.get("on_behalf_of_id") or 0 for e in events}
+        people = {req.requester_id}
+        for e in events:
+            people |= {e.get("actor_id") or 0, e.get("on_behalf_of_id") or 0}
         for s in state.steps:
             people |= set(s.eligible)
         names = user_names(session, people)
         steps = _steps(req, defn, names)
         actions = _actionable(req, uid)
         needs_mfa = any(a["mfa"] for a in actions)
+        enrolled = mfa.is_enrolled(session, uid) if needs_mfa else True
         here = url_for("PortalView.show", request_id=str(req.id))
         return self.render(
             "signoff/portal_request.html",
@@ -337,9 +381,16 @@ class PortalView(TenantScoped, SignoffView):
             actions=actions,
             needs_mfa=needs_mfa,
             mfa_ok=mfa.is_fresh(uid) if needs_mfa else True,
+            mfa_enrolled=enrolled,
             mfa_link=mfa_url(here),
+            mfa_enrol_link=f"/t/{g.tenant_slug}/mfa/enroll?next={quote(here, safe='/')}",
             is_requester=req.requester_id == uid,
+            require_reason=defn.require_reason if defn else True,
+            form=form,
         )
+
+    def _refill(self, req: Any, status: int, **form: Any) -> Response:
+        return Response(self._request_page(req, **form), mimetype="text/html", status=status)
 
     @expose("/requests/<request_id>/decide", methods=["POST"])
     def decide(self, request_id: str) -> Response:
@@ -350,7 +401,8 @@ class PortalView(TenantScoped, SignoffView):
         if verdict not in VERDICTS:
             flash("Choose approve, reject or request changes.", "danger")
             return redirect(here)
-        action, done = VERDICTS[verdict]
+        action, _done = VERDICTS[verdict]
+        comment = request.form.get("comment") or ""
         try:
             step = int(request.form.get("step", ""))
             behalf = request.form.get("on_behalf_of") or None
@@ -358,25 +410,50 @@ class PortalView(TenantScoped, SignoffView):
         except ValueError:
             flash("That step does not exist.", "danger")
             return redirect(here)
+        refill = {"comment": comment, "verdict": verdict, "step": step}
+        code = (request.form.get("mfa_code") or "").strip()[:32]
+        if code and not mfa.is_fresh(uid):
+            # MFA in place: the code and the decision arrive together; a valid code
+            # counts as the step-up verification and the decision goes on at once.
+            try:
+                if request.form.get("mfa_kind") == "recovery":
+                    mfa.use_recovery_code(db.session, uid, code)
+                else:
+                    mfa.verify_code(db.session, uid, code)
+            except MfaError as exc:
+                db.session.rollback()
+                return self._refill(req, exc.status, mfa_error=exc.message, **refill)
+            except RateLimited as exc:
+                db.session.rollback()
+                msg = f"Too many attempts. Try again in {exc.retry_after_seconds} seconds."
+                return self._refill(req, 429, mfa_error=msg, **refill)
+            req = get_request_for(db.session, user_id=uid, request_id=request_id)
         try:
             result = action(
                 db.session,
                 actor=request_actor(),
                 request_id=req.id,
                 step_index=step,
-                comment=request.form.get("comment") or None,
+                comment=comment or None,
                 on_behalf_of=on_behalf_of,
             )
         except Refused as exc:
+            db.session.rollback()
             if exc.code == "mfa_required":
-                flash("This step needs a fresh multi-factor check; verify, then decide.", "info")
-                return redirect(mfa_url(here))
-            flash(exc.message, "danger")
-            return redirect(here)
+                msg = (
+                    "This step needs a code from your authenticator app: enter it below."
+                    if mfa.is_enrolled(db.session, uid)
+                    else "This step needs two-step verification: set it up first."
+                )
+                return self._refill(req, 403, mfa_error=msg, **refill)
+            return self._refill(req, exc.status, error=exc.message, **refill)
+        except Invalid as exc:
+            db.session.rollback()
+            return self._refill(req, exc.status, error=exc.message, **refill)
         except ActionError as exc:
             flash(exc.message, "danger")
             return redirect(here)
-        flash(f"{done}. The request is now {result.status.replace('_', ' ')}.", "success")
+        flash(decision_message(db.session, verdict, result.request_id, step), "success")
         return redirect(here)
 
     @expose("/requests/<request_id>/comment", methods=["POST"])
@@ -395,13 +472,28 @@ class PortalView(TenantScoped, SignoffView):
             flash(exc.message, "danger")
         return redirect(here + "#timeline")
 
-    @expose("/requests/<request_id>/withdraw", methods=["POST"])
-    def withdraw(self, request_id: str) -> Response:
+    @expose("/requests/<request_id>/withdraw", methods=["GET", "POST"])
+    @no_cache
+    def withdraw(self, request_id: str) -> str | Response:
+        """Ask first (GET, or a POST without ``confirm=yes``), then withdraw."""
         req = get_request_for(db.session, user_id=int(g.user.id), request_id=request_id)
         here = url_for("PortalView.show", request_id=str(req.id))
+        if request.method == "GET" or request.form.get("confirm") != "yes":
+            return self.render(
+                "signoff/portal_confirm.html",
+                nav=tenant_nav(db.session),
+                heading=f"Withdraw “{req.title}”?",
+                body="The approvers will no longer see it in their inbox and nobody can "
+                "decide on it any more. This cannot be undone: to ask again, submit a new "
+                "request.",
+                action=url_for("PortalView.withdraw", request_id=str(req.id)),
+                confirm_label="Yes, withdraw it",
+                cancel=here,
+                danger=True,
+            )
         try:
             do_withdraw(db.session, actor=request_actor(), request_id=req.id)
-            flash("Request withdrawn.", "success")
+            flash("Withdrawn. The approvers no longer see it.", "success")
         except ActionError as exc:
             flash(exc.message, "danger")
         return redirect(here)
@@ -483,6 +575,7 @@ class PortalView(TenantScoped, SignoffView):
         values: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
         message = None
+        invite = False
         title = ""
         status = 200
         if request.method == "POST":
@@ -497,9 +590,7 @@ class PortalView(TenantScoped, SignoffView):
                     title=title or None,
                 )
                 flash(
-                    "Submitted."
-                    if result.status == "pending"
-                    else f"Submitted and {result.status.replace('_', ' ')} at once.",
+                    submit_message(db.session, result.request_id, result.status),
                     "success",
                 )
                 return redirect(url_for("PortalView.show", request_id=str(result.request_id)))
@@ -510,6 +601,11 @@ class PortalView(TenantScoped, SignoffView):
             except ActionError as exc:
                 message = exc.message
                 status = 422
+                missing = missing_approvers(
+                    defn, exc, is_admin=bool(tenant_nav(db.session)["is_admin"])
+                )
+                if missing is not None:
+                    message, invite = missing
         page = self.render(
             "signoff/portal_form.html",
             nav=tenant_nav(db.session),
@@ -521,6 +617,9 @@ class PortalView(TenantScoped, SignoffView):
             message=message,
             resubmit=None,
             freeform=request.form.get("freeform", "") if request.method == "POST" else "",
+            invite_link=url_for("TenantAdminView.members") + "#invite"
+            if invite and tenant_nav(db.session)["is_admin"]
+            else None,
         )
         return page if status == 200 else Response(page, mimetype="text/html", status=status)
 
@@ -606,3 +705,4 @@ class PortalView(TenantScoped, SignoffView):
 
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(PortalView())
+    current_app.jinja_env.filters["step_label"] = step_label

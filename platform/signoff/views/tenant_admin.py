@@ -48,6 +48,7 @@ from signoff.workflow.models import (
     StepDecision,
     Workflow,
 )
+from signoff.workflow.setup import setup_checklist
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -140,11 +141,13 @@ class TenantAdminView(TenantScoped, SignoffView):
     @no_cache
     def overview(self) -> str:
         session = db.session
+        tenant = current_tenant(session)
         return self.render(
             "signoff/admin_overview.html",
             nav=tenant_nav(session),
             usage=usage_counts(session),
-            tenant=current_tenant(session),
+            tenant=tenant,
+            checklist=setup_checklist(session, tenant),
         )
 
     # --- members -----------------------------------------------------------------------

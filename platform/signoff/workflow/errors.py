@@ -42,6 +42,12 @@ class DefinitionError(ValidationError):
     """A workflow definition or rule is invalid (raised at save/load time)."""
 
 
+class DefinitionWarnings(ValidationError):
+    """A valid definition that will not work with the tenant's people as they are today
+    (a role with no members, a quorum larger than the approvers): saved only once the
+    admin confirms (``confirm_warnings``)."""
+
+
 class InputError(ValidationError):
     """A request's ``input_data`` does not match the workflow's field schema."""
 

@@ -1,4 +1,5 @@
-"""Read-side queries: the inbox, a requester's requests, one request's timeline.
+"""Read-side queries: the inbox, a requester's requests, request visibility (one
+request's timeline: :mod:`signoff.workflow.timeline`).
 
 All of them read under row-level security (the bound tenant) and use the
 indexes of ``approval_step`` (GIN on ``open_approvers``) and ``approval_request``.
@@ -22,7 +23,6 @@ from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
     Delegation,
-    RequestComment,
     StepDecision,
     WorkflowVersion,
 )
@@ -216,33 +216,6 @@ def list_requests(
         q.order_by(ApprovalRequest.submitted_at.desc()).limit(limit).offset(offset)
     ).all()
     return list(rows), total
-
-
-def timeline(session: Session, request_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Decisions and comments of one request, oldest first."""
-    events: list[dict[str, Any]] = []
-    for d in session.scalars(select(StepDecision).where(StepDecision.request_id == request_id)):
-        events.append(
-            {
-                "kind": "decision",
-                "at": d.decided_at,
-                "actor_id": d.actor_id,
-                "on_behalf_of_id": d.on_behalf_of_id,
-                "verdict": d.verdict,
-                "step": d.step_index,
-                "step_name": d.step_name,
-                "round": d.round,
-                "comment": d.comment,
-                "mfa_verified": d.mfa_verified,
-                "method": d.method,
-            }
-        )
-    for c in session.scalars(select(RequestComment).where(RequestComment.request_id == request_id)):
-        events.append(
-            {"kind": "comment", "at": c.created_at, "actor_id": c.author_id, "comment": c.body}
-        )
-    events.sort(key=lambda e: e["at"])
-    return events
 
 
 def involved_users(req: ApprovalRequest) -> set[int]:

@@ -15,6 +15,8 @@ def approve(api: Api, rid: str, step: int, who: str, **kw):
 
 
 def reject(api: Api, rid: str, who: str, **kw):
+    # A reason is required to reject (the workflow's require_reason, default true).
+    kw.setdefault("json", {"comment": "Not this time"})
     return api.post(f"/api/v1/approval-workflow/reject/{rid}", who, **kw)
 
 

@@ -175,9 +175,10 @@ def test_timeline_has_decisions_and_comments(api_a):
     assert c.status_code == 201 and c.get_json()["comment_id"]
     api_a.post(f"/api/v1/approval-workflow/approve/{rid}/0", "manager")
     events = api_a.get(f"/api/v1/requests/{rid}/timeline", "alice").get_json()["result"]
-    assert [e["kind"] for e in events] == ["comment", "decision"]
-    assert events[0]["comment"] == "receipt attached"
-    assert events[1]["verdict"] == "approve" and events[1]["step"] == 0
+    assert [e["kind"] for e in events] == ["submitted", "comment", "decision"]
+    assert events[1]["comment"] == "receipt attached"
+    assert events[2]["verdict"] == "approve" and events[2]["step"] == 0
+    assert events[2]["actor_name"] and events[0]["actor_name"]
 
 
 def test_comment_permissions_and_validation(api_a):

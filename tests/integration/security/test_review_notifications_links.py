@@ -392,7 +392,9 @@ def test_a_resubmission_racing_the_click_does_not_let_an_old_link_decide_the_new
         # What another request committed while the link's POST was between its check
         # and its decision: manager2 sent it back, alice raised the amount.
         with in_tenant(app, tenant) as s:
-            do_request_changes(s, actor=actor(tenant, "manager2"), request_id=rid)
+            do_request_changes(
+                s, actor=actor(tenant, "manager2"), request_id=rid, comment="Too high"
+            )
         with in_tenant(app, tenant) as s:
             do_resubmit(
                 s, actor=actor(tenant, "alice"), request_id=rid, input_data={"amount": 90000}

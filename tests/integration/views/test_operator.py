@@ -68,7 +68,12 @@ def test_suspend_and_reactivate(app, database, operator, tenant_factory, login):
     alice = login(t.username("alice"))
     assert alice.get(f"/t/{t.slug}/").status_code == 200
     client = _operator_client(app, operator)
-    resp = client.post(f"/operator/tenants/{t.id}/status", data={"status": "suspended"})
+    asked = client.post(f"/operator/tenants/{t.id}/status", data={"status": "suspended"})
+    assert asked.status_code == 200 and "Yes, suspend" in text_of(asked)
+    assert alice.get(f"/t/{t.slug}/").status_code == 200  # not yet: only asked
+    resp = client.post(
+        f"/operator/tenants/{t.id}/status", data={"status": "suspended", "confirm": "yes"}
+    )
     assert resp.status_code == 302
 
     page = alice.get(f"/t/{t.slug}/")

@@ -91,14 +91,19 @@ def test_approver_inbox_decision_mfa_prompt_and_result(
     assert "<b>really</b>" not in html
     assert 'data-count="inbox">0<' in html
 
-    # Finance needs MFA: the page shows the prompt, and the decision redirects to it.
+    # Finance needs MFA: the page asks in place; a decision without a code is refused
+    # on the same page, the typed comment kept.
     finance = login(portal_tenant.username("finance"))
     html = text_of(finance.get(f"{base}/requests/{rid}"))
     assert 'data-testid="mfa-prompt"' in html
-    assert f"{base}/mfa/verify?next={base}/requests/{rid}" in html
-    resp = finance.post(f"{base}/requests/{rid}/decide", data={"step": "1", "verdict": "approve"})
-    assert resp.status_code == 302
-    assert resp.headers["Location"].endswith(f"{base}/mfa/verify?next={base}/requests/{rid}")
+    assert f"{base}/mfa/enroll?next={base}/requests/{rid}" in html  # not enrolled yet
+    resp = finance.post(
+        f"{base}/requests/{rid}/decide",
+        data={"step": "1", "verdict": "approve", "comment": "Within budget"},
+    )
+    assert resp.status_code == 403
+    html = text_of(resp)
+    assert 'data-testid="mfa-error"' in html and ">Within budget</textarea>" in html
 
     import signoff.security.mfa_state as mfa_state
 
@@ -142,7 +147,10 @@ def test_request_changes_then_resubmit_and_withdraw(app, portal_tenant, login):
     bob = login(portal_tenant.username("bob"))
     assert bob.get(f"{base}/requests/{rid}/resubmit").status_code == 404
     assert bob.post(f"{base}/requests/{rid}/withdraw").status_code == 404
-    alice.post(f"{base}/requests/{rid}/withdraw")
+    asked = alice.post(f"{base}/requests/{rid}/withdraw")
+    assert asked.status_code == 200 and "Yes, withdraw it" in text_of(asked)
+    assert "withdrawn" not in text_of(alice.get(f"{base}/requests/{rid}"))
+    alice.post(f"{base}/requests/{rid}/withdraw", data={"confirm": "yes"})
     assert "withdrawn" in text_of(alice.get(f"{base}/requests/{rid}"))
 
 
@@ -172,6 +180,17 @@ def test_bulk_approve_reports_each_item(app, database, portal_tenant, login, mon
         f"{base}/bulk",
         data={"item": [f"{plain}:0:", f"{other}:0:", "not-a-uuid:0:"], "comment": "ok"},
     )
+    # First the confirmation, listing only what is in the inbox; nothing decided yet.
+    assert resp.status_code == 200 and "Approve 3 requests?" in text_of(resp)
+    assert _audit_count(database, portal_tenant, "request.approve") == before
+    resp = manager.post(
+        f"{base}/bulk",
+        data={
+            "item": [f"{plain}:0:", f"{other}:0:", "not-a-uuid:0:"],
+            "comment": "ok",
+            "confirm": "yes",
+        },
+    )
     assert resp.status_code == 200
     html = strip_tags(text_of(resp))
     assert "1 of 3 approved" in html
@@ -188,7 +207,7 @@ def test_bulk_approve_stops_at_mfa_with_a_link(app, portal_tenant, login):
     manager = login(portal_tenant.username("manager"))
     manager.post(f"{base}/requests/{rid}/decide", data={"step": "0", "verdict": "approve"})
     finance = login(portal_tenant.username("finance"))
-    resp = finance.post(f"{base}/bulk", data={"item": [f"{rid}:1:"]})
+    resp = finance.post(f"{base}/bulk", data={"item": [f"{rid}:1:"], "confirm": "yes"})
     html = text_of(resp)
     assert "0 of 1 approved" in strip_tags(html)
     assert f"{base}/mfa/verify?next=" in html
@@ -229,7 +248,8 @@ def test_inbox_search_filters_and_overdue_marker(app, portal_tenant, login):
     assert "Printer toner" in html and "CRM access" not in html
     # Leave no overdue step behind for the platform-wide escalation sweep of other tests.
     alice = login(portal_tenant.username("alice"))
-    assert alice.post(f"{base}/requests/{late}/withdraw").status_code == 302
+    resp = alice.post(f"{base}/requests/{late}/withdraw", data={"confirm": "yes"})
+    assert resp.status_code == 302
 
 
 def test_request_page_is_404_for_uninvolved_members_but_open_to_admins(app, portal_tenant, login):

@@ -360,8 +360,11 @@ def test_majority_with_concurrent_approve_and_reject_follows_the_serial_order(
     verdict_of = {v: ("approve" if i < approvers else "reject") for i, v in enumerate(VOTERS)}
 
     def job(v: str) -> Any:
-        fn = A.do_approve if verdict_of[v] == "approve" else A.do_reject
-        return lambda s: fn(s, actor=actor(t, v), request_id=rid, step_index=0)
+        if verdict_of[v] == "approve":
+            return lambda s: A.do_approve(s, actor=actor(t, v), request_id=rid, step_index=0)
+        return lambda s: A.do_reject(
+            s, actor=actor(t, v), request_id=rid, step_index=0, comment="No"
+        )
 
     results, refused = run_together(app, t, {v: job(v) for v in VOTERS})
 

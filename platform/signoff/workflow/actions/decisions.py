@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
-from signoff.errors import Conflict, NotFound
+from signoff.errors import Conflict, Invalid, NotFound
 from signoff.tenancy.models import Membership
 from signoff.workflow import engine
 from signoff.workflow.actions.core import (
@@ -39,6 +39,12 @@ from signoff.workflow.models import (
 )
 
 # --- decisions ------------------------------------------------------------------------
+
+# Verdicts that need a reason (a comment) unless the workflow sets ``require_reason: false``;
+# asked of people deciding in the portal or through the API (a Slack button or an e-mail
+# link's one-click form has no reason to give; they are exempt).
+REASONED = ("reject", "request_changes")
+REASON_METHODS = ("web", "api")
 
 
 def _active_delegators(tx: _Tx, delegate_id: int, workflow_key: str, now: datetime) -> set[int]:
@@ -187,6 +193,20 @@ def _decide(
         except Refusal as exc:
             raise _refused(exc) from exc
         defn = _definition(tx, req)
+        # Asked last: a step out of turn, a missing MFA check or a decided request is
+        # the answer that matters first.
+        if (
+            verdict in REASONED
+            and not text
+            and actor.method in REASON_METHODS
+            and defn.require_reason
+        ):
+            raise Invalid(
+                "reason_required",
+                "Say why: a reason is required to "
+                + ("reject" if verdict == "reject" else "request changes"),
+                field="comment",
+            )
         mfa_verified = _mfa_fresh(actor, step, now)
         result = _finish(
             tx,

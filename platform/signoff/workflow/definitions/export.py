@@ -91,6 +91,8 @@ def definition_to_dict(defn: WorkflowDefinition) -> dict[str, Any]:
         "expire_after_hours": defn.expire_after_hours,
     }
     out.update({k: v for k, v in metadata.items() if v is not None})
+    if not defn.require_reason:
+        out["require_reason"] = False
     out["steps"] = [_step_dict(s) for s in defn.steps]
     out["initial_state"] = defn.initial_state
     out["approval_required_states"] = list(defn.approval_required_states)

@@ -58,6 +58,7 @@ WORKFLOW_KEYS: Final = (
     "priority",
     "estimated_duration_hours",
     "expire_after_hours",
+    "require_reason",
     "steps",
     "fields",
     "initial_state",
@@ -156,7 +157,8 @@ class WorkflowDefinition:
     ``category``, ``priority`` (one of :data:`PRIORITIES`) and ``estimated_duration_hours``
     are informational metadata from the specification's ``ProcessTemplate``.
     ``expire_after_hours``: a request still open that long after submission expires; it is
-    at least every step's ``sla_hours``. Each is None when not given."""
+    at least every step's ``sla_hours``. Each is None when not given.
+    ``require_reason``: rejecting or requesting changes needs a comment (default true)."""
 
     key: str
     name: str
@@ -171,6 +173,8 @@ class WorkflowDefinition:
     priority: str | None = None
     estimated_duration_hours: int | None = None
     expire_after_hours: int | None = None
+    # A reject or a request for changes must say why (a comment), unless false.
+    require_reason: bool = True
 
     def field(self, name: str) -> FieldDef | None:
         """The field called ``name``, if any."""

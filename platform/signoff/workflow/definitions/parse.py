@@ -500,6 +500,7 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
         raw.get("estimated_duration_hours"), "estimated_duration_hours", high=MAX_HOURS
     )
     expire_after = p.count(raw.get("expire_after_hours"), "expire_after_hours", high=MAX_HOURS)
+    require_reason = p.flag(raw.get("require_reason"), "require_reason", True)
     initial_state = p.text(
         raw.get("initial_state"), "initial_state", required="initial_state" in raw, limit=100
     )
@@ -549,6 +550,7 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
         priority=priority,
         estimated_duration_hours=estimated,
         expire_after_hours=expire_after,
+        require_reason=require_reason,
     )
     _cross_checks(p, defn)
     if p.errors:

@@ -187,10 +187,14 @@ def _build_step(
         slots = []
     enforced = enforce and skip_reason is None
     if enforced and (not eligible or (step.pattern in SLOT_PATTERNS and empty_slot)):
+        roles = sorted({a.value for a in step.approvers if a.kind == "role" and a.value})
+        if not roles and step.required_role:
+            roles = [step.required_role]
+        named = f" (role {', '.join(roles)}: invite a member with it)" if roles else ""
         raise Refusal(
             "no_eligible_approver",
             f"step {step.name!r} has no one but the requester (or no one at all) "
-            "who may approve it",
+            f"who may approve it{named}",
             step=index,
         )
     need = initial_need(step.pattern, eligible, slots, quorum=step.quorum, threshold=step.threshold)
