@@ -43,7 +43,15 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.security.totp",
         ],
     ),
-    ("workflow", ["signoff.workflow", "signoff.models", "signoff.notifications.models"]),
+    (
+        "workflow",
+        [
+            "signoff.workflow",
+            "signoff.models",
+            "signoff.notifications.models",
+            "signoff.attachments.models",
+        ],
+    ),
     (
         "actions and services",
         [
@@ -53,6 +61,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.notifications",
             "signoff.jobs",
             "signoff.security.mfa",
+            "signoff.attachments",
         ],
     ),
     # The specification's ApprovalWorkflowManager acts as the user of the current
