@@ -60,6 +60,12 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_RATELIMIT_ACCOUNT_LINK": "SIGNOFF_RATELIMIT_ACCOUNT_LINK",
     "SIGNOFF_RATELIMIT_PASSWORD_CHANGE": "SIGNOFF_RATELIMIT_PASSWORD_CHANGE",
     "SIGNOFF_MAX_CONTENT_LENGTH": "SIGNOFF_MAX_CONTENT_LENGTH",
+    "SIGNOFF_ATTACHMENT_MAX_BYTES": "SIGNOFF_ATTACHMENT_MAX_BYTES",
+    "SIGNOFF_ATTACHMENT_MAX_PER_REQUEST": "SIGNOFF_ATTACHMENT_MAX_PER_REQUEST",
+    "SIGNOFF_ATTACHMENT_TENANT_BYTES": "SIGNOFF_ATTACHMENT_TENANT_BYTES",
+    "SIGNOFF_ATTACHMENT_TYPES": "SIGNOFF_ATTACHMENT_TYPES",
+    "SIGNOFF_ATTACHMENT_SCANNER": "SIGNOFF_ATTACHMENT_SCANNER",
+    "SIGNOFF_ATTACHMENT_STORE": "SIGNOFF_ATTACHMENT_STORE",
 }
 
 #: Specification keys (``FAB_APPROVAL_*``) and their defaults.
@@ -211,6 +217,19 @@ def defaults() -> dict[str, Any]:
         # Largest request body in bytes (Flask's MAX_CONTENT_LENGTH follows it): larger
         # bodies answer 413 before anything reads them.
         "SIGNOFF_MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Attachments (signoff.attachments.content): bytes per file (an upload's body may
+        # be this plus 64 KiB, whatever SIGNOFF_MAX_CONTENT_LENGTH says), files per
+        # request, bytes per tenant (a plan's quota replaces these three), the accepted
+        # types (detected from the content), the virus scanner ("module:function" or
+        # "cmd:<command>"; none by default) and where the bytes live.
+        "SIGNOFF_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+        "SIGNOFF_ATTACHMENT_MAX_PER_REQUEST": 20,
+        "SIGNOFF_ATTACHMENT_TENANT_BYTES": 1024 * 1024 * 1024,
+        "SIGNOFF_ATTACHMENT_TYPES": (
+            "application/pdf,image/png,image/jpeg,image/gif,image/webp,text/plain"
+        ),
+        "SIGNOFF_ATTACHMENT_SCANNER": None,
+        "SIGNOFF_ATTACHMENT_STORE": "database",
         "SQLALCHEMY_DATABASE_URI": None,
         "SIGNOFF_MIGRATION_DATABASE_URL": None,
         "SECRET_KEY": None,
