@@ -27,6 +27,7 @@ from signoff.security.ratelimit import install as install_rate_limits
 from signoff.views.account import register as register_account
 from signoff.views.act import register as register_action_links
 from signoff.views.admin_workflows import register as register_admin_workflows
+from signoff.views.attachments import register as register_attachments
 from signoff.views.common import error_page, install_csrf, install_error_pages
 from signoff.views.deliveries import register as register_deliveries
 from signoff.views.devmail import register as register_dev_mail
@@ -297,6 +298,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     """Register every view and API on ``appbuilder``."""
     register_portal(appbuilder)
+    register_attachments(app, appbuilder)
     register_notifications(appbuilder)
     register_tenant_admin(appbuilder)
     register_slack(appbuilder)

@@ -26,12 +26,14 @@ from flask_appbuilder.security.decorators import no_cache
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from signoff.api.input_guard import upload_body
 from signoff.db.binding import current_tenant_id
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.inputs import date_problem
 from signoff.security import mfa
 from signoff.security.actor import request_actor
+from signoff.views.attachments import attach_uploads, check_uploads, chosen_files
 from signoff.views.common import (
     SignoffView,
     tenant_nav,
@@ -475,6 +477,7 @@ class PortalView(TenantScoped, SignoffView):
 
     @expose("/new/<key>", methods=["GET", "POST"])
     @no_cache
+    @upload_body
     def submit(self, key: str) -> str | Response:
         effective = registry.get_effective(db.session, current_tenant_id(), key)  # type: ignore[arg-type]
         if effective is None:
@@ -485,7 +488,13 @@ class PortalView(TenantScoped, SignoffView):
         message = None
         title = ""
         status = 200
-        if request.method == "POST":
+        files = [(f.filename, f.read()) for f in chosen_files()]
+        if request.method == "POST" and (problems := check_uploads(files)):
+            values = form_input(defn, request.form)
+            title = (request.form.get("title") or "").strip()
+            errors = {"files": problems}
+            status = 422
+        elif request.method == "POST":
             values = form_input(defn, request.form)
             title = (request.form.get("title") or "").strip()
             try:
@@ -502,6 +511,8 @@ class PortalView(TenantScoped, SignoffView):
                     else f"Submitted and {result.status.replace('_', ' ')} at once.",
                     "success",
                 )
+                if problems := attach_uploads(result.request_id, files):
+                    flash("Not attached: " + " ".join(problems), "danger")
                 return redirect(url_for("PortalView.show", request_id=str(result.request_id)))
             except Invalid as exc:
                 errors = exc.errors or ({exc.field: [exc.message]} if exc.field else {})
