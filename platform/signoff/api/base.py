@@ -188,6 +188,7 @@ _ERROR_DESCRIPTIONS = {
     422: "Invalid input or refused by the workflow rules; `field` names the input",
     429: "Rate limit exceeded; retry after `Retry-After` seconds",
     500: "Internal error",
+    503: "A service this needs (the database, the virus scanner) is unavailable; retry later",
 }
 
 
