@@ -420,7 +420,8 @@ def test_commands_and_the_readme_curl_lines_work_against_the_quick_start(workdir
         assert uploaded["content_type"] == "text/plain" and uploaded["filename"] == "receipt.txt"
         decided = answers[-1]
         assert "status" in decided, (answers, ran.stderr[-2000:])
-        assert decided["status"] in ("pending", "approved") and "approved" in decided["events"]
+        assert decided["status"] in ("pending", "approved")
+        assert "decision_recorded" in decided["events"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
