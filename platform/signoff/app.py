@@ -29,6 +29,7 @@ from signoff.views.account import register as register_account
 from signoff.views.act import register as register_action_links
 from signoff.views.admin_roles import register as register_admin_roles
 from signoff.views.admin_workflows import register as register_admin_workflows
+from signoff.views.attachments import register as register_attachments
 from signoff.views.billing import register as register_billing
 from signoff.views.common import error_page, html_error, install_csrf, install_error_pages
 from signoff.views.deliveries import register as register_deliveries
@@ -302,6 +303,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     """Register every view and API on ``appbuilder``."""
     register_portal(appbuilder)
+    register_attachments(app, appbuilder)
     register_notifications(appbuilder)
     register_tenant_admin(appbuilder)
     register_admin_roles(appbuilder)

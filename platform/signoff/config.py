@@ -67,6 +67,12 @@ ENV_KEYS: dict[str, str] = {
     "SIGNOFF_STRIPE_WEBHOOK_TOLERANCE": "SIGNOFF_STRIPE_WEBHOOK_TOLERANCE",
     "SIGNOFF_BILLING_PLANS": "SIGNOFF_BILLING_PLANS",
     "SIGNOFF_BILLING_GRACE_DAYS": "SIGNOFF_BILLING_GRACE_DAYS",
+    "SIGNOFF_ATTACHMENT_MAX_BYTES": "SIGNOFF_ATTACHMENT_MAX_BYTES",
+    "SIGNOFF_ATTACHMENT_MAX_PER_REQUEST": "SIGNOFF_ATTACHMENT_MAX_PER_REQUEST",
+    "SIGNOFF_ATTACHMENT_TENANT_BYTES": "SIGNOFF_ATTACHMENT_TENANT_BYTES",
+    "SIGNOFF_ATTACHMENT_TYPES": "SIGNOFF_ATTACHMENT_TYPES",
+    "SIGNOFF_ATTACHMENT_SCANNER": "SIGNOFF_ATTACHMENT_SCANNER",
+    "SIGNOFF_ATTACHMENT_STORE": "SIGNOFF_ATTACHMENT_STORE",
 }
 
 #: The plans and their quotas (``signoff.billing``). ``None`` is unlimited; prices are
@@ -281,6 +287,19 @@ def defaults() -> dict[str, Any]:
         "SIGNOFF_BILLING_PLANS": BILLING_PLANS,
         # Days after a failed payment before new requests are refused.
         "SIGNOFF_BILLING_GRACE_DAYS": 7,
+        # Attachments (signoff.attachments.content): bytes per file (an upload's body may
+        # be this plus 64 KiB, whatever SIGNOFF_MAX_CONTENT_LENGTH says), files per
+        # request, bytes per tenant (a plan's quota replaces these three), the accepted
+        # types (detected from the content), the virus scanner ("module:function" or
+        # "cmd:<command>"; none by default) and where the bytes live.
+        "SIGNOFF_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+        "SIGNOFF_ATTACHMENT_MAX_PER_REQUEST": 20,
+        "SIGNOFF_ATTACHMENT_TENANT_BYTES": 1024 * 1024 * 1024,
+        "SIGNOFF_ATTACHMENT_TYPES": (
+            "application/pdf,image/png,image/jpeg,image/gif,image/webp,text/plain"
+        ),
+        "SIGNOFF_ATTACHMENT_SCANNER": None,
+        "SIGNOFF_ATTACHMENT_STORE": "database",
         "SQLALCHEMY_DATABASE_URI": None,
         "SIGNOFF_MIGRATION_DATABASE_URL": None,
         "SECRET_KEY": None,

@@ -2,6 +2,7 @@
 
 from flask_appbuilder.security.sqla import models as fab_models  # noqa: F401
 
+from signoff.attachments import models as attachment_models  # noqa: F401
 from signoff.audit import models as audit_models  # noqa: F401
 from signoff.billing import models as billing_models  # noqa: F401
 from signoff.notifications import models as notification_models  # noqa: F401

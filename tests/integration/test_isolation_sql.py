@@ -208,3 +208,55 @@ def test_support_grants_are_the_bound_tenants_own(database, tenant_a, tenant_b):
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute("DELETE FROM support_access_grant WHERE id = %s", (grant,))
         conn.rollback()
+
+
+def test_attachments_are_the_bound_tenants_own(app, database, tenant_factory):
+    """``attachment`` (bytes included) under RLS: another tenant's rows are invisible,
+    cannot be planted, and a foreign key cannot reach another tenant's request; the app
+    role can neither change nor delete an attachment."""
+    from signoff.workflow.actions import do_attach, do_submit
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import actor, in_tenant, save
+
+    ta, tb = tenant_factory(), tenant_factory()
+    ids = {}
+    for t in (ta, tb):
+        save(app, t, "expense_approval", spec_expense())
+        with in_tenant(app, t) as s:
+            rid = do_submit(
+                s,
+                actor=actor(t, "alice"),
+                workflow_key="expense_approval",
+                input_data={"amount": 10},
+            ).request_id
+            done = do_attach(
+                s, actor=actor(t, "alice"), request_id=rid, filename="r.txt", data=b"receipt\n"
+            )
+        ids[t.id] = (rid, uuid.UUID(done.extra["attachment_id"]))
+    b_request, b_file = ids[tb.id]
+    a_file = ids[ta.id][1]
+    with database.connect("app") as conn:
+        bind(conn, ta.id)
+        assert conn.execute(
+            "SELECT count(*) FROM attachment WHERE id = %s", (b_file,)
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT content FROM attachment WHERE id = %s", (a_file,)
+        ).fetchone() == (b"receipt\n",)
+        insert = (
+            "INSERT INTO attachment (tenant_id, request_id, uploaded_by, filename, "
+            "content_type, size_bytes, sha256) VALUES (%s, %s, 1, 'x', 'text/plain', 1, 'x')"
+        )
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(insert, (tb.id, b_request))
+        conn.rollback()
+        bind(conn, ta.id)
+        with pytest.raises(errors.ForeignKeyViolation):
+            conn.execute(insert, (ta.id, b_request))
+        conn.rollback()
+        bind(conn, ta.id)
+        for sql in ("UPDATE attachment SET filename = 'x'", "DELETE FROM attachment"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(sql)
+            conn.rollback()
+            bind(conn, ta.id)

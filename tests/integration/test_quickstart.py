@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,3 +333,130 @@ def test_a_killed_run_leaves_no_worker_and_stale_pids_do_not_stop_a_start(workdi
             third.proc.kill()
     assert third.proc.returncode == 0, third.output()[-3000:]
     _assert_gone(processes, third.output())
+
+
+def readme_curl_block() -> str:
+    """The README's bash block with the API examples (the one that logs in with curl)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    found = [b for b in blocks if "curl " in b and "/api/v1/security/login" in b]
+    assert len(found) == 1, f"expected one README block with the curl examples, got {len(found)}"
+    return found[0]
+
+
+def _signoff(
+    data: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``scripts/signoff ARGS`` as the README says, with no SIGNOFF_* variable but the
+    data dir (which scripts/signoff sets to ./var of the checkout by default)."""
+    return subprocess.run(
+        [str(ROOT / "scripts" / "signoff"), *args],
+        cwd=ROOT,
+        env={**_demo_env(), "SIGNOFF_DATA_DIR": str(data), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_commands_and_the_readme_curl_lines_work_against_the_quick_start(workdir):
+    data = workdir / "data"
+    port = free_port()
+    log = (workdir / "demo.log").open("w+")
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "signoff.cli", "demo", "--port", str(port), "--no-worker"),
+            *("--data-dir", str(data), "--tenants-dir", str(ROOT / "tenants")),
+        ],
+        cwd=ROOT,
+        env=_demo_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # A first start migrates and plays the demo requests: slow on a busy machine.
+        wait_for(f"{base}/ready", proc, timeout=420)
+        log.seek(0)
+        output = log.read()
+        assert re.search(r"\(platform\)\s+operator\s+Demo-Console-2026", output), output[-3000:]
+        assert (data / "quickstart.json").stat().st_mode & 0o077 == 0
+
+        # Commands find the embedded servers through the data dir: no variables set.
+        exported = _signoff(data, "tenants", "export", "acme")
+        assert exported.returncode == 0, exported.stderr[-3000:]
+        assert "slug: acme" in exported.stdout
+        verified = _signoff(data, "audit", "verify")
+        assert verified.returncode == 0, verified.stderr[-3000:] + verified.stdout[-2000:]
+        created = _signoff(
+            data,
+            "create-operator",
+            "ops2",
+            "ops2@example.com",
+            env={"SIGNOFF_OPERATOR_PASSWORD": "Another-Console-2026"},
+        )
+        assert created.returncode == 0, created.stderr[-3000:]
+        assert _login_page_accepts(base, "ops2", "Another-Console-2026")
+        for args in (("db", "upgrade"), ("escalations", "run"), ("notifications", "send")):
+            done = _signoff(data, *args)
+            assert done.returncode == 0, (args, done.stderr[-3000:])
+
+        # The README's curl lines, as written, on this server's port.
+        script = readme_curl_block().replace("http://127.0.0.1:8080", base)
+        ran = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+        answers = _json_values(ran.stdout)
+        assert answers[0]["count"] >= 1  # something waits for acme-manager
+        uploaded = next(a for a in answers if a.get("content_type"))
+        assert uploaded["content_type"] == "text/plain" and uploaded["filename"] == "receipt.txt"
+        decided = answers[-1]
+        assert "status" in decided, (answers, ran.stderr[-2000:])
+        assert decided["status"] in ("pending", "approved")
+        assert "decision_recorded" in decided["events"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # Stopped: the file is gone and a command says the quick start is not running.
+    assert not (data / "quickstart.json").exists()
+    (data / "quickstart.json").write_text(json.dumps({"pid": 2**22 + 7}))
+    stopped = _signoff(data, "tenants", "export", "acme")
+    assert stopped.returncode != 0
+    assert "is not running" in stopped.stderr and "Traceback" not in stopped.stderr
+
+
+def _json_values(text: str) -> list[dict]:
+    """The JSON objects curl printed one after another (curl adds no line breaks)."""
+    decoder = json.JSONDecoder()
+    found, at = [], 0
+    while (start := text.find("{", at)) != -1:
+        value, at = decoder.raw_decode(text, start)
+        found.append(value)
+    return found
+
+
+def _login_page_accepts(base: str, username: str, password: str) -> bool:
+    """An operator can sign in (the API login needs a tenant; the page does not)."""
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    fields = {"username": username, "password": password}
+    if token:
+        fields["csrf_token"] = token.group(1)
+    body = urllib.parse.urlencode(fields).encode()
+    resp = opener.open(f"{base}/login/", data=body, timeout=10)
+    return "/login/" not in resp.geturl()

@@ -49,7 +49,15 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.billing.quotas",
         ],
     ),
-    ("workflow", ["signoff.workflow", "signoff.models", "signoff.notifications.models"]),
+    (
+        "workflow",
+        [
+            "signoff.workflow",
+            "signoff.models",
+            "signoff.notifications.models",
+            "signoff.attachments.models",
+        ],
+    ),
     (
         "actions and services",
         [
@@ -60,6 +68,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "signoff.jobs",
             "signoff.security.mfa",
             "signoff.billing",
+            "signoff.attachments",
         ],
     ),
     # The specification's ApprovalWorkflowManager acts as the user of the current

@@ -137,6 +137,7 @@ class SignoffOpenApi(DocumentedApi):
 
 def register_apis(appbuilder: AppBuilder) -> None:
     from signoff.api.approval_workflow import ApprovalWorkflowApi
+    from signoff.api.attachments import AttachmentsApi
     from signoff.api.audit import AuditApi
     from signoff.api.billing import BillingApi, StripeWebhookApi
     from signoff.api.delegations import DelegationsApi
@@ -157,6 +158,7 @@ def register_apis(appbuilder: AppBuilder) -> None:
     appbuilder.add_api(SignoffOpenApi)
     appbuilder.add_api(ApprovalWorkflowApi)
     appbuilder.add_api(RequestsApi)
+    appbuilder.add_api(AttachmentsApi)
     appbuilder.add_api(DelegationsApi)
     appbuilder.add_api(WorkflowsApi)
     appbuilder.add_api(MembersApi)

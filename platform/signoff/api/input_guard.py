@@ -125,10 +125,26 @@ def own_body(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+#: What an upload's body may hold beyond the file itself (the other fields, the
+#: multipart framing).
+UPLOAD_OVERHEAD = 64 * 1024
+
+
+def upload_body(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view that takes a file upload: its body may be as large as one attachment
+    (``SIGNOFF_ATTACHMENT_MAX_BYTES``) plus :data:`UPLOAD_OVERHEAD`, even when that is
+    more than ``SIGNOFF_MAX_CONTENT_LENGTH``."""
+    f._signoff_upload = True  # type: ignore[attr-defined]
+    return f
+
+
 def guard() -> Response | None:
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "_signoff_own_body", False):
         return _check_url()
+    if getattr(view, "_signoff_upload", False):
+        wanted = int(current_app.config["SIGNOFF_ATTACHMENT_MAX_BYTES"]) + UPLOAD_OVERHEAD
+        request.max_content_length = max(wanted, request.max_content_length or 0)
     limit = request.max_content_length
     return _check_url() or _check_body(limit)
 

@@ -40,9 +40,9 @@ def _tenants(session: Any, slug: str | None) -> list[_TenantRef]:
 
 
 def _app() -> Any:
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
 
-    return create_app()
+    return cli_app()
 
 
 def _keys(config: Any) -> Any:

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import click
 
+from signoff.cli.local import quickstart_setting
 from signoff.config import setting
 from signoff.db import admin
 
 
 def _migration_url(url: str | None) -> str:
-    url = url or setting("SIGNOFF_MIGRATION_DATABASE_URL")
+    url = url or quickstart_setting("SIGNOFF_MIGRATION_DATABASE_URL")
     if not url:
         raise click.UsageError(
             "set SIGNOFF_MIGRATION_DATABASE_URL (the signoff_owner role's DSN) or pass --url"

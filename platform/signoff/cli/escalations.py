@@ -14,11 +14,11 @@ def escalations_group() -> None:
 def run() -> None:
     """Escalate overdue steps, expire requests past their workflow's expire_after_hours
     and send due reminders, once, for every tenant."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import db
     from signoff.workflow.escalation import sweep
 
-    app = create_app()
+    app = cli_app()
     with app.app_context():
         report = sweep(db.session)
     click.echo(

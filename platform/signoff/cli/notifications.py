@@ -14,11 +14,11 @@ def notifications_group() -> None:
 @notifications_group.command("send")
 def send() -> None:
     """Deliver due notifications of every tenant now (what the worker's sweep does)."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import db
     from signoff.notifications.dispatch import dispatch_all
 
-    app = create_app()
+    app = cli_app()
     with app.app_context():
         report = dispatch_all(db.session)
     click.echo(
@@ -37,12 +37,12 @@ def digests() -> None:
     hourly; a member gets at most one a day). ``send`` or the worker delivers them."""
     from datetime import UTC, datetime
 
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import db
     from signoff.jobs import tenants
     from signoff.notifications import digest
 
-    app = create_app()
+    app = cli_app()
     written = 0
     with app.app_context():
         now = datetime.now(UTC)

@@ -123,10 +123,10 @@ def create_operator_command(username: str, email: str, first_name: str, last_nam
 
     Password: SIGNOFF_OPERATOR_PASSWORD, else prompted.
     """
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
 
     password = _password("SIGNOFF_OPERATOR_PASSWORD")
-    app = create_app()
+    app = cli_app()
     user_id = create_operator_user(app, username, email, password, first_name, last_name)
     click.echo(
         f"operator {username} created (user id {user_id}); sign in at /login/, then /operator/"
@@ -146,10 +146,10 @@ def create_platform_admin_command(
     Every platform permission; sign-ins and requests are logged. No web page or
     API can create one. Password: SIGNOFF_PLATFORM_ADMIN_PASSWORD, else prompted.
     """
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
 
     password = _password("SIGNOFF_PLATFORM_ADMIN_PASSWORD")
-    app = create_app()
+    app = cli_app()
     user_id = create_platform_admin_user(app, username, email, password, first_name, last_name)
     click.echo(f"break-glass platform administrator {username} created (user id {user_id})")
 
@@ -158,19 +158,19 @@ def create_platform_admin_command(
 @click.argument("username")
 def demote_platform_admin_command(username: str) -> None:
     """Make the FAB Admin USERNAME an Operator (console only)."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
 
-    demote_platform_admin(create_app(), username)
+    demote_platform_admin(cli_app(), username)
     click.echo(f"{username} is now an {OPERATOR_ROLE}")
 
 
 @click.command("platform-users")
 def platform_users_command() -> None:
     """List the users holding FAB's Admin (break-glass) or Operator role."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import current_appbuilder
 
-    app = create_app()
+    app = cli_app()
     with app.app_context():
         sm = current_appbuilder(app).sm
         for name in (app.config["AUTH_ROLE_ADMIN"], OPERATOR_ROLE):

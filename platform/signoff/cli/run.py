@@ -38,6 +38,7 @@ from typing import Any
 import click
 import psutil
 
+from signoff.cli.local import forget_quickstart_file, write_quickstart_file
 from signoff.config import setting
 from signoff.db import admin
 
@@ -97,6 +98,7 @@ def _prepare(stack: LocalStack, data_dir: Path) -> None:
         app_url = pg.url_for(admin.APP_ROLE, database=DATABASE)
         stack.notes.append(f"embedded PostgreSQL: {pg.pgdata}")
     if owner_url:
+        stack.config["SIGNOFF_MIGRATION_DATABASE_URL"] = owner_url
         from signoff.app import create_app
         from signoff.security.sync import sync_permissions
 
@@ -267,9 +269,38 @@ def _stop_on_signals() -> Iterator[_Stopping]:
             signal.signal(sig, old)
 
 
+#: The quick start's platform operator (console at /operator/), printed with the logins.
+DEMO_OPERATOR = {
+    "tenant": "(platform)",
+    "username": "operator",
+    "password": "Demo-Console-2026",
+    "roles": "Operator: console at /operator/",
+}
+
+
+def ensure_demo_operator(app: Any) -> dict[str, Any]:
+    """The demo operator account (created once); its login."""
+    from signoff.cli.operator import create_operator_user
+    from signoff.extensions import current_appbuilder
+
+    with app.app_context():
+        if current_appbuilder(app).sm.find_user(username=DEMO_OPERATOR["username"]) is None:
+            create_operator_user(
+                app,
+                DEMO_OPERATOR["username"],
+                "ops@platform.example",
+                DEMO_OPERATOR["password"],
+                "Olga",
+                "Operator",
+            )
+    return dict(DEMO_OPERATOR)
+
+
 def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
-    """Apply every manifest in ``tenants_dir``; return the demo logins they define."""
+    """Apply every manifest in ``tenants_dir`` and play its demo requests (once per
+    tenant); return the demo logins they define."""
     from signoff.extensions import db
+    from signoff.provisioning.demo import seed_demo_requests
     from signoff.provisioning.manifest import apply_manifest, load_manifest
 
     logins: list[dict[str, Any]] = []
@@ -277,6 +308,9 @@ def load_demo_tenants(app: Any, tenants_dir: Path) -> list[dict[str, Any]]:
         for path in sorted(tenants_dir.glob("*.yaml")):
             data = load_manifest(path)
             apply_manifest(app, db.session, data)
+            made = seed_demo_requests(app, db.session, data)
+            if made:
+                log.info("%s: %d demo requests", path.name, made)
             slug = data["tenant"]["slug"]
             for member in data.get("members") or []:
                 if member.get("password"):
@@ -335,6 +369,9 @@ def _demo(
     try:
         app = create_app(stack.config)
         logins = load_demo_tenants(app, tenants_dir) if tenants_dir.is_dir() else []
+        if logins:
+            logins.append(ensure_demo_operator(app))
+        write_quickstart_file(data_dir, stack.config)
         if not no_worker:
             worker = start_worker(stack.config, data_dir.expanduser().resolve())
             stack.notes.append(f"worker with beat: pid {worker.pid}, log {data_dir}/worker.log")
@@ -351,6 +388,10 @@ def _demo(
                     f"  {login['tenant']:<10} {login['username']:<18} "
                     f"{login['password']:<16} {login['roles']}"
                 )
+        click.echo(
+            "\nOther terminal, same directory: scripts/signoff <command> (e.g. "
+            "scripts/signoff tenants list) reaches these servers."
+        )
         click.echo("\nPress Ctrl+C to stop.")
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
@@ -358,6 +399,7 @@ def _demo(
         if worker is not None:
             stop_process(worker)
             (data_dir.expanduser().resolve() / WORKER_PIDFILE).unlink(missing_ok=True)
+        forget_quickstart_file(data_dir)
         stack.stop()
 
 

@@ -24,10 +24,10 @@ def tenants_group() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def apply(files: tuple[Path, ...]) -> None:
     """Create or update the tenants FILES describe (idempotent)."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import db
 
-    app = create_app()
+    app = cli_app()
     with app.app_context():
         for path in files:
             try:
@@ -43,10 +43,10 @@ def apply(files: tuple[Path, ...]) -> None:
 @click.argument("slug")
 def export(slug: str) -> None:
     """Print tenant SLUG as a manifest."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import db
 
-    app = create_app()
+    app = cli_app()
     with app.app_context():
         try:
             data = export_manifest(app, db.session, slug)

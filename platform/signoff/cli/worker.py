@@ -27,10 +27,10 @@ def _schedule_file() -> str:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker_command(beat: bool, concurrency: int, loglevel: str) -> None:
     """Run a worker: notification delivery, SLA sweeps, checkpoints, clean-up."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.worker.app import broker_url, celery_for
 
-    app = create_app()
+    app = cli_app()
     celery = celery_for(app)
     if celery is None or not broker_url(app):
         raise click.ClickException("set SIGNOFF_BROKER_URL or SIGNOFF_REDIS_URL (the broker)")
@@ -51,10 +51,10 @@ def worker_command(beat: bool, concurrency: int, loglevel: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat_command(loglevel: str) -> None:
     """Run the scheduler alone (exactly one per installation)."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.worker.app import broker_url, celery_for
 
-    app = create_app()
+    app = cli_app()
     celery = celery_for(app)
     if celery is None or not broker_url(app):
         raise click.ClickException("set SIGNOFF_BROKER_URL or SIGNOFF_REDIS_URL (the broker)")
@@ -67,10 +67,10 @@ def worker_ping_command(timeout: float) -> None:
     """Exit 0 when the worker on this host answers (a container's liveness probe)."""
     import socket
 
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.worker.app import celery_for
 
-    celery = celery_for(create_app())
+    celery = celery_for(cli_app())
     if celery is None:
         raise click.ClickException("no broker configured")
     name = f"celery@{socket.gethostname()}"
@@ -98,11 +98,11 @@ def beat_ping_command() -> None:
 def cleanup_command() -> None:
     """Forget expired idempotency keys, MFA token verifications and account links now
     (what the beat schedules every 6 hours)."""
-    from signoff.app import create_app
+    from signoff.cli.local import cli_app
     from signoff.extensions import db
     from signoff.jobs import cleanup
 
-    app = create_app()
+    app = cli_app()
     with app.app_context():
         report = cleanup(db.session, app.config)
     click.echo(

@@ -26,6 +26,7 @@ from flask_appbuilder.security.decorators import no_cache
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from signoff.api.input_guard import upload_body
 from signoff.db.binding import current_tenant_id
 from signoff.db.ids import as_uuid
 from signoff.errors import MfaError
@@ -34,6 +35,7 @@ from signoff.inputs import date_problem
 from signoff.limiter import RateLimited
 from signoff.security import mfa
 from signoff.security.actor import request_actor
+from signoff.views.attachments import attach_uploads, check_uploads, chosen_files
 from signoff.views.common import (
     SignoffView,
     tenant_nav,
@@ -567,6 +569,7 @@ class PortalView(TenantScoped, SignoffView):
 
     @expose("/new/<key>", methods=["GET", "POST"])
     @no_cache
+    @upload_body
     def submit(self, key: str) -> str | Response:
         effective = registry.get_effective(db.session, current_tenant_id(), key)  # type: ignore[arg-type]
         if effective is None:
@@ -578,7 +581,13 @@ class PortalView(TenantScoped, SignoffView):
         invite = False
         title = ""
         status = 200
-        if request.method == "POST":
+        files = [(f.filename, f.read()) for f in chosen_files()]
+        if request.method == "POST" and (problems := check_uploads(files)):
+            values = form_input(defn, request.form)
+            title = (request.form.get("title") or "").strip()
+            errors = {"files": problems}
+            status = 422
+        elif request.method == "POST":
             values = form_input(defn, request.form)
             title = (request.form.get("title") or "").strip()
             try:
@@ -593,6 +602,8 @@ class PortalView(TenantScoped, SignoffView):
                     submit_message(db.session, result.request_id, result.status),
                     "success",
                 )
+                if problems := attach_uploads(result.request_id, files):
+                    flash("Not attached: " + " ".join(problems), "danger")
                 return redirect(url_for("PortalView.show", request_id=str(result.request_id)))
             except Invalid as exc:
                 errors = exc.errors or ({exc.field: [exc.message]} if exc.field else {})

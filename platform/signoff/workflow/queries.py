@@ -103,6 +103,9 @@ def inbox(
             ApprovalStep.status == "active",
             ApprovalStep.open_approvers.overlap(people),
             ApprovalRequest.requester_id != user_id,
+            # Changes requested: the step stays active for the resubmission, but nothing
+            # waits for the approvers until the requester sends it again.
+            ApprovalRequest.status == "pending",
         )
         .order_by(ApprovalRequest.submitted_at.desc(), ApprovalStep.step_index)
     )
@@ -151,7 +154,16 @@ def inbox_count(session: Session, user_id: int) -> int:
         session.scalar(
             select(func.count())
             .select_from(ApprovalStep)
-            .where(ApprovalStep.status == "active", ApprovalStep.open_approvers.overlap(people))
+            .join(
+                ApprovalRequest,
+                (ApprovalRequest.tenant_id == ApprovalStep.tenant_id)
+                & (ApprovalRequest.id == ApprovalStep.request_id),
+            )
+            .where(
+                ApprovalStep.status == "active",
+                ApprovalStep.open_approvers.overlap(people),
+                ApprovalRequest.status == "pending",
+            )
         )
         or 0
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pytest
@@ -24,8 +25,16 @@ def _ids(api):
     grant = api.post(
         "/api/v1/support-access/", "admin", json={"hours": 2, "reason": "isolation"}
     ).get_json()["id"]
+    attached = api.post(
+        "/api/v1/attachments/",
+        "alice",
+        data={"request_id": rid, "file": (io.BytesIO(b"receipt\n"), "r.txt")},
+        content_type="multipart/form-data",
+    )
+    assert attached.status_code == 201, attached.get_json()
     return {
         "request": rid,
+        "attachment": attached.get_json()["id"],
         "delegation": deleg.get_json()["id"],
         "member": me,
         "key": key,
@@ -35,7 +44,11 @@ def _ids(api):
 
 def _attempts(ids):
     r, d, m, k, s = ids["request"], ids["delegation"], ids["member"], ids["key"], ids["grant"]
+    a = ids["attachment"]
     return [
+        ("get", f"/api/v1/attachments/{a}", None),
+        ("get", f"/api/v1/attachments/{a}/content", None),
+        ("get", f"/api/v1/attachments/?request_id={r}", None),
         ("get", f"/api/v1/requests/{r}", None),
         ("get", f"/api/v1/requests/{r}/timeline", None),
         ("get", f"/api/v1/approval-workflow/history/{r}", None),

@@ -213,6 +213,49 @@ def test_comments_tell_the_request_people_and_mentions_reach_only_those_who_may_
     assert ("request.commented",) in events and ("request.submitted",) in events
 
 
+def test_a_mention_reaches_the_member_by_email_and_never_another_tenants_user(
+    app, database, tenant, tenant_factory, tmp_path
+):
+    """@mentions go through the outbox and the worker's channels to the member named;
+    the same name in another tenant (or a user of another tenant) is never told."""
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import save
+
+    other = tenant_factory()
+    save(app, other, "expense_approval", spec_expense())
+    rid = _submit(app, tenant)
+    theirs = other.username("manager")
+    with in_tenant(app, tenant) as s:
+        A.do_comment(
+            s,
+            actor=actor(tenant, "alice"),
+            request_id=rid,
+            body=f"@{tenant.username('finance')} @{theirs} please check the receipt",
+        )
+    with database.connect("admin") as conn:
+        leaked = conn.execute(
+            "SELECT count(*) FROM notification_outbox n JOIN ab_user u ON u.id = n.recipient_id "
+            "WHERE u.username = %s OR n.tenant_id = %s AND n.request_id = %s",
+            (theirs, other.id, rid),
+        ).fetchone()[0]
+    assert leaked == 0
+    assert (tenant.username("finance"), "mention") in _kinds_by_user(database, rid, ("mention",))
+    sink = start_embedded_smtp(tmp_path / "mail")
+    try:
+        with app.app_context(), smtp(app, sink.url):
+            from signoff.extensions import db
+
+            dispatch_tenant(db.session, tenant.id, request_id=rid)
+            dispatch_tenant(db.session, other.id)
+            db.session.remove()
+        mails = [p.read_text() for p in (tmp_path / "mail").iterdir()]
+    finally:
+        sink.stop()
+    mentioned = [m for m in mails if "Mentioned:" in m]
+    assert len(mentioned) == 1 and f"finance@{tenant.slug}.example" in mentioned[0]
+    assert not [m for m in mails if f"@{other.slug}.example" in m]
+
+
 def test_a_delegate_is_told_on_whose_behalf_and_approvers_of_a_withdrawn_request(
     app, database, tenant
 ):

@@ -9,6 +9,7 @@ caller: web view, API, CLI or the add-on.
 """
 
 from signoff.errors import ActionError, Conflict, Invalid, NotFound, Refused
+from signoff.workflow.actions.attachments import check_upload, do_attach
 from signoff.workflow.actions.core import (
     ADOPTED,
     SYSTEM,
@@ -42,7 +43,9 @@ __all__ = [
     "NotFound",
     "Refused",
     "after_commit_listeners",
+    "check_upload",
     "do_approve",
+    "do_attach",
     "do_comment",
     "do_delegate",
     "do_escalate",
