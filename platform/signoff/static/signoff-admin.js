@@ -55,3 +55,18 @@
     update();
   }
 })();
+
+/* The OpenAPI browser (FAB's bundled Swagger UI), when the page has one. */
+(function () {
+  "use strict";
+  var holder = document.getElementById("swagger-ui");
+  if (!holder || typeof window.SwaggerUIBundle !== "function") { return; }
+  window.SwaggerUIBundle({
+    url: holder.getAttribute("data-openapi-url"),
+    dom_id: "#swagger-ui",
+    presets: [window.SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+    persistAuthorization: false,
+    validatorUrl: null
+  });
+})();

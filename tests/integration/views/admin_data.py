@@ -85,7 +85,7 @@ def seed_analytics(app: Any, database: Any, tenant: Any, *, marker: str) -> dict
         ids[name] = rid
     with database.connect("admin") as conn:
         conn.execute("SET LOCAL session_replication_role = replica")
-        for name, _amount, how, _who, hours, _data in plan:
+        for name, _amount, _how, _who, hours, _data in plan:
             rid = ids[name]
             done = START + hours * HOUR
             conn.execute(
