@@ -25,8 +25,8 @@ from signoff.views.tenant_base import TenantScoped
 from signoff.workflow.analytics import analytics, parse_period
 from signoff.workflow.models import Workflow
 
-CHART_WIDTH = 640
-LABEL_WIDTH = 200
+CHART_WIDTH = 480
+LABEL_WIDTH = 180
 ROW_HEIGHT = 26
 
 
@@ -61,7 +61,7 @@ def hbars(items: list[tuple[str, float | None, str]], *, pairs: bool = False) ->
     largest value; with ``pairs``, items come two by two (drawn in two colours)."""
     values = [v for _, v, _ in items if v is not None]
     top = max(values) if values else 0.0
-    span = CHART_WIDTH - LABEL_WIDTH - 90
+    span = CHART_WIDTH - LABEL_WIDTH - 140
     bars = []
     y = 4
     for i, (label, value, text) in enumerate(items):
@@ -78,7 +78,7 @@ def vbars(weeks: list[dict[str, Any]]) -> dict[str, Any]:
     height = 180
     base = height - 30
     top = max([max(w["submitted"], w["completed"]) for w in weeks] + [1])
-    slot = max(16.0, (CHART_WIDTH - 40) / max(len(weeks), 1))
+    slot = min(60.0, max(16.0, (CHART_WIDTH - 40) / max(len(weeks), 1)))
     width = max(CHART_WIDTH, int(40 + slot * len(weeks)))
     bar = (slot - 6) / 2
     columns = []
