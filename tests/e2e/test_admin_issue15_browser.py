@@ -5,6 +5,7 @@ keys and the OpenAPI browser, invitations, branding. Screenshots in test-artifac
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_all_requests_with_filters_and_search(browser, live_server, artifacts, s
     assert _titles(admin) == ["R1 expense", "R2 expense", "R3 expense", "R5 expense"]
     with admin.expect_download() as download:
         admin.click("[data-testid=export-csv]")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("id,title,workflow")
     assert len(text.strip().splitlines()) == 5
     admin.screenshot(path=str(artifacts / "admin-requests-filtered.png"), full_page=True)
