@@ -27,8 +27,10 @@ from signoff.security.platform import install as install_platform_guard
 from signoff.security.ratelimit import install as install_rate_limits
 from signoff.views.account import register as register_account
 from signoff.views.act import register as register_action_links
+from signoff.views.admin_api import register as register_admin_api
 from signoff.views.admin_roles import register as register_admin_roles
 from signoff.views.admin_workflows import register as register_admin_workflows
+from signoff.views.analytics import register as register_analytics
 from signoff.views.attachments import register as register_attachments
 from signoff.views.billing import register as register_billing
 from signoff.views.common import error_page, html_error, install_csrf, install_error_pages
@@ -41,6 +43,7 @@ from signoff.views.notifications import register as register_notifications
 from signoff.views.onboarding import register as register_onboarding
 from signoff.views.operator import register as register_operator
 from signoff.views.portal import register as register_portal
+from signoff.views.requests_admin import register as register_requests_admin
 from signoff.views.slack import register as register_slack
 from signoff.views.support_access import register as register_support_access
 from signoff.views.tenant_admin import register as register_tenant_admin
@@ -307,6 +310,9 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     register_notifications(appbuilder)
     register_tenant_admin(appbuilder)
     register_admin_roles(appbuilder)
+    register_admin_api(appbuilder)  # issue 15: API keys, docs, quick start
+    register_requests_admin(appbuilder)  # issue 15: all requests, search, CSV
+    register_analytics(appbuilder)  # issue 15: the analytics dashboard
     register_slack(appbuilder)
     register_billing(appbuilder)
     register_admin_workflows(appbuilder)

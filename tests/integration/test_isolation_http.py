@@ -7,7 +7,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.fixtures.tenants import api_token, auth, fresh_client, web_login
+from tests.fixtures.tenants import PASSWORD, api_token, auth, fresh_client, web_login
 
 
 def role_id(app, tenant, name):
@@ -95,11 +95,23 @@ def test_token_without_tenant_or_with_forged_claim_gets_nothing(app, tenant_a, t
     # Its own address: other tests' failed logins for this account from the shared
     # client's address owe that address a wait (login throttling), not this one.
     client = fresh_client(app)
-    plain = api_token(client, tenant_a.username("admin"), None)
-    assert client.get("/api/v1/tenant-roles/", headers=auth(plain)).status_code == 404
+    # A login without a tenant issues no token (400 naming the field) ...
+    refused = client.post(
+        "/api/v1/security/login",
+        json={"username": tenant_a.username("admin"), "password": PASSWORD, "provider": "db"},
+    )
+    assert refused.status_code == 400 and refused.get_json()["field"] == "tenant"
 
     good = api_token(client, tenant_a.username("admin"), tenant_a.slug)
     claims = jwt.decode(good, options={"verify_signature": False})
+    # ... and a correctly signed token without the tenant claim reaches no tenant.
+    with app.test_request_context():
+        from flask_jwt_extended import create_access_token
+
+        plain = create_access_token(
+            identity=str(tenant_a.user("admin")), additional_claims={"sid": claims["sid"]}
+        )
+    assert client.get("/api/v1/tenant-roles/", headers=auth(plain)).status_code == 404
     claims["tenant"] = str(tenant_b.id)
     forged = jwt.encode(claims, "not-the-key-0123456789abcdef0123456789", algorithm="HS256")
     assert client.get("/api/v1/tenant-roles/", headers=auth(forged)).status_code == 401

@@ -106,9 +106,10 @@ def _complete_fab_docs(document: dict[str, Any], apis: list[BaseApi], version: s
                 for param in op.get("parameters", []):
                     if param.get("in") == "path" and param.get("name") == "pk":
                         param["schema"] = {"type": "string", "format": "uuid"}
-    login = document["paths"].get(f"/api/{version}/security/login", {}).get("post")
-    if login is not None:
-        login["responses"].setdefault("429", _ref(429))
+    for rate_limited in ("login", "tenants"):
+        login = document["paths"].get(f"/api/{version}/security/{rate_limited}", {}).get("post")
+        if login is not None:
+            login["responses"].setdefault("429", _ref(429))
 
 
 class SignoffOpenApi(DocumentedApi):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask_appbuilder.api import safe
 from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
 from flask_appbuilder.security.api import SecurityApi
@@ -26,7 +26,10 @@ from flask_jwt_extended import (
 )
 from marshmallow import Schema, ValidationError, fields, validate
 
+from signoff.db.binding import default_tenant_scope
 from signoff.security import sessions
+from signoff.tenancy.account_audit import account_tenants
+from signoff.tenancy.models import Tenant
 from signoff.text import InvalidText, check_text
 
 
@@ -48,7 +51,27 @@ class LoginSchema(Schema):
     refresh = fields.Boolean(load_default=False)
 
 
+class TenantsQuerySchema(Schema):
+    username = fields.String(required=True, validate=[validate.Length(min=1, max=128), _plain_text])
+    password = fields.String(
+        required=True, validate=[validate.Length(min=1, max=1024), _plain_text]
+    )
+    provider = fields.String(load_default="db", validate=validate.OneOf(["db"]))
+
+
 login_schema = LoginSchema()
+tenants_schema = TenantsQuerySchema()
+
+#: The answer to a login without ``tenant`` (the field, named; no token is issued).
+TENANT_MISSING = (
+    "is required: the slug of the organisation to log in to "
+    "(POST /api/v1/security/tenants lists them)"
+)
+
+
+def _tenant_optional() -> bool:
+    """Only an app with one tenant (the add-on) logs in without naming it."""
+    return default_tenant_scope(current_app) is not None
 
 
 def tenant_claims(tenant_id: Any) -> dict[str, str]:
@@ -72,6 +95,8 @@ class SignoffSecurityApi(SecurityApi):
         post:
           description: >-
             Authenticate with username and password for the tenant named by its slug.
+            `tenant` is required: without it the answer is 400 naming the field (the
+            organisations a user may log in to: `POST /api/v1/security/tenants`).
             A user who is not a member of that tenant gets the same 401 as a wrong
             password.
           requestBody:
@@ -80,7 +105,7 @@ class SignoffSecurityApi(SecurityApi):
               application/json:
                 schema:
                   type: object
-                  required: [username, password]
+                  required: [username, password, tenant]
                   properties:
                     username: {type: string}
                     password: {type: string}
@@ -113,6 +138,8 @@ class SignoffSecurityApi(SecurityApi):
             payload = login_schema.load(body)
         except ValidationError as error:
             return self.response_400(message=error.messages)
+        if not payload.get("tenant") and not _tenant_optional():
+            return self.response_400(message={"tenant": [TENANT_MISSING]})
         sm = self.appbuilder.sm
         user = sm.auth_user_db(payload["username"], payload["password"])
         if not user:
@@ -134,6 +161,74 @@ class SignoffSecurityApi(SecurityApi):
                 identity=str(user.id), additional_claims=claims
             )
         return self.response(200, **resp)
+
+    @expose("/tenants", methods=["POST"])
+    @safe
+    def tenants(self) -> Response:
+        """The organisations a user may log in to
+        ---
+        post:
+          description: >-
+            With the user's own username and password, the tenants (slug and name) in
+            which the account is an active member and that are active, for the `tenant`
+            of `POST /api/v1/security/login`. Wrong credentials get 401, as a login
+            does; the same rate limits apply. Memberships are read through
+            `signoff.account_tenants`, never around row-level security.
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [username, password]
+                  properties:
+                    username: {type: string}
+                    password: {type: string}
+                    provider: {type: string, enum: [db]}
+          responses:
+            200:
+              description: The organisations, by name
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      result:
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            slug: {type: string}
+                            name: {type: string}
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+        """
+        if not request.is_json:
+            return self.response_400(message={"body": ["must be JSON (application/json)"]})
+        try:
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                return self.response_400(message={"body": ["must be a JSON object"]})
+            payload = tenants_schema.load(body)
+        except ValidationError as error:
+            return self.response_400(message=error.messages)
+        sm = self.appbuilder.sm
+        user = sm.auth_user_db(payload["username"], payload["password"])
+        if not user:
+            return self.response_401()
+        ids = account_tenants(sm.session, int(user.id))
+        rows = []
+        if ids:
+            query = (
+                sm.session.query(Tenant.slug, Tenant.name)
+                .filter(Tenant.id.in_(ids), Tenant.status == "active")
+                .order_by(Tenant.name, Tenant.slug)
+            )
+            rows = [{"slug": slug, "name": name} for slug, name in query]
+        sm.session.commit()
+        return self.response(200, result=rows)
 
     @expose("/refresh", methods=["POST"])
     @jwt_required(refresh=True)

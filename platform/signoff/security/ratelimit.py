@@ -144,11 +144,12 @@ def _web_login_after(response: Response) -> Response:
 
 
 def _security_api_before() -> None:
-    """``/api/v1/security/login`` and ``/refresh``, which FAB leaves unlimited."""
+    """``/api/v1/security/login``, ``/tenants`` and ``/refresh``, which FAB leaves
+    unlimited."""
     if request.method != "POST":
         return
     view = _view_name()
-    if view == "login":
+    if view in ("login", "tenants"):
         login_guard(submitted_username())
     elif view == "refresh":
         address = config_limit("SIGNOFF_RATELIMIT_LOGIN_ADDRESS")
@@ -164,7 +165,7 @@ def _security_api_after(response: Response) -> Response:
     if request.method != "POST" or response.status_code not in (400, 401, 422):
         return response
     view = _view_name()
-    if view == "login":
+    if view in ("login", "tenants"):
         username = submitted_username()
         login_failed(username)
         _audit_failed_login(username, "api")

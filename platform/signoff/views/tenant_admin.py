@@ -10,7 +10,6 @@ tenant's member or invitation id is a 404 like a random one.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -38,6 +37,7 @@ from signoff.tenancy.admins import (
 )
 from signoff.tenancy.invites import Invitation, InviteError, create_invitation
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
+from signoff.views import branding as branding_checks
 from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.portal import mfa_url
 from signoff.views.tenant_base import TenantScoped
@@ -49,8 +49,6 @@ from signoff.workflow.models import (
     Workflow,
 )
 from signoff.workflow.setup import setup_checklist
-
-COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def _audit(session: Session, action: str, object_type: str, object_id: str, **payload: Any) -> None:
@@ -155,6 +153,9 @@ class TenantAdminView(TenantScoped, SignoffView):
     @expose("/members/")
     @no_cache
     def members(self) -> str:
+        return self._members_page({}, request.args)
+
+    def _members_page(self, errors: dict[str, list[str]], form: Any) -> str:
         session = db.session
         invitations = list(
             session.scalars(
@@ -171,7 +172,10 @@ class TenantAdminView(TenantScoped, SignoffView):
             members=_members(session),
             invitations=invitations,
             roles=roles,
-            form=request.args,
+            form=form,
+            chosen=set(form.getlist("roles")) if hasattr(form, "getlist") else set(),
+            errors=errors,
+            mail=mail_configured(),
         )
 
     @expose("/members/invite", methods=["POST"])
@@ -180,50 +184,92 @@ class TenantAdminView(TenantScoped, SignoffView):
         session = db.session
         email, problem = normalize_email(request.form.get("email"))
         roles = request.form.getlist("roles")
-        try:
-            if problem or email is None:
-                raise InviteError("invalid_email", f"Email {problem}", "email")
-            row, token = create_invitation(
-                session, invited_by=int(g.user.id), email=email, roles=roles
-            )
-            _audit(
-                session,
-                "member.invited",
-                "invitation",
-                str(row.id),
-                email=email,
-                roles=list(row.roles),
-                expires_at=row.expires_at.isoformat(),
-            )
-            session.commit()
-        except InviteError as exc:
+        errors: dict[str, list[str]] = {}
+        if problem or email is None:
+            errors.setdefault("email", []).append(f"Email {problem}")
+        known = set(session.scalars(select(TenantRole.name)))
+        if not roles:
+            errors.setdefault("roles", []).append("Choose at least one role.")
+        elif unknown := sorted(set(roles) - known):
+            errors.setdefault("roles", []).append(f"Unknown role(s): {', '.join(unknown)}")
+        row = token = None
+        if not errors and email is not None:
+            try:
+                row, token = create_invitation(
+                    session, invited_by=int(g.user.id), email=email, roles=roles
+                )
+            except InviteError as exc:
+                errors.setdefault(exc.field or "email", []).append(exc.message)
+        if errors or row is None or token is None or email is None:
             session.rollback()
-            flash(exc.message, "danger")
-            return redirect(url_for("TenantAdminView.members"))
+            page = self._members_page(errors, request.form)
+            return Response(page, status=422, mimetype="text/html")
+        return self._invited(row, token, resent=False)
+
+    def _invited(self, row: Invitation, token: str, *, resent: bool) -> str:
+        """Audit the new invitation, commit, then e-mail the link or show it once."""
+        session = db.session
+        _audit(
+            session,
+            "member.invited",
+            "invitation",
+            str(row.id),
+            email=row.email,
+            roles=list(row.roles),
+            expires_at=row.expires_at.isoformat(),
+            resent=resent,
+        )
+        session.commit()
         link = url_for("InviteView.accept", token=token, _external=True)
         sent = False
-        if mail_configured():
+        mail = mail_configured()
+        if mail:
             # With mail set up the link goes only to the invited address, so nobody
             # but its owner can accept (and set the password of) that account.
             try:
                 send_email(
-                    email,
+                    row.email,
                     f"You are invited to {current_tenant(session).name} on Signoff",
                     f"Accept the invitation (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC, "
                     f"works once):\n\n{link}\n",
                 )
                 sent = True
             except Exception as exc:
-                flash(f"The invitation e-mail could not be sent ({type(exc).__name__}).", "danger")
+                flash(
+                    f"The invitation e-mail could not be sent ({type(exc).__name__}): "
+                    "share this link instead.",
+                    "danger",
+                )
         return self.render(
             "signoff/admin_invite_created.html",
             nav=tenant_nav(session),
-            email=email,
-            roles=roles,
+            email=row.email,
+            roles=list(row.roles),
             link=None if sent else link,
             sent=sent,
+            mail=mail,
+            resent=resent,
             expires_at=row.expires_at,
         )
+
+    @expose("/invitations/<invitation_id>/resend", methods=["POST"])
+    @no_cache
+    def resend_invitation(self, invitation_id: str) -> str | Response:
+        """A new link for a pending invitation (the old one stops working)."""
+        session = db.session
+        iid = as_uuid(invitation_id)
+        old = session.get(Invitation, iid) if iid else None
+        if old is None or old.accepted_at is not None or old.revoked_at is not None:
+            abort(404)
+        try:
+            row, token = create_invitation(
+                session, invited_by=int(g.user.id), email=old.email, roles=list(old.roles)
+            )
+        except InviteError as exc:
+            session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for("TenantAdminView.members"))
+        return self._invited(row, token, resent=True)
 
     @expose("/invitations/<invitation_id>/revoke", methods=["POST"])
     def revoke_invitation(self, invitation_id: str) -> Response:
@@ -353,42 +399,46 @@ class TenantAdminView(TenantScoped, SignoffView):
     @expose("/branding", methods=["GET", "POST"])
     @no_cache
     def branding(self) -> str | Response:
-        from signoff.tenancy.accounts import clean_name
-
         session = db.session
         tenant = current_tenant(session)
         errors: dict[str, str] = {}
+        status = 200
         if request.method == "POST":
-            name = clean_name(request.form.get("name"), limit=120)
-            color = (request.form.get("accent_color") or "").strip()
-            if name is None:
-                errors["name"] = "A name is required (at most 120 characters, no markup)."
-            if not COLOR_RE.fullmatch(color):
-                errors["accent_color"] = "Use a colour like #2563eb."
+            raw_name = request.form.get("name")
+            color = (request.form.get("accent_color") or "").strip().lower()
+            name_error = branding_checks.name_problem(raw_name, limit=120)
+            color_error = branding_checks.accent_problem(color)
+            if name_error:
+                errors["name"] = name_error
+            if color_error:
+                errors["accent_color"] = color_error
             if not errors:
                 before = {"name": tenant.name, "accent_color": tenant.accent_color}
-                tenant.name = name or tenant.name
-                tenant.accent_color = color.lower()
+                tenant.name = " ".join((raw_name or "").split())
+                tenant.accent_color = color
                 _audit(
                     session,
                     "tenant.branding_changed",
                     "tenant",
                     str(tenant.id),
                     before=before,
-                    after={"name": tenant.name, "accent_color": color.lower()},
+                    after={"name": tenant.name, "accent_color": color},
                 )
                 session.commit()
                 flash("Branding saved.", "success")
                 return redirect(url_for("TenantAdminView.branding"))
             session.rollback()
             tenant = current_tenant(session)
-        return self.render(
+            status = 422
+        page = self.render(
             "signoff/admin_branding.html",
             nav=tenant_nav(session),
             tenant=tenant,
             errors=errors,
             form=request.form,
+            min_contrast=branding_checks.MIN_CONTRAST,
         )
+        return page if status == 200 else Response(page, status=status, mimetype="text/html")
 
     # --- delegations (all of the tenant) -----------------------------------------------
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import current_app
 from psycopg import errors as pg_errors
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import and_, exists, func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
@@ -442,25 +442,40 @@ def history(session: Any, request_id: uuid.UUID) -> list[dict[str, Any]]:
     ]
 
 
-def metrics(session: Any) -> dict[str, Any]:
-    row = session.execute(
-        select(
-            func.count().label("total"),
-            func.count().filter(ApprovalRequest.status == "approved").label("approved"),
-            func.count().filter(ApprovalRequest.status == "rejected").label("rejected"),
-            func.count().filter(ApprovalRequest.status == "pending").label("pending"),
-            func.count().filter(ApprovalRequest.escalations > 0).label("escalated"),
-            func.avg(
-                func.extract("epoch", ApprovalRequest.completed_at - ApprovalRequest.submitted_at)
-            )
-            .filter(ApprovalRequest.status == "approved")
-            .label("avg_seconds"),
-        )
-    ).one()
+def metrics(session: Any, *, start: Any = None, end: Any = None) -> dict[str, Any]:
+    """Totals of the bound tenant (requests submitted in ``[start, end)`` when given).
+
+    Auto-approved requests (approved with no human decision) are counted apart in
+    ``auto_approved``: ``total_approvals``, ``avg_approval_time`` and
+    ``approval_success_rate`` are about requests people decided, so an auto-approval's
+    ~0 s no longer pulls the average down.
+    """
+    human = exists().where(
+        StepDecision.tenant_id == ApprovalRequest.tenant_id,
+        StepDecision.request_id == ApprovalRequest.id,
+    )
+    approved = and_(ApprovalRequest.status == "approved", human)
+    query = select(
+        func.count().label("total"),
+        func.count().filter(approved).label("approved"),
+        func.count().filter(ApprovalRequest.status == "approved", ~human).label("auto"),
+        func.count().filter(ApprovalRequest.status == "rejected").label("rejected"),
+        func.count().filter(ApprovalRequest.status == "pending").label("pending"),
+        func.count().filter(ApprovalRequest.escalations > 0).label("escalated"),
+        func.avg(func.extract("epoch", ApprovalRequest.completed_at - ApprovalRequest.submitted_at))
+        .filter(approved)
+        .label("avg_seconds"),
+    )
+    if start is not None:
+        query = query.where(ApprovalRequest.submitted_at >= start)
+    if end is not None:
+        query = query.where(ApprovalRequest.submitted_at < end)
+    row = session.execute(query).one()
     decided = row.approved + row.rejected
     return {
         "total_requests": row.total,
         "total_approvals": row.approved,
+        "auto_approved": row.auto,
         "pending": row.pending,
         "avg_approval_time": float(row.avg_seconds) if row.avg_seconds is not None else None,
         "approval_success_rate": (row.approved / decided) if decided else None,

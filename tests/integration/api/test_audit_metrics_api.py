@@ -47,9 +47,12 @@ def test_metrics(api_a):
     assert set(body) == {
         "total_requests",
         "total_approvals",
+        "auto_approved",
         "pending",
         "avg_approval_time",
         "approval_success_rate",
         "escalation_rate",
+        "period",
+        "analytics",
     }
     assert_error(api_a.get("/api/v1/metrics/", "manager"), 403)

@@ -154,7 +154,7 @@ def test_jwt_of_tenant_a_cannot_act_in_tenant_b(api_a, api_b, app):
     # A correctly signed token naming B for A's manager (not a member of B), on a live
     # session of theirs (so that only the tenant claim is wrong).
     client = api_a.client
-    sid = session_id_claim(client, api_a.tenant.username("manager"))
+    sid = session_id_claim(client, api_a.tenant.username("manager"), api_a.tenant.slug)
     with app.test_request_context():
         from flask_jwt_extended import create_access_token
 
@@ -169,7 +169,7 @@ def test_jwt_of_tenant_a_cannot_act_in_tenant_b(api_a, api_b, app):
         assert_error(client.post(path, headers=auth(minted)), 404)
     assert_error(client.get("/api/v1/approval-workflow/pending", headers=auth(minted)), 404)
     # Without any tenant claim: no tenant, nothing.
-    sid_b = session_id_claim(client, api_b.tenant.username("manager"))
+    sid_b = session_id_claim(client, api_b.tenant.username("manager"), api_b.tenant.slug)
     with app.test_request_context():
         from flask_jwt_extended import create_access_token
 

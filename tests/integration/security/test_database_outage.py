@@ -149,7 +149,12 @@ def test_postgresql_lost_mid_run_answers_503_and_recovers_without_a_restart(prox
     _unavailable_api(
         api.post(
             "/api/v1/security/login",
-            json={"username": tenant.username("bob"), "password": "x", "provider": "db"},
+            json={
+                "username": tenant.username("bob"),
+                "password": "x",
+                "provider": "db",
+                "tenant": tenant.slug,
+            },
         )
     )
     assert proxied_app.test_client().get("/ready").status_code == 503

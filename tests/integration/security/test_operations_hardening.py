@@ -132,7 +132,7 @@ def dead_db_app(database, redis_url, redis_prefix):
         (
             "post",
             "/api/v1/security/login",
-            {"username": "a@b.c", "password": "x", "provider": "db"},
+            {"username": "a@b.c", "password": "x", "provider": "db", "tenant": "acme"},
         ),
     ],
 )

@@ -18,11 +18,32 @@ from click.testing import CliRunner
 
 from signoff.cli.operator import create_operator_user, create_platform_admin_user
 from signoff.security.manager import SignoffSecurityManager
-from tests.fixtures.tenants import PASSWORD, api_token, auth, fresh_client, web_login
+from tests.fixtures.tenants import PASSWORD, auth, fresh_client, web_login
 from tests.integration.views.conftest import link, mail_app_for, mails_to
 from tests.integration.worker.conftest import Mailbox
 
 STAFF_PASSWORD = "Platform-staff-passphrase-7"
+
+
+def staff_token(app: Any, client: Any, username: str) -> str:
+    """A token with no tenant claim for ``username``, as the API login issued before it
+    required ``tenant`` (it now answers 400): such tokens must still reach nothing."""
+    from flask_jwt_extended import create_access_token
+
+    from signoff.security import sessions
+    from signoff.security.api import session_claims
+
+    body = {"username": username, "password": STAFF_PASSWORD, "provider": "db"}
+    refused = client.post("/api/v1/security/login", json=body)
+    assert refused.status_code == 400 and refused.get_json()["field"] == "tenant"
+    with app.test_request_context():
+        user = app.appbuilder.sm.find_user(username=username)
+        sid = sessions.open_session(int(user.id), kind=sessions.API)
+        return str(
+            create_access_token(
+                identity=str(user.id), fresh=True, additional_claims=session_claims(None, sid)
+            )
+        )
 
 
 def _new(app: Any, make: Any) -> str:
@@ -156,7 +177,7 @@ def test_operator_reaches_the_console_and_nothing_else_through_the_api(app, oper
     assert client.get("/operator/").status_code == 200
     assert client.get("/operator/tenants/").status_code == 200
     api = fresh_client(app)
-    token = api_token(api, operator, None, STAFF_PASSWORD)
+    token = staff_token(app, api, operator)
     # The FAB security REST API is not mounted (FAB_ADD_SECURITY_API is off) ...
     for path in ("/api/v1/security/users/", "/api/v1/security/roles/"):
         assert api.get(path, headers=auth(token)).status_code in (403, 404), path
@@ -209,7 +230,7 @@ def test_fab_security_api_is_closed_even_when_mounted(
     victim = int(tenant_a.user("admin"))
     for who in (operator, breakglass):
         client = fresh_client(mounted)
-        headers = auth(api_token(client, who, None, STAFF_PASSWORD))
+        headers = auth(staff_token(mounted, client, who))
         for method, path, body in (
             ("get", "/api/v1/security/users/", None),
             ("get", f"/api/v1/security/users/{victim}", None),

@@ -213,7 +213,13 @@ def test_a_limited_decision_on_the_web_is_refused(monkeypatch, app, database, ex
 def _login(client: Any, username: str, password: str) -> Any:
     return client.post(
         "/api/v1/security/login",
-        json={"username": username, "password": password, "provider": "db"},
+        json={
+            "username": username,
+            "password": password,
+            "provider": "db",
+            # The fixtures' usernames are "<slug>-<key>"; a login always names a tenant.
+            "tenant": username.lower().rsplit("-", 1)[0],
+        },
     )
 
 

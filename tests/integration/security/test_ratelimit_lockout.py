@@ -24,9 +24,9 @@ WEB = "web"
 
 def attempt(client: Any, how: str, username: str, password: str, tenant: str | None = None) -> Any:
     if how == API:
-        body = {"username": username, "password": password, "provider": "db"}
-        if tenant:
-            body["tenant"] = tenant
+        # The fixtures' usernames are "<slug>-<key>"; a login always names a tenant.
+        tenant = tenant or username.rsplit("-", 1)[0]
+        body = {"username": username, "password": password, "provider": "db", "tenant": tenant}
         return client.post("/api/v1/security/login", json=body)
     return client.post(
         "/login/",

@@ -84,7 +84,12 @@ def test_fail_open_everything_works_without_redis(open_app, app):
     assert (
         client.post(
             "/api/v1/security/login",
-            json={"username": tenant.username("bob"), "password": "nope", "provider": "db"},
+            json={
+                "username": tenant.username("bob"),
+                "password": "nope",
+                "provider": "db",
+                "tenant": tenant.slug,
+            },
         ).status_code
         == 401
     )
@@ -98,7 +103,12 @@ def test_fail_closed_refuses_logins_and_codes_but_not_approvals(closed_app, app)
     client = fresh_client(closed_app)
     login = client.post(
         "/api/v1/security/login",
-        json={"username": tenant.username("manager"), "password": PASSWORD, "provider": "db"},
+        json={
+            "username": tenant.username("manager"),
+            "password": PASSWORD,
+            "provider": "db",
+            "tenant": tenant.slug,
+        },
     )
     assert login.status_code == 503
     assert login.headers["Retry-After"] == "5"

@@ -181,6 +181,7 @@ def test_logins_still_work(app, people):
             "username": victim.tenant.username("finance"),
             "password": PASSWORD + "x",
             "provider": "db",
+            "tenant": victim.tenant.slug,
         },
     )
     assert resp.status_code == 401

@@ -155,10 +155,72 @@ def test_invite_refuses_members_unknown_roles_and_bad_email(app, tenant_a, login
         ({"email": f"alice@{tenant_a.slug}.example", "roles": ["Requester"]}, "already a member"),
         ({"email": "x@example.org", "roles": ["Overlord"]}, "Unknown role"),
         ({"email": "nope", "roles": ["Requester"]}, "not a valid email"),
+        ({"email": "x@example.org"}, "Choose at least one role"),
     ):
         resp = admin.post(f"{base}/members/invite", data=data)
-        assert resp.status_code == 302
-        assert message in text_of(admin.get(resp.headers["Location"]))
+        assert resp.status_code == 422
+        assert message in text_of(resp)
+
+
+def test_invite_shows_every_error_at_once_and_keeps_the_choices(app, tenant_a, login):
+    admin = login(tenant_a.username("admin"))
+    base = f"/t/{tenant_a.slug}/admin"
+    # Nothing is ticked on a fresh form.
+    assert "checked" not in text_of(admin.get(f"{base}/members/")).split('id="invite"')[1]
+    resp = admin.post(f"{base}/members/invite", data={"email": "nope"})
+    page = text_of(resp)
+    assert resp.status_code == 422
+    assert "not a valid email" in page and "Choose at least one role" in page
+    assert "2 problems" in page
+    resp = admin.post(f"{base}/members/invite", data={"email": "nope", "roles": ["Manager"]})
+    page = text_of(resp)
+    assert 'value="Manager" checked' in page and 'value="Requester" checked' not in page
+
+
+def test_without_mail_the_admin_is_told_to_share_the_link(app, tenant_a, login):
+    admin = login(tenant_a.username("admin"))
+    resp = admin.post(
+        f"/t/{tenant_a.slug}/admin/members/invite",
+        data={"email": f"m-{uuid.uuid4().hex[:6]}@example.org", "roles": ["Manager"]},
+    )
+    page = text_of(resp)
+    assert "E-mail is not set up on this platform: share this link" in page
+    assert "SIGNOFF_SMTP_URL" not in page
+    assert 'data-copy="link"' in page
+
+
+def test_pending_invitations_are_listed_resent_and_revoked(app, database, tenant_a, login):
+    admin = login(tenant_a.username("admin"))
+    email = f"p-{uuid.uuid4().hex[:6]}@example.org"
+    first = _invite(admin, tenant_a, email, roles=("Manager",))
+    listing = text_of(admin.get(f"/t/{tenant_a.slug}/admin/members/"))
+    assert email in listing
+    (iid,) = _rows(
+        database,
+        "SELECT id FROM invitation WHERE email = %s AND revoked_at IS NULL",
+        email,
+    )[0]
+    resent = admin.post(f"/t/{tenant_a.slug}/admin/invitations/{iid}/resend")
+    assert resent.status_code == 200 and "Invitation sent again" in text_of(resent)
+    again = re.search(
+        r'value="(http[^"]+/invite/[^"]+)" data-testid="invite-link"', text_of(resent)
+    )
+    assert again and urlsplit(again.group(1)).path != first
+    assert fresh_client(app).get(first).status_code == 404  # the old link stopped working
+    rows = _rows(
+        database,
+        "SELECT id, roles FROM invitation WHERE email = %s AND revoked_at IS NULL",
+        email,
+    )
+    assert len(rows) == 1 and list(rows[0][1]) == ["Manager"]
+    revoked = admin.post(f"/t/{tenant_a.slug}/admin/invitations/{rows[0][0]}/revoke")
+    assert revoked.status_code == 302
+    assert f"Invitation for {email} revoked." in text_of(admin.get(revoked.headers["Location"]))
+    assert email not in text_of(admin.get(f"/t/{tenant_a.slug}/admin/members/"))
+    # Resending a revoked invitation, or another tenant's id, is a 404.
+    assert (
+        admin.post(f"/t/{tenant_a.slug}/admin/invitations/{rows[0][0]}/resend").status_code == 404
+    )
 
 
 def test_non_admin_cannot_invite(tenant_a, login):

@@ -268,12 +268,28 @@ def test_nobody_can_end_another_persons_session(app, tenant_factory, tenant_b):
     assert attacker.post("/account/sessions/not-a-uuid/revoke").status_code == 404
 
 
+def _untied_token(app, tenant, key):
+    """A token on a session of its own that names no tenant: the API login now requires
+    ``tenant`` (400 without it), so it is minted as that login used to issue it."""
+    from flask_jwt_extended import create_access_token
+
+    from signoff.security import sessions
+    from signoff.security.api import session_claims
+
+    user_id = int(tenant.user(key))
+    with app.test_request_context():
+        sid = sessions.open_session(user_id, kind=sessions.API)
+        return create_access_token(
+            identity=str(user_id), fresh=True, additional_claims=session_claims(None, sid)
+        )
+
+
 def test_sessions_api_sign_out_everywhere_else_and_refuses_api_keys(app, tenant_factory):
     tenant = tenant_factory()
     browser = fresh_client(app)
     web_login(browser, tenant.username("bob"))
     keep = api_token(fresh_client(app), tenant.username("bob"), tenant.slug)
-    lose = api_token(fresh_client(app), tenant.username("bob"), None)
+    lose = _untied_token(app, tenant, "bob")
     client = fresh_client(app)
     resp = client.post(f"{SESSIONS_API}/revoke-others", headers=auth(keep))
     assert resp.status_code == 200 and resp.get_json()["ended"] == 2
@@ -371,7 +387,7 @@ def test_deactivation_on_the_admin_page_ends_that_tenants_tokens(app, tenant_fac
     web_login(browser, tenant.username("bob"))
     client = fresh_client(app)
     access, refresh = _pair(client, tenant.username("bob"), tenant.slug)
-    untied = api_token(client, tenant.username("bob"), None)  # names no tenant
+    untied = _untied_token(app, tenant, "bob")  # names no tenant
     ((membership_id,),) = _rows(
         database,
         "SELECT id FROM membership WHERE tenant_id = %s AND user_id = %s",

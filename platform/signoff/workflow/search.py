@@ -1,0 +1,289 @@
+"""Every request of the bound tenant, for its admins: filters, full-text search,
+sorting, keyset pages and CSV rows (issue 15 item 1).
+
+All reads run under row-level security like every other query: a tenant sees only
+its own rows, whatever the filters say. Full-text search uses PostgreSQL's
+``tsvector`` over the title and the string and number values of the input fields,
+through the same expression as the GIN index ``ix_approval_request_search``
+(migration 0031), so a search is an index scan, not a scan of every request.
+Pages are keyset pages (``after`` = the last row's sort value and id), so page
+1,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, exists, func, literal_column, or_, select, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from signoff.workflow.models import (
+    REQUEST_STATUS_CHECK,
+    ApprovalRequest,
+    ApprovalStep,
+    StepDecision,
+)
+
+#: The indexed expression of migration 0031, to the letter (the planner matches it).
+SEARCH_VECTOR: ColumnElement[Any] = literal_column(
+    "(to_tsvector('simple'::regconfig, approval_request.title) || "
+    "jsonb_to_tsvector('simple'::regconfig, approval_request.input_data, "
+    '\'["string", "numeric"]\'::jsonb))'
+)
+STATUSES = tuple(
+    s.strip(" '") for s in REQUEST_STATUS_CHECK.split("(", 1)[1].rstrip(")").split(",")
+)
+#: sort name -> (column, descending)
+SORTS: dict[str, tuple[Any, bool]] = {
+    "-submitted": (ApprovalRequest.submitted_at, True),
+    "submitted": (ApprovalRequest.submitted_at, False),
+    "-updated": (ApprovalRequest.updated_at, True),
+    "updated": (ApprovalRequest.updated_at, False),
+    "title": (ApprovalRequest.title, False),
+    "-title": (ApprovalRequest.title, True),
+}
+DEFAULT_SORT = "-submitted"
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+#: Counts stop here ("more than 10,000"): an exact count of every match would read them all.
+COUNT_CAP = 10_000
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    workflow: str | None = None
+    status: str | None = None
+    requester: int | None = None
+    approver: int | None = None
+    since: date | None = None
+    until: date | None = None
+    overdue: bool = False
+    q: str | None = None
+    sort: str = DEFAULT_SORT
+    page_size: int = PAGE_SIZE
+    after: tuple[Any, uuid.UUID] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        """The filter as query-string arguments (for links), with ``changes``."""
+        values: dict[str, Any] = {
+            "workflow": self.workflow,
+            "status": self.status,
+            "requester": self.requester,
+            "approver": self.approver,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "overdue": "1" if self.overdue else None,
+            "q": self.q,
+            "sort": self.sort if self.sort != DEFAULT_SORT else None,
+        }
+        values.update(changes)
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+def _int(raw: str, name: str, errors: dict[str, str]) -> int | None:
+    if not raw:
+        return None
+    if raw.isdigit() and len(raw) < 10:
+        return int(raw)
+    errors[name] = "must be a user id (a whole number)"
+    return None
+
+
+def _date(raw: str, name: str, errors: dict[str, str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = "must be a date written YYYY-MM-DD"
+        return None
+    if not 1900 <= value.year <= 2999:
+        errors[name] = "must be a date between 1900 and 2999"
+        return None
+    return value
+
+
+def encode_cursor(value: Any, row_id: uuid.UUID) -> str:
+    raw = value.isoformat() if isinstance(value, datetime) else value
+    data = json.dumps([raw, str(row_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _cursor(raw: str, sort: str, errors: dict[str, str]) -> tuple[Any, uuid.UUID] | None:
+    if not raw:
+        return None
+    try:
+        value, row_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        rid = uuid.UUID(str(row_id))
+        if SORTS[sort][0] is ApprovalRequest.title:
+            if not isinstance(value, str):
+                raise ValueError
+            return value, rid
+        when = datetime.fromisoformat(str(value))
+        if when.tzinfo is None:
+            raise ValueError
+        return when, rid
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        errors["after"] = "is not a page link of this list: start again from the first page"
+        return None
+
+
+def parse_filter(args: Mapping[str, str], *, page_size: int | None = None) -> RequestFilter:
+    """A filter from query-string arguments; problems are in ``errors``, by field."""
+    errors: dict[str, str] = {}
+
+    def get(name: str) -> str:
+        return str(args.get(name) or "").strip()
+
+    status = get("status") or None
+    if status and status not in STATUSES:
+        errors["status"] = f"must be one of {', '.join(STATUSES)}"
+        status = None
+    sort = get("sort") or DEFAULT_SORT
+    if sort not in SORTS:
+        errors["sort"] = f"must be one of {', '.join(SORTS)}"
+        sort = DEFAULT_SORT
+    q = " ".join(get("q").split()) or None
+    if q and (len(q) > MAX_QUERY or "\x00" in q):
+        errors["q"] = f"must be at most {MAX_QUERY} characters of text"
+        q = None
+    workflow = get("workflow") or None
+    if workflow and len(workflow) > 64:
+        errors["workflow"] = "is not a workflow key"
+        workflow = None
+    since = _date(get("since"), "since", errors)
+    until = _date(get("until"), "until", errors)
+    if since and until and since > until:
+        errors["until"] = "must be on or after the start date"
+    size = page_size or PAGE_SIZE
+    if get("page_size"):
+        if get("page_size").isdigit() and 1 <= int(get("page_size")) <= MAX_PAGE_SIZE:
+            size = int(get("page_size"))
+        else:
+            errors["page_size"] = f"must be a whole number from 1 to {MAX_PAGE_SIZE}"
+    return RequestFilter(
+        workflow=workflow,
+        status=status,
+        requester=_int(get("requester"), "requester", errors),
+        approver=_int(get("approver"), "approver", errors),
+        since=since,
+        until=until,
+        overdue=get("overdue") in ("1", "true", "on", "yes"),
+        q=q,
+        sort=sort,
+        page_size=size,
+        after=_cursor(get("after"), sort, errors),
+        errors=errors,
+    )
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _where(f: RequestFilter, now: datetime) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.workflow:
+        where.append(ApprovalRequest.workflow_key == f.workflow)
+    if f.status:
+        where.append(ApprovalRequest.status == f.status)
+    if f.requester is not None:
+        where.append(ApprovalRequest.requester_id == f.requester)
+    if f.since:
+        where.append(ApprovalRequest.submitted_at >= _start(f.since))
+    if f.until:
+        where.append(ApprovalRequest.submitted_at < _start(f.until + timedelta(days=1)))
+    if f.approver is not None:
+        step = exists().where(
+            ApprovalStep.tenant_id == ApprovalRequest.tenant_id,
+            ApprovalStep.request_id == ApprovalRequest.id,
+            ApprovalStep.open_approvers.any(f.approver),  # type: ignore[arg-type]
+        )
+        decided = exists().where(
+            StepDecision.tenant_id == ApprovalRequest.tenant_id,
+            StepDecision.request_id == ApprovalRequest.id,
+            or_(StepDecision.actor_id == f.approver, StepDecision.principal_id == f.approver),
+        )
+        where.append(or_(step, decided))
+    if f.overdue:
+        where.append(
+            exists().where(
+                ApprovalStep.tenant_id == ApprovalRequest.tenant_id,
+                ApprovalStep.request_id == ApprovalRequest.id,
+                ApprovalStep.status == "active",
+                ApprovalStep.due_at < now,
+            )
+        )
+    if f.q:
+        where.append(SEARCH_VECTOR.op("@@")(func.websearch_to_tsquery("simple", f.q)))
+    return where
+
+
+def filtered(f: RequestFilter, *, now: datetime | None = None) -> Select[ApprovalRequest]:
+    """The filtered requests, in the filter's order (no page)."""
+    column, descending = SORTS[f.sort]
+    q = select(ApprovalRequest).where(*_where(f, now or datetime.now(UTC)))
+    if descending:
+        return q.order_by(column.desc(), ApprovalRequest.id.desc())
+    return q.order_by(column.asc(), ApprovalRequest.id.asc())
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[ApprovalRequest]
+    next_after: str | None
+    count: int
+    count_capped: bool
+
+
+def page(session: Session, f: RequestFilter, *, now: datetime | None = None) -> Page:
+    """One keyset page of the filtered requests, and how many match (up to the cap)."""
+    column, descending = SORTS[f.sort]
+    q = filtered(f, now=now)
+    if f.after is not None:
+        key = tuple_(column, ApprovalRequest.id)
+        bound = tuple_(*f.after)
+        q = q.where(key < bound if descending else key > bound)
+    rows = list(session.scalars(q.limit(f.page_size + 1)))
+    more = len(rows) > f.page_size
+    rows = rows[: f.page_size]
+    next_after = None
+    if more and rows:
+        last = rows[-1]
+        next_after = encode_cursor(getattr(last, column.key), last.id)
+    capped = select(ApprovalRequest.id).where(*_where(f, now or datetime.now(UTC)))
+    counted = select(func.count()).select_from(capped.limit(COUNT_CAP + 1).subquery())
+    count = int(session.scalar(counted) or 0)
+    return Page(rows, next_after, min(count, COUNT_CAP), count > COUNT_CAP)
+
+
+def iter_all(
+    session: Session, f: RequestFilter, *, limit: int, batch: int = 1000
+) -> Iterator[ApprovalRequest]:
+    """Every filtered request in order (for the CSV export), read in keyset batches."""
+    column, descending = SORTS[f.sort]
+    after = f.after
+    seen = 0
+    while seen < limit:
+        q = filtered(f)
+        if after is not None:
+            key = tuple_(column, ApprovalRequest.id)
+            q = q.where(key < tuple_(*after) if descending else key > tuple_(*after))
+        rows = list(session.scalars(q.limit(min(batch, limit - seen))))
+        if not rows:
+            return
+        yield from rows
+        seen += len(rows)
+        last = rows[-1]
+        after = (getattr(last, column.key), last.id)
+        if len(rows) < batch:
+            return
