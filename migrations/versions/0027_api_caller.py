@@ -15,7 +15,7 @@ sequence's value is visible before its transaction commits, so a reader could ca
 old permissions under the new number.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-03
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from locking import lock_tables
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ object each was a scan of the tenant's whole chain.
 builds; reads do not), so no ``lock_tables`` is needed for one table.
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0029"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ role may read and insert them, never change or delete them (a request's deletion
 cascades).
 
 Revision ID: 0030
-Revises: 0025
+Revises: 0029
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from locking import lock_tables
 
 revision = "0030"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ Two indexes on ``approval_request``:
 No function, trigger or policy changes, so nothing in ``sql/`` changes.
 
 Revision ID: 0031
-Revises: 0025
+Revises: 0030
 Create Date: 2026-12-03
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 from locking import lock_tables
 
 revision = "0031"
-down_revision = "0025"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 

@@ -216,7 +216,7 @@ class _Clients:
 
 
 #: The oldest revision whose schema the current app still serves from.
-OLDEST_THE_APP_RUNS_ON = "0022"
+OLDEST_THE_APP_RUNS_ON = "0027"
 
 
 def test_downgrade_and_upgrade_while_clients_approve(scratch_db, redis_url, redis_prefix):

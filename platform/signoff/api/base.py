@@ -202,7 +202,7 @@ _ERROR_DESCRIPTIONS = {
     422: "Invalid input or refused by the workflow rules; `field` names the input",
     429: "Rate limit exceeded; retry after `Retry-After` seconds",
     500: "Internal error",
-    503: "A service this call needs (the database, Stripe, the virus scanner) is unavailable; retry later",
+    503: "A service this call needs (the database, Stripe, a virus scanner) is down; retry later",
 }
 
 
