@@ -102,6 +102,30 @@ def check_members(session: SessionLike, adding: int = 1) -> None:
     check_quota(session, "members", used=int(used or 0), adding=adding)
 
 
+#: Bytes in one of ``attachment_mb``'s units.
+MB = 1024 * 1024
+
+
+def attachment_bytes(session: SessionLike) -> int:
+    """Bytes the bound tenant's attachments hold (row-level security scopes the sum)."""
+    return int(session.scalar(text("SELECT coalesce(sum(size_bytes), 0) FROM attachment")) or 0)
+
+
+def check_attachment_storage(session: SessionLike, adding_bytes: int) -> None:
+    """Before storing ``adding_bytes`` more in the bound tenant: the plan's
+    ``attachment_mb``, serialized with the tenant's other uploads until commit."""
+    if not plans.enabled():
+        return
+    plan = tenant_plan(session)
+    limit = plan.limit("attachment_mb")
+    if limit is None:
+        return
+    lock_quota(session, "attachment_mb")
+    needed = attachment_bytes(session) + adding_bytes
+    if needed > limit * MB:
+        raise _refuse("attachment_mb", plan, limit, -(-needed // MB))
+
+
 def check_workflows(session: SessionLike, adding: int = 1) -> None:
     """Before creating a new workflow in the bound tenant."""
     if not plans.enabled():
@@ -188,7 +212,7 @@ def usage(session: SessionLike, now: datetime | None = None) -> dict[str, Any]:
         "members": int(members or 0),
         "workflows": int(workflows or 0),
         "requests_per_month": int(requests or 0),
-        "attachment_mb": None,  # counted by attachments, when they exist
+        "attachment_mb": -(-attachment_bytes(session) // MB),  # whole MB, rounded up
     }
     return {
         "plan": plan.key,

@@ -598,3 +598,31 @@ def test_sync_plans_command(billing: Any, database: Any, redis_url: str) -> None
         cli, ["billing", "sync-plans"], env={**env, "SIGNOFF_STRIPE_SECRET_KEY": ""}
     )
     assert off.exit_code != 0 and "not configured" in off.output
+
+
+def test_attachment_storage_follows_the_plan(billing: Any, tenant: Any, monkeypatch: Any) -> None:
+    """The plan's attachment_mb bounds what a tenant stores; the usage counts it."""
+    from signoff.billing import quotas
+    from signoff.errors import QuotaExceeded
+    from signoff.workflow.actions import do_attach, do_submit
+
+    free = billing.app.config["SIGNOFF_BILLING_PLANS"]["free"]["quotas"]
+    monkeypatch.setitem(free, "attachment_mb", 1)
+    # A text file of 600 KiB: the first fits in 1 MB, the second would not.
+    data = b"receipt line\n" * (600 * 1024 // 13)
+    with in_tenant(billing.app, tenant) as s:
+        rid = do_submit(
+            s(),
+            actor=actor(tenant, "alice"),
+            workflow_key="expense_approval",
+            input_data={"amount": "5000"},
+            title="Offsite",
+        ).request_id
+        do_attach(s(), actor=actor(tenant, "alice"), request_id=rid, filename="a.txt", data=data)
+        with pytest.raises(QuotaExceeded) as exc:
+            do_attach(
+                s(), actor=actor(tenant, "alice"), request_id=rid, filename="b.txt", data=data
+            )
+        assert exc.value.quota == "attachment_mb" and exc.value.upgrade_to == "team"
+        used = {q["quota"]: q["used"] for q in quotas.usage(s())["quotas"]}
+        assert used["attachment_mb"] == 1

@@ -26,6 +26,7 @@ from signoff.attachments.content import (
     store_for,
 )
 from signoff.attachments.models import Attachment
+from signoff.billing import quotas
 from signoff.roles import ADMIN_ROLE
 from signoff.workflow.actions.core import (
     ActionResult,
@@ -83,6 +84,7 @@ def do_attach(
             if comment is None or comment.request_id != req.id:
                 raise _not_found()
         check_quota(tx.session, request_id=req.id, size=len(data), limits=limits)
+        quotas.check_attachment_storage(tx.session, len(data))
         row = Attachment(
             request_id=req.id,
             comment_id=comment.id if comment is not None else None,
