@@ -85,13 +85,16 @@ def test_the_step_up_prompt_returns_to_the_decision(app, database, expense_tenan
     rid = at_finance_step(app, expense_tenant)
     page = f"/t/{slug}/requests/{rid}"
 
+    # The decision asks for the code in place: the request page again, the comment
+    # kept, nothing decided.
     sent = decide(client, slug, rid)
-    assert sent.status_code == 302
-    target = urlsplit(sent.headers["Location"])
-    assert target.path == f"/t/{slug}/mfa/verify"
-    assert parse_qs(target.query)["next"] == [page]
+    assert sent.status_code == 403
+    html = sent.get_data(as_text=True)
+    assert 'data-testid="mfa-code"' in html and ">fine</textarea>" in html
     assert last_decision(database, rid)[0] == 0  # nothing decided at the MFA step
 
+    # The stand-alone prompt (recovery codes, links from elsewhere) still returns there.
+    target = urlsplit(f"/t/{slug}/mfa/verify?next={page}")
     prompt = client.get(f"{target.path}?{target.query}")
     assert prompt.status_code == 200
     assert "authenticator" in prompt.get_data(as_text=True)
@@ -152,7 +155,7 @@ def test_signing_in_again_forgets_the_verification(app, database, expense_tenant
     client.get("/logout/")
     web_login(client, expense_tenant.username("finance"))
     sent = decide(client, slug, rid)
-    assert urlsplit(sent.headers["Location"]).path == f"/t/{slug}/mfa/verify"
+    assert sent.status_code == 403 and 'data-testid="mfa-code"' in sent.get_data(as_text=True)
     assert client.post(f"/t/{slug}/mfa/verify", data={"code": code(secret, 1)}).status_code == 302
     assert decide(client, slug, rid).status_code == 302
     assert last_decision(database, rid)[:3] == (1, "approve", True)

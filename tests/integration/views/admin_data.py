@@ -62,7 +62,9 @@ def _decide(app: Any, tenant: Any, rid: uuid.UUID, how: str, who: str) -> None:
         "request_changes": actions.do_request_changes,
     }[how]
     with in_tenant(app, tenant) as session:
-        decide(session, actor=actor(tenant, who), request_id=rid, step_index=0)
+        decide(
+            session, actor=actor(tenant, who), request_id=rid, step_index=0, comment="Reason given"
+        )
 
 
 def seed_analytics(app: Any, database: Any, tenant: Any, *, marker: str) -> dict[str, uuid.UUID]:
