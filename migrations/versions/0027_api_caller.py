@@ -29,8 +29,13 @@ down_revision = "0026"
 branch_labels = None
 depends_on = None
 
-_TABLES = ('ab_role', 'ab_permission', 'ab_view_menu', 'ab_permission_view', 'ab_permission_view_role')
-_SIGNATURE = "signoff.api_caller(bytea, interval, integer, uuid, text)"
+_TABLES = (
+    "ab_role",
+    "ab_permission",
+    "ab_view_menu",
+    "ab_permission_view",
+    "ab_permission_view_role",
+)
 
 # sql/functions/api_caller.sql (a migration never reads sql/ at run time).
 API_CALLER = r"""
@@ -161,11 +166,41 @@ $$;
 """
 
 # sql/triggers/<table>_permissions_version.sql, one per table.
-TRIGGER = """
-CREATE TRIGGER {table}_permissions_version
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.{table}
+TRIGGERS = (
+    """
+CREATE TRIGGER ab_role_permissions_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.ab_role
     FOR EACH STATEMENT EXECUTE FUNCTION signoff.permissions_version_bump();
-"""
+""",
+    """
+CREATE TRIGGER ab_permission_permissions_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.ab_permission
+    FOR EACH STATEMENT EXECUTE FUNCTION signoff.permissions_version_bump();
+""",
+    """
+CREATE TRIGGER ab_view_menu_permissions_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.ab_view_menu
+    FOR EACH STATEMENT EXECUTE FUNCTION signoff.permissions_version_bump();
+""",
+    """
+CREATE TRIGGER ab_permission_view_permissions_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.ab_permission_view
+    FOR EACH STATEMENT EXECUTE FUNCTION signoff.permissions_version_bump();
+""",
+    """
+CREATE TRIGGER ab_permission_view_role_permissions_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.ab_permission_view_role
+    FOR EACH STATEMENT EXECUTE FUNCTION signoff.permissions_version_bump();
+""",
+)
+
+DROP_TRIGGERS = (
+    "DROP TRIGGER IF EXISTS ab_role_permissions_version ON ab_role",
+    "DROP TRIGGER IF EXISTS ab_permission_permissions_version ON ab_permission",
+    "DROP TRIGGER IF EXISTS ab_view_menu_permissions_version ON ab_view_menu",
+    "DROP TRIGGER IF EXISTS ab_permission_view_permissions_version ON ab_permission_view",
+    "DROP TRIGGER IF EXISTS ab_permission_view_role_permissions_version ON ab_permission_view_role",
+)
 
 
 def upgrade() -> None:
@@ -178,17 +213,23 @@ def upgrade() -> None:
     op.execute("INSERT INTO permissions_version (id, version) VALUES (true, 1)")
     op.execute(PERMISSIONS_VERSION_BUMP)
     op.execute("REVOKE EXECUTE ON FUNCTION signoff.permissions_version_bump() FROM PUBLIC")
-    for table in _TABLES:
-        op.execute(TRIGGER.format(table=table))
+    for trigger in TRIGGERS:
+        op.execute(trigger)
     op.execute(API_CALLER)
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {_SIGNATURE} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {_SIGNATURE} TO signoff_app")
+    op.execute(
+        "REVOKE EXECUTE ON FUNCTION"
+        " signoff.api_caller(bytea, interval, integer, uuid, text) FROM PUBLIC"
+    )
+    op.execute(
+        "GRANT EXECUTE ON FUNCTION"
+        " signoff.api_caller(bytea, interval, integer, uuid, text) TO signoff_app"
+    )
 
 
 def downgrade() -> None:
     lock_tables(*_TABLES)
-    op.execute(f"DROP FUNCTION IF EXISTS {_SIGNATURE}")
-    for table in _TABLES:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_permissions_version ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS signoff.api_caller(bytea, interval, integer, uuid, text)")
+    for drop in DROP_TRIGGERS:
+        op.execute(drop)
     op.execute("DROP FUNCTION IF EXISTS signoff.permissions_version_bump()")
     op.execute("DROP TABLE IF EXISTS permissions_version")
