@@ -129,15 +129,9 @@ class SignoffSecurityApi(SecurityApi):
         """
         from signoff.tenancy.resolution import tenant_for_member
 
-        if not request.is_json:
-            return self.response_400(message={"body": ["must be JSON (application/json)"]})
-        try:
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict):
-                return self.response_400(message={"body": ["must be a JSON object"]})
-            payload = login_schema.load(body)
-        except ValidationError as error:
-            return self.response_400(message=error.messages)
+        payload, refused = self._json_body(login_schema)
+        if refused is not None:
+            return refused
         if not payload.get("tenant") and not _tenant_optional():
             return self.response_400(message={"tenant": [TENANT_MISSING]})
         sm = self.appbuilder.sm
@@ -161,6 +155,18 @@ class SignoffSecurityApi(SecurityApi):
                 identity=str(user.id), additional_claims=claims
             )
         return self.response(200, **resp)
+
+    def _json_body(self, schema: Any) -> tuple[dict[str, Any], Response | None]:
+        """The body loaded by ``schema``, or the 400 that names what is wrong with it."""
+        if not request.is_json:
+            return {}, self.response_400(message={"body": ["must be JSON (application/json)"]})
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return {}, self.response_400(message={"body": ["must be a JSON object"]})
+        try:
+            return schema.load(body), None
+        except ValidationError as error:
+            return {}, self.response_400(message=error.messages)
 
     @expose("/tenants", methods=["POST"])
     @safe
@@ -205,15 +211,9 @@ class SignoffSecurityApi(SecurityApi):
             401:
               $ref: '#/components/responses/401'
         """
-        if not request.is_json:
-            return self.response_400(message={"body": ["must be JSON (application/json)"]})
-        try:
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict):
-                return self.response_400(message={"body": ["must be a JSON object"]})
-            payload = tenants_schema.load(body)
-        except ValidationError as error:
-            return self.response_400(message=error.messages)
+        payload, refused = self._json_body(tenants_schema)
+        if refused is not None:
+            return refused
         sm = self.appbuilder.sm
         user = sm.auth_user_db(payload["username"], payload["password"])
         if not user:
