@@ -135,9 +135,10 @@ class AdminRequestsView(TenantScoped, SignoffView):
         if f.errors:
             field, message = next(iter(f.errors.items()))
             return Response(f"{field} {message}\n", status=400, mimetype="text/plain")
+        found = search.match(session, f.q) if f.q else None
         count = session.scalar(
             select(func.count()).select_from(
-                search.filtered(f).limit(EXPORT_LIMIT + 1).order_by(None).subquery()
+                search.filtered(f, found=found).limit(EXPORT_LIMIT + 1).order_by(None).subquery()
             )
         )
         if int(count or 0) > EXPORT_LIMIT:
@@ -145,7 +146,7 @@ class AdminRequestsView(TenantScoped, SignoffView):
             return Response(message, status=400, mimetype="text/plain")
         names = dict(_people(session))
         slug = current_tenant(session).slug
-        rows = list(search.iter_all(session, f, limit=EXPORT_LIMIT))
+        rows = list(search.iter_all(session, f, limit=EXPORT_LIMIT, found=found))
 
         def generate() -> Iterator[str]:
             out = io.StringIO()
