@@ -164,11 +164,16 @@ class AdminRequestsView(TenantScoped, SignoffView):
             field, message = next(iter(f.errors.items()))
             return Response(f"{field} {message}\n", status=400, mimetype="text/plain")
         found = search.match(session, f.q) if f.q else None
-        count = session.scalar(
-            select(func.count()).select_from(
-                search.filtered(f, found=found).limit(EXPORT_LIMIT + 1).order_by(None).subquery()
+        count = 0
+        if found is None or not found.empty:
+            count = session.scalar(
+                select(func.count()).select_from(
+                    search.filtered(f, found=found)
+                    .limit(EXPORT_LIMIT + 1)
+                    .order_by(None)
+                    .subquery()
+                )
             )
-        )
         if int(count or 0) > EXPORT_LIMIT:
             message = f"more than {EXPORT_LIMIT} requests match: narrow the filters\n"
             return Response(message, status=400, mimetype="text/plain")

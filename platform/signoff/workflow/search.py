@@ -208,13 +208,15 @@ class Match:
 
     condition: ColumnElement[bool]
     sparse: bool
+    #: No request matches (under RLS even a constant false plans a scan: skip it).
+    empty: bool = False
 
 
 def match(session: Session, q: str) -> Match:
     """The condition for search words ``q``, chosen by how many requests match."""
     ids = list(session.scalars(select(func.signoff.request_search(q, SPARSE + 1))))
-    if not ids:  # a constant false: PostgreSQL reads nothing
-        return Match(false(), True)
+    if not ids:  # nothing matches: callers skip their queries
+        return Match(false(), True, empty=True)
     if len(ids) <= SPARSE:
         return Match(ApprovalRequest.id.in_(ids), True)
     return Match(SEARCH_VECTOR.op("@@")(func.websearch_to_tsquery("simple", q)), False)
@@ -288,6 +290,8 @@ def page(session: Session, f: RequestFilter, *, now: datetime | None = None) -> 
     column, descending = SORTS[f.sort]
     now = now or datetime.now(UTC)
     found = match(session, f.q) if f.q else None
+    if found is not None and found.empty:
+        return Page([], None, 0, False)
     q = filtered(f, now=now, found=found)
     if f.after is not None:
         key = tuple_(column, ApprovalRequest.id)
@@ -321,6 +325,8 @@ def iter_all(
     seen = 0
     if found is None and f.q:
         found = match(session, f.q)
+    if found is not None and found.empty:
+        return
     while seen < limit:
         q = filtered(f, found=found)
         if after is not None:
