@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -230,7 +230,18 @@ def list_requests(
     return list(rows), total
 
 
-def involved_users(req: ApprovalRequest) -> set[int]:
+class Seen(Protocol):
+    """What visibility reads of a request: a loaded row, or one read under its lock."""
+
+    @property
+    def requester_id(self) -> int: ...
+    @property
+    def state(self) -> Any: ...
+    @property
+    def workflow_key(self) -> str: ...
+
+
+def involved_users(req: Seen) -> set[int]:
     """The requester, every eligible approver and everyone who decided (or was decided for)."""
     from signoff.workflow.engine import state_from_dict
 
@@ -247,7 +258,7 @@ def involved_users(req: ApprovalRequest) -> set[int]:
     return people
 
 
-def visible_to(session: Session, req: ApprovalRequest, user_id: int, *, is_admin: bool) -> bool:
+def visible_to(session: Session, req: Seen, user_id: int, *, is_admin: bool) -> bool:
     """Whether ``user_id`` may see ``req`` inside its tenant (RLS already hid the others).
 
     The people involved and the tenant's admins see it; a delegate sees what their
