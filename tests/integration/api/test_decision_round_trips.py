@@ -231,3 +231,43 @@ def test_the_visibility_check_under_the_lock_still_hides(api_t: Api) -> None:
         assert_error(
             api_t.post(f"/api/v1/approval-workflow/reject/{rid}", "manager"), 409, "not_pending"
         )
+
+
+def test_limits_count_again_after_redis_forgets_its_scripts(
+    database: Any, redis_prefix: str, app: Any, tmp_path: Any
+) -> None:
+    """A Redis restarted (or ``SCRIPT FLUSH``ed) no longer knows the limits' scripts:
+    the pipeline loads them and sends its calls again; the limits still count. On a
+    Redis of the test's own, so nobody else's scripts are flushed."""
+    from signoff.devservers import start_embedded_redis
+    from tests.fixtures.tenants import make_tenant
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import save
+
+    own = start_embedded_redis(tmp_path)
+    try:
+        limited = _limited_app(
+            database,
+            own.url,
+            redis_prefix,
+            FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW=2,
+            FAB_APPROVAL_RATE_LIMIT_WINDOW=300,
+        )
+        t = make_tenant(limited)
+        save(limited, t, "expense_approval", spec_expense())
+        api = Api(limited.test_client(), t)
+        rids = [api.submit(500) for _ in range(3)]
+        client = redis_lib.Redis.from_url(own.url)
+
+        def loads() -> int:
+            return int(client.info("commandstats").get("cmdstat_script|load", {}).get("calls", 0))
+
+        assert approve(api, rids[0], 0).status_code == 200
+        client.script_flush()
+        before = loads()
+        assert approve(api, rids[1], 0).status_code == 200
+        assert loads() > before  # the scripts were loaded again
+        # Both decisions were counted: the budget of two is spent.
+        assert_error(approve(api, rids[2], 0), 429, "rate_limited")
+    finally:
+        own.stop()
