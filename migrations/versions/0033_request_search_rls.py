@@ -16,7 +16,7 @@ read (and re-parsed into a tsvector) every request of the tenant: 0.3 to 2 s at
   across tenants to do so. The app role still sees only its tenant's rows.
 
 Revision ID: 0033
-Revises: 0031
+Revises: 0032
 Create Date: 2026-12-03
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from locking import lock_tables
 
 revision = "0033"
-down_revision = "0031"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 

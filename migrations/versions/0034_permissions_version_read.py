@@ -6,8 +6,8 @@ Web pages and API-key calls answer FAB's permission checks from the per-process 
 ``signoff.api_caller``. One global number, no tenant data. No function, trigger or
 policy changes, so nothing in ``sql/`` changes.
 
-Revision ID: 0033
-Revises: 0032
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0033"
-down_revision = "0032"
+revision = "0034"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
