@@ -37,6 +37,7 @@ from signoff.notifications.format import display_name, key_fields
 from signoff.notifications.models import SlackConnection
 from signoff.notifications.slack_client import SlackCallFailed, call, post_to_url, web_client
 from signoff.tenancy.models import Membership, Tenant
+from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
 
 ACTION_SALT = "signoff-slack-action-v1"
@@ -141,7 +142,7 @@ def compose(
         requester = session.get(User, req.requester_id)
         lines.append(f"Requested by {escape(display_name(requester))} · {escape(req.workflow_key)}")
     if step is not None:
-        lines.append(f"Step: {escape(step.name)}")
+        lines.append(f"Step: {escape(step_label(step.name))}")
         if step.due_at is not None:
             lines.append(f"Due: {step.due_at:%Y-%m-%d %H:%M} UTC")
     behalf = note.payload.get("on_behalf_of")

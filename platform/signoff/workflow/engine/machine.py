@@ -61,6 +61,39 @@ SLOT_PATTERNS = frozenset({"sequential", "parallel"})
 
 # --------------------------------------------------------------------------- rules
 
+#: A rule-added step is named ``rule:<rule name>`` (:func:`extra_steps_for_rules`).
+RULE_STEP_PREFIX = "rule:"
+
+
+def step_label(name: str | None) -> str:
+    """A step's name for people, everywhere it is shown (portal, e-mail, Slack, the
+    notification centre): a rule-added step ``rule:High value`` reads
+    ``High value (added by a rule)``."""
+    if not name:
+        return ""
+    if name.startswith(RULE_STEP_PREFIX):
+        return f"{name[len(RULE_STEP_PREFIX) :]} (added by a rule)"
+    return name
+
+
+#: A request's status in people's words ("sent back for changes", not
+#: ``changes_requested``), wherever a status is said rather than shown as a badge.
+STATUS_WORDS = {
+    "pending": "waiting for approval",
+    "changes_requested": "sent back for changes",
+    "approved": "approved",
+    "rejected": "rejected",
+    "withdrawn": "withdrawn",
+    "expired": "expired",
+}
+
+
+def status_words(status: str | None) -> str:
+    """``STATUS_WORDS`` of ``status``; an unknown status with its underscores as spaces."""
+    if not status:
+        return ""
+    return STATUS_WORDS.get(status, status.replace("_", " "))
+
 
 def extra_steps_for_rules(
     defn: WorkflowDefinition,
@@ -87,7 +120,7 @@ def extra_steps_for_rules(
         chosen = required or list(rule.approvers)
         steps.append(
             StepDef(
-                name=f"rule:{rule.name}",
+                name=f"{RULE_STEP_PREFIX}{rule.name}",
                 pattern="unanimous" if required else "first_response",
                 approvers=tuple(ApproverSpec(a.kind, a.value) for a in chosen),
             )
