@@ -91,3 +91,48 @@ def test_receipt_uploaded_previewed_and_downloaded(
     phone.locator("#attachments").scroll_into_view_if_needed()
     phone.screenshot(path=str(artifacts / "attachments-phone.png"), full_page=True)
     phone.context.close()
+
+
+def test_delete_a_file_then_resubmit_with_a_new_one(
+    browser: Any, live_server: Any, artifacts: Path, tenant_factory: Any, app: Any, tmp_path: Path
+) -> None:
+    from signoff.workflow.actions import do_request_changes
+    from tests.integration.workflow.conftest import actor, in_tenant
+
+    base = live_server.url
+    tenant = tenant_factory()
+    for key, definition in STARTER_WORKFLOWS.items():
+        save(app, tenant, key, definition)
+    slug = tenant.slug
+    wrong = tmp_path / "wrong-receipt.png"
+    wrong.write_bytes(_receipt_png())
+    page = signed_in(browser, base, tenant.username("alice"), f"/t/{slug}/new/expense_approval")
+    page.fill("#title", "Hotel in Lisbon")
+    page.fill("#f-amount", "420")
+    page.fill("#f-description", "Two nights")
+    page.set_input_files("#f-files", str(wrong))
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=attachment-delete]")
+    request_url = page.url.split("#")[0]
+    page.click("[data-testid=attachment-delete]")
+    page.wait_for_selector("[data-testid=confirm]")
+    page.screenshot(path=str(artifacts / "attachments-delete-confirm.png"), full_page=True)
+    page.click("[data-testid=confirm-yes]")
+    page.wait_for_selector("text=Deleted wrong-receipt.png.")
+    assert page.locator("[data-testid=attachment]").count() == 0
+    page.screenshot(path=str(artifacts / "attachments-deleted.png"), full_page=True)
+
+    rid = request_url.rsplit("/", 1)[1]
+    with in_tenant(app, tenant) as session:
+        do_request_changes(
+            session, actor=actor(tenant, "manager"), request_id=rid, comment="Attach the invoice"
+        )
+    invoice = tmp_path / "hotel-invoice.pdf"
+    invoice.write_bytes(PDF)
+    page.goto(f"{request_url}/resubmit")
+    page.set_input_files("#f-files", str(invoice))
+    page.screenshot(path=str(artifacts / "attachments-resubmit.png"), full_page=True)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Resubmitted")
+    names = [n.strip() for n in page.locator("[data-testid=attachment-download]").all_inner_texts()]
+    assert names == ["hotel-invoice.pdf"]

@@ -167,6 +167,24 @@ class AttachmentsApi(TenantBaseApi):
         row = get_attachment_for(db.session, user_id=current_user_id(), attachment_id=id)
         return self.response(200, **AttachmentSchema().dump(_row(row)))
 
+    @expose("/<id>", methods=("DELETE",))
+    @endpoint("write")
+    @openapi(
+        "Delete an attachment",
+        description=(
+            "Only its uploader, only while the request is open (waiting for approval or "
+            "sent back for changes): 422 `not_uploader`, 409 `request_closed` otherwise. "
+            "The organisation's attachment storage is released; audited as "
+            "`request.attachment_deleted`."
+        ),
+        path=_ID,
+        ok={204: None},
+        errors=(401, 403, 404, 409, 422),
+    )
+    def delete(self, id: str) -> Response:
+        actions.do_detach(db.session, actor=request_actor(method="api"), attachment_id=id)
+        return Response(status=204)
+
     @expose("/<id>/content", methods=("GET",))
     @endpoint("read")
     @openapi(
