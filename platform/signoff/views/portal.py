@@ -47,6 +47,7 @@ from signoff.views.tenant_base import TenantScoped
 from signoff.views.wording import (
     decision_message,
     missing_approvers,
+    status_words,
     step_label,
     submit_message,
 )
@@ -728,3 +729,4 @@ class PortalView(TenantScoped, SignoffView):
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(PortalView())
     current_app.jinja_env.filters["step_label"] = step_label
+    current_app.jinja_env.filters["status_words"] = status_words

@@ -416,3 +416,27 @@ def test_api_refusal_for_lack_of_approvers_names_the_role(app, tenant_factory):
     body = resp.get_json()
     assert body["code"] == "no_eligible_approver" and body["field"] == "step[0]"
     assert "role Manager" in body["message"]
+
+
+def test_api_refusal_for_too_few_approvers_names_the_role(app, tenant_factory):
+    board = {
+        "name": "Board",
+        "steps": [
+            {
+                "name": "Board vote",
+                "pattern": "quorum",
+                "quorum": 3,
+                "approvers": [{"type": "role", "role": "Manager"}],
+            }
+        ],
+    }
+    t = tenant_factory()  # two managers: a quorum of three can never be reached
+    save(app, t, "board", board)
+    token = api_token(fresh_client(app), t.username("alice"), t.slug)
+    resp = fresh_client(app).post(
+        "/api/v1/requests/", json={"workflow": "board", "input_data": {}}, headers=auth(token)
+    )
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert body["code"] == "not_enough_approvers" and body["field"] == "step[0]"
+    assert "role Manager" in body["message"] and "invite more members" in body["message"]

@@ -219,10 +219,10 @@ def _build_step(
     if step.pattern not in SLOT_PATTERNS:
         slots = []
     enforced = enforce and skip_reason is None
+    roles = sorted({a.value for a in step.approvers if a.kind == "role" and a.value})
+    if not roles and step.required_role:
+        roles = [step.required_role]
     if enforced and (not eligible or (step.pattern in SLOT_PATTERNS and empty_slot)):
-        roles = sorted({a.value for a in step.approvers if a.kind == "role" and a.value})
-        if not roles and step.required_role:
-            roles = [step.required_role]
         named = f" (role {', '.join(roles)}: invite a member with it)" if roles else ""
         raise Refusal(
             "no_eligible_approver",
@@ -232,9 +232,14 @@ def _build_step(
         )
     need = initial_need(step.pattern, eligible, slots, quorum=step.quorum, threshold=step.threshold)
     if enforce and skip_reason is None and not reachable(step.pattern, eligible, slots, need):
+        more = (
+            f" (role {', '.join(roles)}: invite more members with it)"
+            if roles
+            else " (add approvers to the step)"
+        )
         raise Refusal(
             "not_enough_approvers",
-            f"step {step.name!r} needs {need} but its approvers can never reach it",
+            f"step {step.name!r} needs {need} but its approvers can never reach it{more}",
             step=index,
         )
     return StepState(
