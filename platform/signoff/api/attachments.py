@@ -41,6 +41,7 @@ from signoff.attachments.queries import attachments_of, get_attachment_for, read
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.security.actor import request_actor
+from signoff.security.headers import DOWNLOAD_POLICY, file_headers
 from signoff.workflow import actions
 from signoff.workflow.queries import get_request_for
 
@@ -59,7 +60,7 @@ def download_response(data: bytes, row: Attachment, *, inline: bool = False) -> 
         f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}"
     )
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    resp.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
 
@@ -186,6 +187,7 @@ class AttachmentsApi(TenantBaseApi):
         return Response(status=204)
 
     @expose("/<id>/content", methods=("GET",))
+    @file_headers(DOWNLOAD_POLICY)
     @endpoint("read")
     @openapi(
         "Download an attachment",

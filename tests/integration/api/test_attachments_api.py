@@ -66,6 +66,8 @@ def test_upload_list_download_with_safe_headers_and_audit(api_a, database):
     assert got.headers["Content-Disposition"].startswith(
         'attachment; filename="Receipt b.html.png"'
     )
+    # The download's own policy (not the pages'): nothing in it loads or runs.
+    assert got.headers["Content-Security-Policy"].strip() == "default-src 'none'; sandbox"
 
     with database.connect("admin") as conn:
         row = conn.execute(

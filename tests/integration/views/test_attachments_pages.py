@@ -32,19 +32,42 @@ def test_new_request_with_receipts_then_preview_and_download(portal_tenant, logi
     page = text_of(alice.get(resp.headers["Location"]))
     assert 'data-testid="attachments"' in page and "taxi.png" in page and "quote.pdf" in page
     png_id, pdf_id = sorted(set(_ids(page)), key=page.index)
-    assert f"{base}/attachments/{png_id}/preview" in page  # an image gets a preview
-    assert f"{base}/attachments/{pdf_id}/preview" not in page  # a PDF does not
+    # An image gets a thumbnail linking to its preview; a PDF a frame of its own.
+    assert f"{base}/attachments/{png_id}/thumbnail" in page
+    assert f"{base}/attachments/{png_id}/preview" in page
+    assert f"{base}/attachments/{pdf_id}/thumbnail" not in page
+    assert f'<iframe src="{base}/attachments/{pdf_id}/preview"' in page
 
     got = alice.get(f"{base}/attachments/{png_id}/download")
     assert got.status_code == 200 and got.data == PNG
     assert got.headers["Content-Disposition"].startswith('attachment; filename="taxi.png"')
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert got.mimetype == "image/png"
+    # A download runs nothing, whatever the browser makes of it, and is never framed.
+    assert got.headers["Content-Security-Policy"].strip() == "default-src 'none'; sandbox"
+    assert got.headers["X-Frame-Options"] == "DENY"
     shown = alice.get(f"{base}/attachments/{png_id}/preview")
     assert shown.status_code == 200 and shown.headers["Content-Disposition"].startswith("inline")
-    assert alice.get(f"{base}/attachments/{pdf_id}/preview").status_code == 404
     pdf = alice.get(f"{base}/attachments/{pdf_id}/download")
     assert pdf.mimetype == "application/pdf" and pdf.data == PDF
+    assert pdf.headers["Content-Disposition"].startswith('attachment; filename="quote.pdf"')
+    # The PDF inline, for the request page's frame: same origin only, nothing else loads.
+    inline = alice.get(f"{base}/attachments/{pdf_id}/preview")
+    assert inline.status_code == 200 and inline.mimetype == "application/pdf"
+    assert inline.data == PDF
+    assert inline.headers["Content-Disposition"].startswith('inline; filename="quote.pdf"')
+    assert inline.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert inline.headers["X-Content-Type-Options"] == "nosniff"
+    policy = inline.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self'" in policy and "default-src 'none'" in policy
+    assert "script-src" not in policy and "sandbox" not in policy
+    # The request page itself may frame its own origin only.
+    page_policy = alice.get(f"{base}/requests/{resp.headers['Location'].rsplit('/', 1)[1]}")
+    assert "default-src 'self'" in page_policy.headers["Content-Security-Policy"]
+    # The thumbnail: a small PNG made with Pillow; none for a PDF.
+    thumb = alice.get(f"{base}/attachments/{png_id}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    assert alice.get(f"{base}/attachments/{pdf_id}/thumbnail").status_code == 404
 
 
 def test_a_refused_file_keeps_the_form_and_submits_nothing(portal_tenant, login, database):
@@ -268,3 +291,26 @@ def test_resubmit_with_a_new_file(app, portal_tenant, login, database):
     assert status == "pending"
     assert [r[0] for r in _attachment_rows(database, rid)] == ["receipt.pdf"]
     assert "receipt.pdf" in text_of(alice.get(f"{base}/requests/{rid}"))
+
+
+def test_thumbnails_are_small_pngs_of_images(app, portal_tenant, login):
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("RGB", (1600, 900), "#3366cc").save(big, format="JPEG")
+    base = f"/t/{portal_tenant.slug}"
+    alice = login(portal_tenant.username("alice"))
+    resp = alice.post(
+        f"{base}/new/expense_approval",
+        data={**OPEN, "files": [(io.BytesIO(big.getvalue()), "photo.jpg")]},
+        content_type="multipart/form-data",
+    )
+    (photo_id,) = set(_ids(text_of(alice.get(resp.headers["Location"]))))
+    thumb = alice.get(f"{base}/attachments/{photo_id}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    with Image.open(io.BytesIO(thumb.data)) as img:
+        assert img.format == "PNG" and img.size == (320, 180)
+    assert len(thumb.data) < len(big.getvalue())
+    # Who may not see the request gets no thumbnail either.
+    bob = login(portal_tenant.username("bob"))
+    assert bob.get(f"{base}/attachments/{photo_id}/thumbnail").status_code == 404
