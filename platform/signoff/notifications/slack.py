@@ -39,6 +39,7 @@ from signoff.notifications.slack_client import SlackCallFailed, call, post_to_ur
 from signoff.tenancy.models import Membership, Tenant
 from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
+from signoff.workflow.queries import reason_required
 
 ACTION_SALT = "signoff-slack-action-v1"
 VERDICTS = ("approve", "reject")
@@ -167,6 +168,7 @@ def compose(
     elements: list[dict[str, Any]] = []
     if buttons and req is not None and step is not None and _buttons_apply(note, req, step):
         assert note.recipient_id is not None
+        ask_why = reason_required(session, req)
         for verdict in VERDICTS:
             element: dict[str, Any] = {
                 "type": "button",
@@ -183,7 +185,9 @@ def compose(
                     on_behalf_of=int(behalf) if isinstance(behalf, int) else None,
                 ),
             }
-            if verdict == "reject":
+            if verdict == "reject" and not ask_why:
+                # A rejection that needs a reason asks in a modal instead (its Cancel
+                # is the confirmation); one that does not is confirmed here.
                 element["confirm"] = {
                     "title": {"type": "plain_text", "text": "Reject this request?"},
                     "text": {"type": "plain_text", "text": note.title[:250]},

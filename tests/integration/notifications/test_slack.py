@@ -79,7 +79,8 @@ def test_approval_needed_reaches_linked_approvers_with_signed_buttons(app, slack
     found = buttons(message)
     assert set(found) == {"signoff_approve", "signoff_reject", "signoff_open"}
     assert found["signoff_open"]["url"].endswith(f"/t/{slack_tenant.slug}/requests/{rid}")
-    assert "confirm" in found["signoff_reject"]
+    # Reject asks why in a modal (which is its confirmation), not in a confirm dialog.
+    assert "confirm" not in found["signoff_reject"]
     # The value is a signed token, not a bare id.
     assert str(rid) not in found["signoff_approve"]["value"]
     assert "Team offsite" in message["text"]
@@ -332,6 +333,7 @@ def test_reject_button_rejects_at_once_when_the_workflow_needs_no_reason(
     rid = submit(app, t)
     dispatch(app, t)
     reject = buttons(_approval_message(slack_on, MANAGER2_SLACK))["signoff_reject"]
+    assert reject["confirm"]["confirm"]["text"] == "Reject"  # one click, confirmed
     body = click_body(MANAGER2_SLACK, reject)
     resp = post_click(client, t.slug, body, signed_headers(secret, body))
     assert "You rejected" in resp.get_json()["text"]
