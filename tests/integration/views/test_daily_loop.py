@@ -261,12 +261,13 @@ def test_timeline_shows_escalation_and_expiry(app, tenant_factory, login):
     assert [e["kind"] for e in events] == ["submitted", "escalated", "expired"]
     escalated = events[1]
     assert escalated["step"] == 0 and escalated["actor_id"] is None
+    assert escalated["step_name"] == "Manager Approval"
     assert t.user("cfo") in escalated["targets"]
     assert escalated["target_names"]
 
     alice = login(t.username("alice"))
     page = strip_tags(text_of(alice.get(f"/t/{t.slug}/requests/{rid}")))
-    assert "Signoff escalated an overdue step to" in page
+    assert "Signoff escalated the overdue step Manager Approval to" in page
     names = [n for n in escalated["target_names"] if n in page]
     assert names == escalated["target_names"]
     assert "Signoff closed the request: it expired with no final decision" in page
