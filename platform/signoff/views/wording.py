@@ -2,6 +2,8 @@
 
 "Approved. Waiting for the next step: Finance." rather than "The request is now
 pending."; a refusal for lack of approvers names the step and the role to invite.
+``step_label`` (a step's name for people) lives with the engine that names the steps,
+so that notifications use it too; it is re-exported here for the views.
 """
 
 from __future__ import annotations
@@ -14,28 +16,8 @@ from sqlalchemy.orm import Session
 
 from signoff.errors import ActionError
 from signoff.workflow.definitions import WorkflowDefinition
-from signoff.workflow.engine import state_from_dict
+from signoff.workflow.engine import STATUS_WORDS, state_from_dict, status_words, step_label
 from signoff.workflow.models import ApprovalRequest
-
-STATUS_WORDS = {
-    "pending": "waiting for approval",
-    "changes_requested": "sent back for changes",
-    "approved": "approved",
-    "rejected": "rejected",
-    "withdrawn": "withdrawn",
-    "expired": "expired",
-}
-RULE_PREFIX = "rule:"
-
-
-def step_label(name: str | None) -> str:
-    """A step's name for people: a rule-added step ``rule:High value`` reads
-    ``High value (added by a rule)``."""
-    if not name:
-        return ""
-    if name.startswith(RULE_PREFIX):
-        return f"{name[len(RULE_PREFIX) :]} (added by a rule)"
-    return name
 
 
 def _fresh(session: Session, request_id: uuid.UUID) -> ApprovalRequest | None:
@@ -133,3 +115,14 @@ def describe(value: Any) -> str:
     if value is None or value == "":
         return "—"
     return str(value)
+
+
+__all__ = [
+    "STATUS_WORDS",
+    "decision_message",
+    "describe",
+    "missing_approvers",
+    "status_words",
+    "step_label",
+    "submit_message",
+]

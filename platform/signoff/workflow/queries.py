@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from signoff.db.ids import parse_id
 from signoff.errors import NotFound
 from signoff.tenancy.access import is_tenant_admin
+from signoff.workflow.definitions import DefinitionError, parse_definition
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -336,3 +337,15 @@ def progress_of_requests(
         )
         for r in requests
     }
+
+
+def reason_required(session: Session, req: ApprovalRequest) -> bool:
+    """Whether rejecting or requesting changes on ``req`` needs a reason: its workflow
+    version's ``require_reason`` (true by default, and when the version is unreadable)."""
+    version = session.get(WorkflowVersion, req.workflow_version_id)
+    if version is None:
+        return True
+    try:
+        return parse_definition(req.workflow_key, version.definition).require_reason
+    except DefinitionError:
+        return True

@@ -43,10 +43,10 @@ from signoff.workflow.queries import visible_to
 # --- decisions ------------------------------------------------------------------------
 
 # Verdicts that need a reason (a comment) unless the workflow sets ``require_reason: false``;
-# asked of people deciding in the portal or through the API (a Slack button or an e-mail
-# link's one-click form has no reason to give; they are exempt).
+# asked of every person deciding: in the portal, through the API, on an e-mail link's
+# confirmation page and in Slack (whose reject button opens a modal asking for it).
 REASONED = ("reject", "request_changes")
-REASON_METHODS = ("web", "api")
+REASON_METHODS = ("web", "api", "email", "slack")
 
 
 def _active_delegators(tx: _Tx, delegate_id: int, workflow_key: str, now: datetime) -> set[int]:
