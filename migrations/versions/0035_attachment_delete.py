@@ -6,8 +6,8 @@ still open; row-level security keeps the ``DELETE`` to the bound tenant's rows. 
 role gets ``DELETE`` on ``attachment`` (it still cannot ``UPDATE`` one). No function,
 trigger or policy changes, so nothing in ``sql/`` changes.
 
-Revision ID: 0032
-Revises: 0031
+Revision ID: 0035
+Revises: 0034
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0032"
-down_revision = "0031"
+revision = "0035"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 
