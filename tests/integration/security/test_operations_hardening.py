@@ -116,7 +116,9 @@ def dead_db_app(database, redis_url, redis_prefix):
     url = make_url(database.app_url.render_as_string(hide_password=False)).set(
         # query={}: the embedded server's URL names its socket directory as a query
         # parameter, which would win over the dead host and port.
-        host="127.0.0.1", port=closed_port(), query={}
+        host="127.0.0.1",
+        port=closed_port(),
+        query={},
     )
     return _app(
         database,
