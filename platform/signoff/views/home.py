@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, IndexView, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -31,6 +32,13 @@ from werkzeug.wrappers import Response
 from signoff.db.binding import bound_tenant
 from signoff.errors import MfaError
 from signoff.extensions import current_appbuilder, db
+from signoff.languages import (
+    LANGUAGES,
+    force_locale,
+    select_locale,
+    set_user_language,
+    user_language,
+)
 from signoff.security import mfa, sessions
 from signoff.tenancy.account_audit import audit_account_event
 from signoff.tenancy.accounts import clean_name, split_name
@@ -119,6 +127,7 @@ class ProfileView(SignoffView):
             "signoff/profile.html",
             orgs=orgs,
             user=current_user,
+            language=user_language(int(current_user.id)),
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )
@@ -152,6 +161,28 @@ class ProfileView(SignoffView):
         flash("Your name was changed.", "success")
         return redirect(back)
 
+    @expose("/profile/language", methods=["POST"])
+    @no_cache
+    def language(self) -> Response:
+        """The signed-in person's language: ``en``, ``de``, or empty for the browser's."""
+        if not current_user.is_authenticated:
+            return _login_redirect("/account/profile")
+        back = request.form.get("back") or ""
+        if not BACK_RE.fullmatch(back):
+            back = "/account/profile"
+        chosen = request.form.get("language") or ""
+        if chosen and chosen not in LANGUAGES:
+            flash(
+                _("Language: choose one of %(choices)s.", choices=", ".join(LANGUAGES.values())),
+                "danger",
+            )
+            return redirect(back)
+        set_user_language(int(current_user.id), chosen or None)
+        db.session.commit()
+        with force_locale(chosen or select_locale()):
+            flash(_("Your language was changed."), "success")
+        return redirect(back)
+
 
 class TenantProfileView(TenantScoped, SignoffView):
     """``/t/<slug>/account/profile``: the profile inside one organisation's portal."""
@@ -176,6 +207,7 @@ class TenantProfileView(TenantScoped, SignoffView):
             mfa_enrolled=enrolled,
             codes_left=codes_left,
             mfa_required=_requires_mfa(session),
+            language=user_language(uid),
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )

@@ -23,6 +23,8 @@ from urllib.parse import quote
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -42,7 +44,13 @@ from signoff.views.common import (
     user_names,
 )
 from signoff.views.diagram import approver_text, pattern_text
-from signoff.views.forms import field_labels, form_input, request_widgets
+from signoff.views.forms import (
+    FormProblems,
+    amount_fields,
+    field_labels,
+    form_input,
+    request_widgets,
+)
 from signoff.views.tenant_base import TenantScoped
 from signoff.views.wording import (
     decision_message,
@@ -79,10 +87,10 @@ from signoff.workflow.queries import (
 from signoff.workflow.timeline import request_timeline
 
 STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
-VERDICTS: dict[str, tuple[Callable[..., ActionResult], str]] = {
-    "approve": (do_approve, "Approved"),
-    "reject": (do_reject, "Rejected"),
-    "request_changes": (do_request_changes, "Changes requested"),
+VERDICTS: dict[str, tuple[Callable[..., ActionResult], Any]] = {
+    "approve": (do_approve, _l("Approved")),
+    "reject": (do_reject, _l("Rejected")),
+    "request_changes": (do_request_changes, _l("Changes requested")),
 }
 
 
@@ -267,10 +275,10 @@ class PortalView(TenantScoped, SignoffView):
         if verdict not in ("approve", "reject"):
             verdict = "approve"
         if not raw:
-            flash("Select at least one request first.", "warning")
+            flash(_("Select at least one request first."), "warning")
             return redirect(url_for("PortalView.home"))
         if verdict == "reject" and comment is None:
-            flash("Say why: a reason is required to reject.", "danger")
+            flash(_("Say why: a reason is required to reject."), "danger")
             return redirect(url_for("PortalView.home"))
         if request.form.get("confirm") != "yes":
             # Titles only from the user's own inbox: a hand-made id shows nothing.
@@ -290,7 +298,7 @@ class PortalView(TenantScoped, SignoffView):
             rid, step, behalf = self._bulk_item(value)
             if rid is None:
                 results.append(
-                    {"id": value, "ok": False, "code": "not_found", "message": "Not found"}
+                    {"id": value, "ok": False, "code": "not_found", "message": _("Not found")}
                 )
                 continue
             try:
@@ -377,6 +385,7 @@ class PortalView(TenantScoped, SignoffView):
             req=req,
             defn=defn,
             labels=field_labels(defn),
+            amount_fields=amount_fields(defn),
             steps=steps,
             events=events,
             names=names,
@@ -401,7 +410,7 @@ class PortalView(TenantScoped, SignoffView):
         here = url_for("PortalView.show", request_id=str(req.id))
         verdict = request.form.get("verdict", "")
         if verdict not in VERDICTS:
-            flash("Choose approve, reject or request changes.", "danger")
+            flash(_("Choose approve, reject or request changes."), "danger")
             return redirect(here)
         action, _done = VERDICTS[verdict]
         comment = request.form.get("comment") or ""
@@ -410,7 +419,7 @@ class PortalView(TenantScoped, SignoffView):
             behalf = request.form.get("on_behalf_of") or None
             on_behalf_of = int(behalf) if behalf else None
         except ValueError:
-            flash("That step does not exist.", "danger")
+            flash(_("That step does not exist."), "danger")
             return redirect(here)
         refill = {"comment": comment, "verdict": verdict, "step": step}
         code = (request.form.get("mfa_code") or "").strip()[:32]
@@ -427,7 +436,10 @@ class PortalView(TenantScoped, SignoffView):
                 return self._refill(req, exc.status, mfa_error=exc.message, **refill)
             except RateLimited as exc:
                 db.session.rollback()
-                msg = f"Too many attempts. Try again in {exc.retry_after_seconds} seconds."
+                msg = _(
+                    "Too many attempts. Try again in %(seconds)s seconds.",
+                    seconds=exc.retry_after_seconds,
+                )
                 return self._refill(req, 429, mfa_error=msg, **refill)
             req = get_request_for(db.session, user_id=uid, request_id=request_id)
         try:
@@ -443,9 +455,9 @@ class PortalView(TenantScoped, SignoffView):
             db.session.rollback()
             if exc.code == "mfa_required":
                 msg = (
-                    "This step needs a code from your authenticator app: enter it below."
+                    _("This step needs a code from your authenticator app: enter it below.")
                     if mfa.is_enrolled(db.session, uid)
-                    else "This step needs two-step verification: set it up first."
+                    else _("This step needs two-step verification: set it up first.")
                 )
                 return self._refill(req, 403, mfa_error=msg, **refill)
             return self._refill(req, exc.status, error=exc.message, **refill)
@@ -469,7 +481,7 @@ class PortalView(TenantScoped, SignoffView):
                 request_id=req.id,
                 body=request.form.get("body") or "",
             )
-            flash("Comment added.", "success")
+            flash(_("Comment added."), "success")
         except ActionError as exc:
             flash(exc.message, "danger")
         return redirect(here + "#timeline")
@@ -484,18 +496,20 @@ class PortalView(TenantScoped, SignoffView):
             return self.render(
                 "signoff/portal_confirm.html",
                 nav=tenant_nav(db.session),
-                heading=f"Withdraw “{req.title}”?",
-                body="The approvers will no longer see it in their inbox and nobody can "
-                "decide on it any more. This cannot be undone: to ask again, submit a new "
-                "request.",
+                heading=_("Withdraw “%(title)s”?", title=req.title),
+                body=_(
+                    "The approvers will no longer see it in their inbox and nobody can "
+                    "decide on it any more. This cannot be undone: to ask again, submit a new "
+                    "request."
+                ),
                 action=url_for("PortalView.withdraw", request_id=str(req.id)),
-                confirm_label="Yes, withdraw it",
+                confirm_label=_("Yes, withdraw it"),
                 cancel=here,
                 danger=True,
             )
         try:
             do_withdraw(db.session, actor=request_actor(), request_id=req.id)
-            flash("Withdrawn. The approvers no longer see it.", "success")
+            flash(_("Withdrawn. The approvers no longer see it."), "success")
         except ActionError as exc:
             flash(exc.message, "danger")
         return redirect(here)
@@ -512,17 +526,19 @@ class PortalView(TenantScoped, SignoffView):
         if defn is None:
             abort(404)
         if req.status != "changes_requested":
-            flash("Only a request sent back for changes can be resubmitted.", "warning")
+            flash(_("Only a request sent back for changes can be resubmitted."), "warning")
             return redirect(here)
         values: dict[str, Any] = dict(req.input_data or {})
         errors: dict[str, list[str]] = {}
         message = None
         if request.method == "POST":
-            values = form_input(defn, request.form)
             try:
+                values = form_input(defn, request.form)
                 do_resubmit(db.session, actor=request_actor(), request_id=req.id, input_data=values)
-                flash("Resubmitted: the approval chain starts again.", "success")
+                flash(_("Resubmitted: the approval chain starts again."), "success")
                 return redirect(here)
+            except FormProblems as exc:
+                values, errors = exc.values, exc.errors or {}
             except Invalid as exc:
                 errors = exc.errors or {}
                 message = exc.message if not errors else None
@@ -583,14 +599,17 @@ class PortalView(TenantScoped, SignoffView):
         status = 200
         files = [(f.filename, f.read()) for f in chosen_files()]
         if request.method == "POST" and (problems := check_uploads(files)):
-            values = form_input(defn, request.form)
+            try:
+                values = form_input(defn, request.form)
+            except FormProblems as exc:
+                values = exc.values
             title = (request.form.get("title") or "").strip()
             errors = {"files": problems}
             status = 422
         elif request.method == "POST":
-            values = form_input(defn, request.form)
             title = (request.form.get("title") or "").strip()
             try:
+                values = form_input(defn, request.form)
                 result = do_submit(
                     db.session,
                     actor=request_actor(),
@@ -603,8 +622,11 @@ class PortalView(TenantScoped, SignoffView):
                     "success",
                 )
                 if problems := attach_uploads(result.request_id, files):
-                    flash("Not attached: " + " ".join(problems), "danger")
+                    flash(_("Not attached:") + " " + " ".join(problems), "danger")
                 return redirect(url_for("PortalView.show", request_id=str(result.request_id)))
+            except FormProblems as exc:
+                values, errors = exc.values, exc.errors or {}
+                status = 422
             except Invalid as exc:
                 errors = exc.errors or ({exc.field: [exc.message]} if exc.field else {})
                 message = None if exc.errors else exc.message
@@ -652,7 +674,7 @@ class PortalView(TenantScoped, SignoffView):
             starts = _parse_when(request.form.get("starts_at")) or datetime.now(UTC)
             ends = _parse_when(request.form.get("ends_at"))
             if ends is None:
-                error = "Give an end date and time."
+                error = _("Give an end date and time.")
             else:
                 try:
                     do_delegate(
@@ -664,7 +686,7 @@ class PortalView(TenantScoped, SignoffView):
                         workflow_key=request.form.get("workflow") or None,
                         reason=request.form.get("reason") or None,
                     )
-                    flash("Delegation saved.", "success")
+                    flash(_("Delegation saved."), "success")
                     return redirect(url_for("PortalView.delegations"))
                 except ActionError as exc:
                     error = exc.message
@@ -706,7 +728,7 @@ class PortalView(TenantScoped, SignoffView):
     def revoke_delegation(self, delegation_id: str) -> Response:
         try:
             do_revoke_delegation(db.session, actor=request_actor(), delegation_id=delegation_id)
-            flash("Delegation revoked.", "success")
+            flash(_("Delegation revoked."), "success")
         except ActionError as exc:
             if exc.status == 404:
                 abort(404)
