@@ -51,6 +51,7 @@ _SET_USER_LANGUAGE = text("UPDATE ab_user SET language = :language WHERE id = :i
 __all__ = [
     "DEFAULT",
     "LANGUAGES",
+    "N_",
     "AmountError",
     "force_locale",
     "format_amount",
@@ -64,6 +65,13 @@ __all__ = [
     "status_word",
     "user_language",
 ]
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue without translating it here: a constant kept in
+    English (API descriptions, stored text) and translated where a person sees it, with
+    ``gettext(message)``."""
+    return message
 
 
 def user_language(user_id: int, session: Session | None = None) -> str | None:

@@ -155,23 +155,25 @@ def _steps(req: Any, defn: WorkflowDefinition | None, names: dict[int, str]) -> 
         for uid in s.eligible:
             d = decided.get(uid)
             if d is not None:
-                state_text = {"approve": "approved", "reject": "rejected"}.get(
-                    d.verdict, "requested changes"
+                state_text = {"approve": _("approved"), "reject": _("rejected")}.get(
+                    d.verdict, _("requested changes")
                 )
                 if d.on_behalf_of_id is not None:
-                    state_text += f" (by {names.get(d.actor_id, f'user {d.actor_id}')})"
+                    by = names.get(d.actor_id, _("user %(id)s", id=d.actor_id))
+                    state_text += " " + _("(by %(name)s)", name=by)
             elif uid in open_:
-                state_text = "pending"
+                state_text = _("pending")
             elif s.status == "active":
-                state_text = "waiting for turn"
+                state_text = _("waiting for turn")
             else:
                 state_text = "—"
-            people.append({"id": uid, "name": names.get(uid, f"user {uid}"), "state": state_text})
+            name = names.get(uid, _("user %(id)s", id=uid))
+            people.append({"id": uid, "name": name, "state": state_text})
         spec_steps = list(defn.steps) if defn else []
         approvers = (
             ", ".join(approver_text(a) for a in spec_steps[s.index].approvers)
             if s.index < len(spec_steps)
-            else "added by a rule"
+            else _("added by a rule")
         )
         pattern = pattern_text(spec_steps[s.index]) if s.index < len(spec_steps) else s.pattern
         out.append(

@@ -14,7 +14,9 @@ import pytest
 from babel.messages.pofile import read_po
 
 from signoff.languages import TRANSLATIONS
+from tests.fixtures.tenants import fresh_client
 from tests.integration.views.conftest import strip_tags, submit, text_of
+from tests.integration.workflow.conftest import in_tenant
 
 DE = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -82,6 +84,9 @@ def test_german_accept_language_renders_every_portal_page_in_german(
         "delegations": (alice, f"{base}/delegations"),
         "profile": (alice, f"{base}/account/profile"),
         "withdraw": (alice, f"{base}/requests/{rid}/withdraw"),
+        "notifications": (manager, f"{base}/notifications/"),
+        "notification preferences": (manager, f"{base}/notifications/preferences"),
+        "sign in": (fresh_client(app), "/login/"),
     }
     for name, (client, path) in pages.items():
         page = client.get(path, headers=DE)
@@ -203,3 +208,48 @@ def test_flash_messages_follow_the_language(app: Any, portal_tenant: Any, login:
     done = alice.post(f"{base}/requests/{rid}/comment", data={"body": "Quittung folgt"}, headers=DE)
     page = text_of(alice.get(done.headers["Location"], headers=DE))
     assert "Kommentar hinzugefügt." in page and "Comment added." not in page
+
+
+def test_emails_go_out_in_the_recipients_language(
+    app: Any, database: Any, portal_tenant: Any
+) -> None:
+    from flask_appbuilder.security.sqla.models import User
+    from sqlalchemy import select
+
+    from signoff.notifications.email import compose
+    from signoff.tenancy.models import Tenant
+    from signoff.workflow.models import NotificationOutbox
+
+    rid = submit(
+        app,
+        portal_tenant,
+        "expense_approval",
+        {"amount": "1500.50", "description": "Laptop"},
+        title="Laptop",
+    )
+    with database.connect("admin") as conn:
+        conn.execute(
+            "UPDATE ab_user SET language = 'de' WHERE username = %s",
+            (portal_tenant.username("manager"),),
+        )
+
+    def mail_to(who: str) -> Any:
+        with in_tenant(app, portal_tenant) as session:
+            user = session.scalar(select(User).where(User.username == portal_tenant.username(who)))
+            note = NotificationOutbox(
+                kind="approval_needed",
+                payload={},
+                request_id=rid,
+                step_index=0,
+                recipient_id=user.id,
+                title="Approval needed: Laptop",
+            )
+            return compose(session, session.get(Tenant, portal_tenant.id), note, user)
+
+    german = mail_to("manager")
+    assert "bittet Sie um Genehmigung" in german.text and "Hallo " in german.text
+    assert "1.500,50" in german.text and ">Genehmigen</a>" in german.html
+    assert '<html lang="de">' in german.html
+    # Nobody else's language changed: the second manager (no choice) reads English.
+    english = mail_to("manager2")
+    assert "asks for your approval" in english.text and "1,500.50" in english.text
