@@ -87,6 +87,11 @@ def test_german_accept_language_renders_every_portal_page_in_german(
         "notifications": (manager, f"{base}/notifications/"),
         "notification preferences": (manager, f"{base}/notifications/preferences"),
         "sign in": (fresh_client(app), "/login/"),
+        "sign up": (fresh_client(app), "/signup/"),
+        "forgotten password": (fresh_client(app), "/account/forgot-password"),
+        "sessions": (alice, "/account/sessions/"),
+        "password": (alice, f"{base}/account/password"),
+        "mfa enrolment": (alice, f"{base}/mfa/enroll"),
     }
     for name, (client, path) in pages.items():
         page = client.get(path, headers=DE)
