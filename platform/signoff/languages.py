@@ -19,7 +19,7 @@ guessed. The API's JSON keeps plain numbers ("1500.50"), whatever the language.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -38,6 +38,7 @@ from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from signoff.errors import N_
 from signoff.extensions import db
 
 #: The languages Signoff speaks, the first the default.
@@ -63,15 +64,24 @@ __all__ = [
     "select_locale",
     "set_user_language",
     "status_word",
+    "translated",
+    "translated_errors",
     "user_language",
 ]
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalogue without translating it here: a constant kept in
-    English (API descriptions, stored text) and translated where a person sees it, with
-    ``gettext(message)``."""
-    return message
+def translated(message: str) -> str:
+    """``message`` in the current language when the catalogue has it (constants marked
+    with :func:`N_`), else as it is: the one place where messages made in English by the
+    lower floors (refusals, input errors) are translated for a person or an API caller."""
+    return str(_(message)) if message else message
+
+
+def translated_errors(errors: Mapping[str, list[str]] | None) -> dict[str, list[str]] | None:
+    """Every message of an ``{"input_data.amount": [...]}`` mapping, translated."""
+    if not errors:
+        return None
+    return {path: [translated(m) for m in messages] for path, messages in errors.items()}
 
 
 def user_language(user_id: int, session: Session | None = None) -> str | None:

@@ -34,6 +34,7 @@ from signoff.db.ids import as_uuid
 from signoff.errors import MfaError
 from signoff.extensions import db
 from signoff.inputs import date_problem
+from signoff.languages import translated, translated_errors
 from signoff.limiter import RateLimited
 from signoff.security import mfa
 from signoff.security.actor import request_actor
@@ -315,7 +316,12 @@ class PortalView(TenantScoped, SignoffView):
                 results.append({"id": str(rid), "ok": True, "status": result.status})
             except ActionError as exc:
                 results.append(
-                    {"id": str(rid), "ok": False, "code": exc.code, "message": exc.message}
+                    {
+                        "id": str(rid),
+                        "ok": False,
+                        "code": exc.code,
+                        "message": translated(exc.message),
+                    }
                 )
         # Titles only of the items the user just decided: a refused id may be a
         # request this user is not allowed to see.
@@ -435,7 +441,7 @@ class PortalView(TenantScoped, SignoffView):
                     mfa.verify_code(db.session, uid, code)
             except MfaError as exc:
                 db.session.rollback()
-                return self._refill(req, exc.status, mfa_error=exc.message, **refill)
+                return self._refill(req, exc.status, mfa_error=translated(exc.message), **refill)
             except RateLimited as exc:
                 db.session.rollback()
                 msg = _(
@@ -462,12 +468,12 @@ class PortalView(TenantScoped, SignoffView):
                     else _("This step needs two-step verification: set it up first.")
                 )
                 return self._refill(req, 403, mfa_error=msg, **refill)
-            return self._refill(req, exc.status, error=exc.message, **refill)
+            return self._refill(req, exc.status, error=translated(exc.message), **refill)
         except Invalid as exc:
             db.session.rollback()
-            return self._refill(req, exc.status, error=exc.message, **refill)
+            return self._refill(req, exc.status, error=translated(exc.message), **refill)
         except ActionError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(here)
         flash(decision_message(db.session, verdict, result.request_id, step), "success")
         return redirect(here)
@@ -485,7 +491,7 @@ class PortalView(TenantScoped, SignoffView):
             )
             flash(_("Comment added."), "success")
         except ActionError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         return redirect(here + "#timeline")
 
     @expose("/requests/<request_id>/withdraw", methods=["GET", "POST"])
@@ -513,7 +519,7 @@ class PortalView(TenantScoped, SignoffView):
             do_withdraw(db.session, actor=request_actor(), request_id=req.id)
             flash(_("Withdrawn. The approvers no longer see it."), "success")
         except ActionError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         return redirect(here)
 
     @expose("/requests/<request_id>/resubmit", methods=["GET", "POST"])
@@ -542,10 +548,10 @@ class PortalView(TenantScoped, SignoffView):
             except FormProblems as exc:
                 values, errors = exc.values, exc.errors or {}
             except Invalid as exc:
-                errors = exc.errors or {}
-                message = exc.message if not errors else None
+                errors = translated_errors(exc.errors) or {}
+                message = translated(exc.message) if not errors else None
             except ActionError as exc:
-                message = exc.message
+                message = translated(exc.message)
             req = get_request_for(db.session, user_id=uid, request_id=request_id)
         return self.render(
             "signoff/portal_form.html",
@@ -630,11 +636,13 @@ class PortalView(TenantScoped, SignoffView):
                 values, errors = exc.values, exc.errors or {}
                 status = 422
             except Invalid as exc:
-                errors = exc.errors or ({exc.field: [exc.message]} if exc.field else {})
-                message = None if exc.errors else exc.message
+                errors = translated_errors(exc.errors) or (
+                    {exc.field: [translated(exc.message)]} if exc.field else {}
+                )
+                message = None if exc.errors else translated(exc.message)
                 status = 422
             except ActionError as exc:
-                message = exc.message
+                message = translated(exc.message)
                 status = 422
                 missing = missing_approvers(
                     defn, exc, is_admin=bool(tenant_nav(db.session)["is_admin"])
@@ -691,7 +699,7 @@ class PortalView(TenantScoped, SignoffView):
                     flash(_("Delegation saved."), "success")
                     return redirect(url_for("PortalView.delegations"))
                 except ActionError as exc:
-                    error = exc.message
+                    error = translated(exc.message)
         directory = Directory.load(session)
         rows = list(
             session.scalars(
@@ -734,7 +742,7 @@ class PortalView(TenantScoped, SignoffView):
         except ActionError as exc:
             if exc.status == 404:
                 abort(404)
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         return redirect(url_for("PortalView.delegations"))
 
 

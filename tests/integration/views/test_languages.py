@@ -114,6 +114,19 @@ def test_german_accept_language_renders_every_portal_page_in_german(
         assert "Waiting for you" in _english_left(english)  # the check does find English
 
 
+def test_every_admin_page_is_in_german(app: Any, portal_tenant: Any, login: Any) -> None:
+    """The admin pages, found by following the admin navigation from the overview."""
+    submit(app, portal_tenant, "expense_approval", {"amount": "20", "description": "Taxi"})
+    admin = login(portal_tenant.username("admin"))
+    overview = text_of(admin.get(f"/t/{portal_tenant.slug}/admin/", headers=DE))
+    tabs = re.findall(r'<li><a href="([^"]+)" class="[^"]*">([^<]+)</a></li>', overview)
+    assert len(tabs) >= 15 and ("Mitglieder" in dict(tabs).values())
+    for path, label in tabs:
+        page = admin.get(path, headers=DE)
+        assert page.status_code == 200, (label, page.status_code)
+        assert _english_left(text_of(page)) == [], label
+
+
 def test_the_profile_language_wins_over_the_header(portal_tenant: Any, login: Any) -> None:
     base = f"/t/{portal_tenant.slug}"
     alice = login(portal_tenant.username("alice"))
@@ -258,3 +271,34 @@ def test_emails_go_out_in_the_recipients_language(
     # Nobody else's language changed: the second manager (no choice) reads English.
     english = mail_to("manager2")
     assert "asks for your approval" in english.text and "1,500.50" in english.text
+
+
+def test_api_error_messages_are_translated_and_their_codes_stay(
+    app: Any, portal_tenant: Any
+) -> None:
+    from tests.integration.api.conftest import Api
+
+    api = Api(fresh_client(app), portal_tenant)
+    body = {"workflow": "expense_approval", "title": "Ohne Betrag", "input_data": {}}
+    answers = {
+        lang: api.post("/api/v1/requests/", "alice", json=body, headers={"Accept-Language": lang})
+        for lang in ("en", "de")
+    }
+    assert {a.status_code for a in answers.values()} == {422}
+    english, german = answers["en"].get_json(), answers["de"].get_json()
+    assert english["code"] == german["code"] == "invalid_input"
+    assert english["errors"]["input_data.amount"] == ["is required"]
+    assert german["errors"]["input_data.amount"] == ["ist erforderlich"]
+    # An engine refusal: the requester may not decide on their own request.
+    rid = submit(app, portal_tenant, "expense_approval", {"amount": "5000", "description": "Taxi"})
+    refused = api.post(
+        f"/api/v1/approval-workflow/approve/{rid}/0",
+        "alice",
+        json={},
+        headers={"Accept-Language": "de"},
+    ).get_json()
+    german_refusals = {
+        "self_approval": "der Antragsteller kann nicht über seinen eigenen Antrag entscheiden",
+        "not_eligible": "Sie gehören nicht zu den Genehmigenden dieses Schritts",
+    }
+    assert refused["message"] == german_refusals[refused["code"]], refused
