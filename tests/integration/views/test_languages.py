@@ -302,3 +302,20 @@ def test_api_error_messages_are_translated_and_their_codes_stay(
         "not_eligible": "Sie gehören nicht zu den Genehmigenden dieses Schritts",
     }
     assert refused["message"] == german_refusals[refused["code"]], refused
+
+
+def test_the_operator_console_is_in_german(app: Any, portal_tenant: Any) -> None:
+    from signoff.cli.operator import create_operator_user
+    from tests.fixtures.tenants import web_login
+
+    name = f"op-{uuid.uuid4().hex[:6]}"
+    password = "Operat0r-passphrase!"
+    create_operator_user(app, name, f"{name}@ops.example", password, "Olga", "Ops")
+    operator = fresh_client(app)
+    web_login(operator, name, password)
+    for path in ("/operator/", "/operator/tenants/", "/operator/audit/", "/operator/support/"):
+        page = operator.get(path, headers=DE)
+        assert page.status_code == 200, path
+        html = text_of(page)
+        assert '<html lang="de">' in html and _english_left(html) == [], path
+    assert "Mandanten" in text_of(operator.get("/operator/", headers=DE))
