@@ -24,6 +24,8 @@ from typing import Any
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user
 from werkzeug.wrappers import Response
 
@@ -163,7 +165,7 @@ class AccountView(SignoffView):
                 sm = current_appbuilder().sm
                 login_user(account, remember=False)
                 sm.update_user_auth_stat(account, True)
-                flash(f"Welcome to {info.tenant_name}.", "success")
+                flash(_("Welcome to %(name)s.", name=info.tenant_name), "success")
                 return redirect(url_for("PortalView.home", tenant_slug=info.tenant_slug))
         return _page(
             self,
@@ -230,7 +232,7 @@ class AccountView(SignoffView):
                 errors, status = {"code": _limited(exc)}, 429
             else:
                 # Every session of the account ended with the reset (same transaction).
-                flash("Your password was changed. Sign in with the new one.", "success")
+                flash(_("Your password was changed. Sign in with the new one."), "success")
                 return redirect(current_appbuilder().get_url_for_login)
         return _page(
             self,
@@ -273,7 +275,7 @@ class PasswordView(TenantScoped, SignoffView):
                 errors, status = {"current_password": _limited(exc)}, 429
             else:
                 # The person's other sessions ended with the change (same transaction).
-                flash("Your password was changed. You were signed out elsewhere.", "success")
+                flash(_("Your password was changed. You were signed out elsewhere."), "success")
                 return redirect(url_for("PortalView.home"))
         needs_code = mfa.is_enrolled(session, uid)
         nav = tenant_nav(session)
@@ -321,7 +323,7 @@ class SessionsView(SignoffView):
         token = sessions.current_session_token()
         if sid is None or not sessions.end_session(token, session_id=sid, reason="signed_out"):
             return error_page(404, "No such session", "It may have ended already.")
-        flash("That session was signed out.", "success")
+        flash(_("That session was signed out."), "success")
         return redirect(url_for("SessionsView.index"))
 
     @expose("/revoke-others", methods=["POST"])
@@ -338,7 +340,12 @@ class SessionsView(SignoffView):
         )
         session.commit()
         flash(
-            f"Signed out everywhere else ({count} session{'s' if count != 1 else ''}).", "success"
+            ngettext(
+                "Signed out everywhere else (%(num)s session).",
+                "Signed out everywhere else (%(num)s sessions).",
+                count,
+            ),
+            "success",
         )
         return redirect(url_for("SessionsView.index"))
 

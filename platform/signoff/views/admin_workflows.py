@@ -16,6 +16,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -228,7 +229,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
                         check_tenant=True,
                         confirm_warnings=request.form.get("confirm_warnings") == "yes",
                     )
-                    flash(f"Saved as version {number}.", "success")
+                    flash(_("Saved as version %(num)s.", num=number), "success")
                     return redirect(url_for("WorkflowAdminView.show", key=new_key))
                 except DefinitionWarnings as exc:
                     db.session.rollback()
@@ -298,7 +299,7 @@ class RuleAdminView(TenantScoped, SignoffView):
         db.session.delete(row)
         _audit_rule("rule.deleted", str(rid), {"name": name})
         db.session.commit()
-        flash(f"Rule {name!r} deleted.", "success")
+        flash(_("Rule “%(name)s” deleted.", name=name), "success")
         return redirect(url_for("RuleAdminView.list"))
 
     def _edit(self, row: ApprovalRule | None) -> str | Response:
@@ -359,7 +360,7 @@ class RuleAdminView(TenantScoped, SignoffView):
                             },
                         )
                         db.session.commit()
-                        flash(f"Rule {rule.name!r} saved.", "success")
+                        flash(_("Rule “%(name)s” saved.", name=rule.name), "success")
                         return redirect(url_for("RuleAdminView.list"))
         page = self.render(
             "signoff/admin_rule_edit.html",

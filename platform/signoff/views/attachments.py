@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Flask, abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
@@ -81,11 +83,11 @@ class AttachmentsView(TenantScoped, SignoffView):
         files = [(f.filename, f.read()) for f in chosen_files()]
         body = (request.form.get("body") or "").strip()
         if not files and not body:
-            flash("Choose a file to attach.", "danger")
+            flash(_("Choose a file to attach."), "danger")
             return redirect(here + "#attachments")
         problems = check_uploads(files)
         if problems:
-            flash("Nothing was attached. " + " ".join(problems), "danger")
+            flash(_("Nothing was attached.") + " " + " ".join(problems), "danger")
             return redirect(here + "#attachments")
         comment_id = None
         if body:
@@ -97,11 +99,13 @@ class AttachmentsView(TenantScoped, SignoffView):
             comment_id = done.extra.get("comment_id")
         problems = attach_uploads(req.id, files, comment_id)
         if problems:
-            flash("Not attached: " + " ".join(problems), "danger")
+            flash(_("Not attached:") + " " + " ".join(problems), "danger")
         elif files:
-            flash(f"Attached {len(files)} file{'s' if len(files) > 1 else ''}.", "success")
+            flash(
+                ngettext("Attached %(num)s file.", "Attached %(num)s files.", len(files)), "success"
+            )
         else:
-            flash("Comment added.", "success")
+            flash(_("Comment added."), "success")
         return redirect(here + "#attachments")
 
     @expose("/attachments/<attachment_id>/download")

@@ -14,6 +14,7 @@ from typing import Any
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from signoff.billing import plans, quotas, service
@@ -83,7 +84,10 @@ class BillingAdminView(TenantScoped, SignoffView):
             session.rollback()
             flash(exc.message, "danger")
         else:
-            flash(f"You are now on the {plans.get_plan(result['plan']).name} plan.", "success")
+            flash(
+                _("You are now on the %(plan)s plan.", plan=plans.get_plan(result["plan"]).name),
+                "success",
+            )
         return redirect(url_for("BillingAdminView.index"))
 
     @expose("/cancel", methods=["POST"])
@@ -97,7 +101,7 @@ class BillingAdminView(TenantScoped, SignoffView):
             session.rollback()
             flash(exc.message, "danger")
         else:
-            flash("Cancelled: your plan stays until the end of the period.", "success")
+            flash(_("Cancelled: your plan stays until the end of the period."), "success")
         return redirect(url_for("BillingAdminView.index"))
 
 

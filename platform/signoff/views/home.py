@@ -143,7 +143,10 @@ class ProfileView(SignoffView):
             back = "/account/profile"
         full = clean_name(request.form.get("name"), limit=NAME_MAX)
         if full is None:
-            flash(f"Name: enter your name (up to {NAME_MAX} characters, no < or >).", "danger")
+            flash(
+                _("Name: enter your name (up to %(num)s characters, no < or >).", num=NAME_MAX),
+                "danger",
+            )
             return redirect(back)
         session = db.session
         user = current_appbuilder().sm.get_user_by_id(int(current_user.id))
@@ -158,7 +161,7 @@ class ProfileView(SignoffView):
             payload={"from": previous, "to": full},
         )
         session.commit()
-        flash("Your name was changed.", "success")
+        flash(_("Your name was changed."), "success")
         return redirect(back)
 
     @expose("/profile/language", methods=["POST"])
@@ -223,7 +226,7 @@ class TenantProfileView(TenantScoped, SignoffView):
         except MfaError as exc:
             session.rollback()
             if exc.code == "mfa_required":
-                flash("Enter a code from your authenticator app first, then ask again.", "info")
+                flash(_("Enter a code from your authenticator app first, then ask again."), "info")
                 return redirect(url_for("MfaView.verify", next=back))
             flash(exc.message, "danger")
             return redirect(back)

@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from flask_login import user_logged_in, user_logged_out
 from werkzeug.wrappers import Response
 
@@ -92,11 +93,11 @@ class MfaView(TenantScoped, SignoffView):
             code = (request.form.get("code") or "")[:CODE_MAX]
             try:
                 if request.form.get("kind") == "recovery":
-                    _, left = mfa.use_recovery_code(db.session, uid, code)
-                    flash(f"Verified with a recovery code ({left} left).", "warning")
+                    _verified_at, left = mfa.use_recovery_code(db.session, uid, code)
+                    flash(_("Verified with a recovery code (%(num)s left).", num=left), "warning")
                 else:
                     mfa.verify_code(db.session, uid, code)
-                    flash("Verified.", "success")
+                    flash(_("Verified."), "success")
                 return redirect(nxt)
             except MfaError as exc:
                 message, status = exc.message, exc.status
