@@ -75,7 +75,17 @@ def test_the_portal_in_german(
     page.wait_for_url(lambda url: "/requests/" in url)
     assert "1.500" in page.locator("[data-testid=input-data]").inner_text()
 
+    page.context.close()
+
+    # An admin page in German: the members page with its invitation form.
+    page = _german_page(browser, base, tenant.username("admin"), f"/t/{tenant.slug}/admin/members/")
+    assert page.locator("h1").first.inner_text() == "Mitglieder"
+    assert page.get_by_role("button", name="Einladung erstellen").is_visible()
+    page.screenshot(path=str(artifacts / "languages-de-admin-members.png"), full_page=True)
+    page.context.close()
+
     # The profile's language beats the browser's.
+    page = _german_page(browser, base, tenant.username("alice"), f"/t/{tenant.slug}/mine")
     page.goto(f"{base}/t/{tenant.slug}/account/profile")
     page.select_option("#profile-language-select", "en")
     page.get_by_test_id("profile-language-save").click()
