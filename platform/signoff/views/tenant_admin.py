@@ -17,6 +17,7 @@ from flask import abort, current_app, flash, g, make_response, redirect, request
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -236,8 +237,11 @@ class TenantAdminView(TenantScoped, SignoffView):
                 sent = True
             except Exception as exc:
                 flash(
-                    f"The invitation e-mail could not be sent ({type(exc).__name__}): "
-                    "share this link instead.",
+                    _(
+                        "The invitation e-mail could not be sent (%(error)s): "
+                        "share this link instead.",
+                        error=type(exc).__name__,
+                    ),
                     "danger",
                 )
         return self.render(
@@ -282,7 +286,7 @@ class TenantAdminView(TenantScoped, SignoffView):
             row.revoked_at = datetime.now(UTC)
             _audit(session, "invitation.revoked", "invitation", str(row.id), email=row.email)
             session.commit()
-            flash(f"Invitation for {row.email} revoked.", "success")
+            flash(_("Invitation for %(email)s revoked.", email=row.email), "success")
         return redirect(url_for("TenantAdminView.members"))
 
     @expose("/members/<member_id>", methods=["GET", "POST"])
@@ -300,7 +304,7 @@ class TenantAdminView(TenantScoped, SignoffView):
         if request.method == "POST":
             error = self._save_member(session, membership, roles)
             if error is None:
-                flash("Member saved.", "success")
+                flash(_("Member saved."), "success")
                 return redirect(url_for("TenantAdminView.members"))
             session.rollback()
             membership = session.get(Membership, mid)
@@ -329,7 +333,7 @@ class TenantAdminView(TenantScoped, SignoffView):
         back = url_for("TenantAdminView.member", member_id=membership.id)
         actor_id = int(g.user.id)
         if not mfa.is_fresh(actor_id):
-            flash("Resetting an authenticator needs a fresh multi-factor check.", "info")
+            flash(_("Resetting an authenticator needs a fresh multi-factor check."), "info")
             return redirect(mfa_url(back))
         try:
             existed = mfa.admin_reset(session, actor_id=actor_id, user_id=membership.user_id)
@@ -339,9 +343,9 @@ class TenantAdminView(TenantScoped, SignoffView):
             return redirect(back)
         session.commit()
         flash(
-            "Authenticator reset: the member enrols again at their next multi-factor check."
+            _("Authenticator reset: the member enrols again at their next multi-factor check.")
             if existed
-            else "This member had no authenticator; nothing to reset.",
+            else _("This member had no authenticator; nothing to reset."),
             "success",
         )
         return redirect(back)
@@ -425,7 +429,7 @@ class TenantAdminView(TenantScoped, SignoffView):
                     after={"name": tenant.name, "accent_color": color},
                 )
                 session.commit()
-                flash("Branding saved.", "success")
+                flash(_("Branding saved."), "success")
                 return redirect(url_for("TenantAdminView.branding"))
             session.rollback()
             tenant = current_tenant(session)
@@ -481,20 +485,20 @@ class TenantAdminView(TenantScoped, SignoffView):
         try:
             from signoff.audit.report import generate_compliance_report
         except ImportError:
-            flash("Compliance reports are not available in this installation.", "warning")
+            flash(_("Compliance reports are not available in this installation."), "warning")
             return redirect(url_for("TenantAdminView.audit"))
         fmt = request.args.get("format", "csv")
         try:
             start = date.fromisoformat(request.args.get("start", ""))
             end = date.fromisoformat(request.args.get("end", ""))
         except ValueError:
-            flash("Give a start and an end date.", "danger")
+            flash(_("Give a start and an end date."), "danger")
             return redirect(url_for("TenantAdminView.audit"))
         if date_problem(start) or date_problem(end):
             flash(f"Dates {date_problem(start) or date_problem(end)}.", "danger")
             return redirect(url_for("TenantAdminView.audit"))
         if fmt not in ("csv", "pdf") or end < start:
-            flash("Choose CSV or PDF and an end date after the start.", "danger")
+            flash(_("Choose CSV or PDF and an end date after the start."), "danger")
             return redirect(url_for("TenantAdminView.audit"))
         tenant = current_tenant(db.session)
         body = generate_compliance_report(
