@@ -18,6 +18,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose, has_access
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -250,7 +251,7 @@ class OperatorView(SignoffView):
                 danger=True,
             )
         if status not in TENANT_STATUSES:
-            flash("Unknown status.", "danger")
+            flash(_("Unknown status."), "danger")
         elif status != tenant.status:
             before = tenant.status
             tenant.status = status
@@ -265,10 +266,15 @@ class OperatorView(SignoffView):
             )
             db.session.commit()
             flash(
-                f"{tenant.slug} is now suspended: its members see a suspension notice until "
-                "you reactivate it."
+                _(
+                    "%(slug)s is now suspended: its members see a suspension notice until "
+                    "you reactivate it.",
+                    slug=tenant.slug,
+                )
                 if status == "suspended"
-                else f"{tenant.slug} is active again: its members can sign in to it.",
+                else _(
+                    "%(slug)s is active again: its members can sign in to it.", slug=tenant.slug
+                ),
                 "success",
             )
         return redirect(url_for(f"OperatorView.{back}"))
@@ -281,7 +287,14 @@ class OperatorView(SignoffView):
         count = retry_all_dead(db.session, tenant.id)
         self._record(tenant, "notifications.retried", {"deliveries": count})
         db.session.commit()
-        flash(f"{count} dead deliveries of {tenant.slug} will be attempted again.", "success")
+        flash(
+            _(
+                "%(num)s dead deliveries of %(slug)s will be attempted again.",
+                num=count,
+                slug=tenant.slug,
+            ),
+            "success",
+        )
         return redirect(url_for("OperatorView.tenants"))
 
     @expose("/tenants/<tenant_id>/plan", methods=["POST"])

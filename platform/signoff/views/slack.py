@@ -15,6 +15,7 @@ from flask import abort, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from signoff.errors import NotFound
@@ -61,7 +62,7 @@ class SlackAdminView(TenantScoped, SignoffView):
                 session.rollback()
                 errors[exc.field or "form"] = exc.message
             else:
-                flash("Slack connected.", "success")
+                flash(_("Slack connected."), "success")
                 return redirect(url_for("SlackAdminView.index"))
         tenant = current_tenant(session)
         links = settings.confirmed_links(session())
@@ -86,7 +87,7 @@ class SlackAdminView(TenantScoped, SignoffView):
         session = db.session
         if settings.disconnect(session(), actor_id=_me()):
             session.commit()
-            flash("Slack disconnected; every member's link was removed.", "success")
+            flash(_("Slack disconnected; every member's link was removed."), "success")
         return redirect(url_for("SlackAdminView.index"))
 
     @expose("/links/<int:user_id>/unlink", methods=["POST"])
@@ -95,7 +96,7 @@ class SlackAdminView(TenantScoped, SignoffView):
         if user_id > 2**31 - 1 or not settings.unlink(session(), actor_id=_me(), user_id=user_id):
             abort(404)
         session.commit()
-        flash("Slack link removed.", "success")
+        flash(_("Slack link removed."), "success")
         return redirect(url_for("SlackAdminView.index"))
 
 
@@ -151,14 +152,19 @@ class SlackLinkView(TenantScoped, SignoffView):
         except SlackCallFailed as exc:
             session.rollback()
             flash(
-                f"Slack did not deliver the message ({exc.code}). Check the member ID and "
-                "try again.",
+                _(
+                    "Slack did not deliver the message (%(code)s). Check the member ID and "
+                    "try again.",
+                    code=exc.code,
+                ),
                 "danger",
             )
             return redirect(url_for("SlackLinkView.index"))
         flash(
-            "Check your direct messages from the Signoff app in Slack and open the link "
-            "while signed in here.",
+            _(
+                "Check your direct messages from the Signoff app in Slack and open the link "
+                "while signed in here."
+            ),
             "success",
         )
         return redirect(url_for("SlackLinkView.index"))
@@ -168,7 +174,7 @@ class SlackLinkView(TenantScoped, SignoffView):
         session = db.session
         if settings.unlink(session(), actor_id=_me(), user_id=_me()):
             session.commit()
-            flash("Your Slack account is no longer linked.", "success")
+            flash(_("Your Slack account is no longer linked."), "success")
         return redirect(url_for("SlackLinkView.index"))
 
     @expose("/confirm/<token>", methods=["GET", "POST"])
@@ -183,7 +189,7 @@ class SlackLinkView(TenantScoped, SignoffView):
             if request.method == "POST":
                 settings.confirm_link(session(), claim, user_id=_me())
                 session.commit()
-                flash("Your Slack account is linked.", "success")
+                flash(_("Your Slack account is linked."), "success")
                 return redirect(url_for("SlackLinkView.index"))
             settings.check_claim(session(), claim, user_id=_me())
         except NotFound:
