@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response
 from signoff.db.ids import as_uuid
 from signoff.errors import MfaError
 from signoff.extensions import current_appbuilder, db
+from signoff.languages import translated
 from signoff.limiter import RateLimited, client_address
 from signoff.provisioning import verification
 from signoff.provisioning.credentials import PasswordError, change_password, complete_reset
@@ -60,7 +61,9 @@ def link_problem(exc: TokenError) -> Response:
         "expired": "This link has expired",
         "withdrawn": "This invitation is no longer valid",
     }
-    return error_page(exc.status, titles.get(exc.code, "This link was already used"), exc.message)
+    return error_page(
+        exc.status, titles.get(exc.code, "This link was already used"), translated(exc.message)
+    )
 
 
 def mail_unavailable() -> Response:
@@ -225,9 +228,9 @@ class AccountView(SignoffView):
             except TokenError as exc:
                 return link_problem(exc)
             except PasswordError as exc:
-                errors, status = {exc.field: exc.message}, 422
+                errors, status = {exc.field: translated(exc.message)}, 422
             except MfaError as exc:
-                errors, status = {"code": exc.message}, exc.status
+                errors, status = {"code": translated(exc.message)}, exc.status
             except RateLimited as exc:
                 errors, status = {"code": _limited(exc)}, 429
             else:
@@ -268,9 +271,9 @@ class PasswordView(TenantScoped, SignoffView):
                     keep_session=sessions.current_session_token(),
                 )
             except PasswordError as exc:
-                errors, status = {exc.field: exc.message}, 422
+                errors, status = {exc.field: translated(exc.message)}, 422
             except MfaError as exc:
-                errors, status = {"code": exc.message}, exc.status
+                errors, status = {"code": translated(exc.message)}, exc.status
             except RateLimited as exc:
                 errors, status = {"current_password": _limited(exc)}, 429
             else:

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from signoff.db.binding import bound_tenant
 from signoff.errors import ActionError, MfaError
 from signoff.extensions import db, limiter
+from signoff.languages import translated
 from signoff.limiter import client_address
 from signoff.notifications import links
 from signoff.notifications.format import key_fields
@@ -226,7 +227,7 @@ class ActionLinkView(SignoffView):
                 verified_at = mfa.verify_code(session, claim.user_id, code)
             except MfaError as exc:
                 session.rollback()
-                return self._page(found, error=exc.message, status=exc.status)
+                return self._page(found, error=translated(exc.message), status=exc.status)
         actor = actions.Actor(
             user_id=claim.user_id,
             method="email",
@@ -250,7 +251,7 @@ class ActionLinkView(SignoffView):
             result = decide(session, **kwargs)
         except ActionError as exc:
             session.rollback()
-            return self._page(found, error=exc.message, status=exc.status)
+            return self._page(found, error=translated(exc.message), status=exc.status)
         if result.replayed:
             return self._problem(_used())
         done = "approved" if claim.verdict == "approve" else "rejected"
@@ -270,8 +271,8 @@ class ActionLinkView(SignoffView):
 
 def _link_problem(exc: links.LinkError) -> Problem:
     if exc.code == "expired":
-        return Problem(410, _("This link has expired"), exc.message)
-    return Problem(400, _("This link is not valid"), exc.message)
+        return Problem(410, _("This link has expired"), translated(exc.message))
+    return Problem(400, _("This link is not valid"), translated(exc.message))
 
 
 def register(appbuilder: AppBuilder) -> None:

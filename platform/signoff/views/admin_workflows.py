@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE
 from signoff.security.actor import request_actor
 from signoff.tenancy.access import require_tenant
@@ -218,7 +219,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
                 data = from_yaml(text)
             except YamlProblem as exc:
                 where = f" (line {exc.line})" if exc.line else ""
-                errors["definition"] = [exc.message + where]
+                errors["definition"] = [translated(exc.message) + where]
             if data is not None and not errors:
                 try:
                     number = do_save_workflow(
@@ -238,7 +239,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
                     db.session.rollback()
                     errors.update(exc.as_dict())
                 except ActionError as exc:
-                    errors["definition"] = [exc.message]
+                    errors["definition"] = [translated(exc.message)]
             status = 422
         page = self.render(
             "signoff/admin_workflow_edit.html",
@@ -324,7 +325,9 @@ class RuleAdminView(TenantScoped, SignoffView):
             try:
                 data = from_yaml(text)
             except YamlProblem as exc:
-                errors["definition"] = [exc.message + (f" (line {exc.line})" if exc.line else "")]
+                errors["definition"] = [
+                    translated(exc.message) + (f" (line {exc.line})" if exc.line else "")
+                ]
             if data is not None and not errors:
                 try:
                     (rule,) = registry.validate_rules([data])

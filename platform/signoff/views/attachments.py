@@ -28,6 +28,7 @@ from signoff.attachments.content import PREVIEW_TYPES
 from signoff.attachments.queries import attachments_of, get_attachment_for, read_content
 from signoff.errors import ActionError
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.security.actor import request_actor
 from signoff.views.common import SignoffView, user_names
 from signoff.views.tenant_base import TenantScoped
@@ -48,7 +49,7 @@ def check_uploads(files: list[tuple[str | None, bytes]]) -> list[str]:
         try:
             check_upload(data)
         except ActionError as exc:
-            problems.append(f"{name or 'file'}: {exc.message}")
+            problems.append(f"{name or 'file'}: {translated(exc.message)}")
     return problems
 
 
@@ -68,7 +69,7 @@ def attach_uploads(
                 comment_id=comment_id,
             )
         except ActionError as exc:
-            problems.append(f"{name or 'file'}: {exc.message}")
+            problems.append(f"{name or 'file'}: {translated(exc.message)}")
     return problems
 
 
@@ -94,7 +95,7 @@ class AttachmentsView(TenantScoped, SignoffView):
             try:
                 done = do_comment(db.session, actor=request_actor(), request_id=req.id, body=body)
             except ActionError as exc:
-                flash(exc.message, "danger")
+                flash(translated(exc.message), "danger")
                 return redirect(here + "#attachments")
             comment_id = done.extra.get("comment_id")
         problems = attach_uploads(req.id, files, comment_id)

@@ -21,6 +21,7 @@ from signoff.billing import plans, quotas, service
 from signoff.billing.stripe_api import js_url
 from signoff.errors import ActionError, Invalid
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE
 from signoff.views.common import SignoffView, tenant_nav
 from signoff.views.tenant_base import TenantScoped
@@ -45,7 +46,7 @@ class BillingAdminView(TenantScoped, SignoffView):
                 invoices = service.invoices(session())
                 card = service.payment_method(session())
             except ActionError as exc:
-                stripe_error = exc.message
+                stripe_error = translated(exc.message)
         return self.render(
             "signoff/admin_billing.html",
             nav=tenant_nav(session),
@@ -82,7 +83,7 @@ class BillingAdminView(TenantScoped, SignoffView):
             session.commit()
         except ActionError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         else:
             flash(
                 _("You are now on the %(plan)s plan.", plan=plans.get_plan(result["plan"]).name),
@@ -99,7 +100,7 @@ class BillingAdminView(TenantScoped, SignoffView):
             session.commit()
         except ActionError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         else:
             flash(_("Cancelled: your plan stays until the end of the period."), "success")
         return redirect(url_for("BillingAdminView.index"))

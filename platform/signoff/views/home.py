@@ -37,6 +37,7 @@ from signoff.languages import (
     force_locale,
     select_locale,
     set_user_language,
+    translated,
     user_language,
 )
 from signoff.security import mfa, sessions
@@ -228,7 +229,7 @@ class TenantProfileView(TenantScoped, SignoffView):
             if exc.code == "mfa_required":
                 flash(_("Enter a code from your authenticator app first, then ask again."), "info")
                 return redirect(url_for("MfaView.verify", next=back))
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(back)
         return self.render(
             "signoff/mfa_recovery_codes.html",

@@ -20,6 +20,7 @@ from flask_login import user_logged_in, user_logged_out
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.limiter import RateLimited
 from signoff.security import mfa, mfa_state, mfa_web
 from signoff.security.mfa import MfaError
@@ -57,7 +58,7 @@ class MfaView(TenantScoped, SignoffView):
                 codes = mfa.confirm_enrolment(db.session, uid, code)
                 return self._page("signoff/mfa_recovery_codes.html", codes=codes, next=nxt)
             except MfaError as exc:
-                message, status = exc.message, exc.status
+                message, status = translated(exc.message), exc.status
             except RateLimited as exc:
                 message, status = _limited(exc), 429
         try:
@@ -65,7 +66,7 @@ class MfaView(TenantScoped, SignoffView):
                 db.session, g.user, restart=request.args.get("restart") == "1"
             )
         except MfaError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(url_for("MfaView.verify", next=nxt))
         resp = self._page(
             "signoff/mfa_enroll.html",
@@ -100,7 +101,7 @@ class MfaView(TenantScoped, SignoffView):
                     flash(_("Verified."), "success")
                 return redirect(nxt)
             except MfaError as exc:
-                message, status = exc.message, exc.status
+                message, status = translated(exc.message), exc.status
             except RateLimited as exc:
                 message, status = _limited(exc), 429
         reason = (

@@ -29,6 +29,7 @@ from signoff.db.binding import bound_tenant
 from signoff.db.ids import as_uuid
 from signoff.errors import ActionError
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.notifications.dispatch import retry_all_dead
 from signoff.notifications.models import NotificationDelivery
 from signoff.tenancy.models import PLANS, TENANT_STATUSES, Membership, Tenant
@@ -316,7 +317,7 @@ class OperatorView(SignoffView):
                 db.session.commit()
             except ActionError as exc:
                 db.session.rollback()
-                flash(exc.message, "danger")
+                flash(translated(exc.message), "danger")
             else:
                 flash(f"{tenant.slug}: plan set ({reason}).", "success")
         elif plan not in PLANS:

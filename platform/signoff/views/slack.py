@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from signoff.errors import NotFound
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.notifications import slack as slack_channel
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.slack_client import SlackCallFailed
@@ -60,7 +61,7 @@ class SlackAdminView(TenantScoped, SignoffView):
                 session.commit()
             except settings.SlackSettingsError as exc:
                 session.rollback()
-                errors[exc.field or "form"] = exc.message
+                errors[exc.field or "form"] = translated(exc.message)
             else:
                 flash(_("Slack connected."), "success")
                 return redirect(url_for("SlackAdminView.index"))
@@ -138,7 +139,8 @@ class SlackLinkView(TenantScoped, SignoffView):
         except settings.SlackSettingsError as exc:
             session.rollback()
             return self._page(
-                errors={exc.field or "form": exc.message}, form={"slack_user_id": slack_id}
+                errors={exc.field or "form": translated(exc.message)},
+                form={"slack_user_id": slack_id},
             )
         who = user.username if user is not None else str(_me())
         try:
@@ -196,7 +198,7 @@ class SlackLinkView(TenantScoped, SignoffView):
             abort(404)
         except settings.SlackSettingsError as exc:
             session.rollback()
-            problem = exc.message
+            problem = translated(exc.message)
         page = self.render(
             "signoff/portal_slack_confirm.html",
             nav=tenant_nav(session),

@@ -26,6 +26,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.inputs import date_problem
+from signoff.languages import translated
 from signoff.notifications.email import mail_configured, send_email
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
@@ -200,7 +201,7 @@ class TenantAdminView(TenantScoped, SignoffView):
                     session, invited_by=int(g.user.id), email=email, roles=roles
                 )
             except InviteError as exc:
-                errors.setdefault(exc.field or "email", []).append(exc.message)
+                errors.setdefault(exc.field or "email", []).append(translated(exc.message))
         if errors or row is None or token is None or email is None:
             session.rollback()
             page = self._members_page(errors, request.form)
@@ -271,7 +272,7 @@ class TenantAdminView(TenantScoped, SignoffView):
             )
         except InviteError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(url_for("TenantAdminView.members"))
         return self._invited(row, token, resent=True)
 
@@ -339,7 +340,7 @@ class TenantAdminView(TenantScoped, SignoffView):
             existed = mfa.admin_reset(session, actor_id=actor_id, user_id=membership.user_id)
         except mfa.MfaError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(back)
         session.commit()
         flash(
