@@ -4,8 +4,9 @@ Standalone: creates a scratch database (both roles, ``admin.upgrade``) from an a
 DSN, loads ``--requests`` requests (default 100,000) into one tenant (and 5,000 into a
 second one, which RLS must keep out), with one approval step each, in set-based
 statements as the owner, then runs, as the app role with the tenant bound, exactly
-what the page runs (:func:`signoff.workflow.search.page`: one keyset page of 50 and
-the capped count) for a mix of filters: none, status, workflow, requester, approver,
+what the page runs (:func:`signoff.workflow.search.page`: for a search, the id look-up
+through ``signoff.request_search`` first; then one keyset page of 50 and the capped
+count) for a mix of filters: none, status, workflow, requester, approver,
 a date range, overdue, a full-text word, a rare word, a phrase, sorted by title, and a
 deep keyset page. Prints p50/p95 per case and overall; the target is p95 < 50 ms.
 

@@ -8,15 +8,25 @@ worker processes (like gunicorn workers; the pool start-up is included in the ti
 on the app's production engine options (socket check at checkout, no pre-ping).
 Prints decisions/s and p50/p99 latency. Target: >= 500 decisions/s on 2 cores.
 
+Then, in the same run and on the same server, pgbench's built-in tpcb-like
+transaction (scale 10, 8 clients, ``--pgbench-seconds`` s; PostgreSQL's ``pgbench`` from
+PATH or PostgreSQL's bin directories, skipped when absent) as the yardstick of what the
+machine does with a transaction of that size, and ``in-process/pgbench ratio: X`` (the
+8-worker, 8-tenant rate over pgbench's tps). Target (issue 11): at least 0.3.
+
     .venv/bin/python bench/workflow_bench.py --requests 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import multiprocessing
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -27,6 +37,7 @@ sys.path.insert(0, str(ROOT / "platform"))
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
 from sqlalchemy import make_url  # noqa: E402
 
 from signoff.db import admin  # noqa: E402
@@ -181,6 +192,49 @@ def check(app, work: list[tuple]) -> None:
             )
 
 
+def find_pgbench() -> str | None:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))
+    return candidates[-1] if candidates else None
+
+
+def pgbench_tps(admin_dsn: str, seconds: int) -> float | None:
+    """tpcb-like, scale 10, 8 clients for ``seconds`` s on a scratch database of the
+    same server; its tps (excluding connection time), or ``None`` without pgbench."""
+    binary = find_pgbench()
+    if binary is None:
+        print("pgbench not found: no ratio")
+        return None
+    base = make_url(admin_dsn).set(drivername="postgresql")
+    name = f"signoff_pgbench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    target = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        # PostgreSQL's own pgbench, with our arguments.
+        subprocess.run(  # noqa: S603
+            [binary, "-i", "-q", "-s", "10", target], check=True, capture_output=True
+        )
+        out = subprocess.run(  # noqa: S603
+            [binary, "-n", "-c", "8", "-j", "2", "-T", str(seconds), target],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        with psycopg.connect(base.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    return float(match.group(1)) if match else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dsn", default=os.environ.get("TEST_DATABASE_URL"))
@@ -188,6 +242,7 @@ def main() -> None:
         "--redis", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--pgbench-seconds", type=int, default=20)
     args = parser.parse_args()
     if not args.dsn:
         parser.error("give --dsn or set TEST_DATABASE_URL (an admin DSN)")
@@ -220,18 +275,24 @@ def main() -> None:
         tenants = [make_tenant(app) for _ in range(8)]
         # One hot tenant (its audit chain serializes its writers), then the same load
         # spread over 8 tenants, as a SaaS sees it.
+        rates: dict[tuple[int, int], float] = {}
         for workers, spread in ((1, 1), (8, 1), (8, 8)):
             work = submit_all(app, tenants[:spread], args.requests)
             elapsed, lat = run(app, work, workers)
             check(app, work)
             lat.sort()
             n = len(lat)
+            rates[(workers, spread)] = n / elapsed
             print(
                 f"workers={workers:>2} tenants={spread}  decisions={n}  "
                 f"{n / elapsed:8.1f} decisions/s  "
                 f"p50={statistics.median(lat) * 1e3:6.2f} ms  "
                 f"p99={lat[min(n - 1, int(n * 0.99))] * 1e3:6.2f} ms"
             )
+        tps = pgbench_tps(args.dsn, args.pgbench_seconds)
+        if tps:
+            print(f"pgbench tpcb-like scale 10, 8 clients: {tps:8.1f} tps")
+            print(f"in-process/pgbench ratio: {rates[(8, 8)] / tps:.2f} (target >= 0.3)")
     finally:
         drop()
 

@@ -342,6 +342,7 @@ class ApprovalWorkflowView(BaseView):
     @has_access
     def pending(self) -> str:
         from signoff.security import mfa
+        from signoff.workflow.engine import step_label
         from signoff.workflow.queries import inbox
 
         session = self.appbuilder.session
@@ -350,6 +351,7 @@ class ApprovalWorkflowView(BaseView):
             "signoff/addon_pending.html",
             items=items,
             mfa_enrolled=mfa.is_enrolled(session, g.user.id),
+            step_label=step_label,
         )
 
     @expose("/decide/<request_id>/<int:step>", methods=["POST"])
@@ -376,15 +378,21 @@ class ApprovalWorkflowView(BaseView):
             except MfaError as exc:
                 flash(exc.message, "danger")
                 return redirect(url_for(".pending"))
+        from signoff.views.wording import decision_message
+
         try:
-            fn(
+            result = fn(
                 self.appbuilder.session,
                 actor=request_actor(),
                 request_id=request_id,
                 step_index=step,
                 comment=request.form.get("comment"),
             )
-            flash("Decision recorded", "success")
+            # In people's words, as in the portal ("Approved. Waiting for the next step: ...").
+            flash(
+                decision_message(self.appbuilder.session, verdict, result.request_id, step),
+                "success",
+            )
         except ActionError as exc:
             if exc.code == "mfa_required":
                 flash(

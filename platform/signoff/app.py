@@ -20,6 +20,7 @@ from signoff.api.input_guard import install as install_input_guard
 from signoff.config import load_config
 from signoff.db import liveness
 from signoff.db.binding import install_listener, set_current_tenant
+from signoff.db.driver import is_stale_plan, note_busy
 from signoff.db.locks import is_busy
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.languages import install as install_languages
@@ -185,8 +186,18 @@ DATABASE_BUSY_RETRY_AFTER = 1
 def _note_database_unavailable(context: ExceptionContext) -> None:
     """Mark the request when PostgreSQL cannot be reached (refused or lost connection,
     not an error of one statement), or was busy (``locks.BUSY_SQLSTATES``: deadlock,
-    serialization failure, lock not available), for :func:`_install_database_unavailable`."""
+    serialization failure, lock not available), for :func:`_install_database_unavailable`.
+
+    A connection whose cached plans predate a migration (``driver.is_stale_plan``) is
+    treated as lost, so the pool replaces it and its siblings, and the request answers
+    503 ``database_busy``: the client's retry runs on a fresh connection."""
+    stale = is_stale_plan(context.original_exception)
+    if stale:
+        context.is_disconnect = True
     if not has_request_context():
+        return
+    if stale:
+        note_busy()
         return
     if context.is_disconnect or context.connection is None:
         g.signoff_database_unavailable = True

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,9 @@ from flask_limiter import Limiter
 from flask_limiter._manager import LimitManager
 from flask_limiter.errors import RateLimitExceeded
 from limits import RateLimitItem, parse
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
+from redis.exceptions import NoScriptError
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from signoff.db.binding import current_tenant_id
@@ -350,19 +352,111 @@ def storage_unavailable(exc: BaseException, *, always_open: bool = False) -> Non
         raise RateLimitUnavailable() from exc
 
 
+def _sliding_window_storage() -> Any | None:
+    """The limiter's Redis storage when it counts with the sliding-window counter (the
+    default), so that every rule of a call can go to Redis in one pipeline."""
+    strategy = limiter.limiter
+    storage = getattr(strategy, "storage", None)
+    if not isinstance(strategy, SlidingWindowCounterRateLimiter) or not isinstance(
+        storage, RedisStorage
+    ):
+        return None
+    return storage
+
+
+def _windows(storage: RedisStorage, item: RateLimitItem, rule: Rule) -> list[str]:
+    key = item.key_for(*_args(rule))
+    return [
+        storage.prefixed_key(storage._previous_window_key(key)),
+        storage.prefixed_key(storage._current_window_key(key)),
+    ]
+
+
+def _pipelined(storage: RedisStorage, rules: Sequence[Rule], consume: bool) -> Rule | None:
+    """Hit (or only test) every rule in **one** Redis round trip: one ``EVALSHA`` of the
+    limits library's own sliding-window script per rule, sent as one pipeline (the same
+    keys and arithmetic as :meth:`SlidingWindowCounterRateLimiter.hit`/``test``).
+    Returns the first rule that refused, or ``None``.
+
+    The scripts are called by their digest; after a Redis restart or ``SCRIPT FLUSH``
+    they are loaded and the calls that found none are sent again (once).
+    """
+    acquire: Any = storage.lua_acquire_sliding_window
+    window: Any = storage.lua_sliding_window
+    client: Any = storage.get_connection()
+    items = [limit_item(rule.limit) for rule in rules]
+    todo = list(range(len(rules)))
+    answers: dict[int, Any] = {}
+    for attempt in (0, 1):
+        pipe = client.pipeline(transaction=False)
+        for i in todo:
+            keys = _windows(storage, items[i], rules[i])
+            expiry = items[i].get_expiry()
+            if consume:
+                pipe.evalsha(acquire.sha, 2, *keys, items[i].amount, expiry, 1)
+            else:
+                pipe.evalsha(window.sha, 2, *keys, expiry)
+        results = pipe.execute(raise_on_error=False)
+        missing = []
+        for i, result in zip(todo, results, strict=True):
+            if isinstance(result, NoScriptError) and attempt == 0:
+                missing.append(i)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                answers[i] = result
+        if not missing:
+            break
+        for script in (acquire, window):
+            client.script_load(script.script)
+        todo = missing
+    for i, rule in enumerate(rules):
+        if not _allowed(items[i], answers[i], consume):
+            return rule
+    return None
+
+
+def _allowed(item: RateLimitItem, answer: Any, consumed: bool) -> bool:
+    if consumed:
+        return bool(answer)
+    previous, previous_ttl_ms, current = (int(answer[0] or 0), answer[1], int(answer[2] or 0))
+    previous_expires_in = max(0.0, float(previous_ttl_ms or 0)) / 1000
+    weighted = previous * previous_expires_in / item.get_expiry() + current
+    return weighted < item.amount
+
+
+def _refusal(rules: Sequence[Rule], consume: bool) -> Rule | None:
+    """The first of ``rules`` that refuses (after hitting every one that fits, when
+    ``consume``), in one Redis round trip when the storage allows it."""
+    if not rules:
+        return None
+    storage = _sliding_window_storage()
+    if storage is not None:
+        return _pipelined(storage, rules, consume)
+    strategy = limiter.limiter
+    for rule in rules:
+        item = limit_item(rule.limit)
+        args = _args(rule)
+        if not (strategy.hit(item, *args) if consume else strategy.test(item, *args)):
+            return rule
+    return None
+
+
 def enforce(rules: Iterable[Rule], *, consume: bool = True, always_open: bool = False) -> None:
-    """Count this request against each rule (or only test them); 429 when one is exhausted."""
+    """Count this request against each rule (or only test them); 429 when one is exhausted.
+
+    Every rule goes to Redis in one round trip (:func:`_pipelined`): a caller with
+    several limits passes them together. Each rule that fits is counted; the answer
+    is the first that refused (its wait costs one more round trip, on refusal only).
+    """
     if not app_has_limiter():
         return
     try:
-        strategy = limiter.limiter
-        for rule in rules:
-            item = limit_item(rule.limit)
-            args = _args(rule)
-            ok = strategy.hit(item, *args) if consume else strategy.test(item, *args)
-            if not ok:
-                stats = strategy.get_window_stats(item, *args)
-                raise RateLimited(rule, _retry_after(item, stats.reset_time))
+        refused = _refusal(list(rules), consume)
+        if refused is not None:
+            item = limit_item(refused.limit)
+            stats = limiter.limiter.get_window_stats(item, *_args(refused))
+            raise RateLimited(refused, _retry_after(item, stats.reset_time))
     except RateLimited as exc:
         if has_request_context():
             g.signoff_retry_after = exc.retry_after_seconds
@@ -376,9 +470,7 @@ def record(rules: Iterable[Rule]) -> None:
     if not app_has_limiter():
         return
     try:
-        strategy = limiter.limiter
-        for rule in rules:
-            strategy.hit(limit_item(rule.limit), *_args(rule))
+        _refusal(list(rules), True)
     except Exception as exc:
         log.warning("rate-limit storage unreachable (%s); event not counted", type(exc).__name__)
 

@@ -106,6 +106,7 @@ def test_every_page_type_passes_axe(
     audit.check(page, "profile", f"{t}/account/profile")
     audit.check(page, "profile-account", "/account/profile")
     audit.check(page, "password", f"{t}/account/password")
+    audit.check(page, "email-change", f"{t}/account/email")
     audit.check(page, "sessions", "/account/sessions/")
     audit.check(page, "error-404", f"{t}/requests/{uuid.uuid4()}", status=404)
     audit.check(page, "error-403", f"{t}/admin/", status=403)

@@ -116,6 +116,36 @@ def test_change_password_while_signed_in(
     signed_in(browser, base, tenant.username("bob"), f"/t/{tenant.slug}/", password=NEWER)
 
 
+def test_change_email_from_the_profile(
+    browser: Any, live_server: LiveServer, artifacts: Path, tenant_factory: Any
+) -> None:
+    base = live_server.url
+    tenant = tenant_factory()
+    new = f"bob.new-{uuid.uuid4().hex[:6]}@example.org"
+    page = signed_in(browser, base, tenant.username("bob"), f"/t/{tenant.slug}/account/profile")
+    page.click("[data-testid=profile-email-change]")
+    page.wait_for_selector("[data-testid=email-form]")
+    page.fill("#email", new)
+    page.fill("#password", "not-my-password")
+    page.click("text=Send the link")
+    assert "not your current password" in page.inner_text("[data-testid=email-form]")
+    page.screenshot(path=str(artifacts / "account-email-error.png"), full_page=True)
+    page.fill("#password", PASSWORD)
+    page.click("text=Send the link")
+    page.wait_for_selector("[data-testid=check-email]")
+    assert new in page.inner_text("[data-testid=check-email]")
+    page.screenshot(path=str(artifacts / "account-email-check.png"), full_page=True)
+
+    phone = _page(browser, PHONE)
+    phone.goto(mail_link(live_server, new, "/account/email/"))
+    phone.wait_for_selector("[data-testid=email-confirm-form]")
+    phone.screenshot(path=str(artifacts / "account-email-confirm-phone.png"), full_page=True)
+    phone.click("[data-testid=email-confirm-form] button")
+    phone.wait_for_selector("[data-testid=email-changed]")
+    phone.screenshot(path=str(artifacts / "account-email-done-phone.png"), full_page=True)
+    signed_in(browser, base, new, f"/t/{tenant.slug}/")
+
+
 def test_without_a_mail_server_the_pages_say_so(
     browser: Any, live_server: LiveServer, artifacts: Path
 ) -> None:

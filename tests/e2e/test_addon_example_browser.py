@@ -77,7 +77,7 @@ def test_the_expense_is_approved_in_the_browser_through_the_mfa_step(
     row.locator("input[name=comment]").fill("Within budget")
     mgr.screenshot(path=str(artifacts / "addon-pending-manager.png"), full_page=True)
     row.locator("button[value=approve]").click()
-    mgr.wait_for_selector("text=Decision recorded")
+    mgr.wait_for_selector("text=Approved. Waiting for the next step: Finance Approval.")
     assert _status(example, report_id) == "pending_finance_approval"
     mgr.context.close()
 
@@ -101,7 +101,7 @@ def test_the_expense_is_approved_in_the_browser_through_the_mfa_step(
     row.locator("input[name=comment]").fill("Paid")
     fin.screenshot(path=str(artifacts / "addon-pending-finance-code.png"), full_page=True)
     row.locator("button[value=approve]").click()
-    fin.wait_for_selector("text=Decision recorded")
+    fin.wait_for_selector("text=Approved. That was the last step: the request is approved.")
     fin.screenshot(path=str(artifacts / "addon-approved.png"), full_page=True)
     assert _status(example, report_id) == "approved"
     assert fin.locator(row_of).count() == 0

@@ -65,6 +65,43 @@ def test_all_requests_with_filters_and_search(browser, live_server, artifacts, s
         p.context.close()
 
 
+def test_an_auditor_sees_their_workflows_requests_read_only(
+    app, browser, live_server, artifacts, tenant_factory
+):
+    """A workflow with ``auditors: [Finance_Manager]``: its requests, read-only, for the
+    finance member; another workflow's request is not listed."""
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.views.conftest import submit
+    from tests.integration.workflow.conftest import save
+
+    tenant = tenant_factory()
+    save(app, tenant, "expense_approval", spec_expense(auditors=["Finance_Manager"]))
+    save(app, tenant, "travel", spec_expense(name="Travel"))
+    submit(app, tenant, "expense_approval", {"amount": 500, "vendor": "Acme"}, title="New chairs")
+    submit(app, tenant, "expense_approval", {"amount": 300}, title="Team offsite")
+    submit(app, tenant, "travel", {"amount": 600}, title="Flight to Lisbon")
+    base = live_server.url
+    path = f"/t/{tenant.slug}/"
+    auditor = signed_in(browser, base, tenant.username("finance"), path, DESKTOP)
+    auditor.click("[data-testid=audit-link]")
+    auditor.wait_for_url(lambda url: "/admin/requests/" in url)
+    assert auditor.locator("h1").inner_text() == "Requests you audit"
+    titles = auditor.locator("[data-testid=requests] tbody tr td:first-child .title")
+    assert sorted(titles.all_inner_texts()) == ["New chairs", "Team offsite"]
+    assert auditor.locator("[data-testid=requests] a").count() == 0  # no way to decide
+    assert auditor.locator("ul.subnav").count() == 0  # no admin tabs
+    assert auditor.locator("#workflow option").all_inner_texts() == ["Any", "Expense Approval"]
+    auditor.screenshot(path=str(artifacts / "auditor-requests.png"), full_page=True)
+    with auditor.expect_download() as download:
+        auditor.click("[data-testid=export-csv]")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert len(text.strip().splitlines()) == 3 and "Lisbon" not in text
+    phone = signed_in(browser, base, tenant.username("finance"), f"{path}admin/requests/", PHONE)
+    phone.screenshot(path=str(artifacts / "auditor-requests-phone.png"), full_page=True)
+    for p in (auditor, phone):
+        p.context.close()
+
+
 def test_analytics_dashboard_shows_the_hand_computed_numbers(
     browser, live_server, artifacts, seeded
 ):

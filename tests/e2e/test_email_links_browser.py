@@ -84,6 +84,35 @@ def test_the_email_and_its_approve_link_in_a_browser(
     again.screenshot(path=str(artifacts / "email-link-used.png"), full_page=True)
 
 
+def test_the_reject_link_asks_why_in_a_browser(
+    live_server: Any, browser: Any, artifacts: Path
+) -> None:
+    html = _pending(live_server)
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    page.set_content(html)
+    reject = page.get_attribute("a:has-text('Reject')", "href")
+    assert reject and reject.startswith(f"{live_server.url}/act/")
+
+    phone = browser.new_context(viewport=PHONE).new_page()
+    phone.goto(reject)
+    phone.wait_for_selector("[data-testid=act-reason]")
+    assert phone.get_attribute("[data-testid=act-reason]", "required") is not None
+    phone.screenshot(path=str(artifacts / "email-reject-confirm-phone.png"), full_page=True)
+    # The browser will not send it empty; sent anyway (validation off), the server refuses.
+    phone.click("[data-testid=act-confirm]")
+    assert phone.query_selector("[data-testid=act-done]") is None
+    phone.eval_on_selector("[data-testid=act-form]", "f => { f.noValidate = true; }")
+    phone.click("[data-testid=act-confirm]")
+    phone.wait_for_selector("[data-testid=act-error]")
+    assert "Say why you reject" in phone.inner_text("[data-testid=act-error]")
+    phone.screenshot(path=str(artifacts / "email-reject-no-reason-phone.png"), full_page=True)
+    phone.fill("[data-testid=act-reason]", "Travel is frozen until January")
+    phone.click("[data-testid=act-confirm]")
+    phone.wait_for_selector("[data-testid=act-done]")
+    assert "Rejected" in phone.inner_text("main")
+    phone.screenshot(path=str(artifacts / "email-reject-done-phone.png"), full_page=True)
+
+
 def test_the_quick_start_mail_page(
     database: Any,
     redis_url: str,

@@ -99,7 +99,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         return self.response(200, **body)
 
     @expose("/approve/<id>/<int:step>", methods=("POST",))
-    @endpoint("write")
+    @endpoint("write", decides=True)
     @openapi(
         "Approve step",
         description=(
@@ -117,7 +117,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         return decide(actions.do_approve, id, json_body(DecisionSchema()), step=step)
 
     @expose("/reject/<id>", methods=("POST",))
-    @endpoint("write")
+    @endpoint("write", decides=True)
     @openapi(
         "Reject approval",
         description=(

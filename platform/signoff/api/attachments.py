@@ -41,6 +41,7 @@ from signoff.attachments.queries import attachments_of, get_attachment_for, read
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.security.actor import request_actor
+from signoff.security.headers import DOWNLOAD_POLICY, file_headers
 from signoff.workflow import actions
 from signoff.workflow.queries import get_request_for
 
@@ -59,7 +60,7 @@ def download_response(data: bytes, row: Attachment, *, inline: bool = False) -> 
         f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.filename)}"
     )
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    resp.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
 
@@ -167,7 +168,26 @@ class AttachmentsApi(TenantBaseApi):
         row = get_attachment_for(db.session, user_id=current_user_id(), attachment_id=id)
         return self.response(200, **AttachmentSchema().dump(_row(row)))
 
+    @expose("/<id>", methods=("DELETE",))
+    @endpoint("write")
+    @openapi(
+        "Delete an attachment",
+        description=(
+            "Only its uploader, only while the request is open (waiting for approval or "
+            "sent back for changes): 422 `not_uploader`, 409 `request_closed` otherwise. "
+            "The organisation's attachment storage is released; audited as "
+            "`request.attachment_deleted`."
+        ),
+        path=_ID,
+        ok={204: None},
+        errors=(401, 403, 404, 409, 422),
+    )
+    def delete(self, id: str) -> Response:
+        actions.do_detach(db.session, actor=request_actor(method="api"), attachment_id=id)
+        return Response(status=204)
+
     @expose("/<id>/content", methods=("GET",))
+    @file_headers(DOWNLOAD_POLICY)
     @endpoint("read")
     @openapi(
         "Download an attachment",

@@ -330,10 +330,12 @@ def link(operation_id: str, **parameters: Any) -> dict[str, Any]:
 
 
 def endpoint(
-    permission: str = "read", *, roles: Iterable[str] = ()
+    permission: str = "read", *, roles: Iterable[str] = (), decides: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """FAB permission ``can_<permission>`` on the class, optional tenant roles, and the
-    mapping of domain and validation errors to the error shape."""
+    mapping of domain and validation errors to the error shape. ``decides``: the
+    endpoint takes one decision, so the caller's decision budget is drawn with the plan
+    quota in the request's one Redis round trip (:mod:`signoff.security.ratelimit`)."""
     wanted = frozenset(roles)
 
     def deco(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -376,6 +378,7 @@ def endpoint(
                 )
 
         wrapper._permission_name = permission  # type: ignore[attr-defined]
+        wrapper._decides = decides  # type: ignore[attr-defined]
         return wrapper
 
     return deco

@@ -42,24 +42,18 @@ from signoff.api.requests_schemas import (
     TimelineEventSchema,
     TimelineSchema,
 )
+from signoff.db.ids import parse_id
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.security.actor import request_actor
 from signoff.tenancy.access import is_tenant_admin
 from signoff.workflow import actions, queries
-from signoff.workflow.actions import ActionResult, Conflict
+from signoff.workflow.actions import ActionResult
 from signoff.workflow.models import ApprovalRequest, ApprovalStep
 from signoff.workflow.queries import get_request_for
 from signoff.workflow.timeline import request_timeline
 
 # --- visibility -----------------------------------------------------------------------------
-
-
-def require_pending(req: ApprovalRequest, step: int | None) -> None:
-    """A decision without a step on a request that is no longer pending is stale state
-    (the action would otherwise complain that no step was named)."""
-    if step is None and req.status != "pending":
-        raise Conflict("not_pending", f"The request is {req.status}", field=None)
 
 
 def current_user_id() -> int:
@@ -96,20 +90,20 @@ def decide(
     """One decision through the action layer, for every decision endpoint.
 
     ``step`` comes from the URL when the endpoint names it, else from the body (the
-    actor's active step when absent).
+    actor's active step when absent). The request is read once, under its lock in the
+    action's transaction, where its visibility to the caller is checked too
+    (``seen_by_actor``): 404 when the caller may not see it, 409 ``not_pending`` when no
+    step is named and it is no longer pending.
     """
-    req = get_request_for(db.session, user_id=current_user_id(), request_id=request_id)
-    if step is None:
-        step = data.get("step")
-        require_pending(req, step)
     result = action(
         db.session,
         actor=request_actor(method="api"),
-        request_id=req.id,
-        step_index=step,
+        request_id=parse_id(request_id),
+        step_index=step if step is not None else data.get("step"),
         comment=data.get("comment"),
         on_behalf_of=data.get("on_behalf_of"),
         idempotency_key=idempotency_key(),
+        seen_by_actor=True,
     )
     return action_response(result)
 
@@ -284,7 +278,7 @@ class RequestsApi(TenantBaseApi):
         return action_response(result)
 
     @expose("/<id>/request-changes", methods=("POST",))
-    @endpoint("write")
+    @endpoint("write", decides=True)
     @openapi(
         "Request changes",
         description=(

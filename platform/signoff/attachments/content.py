@@ -12,6 +12,9 @@
   reason), or a command (``cmd:/path/to/scanner --arg``) given the bytes on stdin and
   accepting with exit status 0. Default: none. A refusal is 422 ``infected``; a scanner
   that cannot answer is 503, never a silent pass.
+- **Thumbnails** (:func:`thumbnail`): a small PNG of a raster image, made with Pillow
+  when it is shown (nothing more is stored); an image too large to decode safely, or
+  one Pillow cannot read, has none and the page shows a file icon.
 - **Storage** (:class:`Store`): where the bytes live. The default, and the only store
   shipped, is the database (``bytea`` in ``attachment.content``), under row-level
   security like the row itself.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping
@@ -44,6 +48,11 @@ KNOWN_TYPES: tuple[str, ...] = (
 )
 #: Types shown inline as a preview (raster images only: never SVG, never HTML).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+#: Types the request page shows in a frame of its own (the browser's PDF viewer).
+FRAME_TYPES = frozenset({"application/pdf"})
+#: A thumbnail's longest side in pixels, and the largest image decoded for one.
+THUMBNAIL_SIDE = 320
+THUMBNAIL_MAX_PIXELS = 40_000_000
 EXTENSIONS = {
     "application/pdf": ".pdf",
     "image/png": ".png",
@@ -253,6 +262,29 @@ def store_for(name: str) -> Store:
     if found is None:
         raise ValueError(f"unknown attachment store {name!r} (known: {', '.join(STORES)})")
     return found
+
+
+def thumbnail(data: bytes, content_type: str, side: int = THUMBNAIL_SIDE) -> bytes | None:
+    """A PNG at most ``side`` pixels wide and high of a raster image (the first frame
+    of an animation), or None: not an image, too many pixels to decode safely, or
+    unreadable."""
+    if content_type not in PREVIEW_TYPES:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > THUMBNAIL_MAX_PIXELS:
+                return None
+            img.seek(0)
+            small = img.convert("RGBA")
+            small.thumbnail((side, side))
+            out = io.BytesIO()
+            small.save(out, format="PNG", optimize=True)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def digest(data: bytes) -> str:

@@ -14,7 +14,32 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from flask import g, has_request_context
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
+
+#: What PostgreSQL says when a connection's cached plans predate a migration that
+#: changed a row type (a column added to a table a function returns): plpgsql keeps the
+#: function's old result shape for the life of the backend (42804), a prepared
+#: statement its old result type (0A000). Only a new connection gets past it.
+STALE_PLAN_MESSAGES = {
+    "42804": "structure of query does not match function result type",
+    "0A000": "cached plan must not change result type",
+}
+
+
+def is_stale_plan(exc: BaseException | None) -> bool:
+    """True when the connection's cached plans are older than the schema (see above)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    message = STALE_PLAN_MESSAGES.get(getattr(orig, "sqlstate", None) or "")
+    return message is not None and message in str(orig)
+
+
+def note_busy() -> None:
+    """Mark the web request as failed on a busy database: its 500 becomes a 503
+    ``database_busy`` with ``Retry-After`` (``signoff/app.py``)."""
+    if has_request_context():
+        g.signoff_database_busy = True
 
 
 def driver_connection(session: Session | scoped_session[Session]) -> psycopg.Connection[Any]:
@@ -33,5 +58,17 @@ def driver_connection(session: Session | scoped_session[Session]) -> psycopg.Con
 def fetch_one(
     session: Session | scoped_session[Session], sql: bytes, params: Sequence[Any]
 ) -> tuple[Any, ...] | None:
-    """Run ``sql`` with positional ``%s`` parameters; the first row, or ``None``."""
-    return driver_connection(session).execute(sql, params).fetchone()
+    """Run ``sql`` with positional ``%s`` parameters; the first row, or ``None``.
+
+    A connection whose cached plans predate a migration (:func:`is_stale_plan`) is
+    invalidated, so the pool replaces it, and the request is marked busy: what the
+    engine's ``handle_error`` does for statements that go through SQLAlchemy."""
+    conn = driver_connection(session)
+    try:
+        return conn.execute(sql, params).fetchone()
+    except psycopg.Error as exc:
+        if is_stale_plan(exc):
+            real = session() if isinstance(session, scoped_session) else session
+            real.connection().invalidate(exc)
+            note_busy()
+        raise

@@ -40,6 +40,7 @@ from signoff.db.binding import bound_tenant
 from signoff.notifications import preferences
 from signoff.notifications.models import NotificationPreference
 from signoff.tenancy.models import Membership, Tenant
+from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
 
 #: Namespace of the digest rows' ids: uuid5(NAMESPACE, "digest:<tenant>:<member>:<date>").
@@ -112,7 +113,7 @@ def _reminders(
             "request_id": str(request_id),
             "title": title,
             "step_index": step_index,
-            "step": step_name,
+            "step": step_label(step_name),
         }
         for note_id, request_id, step_index, title, step_name in rows
     ]

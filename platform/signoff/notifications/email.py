@@ -36,6 +36,7 @@ from signoff.notifications.channels import (
 )
 from signoff.notifications.format import display_name, key_fields
 from signoff.tenancy.models import Membership, Tenant
+from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
 
 #: Kinds whose e-mail asks the recipient to decide (and so carries action links).
@@ -220,6 +221,7 @@ def _compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipie
         "recipient_name": display_name(recipient),
         "request": req,
         "step": step,
+        "step_name": step_label(step.name) if step is not None else "",
         "due_at": step.due_at if step is not None else None,
         "requester_name": display_name(people.get(req.requester_id)) if req else None,
         "behalf_name": display_name(people.get(note.payload.get("on_behalf_of", -1)))

@@ -37,7 +37,9 @@ from signoff.notifications.format import display_name, key_fields
 from signoff.notifications.models import SlackConnection
 from signoff.notifications.slack_client import SlackCallFailed, call, post_to_url, web_client
 from signoff.tenancy.models import Membership, Tenant
+from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
+from signoff.workflow.queries import reason_required
 
 ACTION_SALT = "signoff-slack-action-v1"
 VERDICTS = ("approve", "reject")
@@ -141,7 +143,7 @@ def compose(
         requester = session.get(User, req.requester_id)
         lines.append(f"Requested by {escape(display_name(requester))} · {escape(req.workflow_key)}")
     if step is not None:
-        lines.append(f"Step: {escape(step.name)}")
+        lines.append(f"Step: {escape(step_label(step.name))}")
         if step.due_at is not None:
             lines.append(f"Due: {step.due_at:%Y-%m-%d %H:%M} UTC")
     behalf = note.payload.get("on_behalf_of")
@@ -166,6 +168,7 @@ def compose(
     elements: list[dict[str, Any]] = []
     if buttons and req is not None and step is not None and _buttons_apply(note, req, step):
         assert note.recipient_id is not None
+        ask_why = reason_required(session, req)
         for verdict in VERDICTS:
             element: dict[str, Any] = {
                 "type": "button",
@@ -182,7 +185,9 @@ def compose(
                     on_behalf_of=int(behalf) if isinstance(behalf, int) else None,
                 ),
             }
-            if verdict == "reject":
+            if verdict == "reject" and not ask_why:
+                # A rejection that needs a reason asks in a modal instead (its Cancel
+                # is the confirmation); one that does not is confirmed here.
                 element["confirm"] = {
                     "title": {"type": "plain_text", "text": "Reject this request?"},
                     "text": {"type": "plain_text", "text": note.title[:250]},

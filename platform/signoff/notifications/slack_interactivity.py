@@ -20,7 +20,14 @@ In order, and nothing is written before the third step succeeds:
    round and a verdict matching the button. An unlinked user is told how to link and
    nothing is decided.
 5. A step that requires MFA is never decided from Slack: the answer links to the portal.
-6. ``do_approve`` / ``do_reject`` with ``Actor(method="slack")`` and an idempotency key
+6. A rejection needs a reason (unless the workflow sets ``require_reason: false``): the
+   Reject button decides nothing; it opens a modal (``views.open`` with the click's
+   ``trigger_id``, callback ``signoff_reject_reason``) asking why, which carries the
+   button's signed value and the click's ``response_url`` in its ``private_metadata``.
+   Its submission (a ``view_submission``, signed and checked like a click) decides;
+   an empty reason is answered with the modal's field error and decides nothing. When
+   the modal cannot be opened, the answer links to the request page instead.
+7. ``do_approve`` / ``do_reject`` with ``Actor(method="slack")`` and an idempotency key
    derived from the click (Slack user, request, step, round, verdict), so the same click
    arriving twice decides once. The engine re-checks eligibility, self-approval,
    delegation, the step's state and the decision budget.
@@ -59,11 +66,18 @@ from signoff.errors import ActionError, Conflict, DecisionRateLimited, NotFound,
 from signoff.notifications import links, slack
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.models import SlackConnection
-from signoff.notifications.slack_client import RESPONSE_URL_TIMEOUT, SlackCallFailed, post_to_url
+from signoff.notifications.slack_client import (
+    RESPONSE_URL_TIMEOUT,
+    SlackCallFailed,
+    call,
+    post_to_url,
+    web_client,
+)
 from signoff.tenancy.models import Membership, Tenant
 from signoff.workflow.actions import Actor, do_approve, do_reject
-from signoff.workflow.engine import state_from_dict
+from signoff.workflow.engine import StepState, state_from_dict, status_words, step_label
 from signoff.workflow.models import ApprovalRequest, IdempotencyKey
+from signoff.workflow.queries import reason_required
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +87,13 @@ TIMESTAMP_WINDOW = 5 * 60
 SETTLED = ("not_pending", "step_not_active", "already_decided", "not_changes_requested")
 SIGNATURE_USER = 0
 MAX_BODY = 64 * 1024
+#: The modal that asks why a request is rejected, and its one input.
+REASON_CALLBACK = "signoff_reject_reason"
+REASON_BLOCK = "reason"
+REASON_INPUT = "reason"
+#: Slack's limits: ``private_metadata`` and a ``plain_text_input``'s ``max_length``.
+METADATA_MAX = 3000
+REASON_MAX = 3000
 
 
 @dataclass
@@ -86,10 +107,25 @@ class Answer:
     decided: bool = False
     code: str = ""
     response_url: str | None = None
+    #: The answer to a modal's submission: ``errors`` keeps it open with a field's
+    #: error; otherwise the modal shows ``text`` (or closes when there is none).
+    modal: bool = False
+    errors: dict[str, str] | None = None
 
     def body(self) -> dict[str, Any]:
+        """The HTTP answer's JSON."""
         if self.status != 200:
             return {"ok": False, "error": self.code or "refused"}
+        if self.modal:
+            if self.errors:
+                return {"response_action": "errors", "errors": self.errors}
+            if self.text:
+                return {"response_action": "update", "view": _result_view(self.text)}
+            return {}
+        return self.message()
+
+    def message(self) -> dict[str, Any]:
+        """What goes to the ``response_url`` (and, for a click, the HTTP answer)."""
         if not self.text:
             return {}
         return {
@@ -97,6 +133,15 @@ class Answer:
             "replace_original": self.replace,
             "text": self.text,
         }
+
+
+def _result_view(text: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Signoff"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+    }
 
 
 class _FixedClock(Clock):
@@ -232,11 +277,13 @@ def _handle_bound(
     payload = _payload(body)
     if payload is None:
         return Answer(400, code="bad_payload")
-    if payload.get("type") != "block_actions":
+    if payload.get("type") not in ("block_actions", "view_submission"):
         return Answer(200, code="ignored")
     team = (payload.get("team") or {}).get("id")
     if conn.team_id and team != conn.team_id:
         return Answer(403, code="wrong_team")
+    if payload["type"] == "view_submission":
+        return _submit_reason(session, tenant, conn, payload)
     response_url = payload.get("response_url")
     response_url = response_url if isinstance(response_url, str) else None
     actions = payload.get("actions") or []
@@ -245,17 +292,124 @@ def _handle_bound(
     verdicts = {v: k for k, v in slack.ACTION_IDS.items()}
     if action_id not in verdicts:
         return Answer(200, code="ignored")  # e.g. the "Open in Signoff" link button
-    answer = _decide(session, tenant, payload, action, verdicts[str(action_id)])
+    answer = _decide(session, tenant, conn, payload, action, verdicts[str(action_id)])
     answer.response_url = response_url
     return answer
+
+
+def _reason_of(view: dict[str, Any]) -> str:
+    values = ((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
+    found = values.get(REASON_INPUT) if isinstance(values, dict) else None
+    value = found.get("value") if isinstance(found, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _submit_reason(
+    session: Session, tenant: Tenant, conn: SlackConnection, payload: dict[str, Any]
+) -> Answer:
+    """The reason modal's submission: decide the rejection with its reason."""
+    view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
+    assert isinstance(view, dict)
+    if view.get("callback_id") != REASON_CALLBACK:
+        return Answer(200, code="ignored")
+    try:
+        meta = json.loads(str(view.get("private_metadata") or ""))
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("v"), str):
+        return Answer(
+            200, "This form is not valid; nothing was decided.", code="invalid", modal=True
+        )
+    reason = _reason_of(view)
+    if not reason:
+        return Answer(
+            200,
+            code="reason_required",
+            modal=True,
+            errors={REASON_BLOCK: "Say why you reject: the requester sees your reason."},
+        )
+    answer = _decide(session, tenant, conn, payload, {"value": meta["v"]}, "reject", comment=reason)
+    answer.modal = True
+    url = meta.get("r")
+    answer.response_url = url if isinstance(url, str) else None
+    return answer
+
+
+def _ask_reason(
+    conn: SlackConnection,
+    payload: dict[str, Any],
+    value: str,
+    req: ApprovalRequest,
+    step: StepState,
+    url: str,
+) -> Answer:
+    """Open the modal asking why (the click decides nothing); when Slack cannot open
+    it, say where to reject instead."""
+    title = slack.escape(req.title)
+    fallback = Answer(
+        200,
+        f"Rejecting “{title}” needs a reason the requester can read: "
+        f"<{url}|reject it in Signoff>, saying why. Nothing was decided.",
+        code="reason_required",
+    )
+    trigger = payload.get("trigger_id")
+    try:
+        token = settings.bot_token(conn)
+    except crypto.InvalidToken:
+        token = None
+    if not isinstance(trigger, str) or not trigger or not token:
+        return fallback
+    meta = {"v": value, "r": payload.get("response_url")}
+    if len(json.dumps(meta)) > METADATA_MAX:
+        meta = {"v": value}
+    view = {
+        "type": "modal",
+        "callback_id": REASON_CALLBACK,
+        "private_metadata": json.dumps(meta),
+        "title": {"type": "plain_text", "text": "Reject request"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"*{title}*\nStep: {slack.escape(step_label(step.name))}",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": {"type": "plain_text", "text": "Why do you reject it?"},
+                "hint": {"type": "plain_text", "text": "The requester sees your reason."},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_INPUT,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": REASON_MAX,
+                },
+            },
+        ],
+    }
+    try:
+        # Slack's trigger_id lives three seconds: the modal opens at once or not at all.
+        call(web_client(token, timeout=2), "views.open", trigger_id=trigger, view=view)
+    except SlackCallFailed as exc:
+        log.warning("Slack views.open failed: %s", exc.message)
+        return fallback
+    return Answer(200, code="reason_asked")
 
 
 def _decide(
     session: Session,
     tenant: Tenant,
+    conn: SlackConnection,
     payload: dict[str, Any],
     action: dict[str, Any],
     verdict: str,
+    *,
+    comment: str | None = None,
 ) -> Answer:
     slack_user = str((payload.get("user") or {}).get("id") or "")
     member = settings.member_for_slack_user(session, slack_user) if slack_user else None
@@ -301,9 +455,10 @@ def _decide(
     if not 0 <= claim.step_index < len(steps):
         return Answer(200, "This button is not valid; nothing was decided.", code="invalid")
     step = steps[claim.step_index]
+    label = slack.escape(step_label(step.name))
     mfa_answer = Answer(
         200,
-        f"“{slack.escape(step.name)}” needs a multi-factor check, so it cannot be decided "
+        f"“{label}” needs a multi-factor check, so it cannot be decided "
         f"in Slack: <{url}|decide in Signoff>.",
         code="mfa_required",
     )
@@ -311,6 +466,21 @@ def _decide(
         # A Slack click is one factor: a step (or an organisation) that requires MFA is
         # decided in Signoff, where the authenticator's code is asked for.
         return mfa_answer
+    if verdict == "reject" and not comment and reason_required(session, req):
+        principal = claim.on_behalf_of if claim.on_behalf_of is not None else member
+        if (
+            req.status != "pending"
+            or step.status != "active"
+            or any(d.principal == principal for d in step.decisions)
+        ):
+            # Settled already: say so rather than ask why.
+            return Answer(
+                200,
+                f"“{title}”, {label}: already decided, nothing changed. <{url}|Open in Signoff>.",
+                replace=True,
+                code="already_decided",
+            )
+        return _ask_reason(conn, payload, str(action.get("value") or ""), req, step, url)
     actor = Actor(
         user_id=member,
         method="slack",
@@ -325,6 +495,7 @@ def _decide(
             request_id=claim.request_id,
             step_index=claim.step_index,
             on_behalf_of=claim.on_behalf_of,
+            comment=comment,
             idempotency_key=_idempotency_key(tenant.id, slack_user, claim),
             expected_round=claim.round,  # compared again under the request's lock
         )
@@ -334,8 +505,7 @@ def _decide(
         if exc.code in SETTLED:
             return Answer(
                 200,
-                f"“{title}”, {slack.escape(step.name)}: already decided, nothing changed. "
-                f"<{url}|Open in Signoff>.",
+                f"“{title}”, {label}: already decided, nothing changed. <{url}|Open in Signoff>.",
                 replace=True,
                 code=exc.code,
             )
@@ -351,15 +521,25 @@ def _decide(
     except ActionError as exc:
         return Answer(200, f"Not allowed: {slack.escape(exc.message)}.", code=exc.code)
     done = "approved" if verdict == "approve" else "rejected"
-    status = result.status.replace("_", " ")
     return Answer(
         200,
-        f"You {done} “{title}” ({slack.escape(step.name)}) in Slack. "
-        f"The request is now {status}. <{url}|Open in Signoff>.",
+        f"You {done} “{title}” ({label}) in Slack. "
+        f"{status_sentence(result.status)} <{url}|Open in Signoff>.",
         replace=True,
         decided=not result.replayed,
         code="replayed" if result.replayed else done,
     )
+
+
+def status_sentence(status: str) -> str:
+    """What a decision left the request as, in people's words."""
+    if status == "pending":
+        return "The request waits for its next approval."
+    if status == "approved":
+        return "That was the last step: the request is approved."
+    if status == "rejected":
+        return "The request is rejected and its requester is told."
+    return f"The request is {status_words(status)}."
 
 
 def respond(answer: Answer) -> None:
@@ -368,6 +548,6 @@ def respond(answer: Answer) -> None:
     if answer.status != 200 or not answer.text or not answer.response_url:
         return
     try:
-        post_to_url(answer.response_url, answer.body(), timeout=RESPONSE_URL_TIMEOUT)
+        post_to_url(answer.response_url, answer.message(), timeout=RESPONSE_URL_TIMEOUT)
     except SlackCallFailed as exc:
         log.warning("Slack response_url failed: %s", exc.message)

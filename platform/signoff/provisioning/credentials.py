@@ -146,6 +146,28 @@ def _audit(session: Session, action: str, user_id: int, payload: dict[str, Any])
     )
 
 
+def change_attempts_left(
+    session: Session,
+    user_id: int,
+    password: str | None,
+    ip_address: str | None,
+    *,
+    action: str = "password.change_failed",
+) -> None:
+    """The current password, asked before an account change (a new password or a new
+    e-mail address): a wrong one is audited as ``action`` in the page's tenant and
+    counted (``SIGNOFF_RATELIMIT_PASSWORD_CHANGE``; ``RateLimited`` once spent)."""
+    enforce(_change_rules(user_id), consume=False)
+    if password_matches(session, user_id, password):
+        return
+    _audit(session, action, user_id, {"reason": "current", "ip_address": ip_address})
+    session.commit()
+    record(_change_rules(user_id))
+    log.warning("%s: user=%s", action, user_id)
+    field = "current_password" if action.startswith("password") else "password"
+    raise PasswordError(field, "This is not your current password")
+
+
 def change_password(
     session: Session,
     user_id: int,
@@ -160,17 +182,12 @@ def change_password(
     MFA code when enrolled. Every session but ``keep_session`` (the token of the
     session that changes it) ends. Raises :class:`PasswordError`, ``MfaError`` or
     ``RateLimited`` (429, failed attempts per account)."""
-    enforce(_change_rules(user_id), consume=False)
     user = session.get(User, user_id)
     if user is None:
         raise PasswordError("current_password", "Your account is not available")
-    if not password_matches(session, user_id, current):
-        failure = {"reason": "current", "ip_address": ip_address}
-        _audit(session, "password.change_failed", user_id, failure)
-        session.commit()
-        record(_change_rules(user_id))
-        log.warning("password change refused (current password): user=%s", user_id)
-        raise PasswordError("current_password", "This is not your current password")
+    change_attempts_left(session, user_id, current, ip_address)
+    user = session.get(User, user_id)
+    assert user is not None
     _problems(new, user.email, "new_password")
     assert new is not None
     if new == current:

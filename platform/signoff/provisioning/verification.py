@@ -13,6 +13,11 @@ e-mail"), and what differs happens in an e-mail only the address's owner reads:
   The invitation link itself never creates an account: the admin may hold it.
 - **forgotten password**: an existing, active account gets a reset link; an unknown
   address gets nothing (the page says the same).
+- **a new e-mail address** (signed in, with the current password): the new address
+  gets a link that makes it the account's address when used (:func:`complete_email_change`,
+  audited as ``account.email_changed`` in every organisation of the account, the old
+  address told); an address that already has an account gets a mail saying so and no
+  link, so the page does not tell whether it is taken.
 
 The request thread only checks the form and the rate limits and hands the e-mail
 address to :func:`later`; the lookup, the link and the SMTP conversation run on a
@@ -34,6 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from flask import Flask, current_app
+from flask_appbuilder.security.sqla.models import User
 from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
@@ -42,11 +48,13 @@ from signoff.extensions import db
 from signoff.limiter import Rule, account_key, address_key, config_limit, enforce
 from signoff.notifications.email import send_email
 from signoff.notifications.links import base_url
+from signoff.provisioning.credentials import PasswordError, change_attempts_left
 from signoff.provisioning.onboarding import SignUpError, SignUpForm, SignUpResult, sign_up
 from signoff.security.passwords import hash_password
 from signoff.tenancy import account_tokens as tokens
+from signoff.tenancy.account_audit import audit_account_event
 from signoff.tenancy.account_tokens import Claim, TokenError
-from signoff.tenancy.accounts import find_account
+from signoff.tenancy.accounts import find_account, normalize_email
 from signoff.tenancy.invites import InviteInfo, invite_info, join_verified, open_invitation
 
 log = logging.getLogger(__name__)
@@ -362,3 +370,110 @@ def _reset_job(email: str, ip_address: str | None) -> None:
         f"The link works once and expires in {_hours(tokens.RESET)}. "
         "Your password stays as it is until you use it.\n",
     )
+
+
+# --- a new e-mail address -------------------------------------------------------------------
+
+
+def request_email_change(
+    session: Session,
+    user_id: int,
+    *,
+    email: str | None,
+    password: str | None,
+    ip_address: str | None,
+) -> str:
+    """The signed-in person asks for a new address: checked here (the address, the
+    current password, the budgets), then the link goes to the new address in the
+    background. The normalised address; :class:`PasswordError` names the field."""
+    require_mail()
+    address, problem = normalize_email(email)
+    if address is None:
+        raise PasswordError("email", f"New e-mail {problem}")
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise PasswordError("email", "Your account is not available")
+    if str(user.email or "").lower() == address:
+        raise PasswordError("email", "This is already your e-mail address")
+    change_attempts_left(session, user_id, password, ip_address, action="email.change_failed")
+    mail_budget(address)
+    later(_email_change_job, user_id, address, ip_address)
+    return address
+
+
+def _email_change_job(user_id: int, address: str, ip_address: str | None) -> None:
+    session = db.session
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        session.rollback()
+        return
+    if find_account(session, address) is not None:
+        session.rollback()
+        _mail(
+            address,
+            "This address already has a Signoff account",
+            "Someone signed in to Signoff asked to use this address for their account, "
+            "but it already belongs to a Signoff account, so nothing changed.\n",
+        )
+        return
+    token = tokens.issue(
+        session,
+        purpose=tokens.EMAIL_CHANGE,
+        email=address,
+        user_id=user_id,
+        payload={"from": str(user.email or "")},
+        ip_address=ip_address,
+    )
+    session.commit()
+    log.info("e-mail change link sent: user=%s address=%s", user_id, ip_address)
+    _mail(
+        address,
+        "Confirm your new e-mail address for Signoff",
+        f"{user.first_name or user.username} asked to use this address for their Signoff "
+        "account.\n\n"
+        f"Confirm it: {base_url()}/account/email/{token}\n\n"
+        f"The link works once and expires in {_hours(tokens.EMAIL_CHANGE)}. "
+        "Until then you keep signing in with your current address.\n",
+    )
+
+
+def email_change_claim(session: Session, token: str) -> Claim:
+    claim = tokens.peek(session, tokens.EMAIL_CHANGE, token)
+    session.rollback()
+    return claim
+
+
+def complete_email_change(session: Session, token: str, *, ip_address: str | None) -> Claim:
+    """Use the link: the new address becomes the account's (audited in each of its
+    organisations); the old address is told. :class:`TokenError` (``withdrawn`` when the
+    address was taken meanwhile or the account is gone)."""
+    try:
+        claim = tokens.consume(session, tokens.EMAIL_CHANGE, token)
+        user = session.get(User, claim.user_id) if claim.user_id is not None else None
+        taken = find_account(session, claim.email)
+        if user is None or not user.active or (taken is not None and taken.id != user.id):
+            raise TokenError("withdrawn")
+        old = str(user.email or "")
+        user.email = claim.email
+        audit_account_event(
+            session,
+            int(user.id),
+            action="account.email_changed",
+            actor_id=int(user.id),
+            payload={"from": old, "to": claim.email, "ip_address": ip_address},
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.warning("e-mail address changed: user=%s address=%s", user.id, ip_address)
+    if old:
+        later(
+            _mail,
+            old,
+            "Your Signoff e-mail address was changed",
+            f"The e-mail address of your Signoff account is now {claim.email}. "
+            "If you did not change it, reset your password and tell your organisation's "
+            "admin.\n",
+        )
+    return claim

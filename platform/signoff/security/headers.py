@@ -14,12 +14,19 @@
   behind a proxy, ``X-Forwarded-Proto: https``). Plain http is never redirected: TLS
   ends at the deployment's proxy, and the quick start serves http.
 
+Talisman sets its policy on every response, over one a view sets itself; a view that
+serves an attachment's bytes says which policy it needs with :func:`file_headers`
+(:data:`DOWNLOAD_POLICY` for a download, :data:`INLINE_FILE_POLICY` for a preview the
+request page frames).
+
 Session cookie flags stay as configured (``SESSION_COOKIE_SECURE``,
 ``SESSION_COOKIE_SAMESITE``): Talisman is told not to change them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, request
@@ -39,6 +46,32 @@ CONTENT_SECURITY_POLICY: dict[str, str] = {
 }
 
 REFERRER_POLICY = "strict-origin-when-cross-origin"
+
+#: An attachment served as a download: nothing in it may load or run.
+DOWNLOAD_POLICY = "default-src 'none'; sandbox"
+#: An attachment shown inline (an image, or a PDF in the browser's own viewer, which a
+#: ``sandbox`` or ``object-src 'none'`` would block): nothing else loads or runs, and
+#: only this origin's pages may frame it.
+INLINE_FILE_POLICY = (
+    "default-src 'none'; img-src 'self'; object-src 'self'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'"
+)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def file_headers(policy: str, *, frame_options: str = "DENY") -> Callable[[_F], _F]:
+    """Talisman's per-view options for a view that serves a file's bytes."""
+
+    def decorator(view: _F) -> _F:
+        view.talisman_view_options = {  # type: ignore[attr-defined]
+            "content_security_policy": policy,
+            "frame_options": frame_options,
+        }
+        return view
+
+    return decorator
+
 
 #: Pages whose URL carries a secret (the signed e-mail action links).
 TOKEN_URL_PREFIXES = ("/act/",)

@@ -2,7 +2,9 @@
 
 FAB answers ``has_access(permission, view)`` with a query per check (and loads the
 user's roles first). For a request whose caller was resolved by
-:mod:`signoff.security.caller`, the answer comes instead from the set of
+:mod:`signoff.security.caller` (a token call), and for the signed-in user of a web page
+or an API-key call (roles loaded with the user, the version read once per request:
+``SecurityManager._has_view_access_loaded``), the answer comes instead from the set of
 ``(permission, view)`` pairs of the caller's FAB roles, read once per process and
 kept under the key ``(tenant, role ids, permissions version)``. The version is
 ``public.permissions_version``, raised by triggers on FAB's role and permission tables

@@ -20,6 +20,7 @@ from signoff.db.binding import bound_tenant, current_tenant_id
 from signoff.extensions import current_appbuilder, db
 from signoff.limiter import (
     SCOPE_API_TENANT,
+    SCOPE_DECISIONS,
     SCOPE_REFRESH_ADDRESS,
     SCOPE_REFRESH_USER,
     RateLimited,
@@ -41,6 +42,7 @@ from signoff.security.caller import current_caller
 from signoff.security.mfa_web import api_login_policy
 from signoff.tenancy.account_audit import audit_login_failure
 from signoff.tenancy.models import Tenant
+from signoff.workflow.actions.budget import decision_rule, predrawn
 
 if TYPE_CHECKING:
     from flask_appbuilder import AppBuilder
@@ -56,15 +58,37 @@ def _tenant_plan(tenant_id: Any) -> str | None:
     return tenant.plan if tenant is not None else None
 
 
+def _decision_rule() -> Rule | None:
+    """The caller's decision budget when this endpoint decides (``endpoint(decides=True)``
+    in :mod:`signoff.api.base`), else ``None``."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    user = getattr(g, "user", None)
+    if not getattr(view, "_decides", False) or user is None or user.id is None:
+        return None
+    return decision_rule(db.session, int(user.id))
+
+
 def api_quota() -> None:
-    """Per-tenant per-plan budget of a tenant API call (after it is authenticated)."""
+    """Per-tenant per-plan budget of a tenant API call (after it is authenticated).
+
+    A decision endpoint draws the caller's decision budget with it: both go to Redis
+    in one round trip (:func:`signoff.limiter.enforce`), and the action does not draw
+    again (:func:`signoff.workflow.actions.budget.check_decision_rate`).
+    """
     tenant = current_tenant_id()
     if tenant is None:
         return
+    rules = []
     limit = plan_limit(_tenant_plan(tenant))
     if limit:
-        # A capacity limit, not a security control: never refuses because Redis is down.
-        enforce([Rule(SCOPE_API_TENANT, limit, f"tenant:{tenant}")], always_open=True)
+        rules.append(Rule(SCOPE_API_TENANT, limit, f"tenant:{tenant}"))
+    decision = _decision_rule()
+    if decision is not None:
+        rules.append(decision)
+    # Capacity limits, not security controls: never refuse because Redis is down.
+    enforce(rules, always_open=True)
+    if decision is not None:
+        predrawn(decision)
 
 
 def _view_name() -> str:
@@ -215,7 +239,10 @@ def _page(status: int, title: str, message: str) -> Response:
 
 def handle_rate_limited(exc: RateLimited) -> Response:
     retry = exc.retry_after_seconds
-    message = f"Too many requests: the limit is {exc.rule.limit}. Retry in {retry} seconds."
+    if exc.rule.scope == SCOPE_DECISIONS:
+        message = f"Too many decisions: at most {exc.rule.limit}; retry in {retry} s"
+    else:
+        message = f"Too many requests: the limit is {exc.rule.limit}. Retry in {retry} seconds."
     resp: Response
     if _wants_json():
         resp = jsonify(_error_body("rate_limited", message))

@@ -1,5 +1,6 @@
-"""Links that prove an e-mail address: sign-up verification, joining by invitation and
-password reset (docs/ARCHITECTURE.md §9, "Links that act").
+"""Links that prove an e-mail address: sign-up verification, joining by invitation,
+password reset and a new address for an existing account (docs/ARCHITECTURE.md §9,
+"Links that act").
 
 A token is signed with ``SECRET_KEY`` (itsdangerous ``URLSafeTimedSerializer``, one
 salt per purpose, so a link of one kind is never accepted as another) and carries the
@@ -50,12 +51,14 @@ from signoff.db.base import Base, created_at, uuid_pk
 SIGNUP = "signup"
 INVITE = "invite"
 RESET = "reset"
-PURPOSES = (SIGNUP, INVITE, RESET)
+EMAIL_CHANGE = "email_change"
+PURPOSES = (SIGNUP, INVITE, RESET, EMAIL_CHANGE)
 
 _SALTS = {
     SIGNUP: "signoff-verify-signup-v1",
     INVITE: "signoff-verify-invite-v1",
     RESET: "signoff-password-reset-v1",
+    EMAIL_CHANGE: "signoff-email-change-v1",
 }
 #: Lifetimes in seconds; ``SIGNOFF_VERIFY_LINK_MAX_AGE`` (sign-up, invitation) and
 #: ``SIGNOFF_RESET_LINK_MAX_AGE`` (password reset) override them.
@@ -76,7 +79,8 @@ class AccountToken(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     purpose: Mapped[str] = mapped_column(String(16), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
-    #: The account a reset link is for (``None`` for sign-up and invitation links).
+    #: The account a reset or e-mail change link is for (``None`` for sign-up and
+    #: invitation links).
     user_id: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -8,6 +8,10 @@
   then a new password (and the MFA code when the account has an authenticator).
 - ``/t/<slug>/account/password``: change the password while signed in (the current
   password, and the MFA code when enrolled); the person's other sessions end.
+- ``/t/<slug>/account/email``: ask for a new e-mail address while signed in (the
+  current password); the link goes to the new address.
+- ``/account/email/<token>``: that link; a GET shows the change, the POST makes it
+  (audited ``account.email_changed``; the old address is told).
 - ``/account/sessions/``: the signed-in person's sessions (browsers and API token
   pairs), each with a button that ends it, and "sign out everywhere else".
 
@@ -134,6 +138,27 @@ class AccountView(SignoffView):
             slug=slug,
             errors=errors,
         )
+
+    # --- a new e-mail address ---------------------------------------------------------------
+
+    @expose("/email/<token>", methods=["GET", "POST"])
+    @no_cache
+    def email(self, token: str) -> Response:
+        session = db.session
+        if request.method == "POST":
+            verification.link_budget()
+            try:
+                claim = verification.complete_email_change(
+                    session, token, ip_address=client_address()
+                )
+            except TokenError as exc:
+                return link_problem(exc)
+            return _page(self, "signoff/account_email_confirm.html", claim=claim, done=True)
+        try:
+            claim = verification.email_change_claim(session, token)
+        except TokenError as exc:
+            return link_problem(exc)
+        return _page(self, "signoff/account_email_confirm.html", claim=claim, done=False)
 
     # --- joining by invitation --------------------------------------------------------------
 
@@ -297,6 +322,51 @@ class PasswordView(TenantScoped, SignoffView):
         return resp
 
 
+class EmailChangeView(TenantScoped, SignoffView):
+    """``/t/<slug>/account/email``: ask for a new e-mail address (signed in)."""
+
+    route_base = "/t/<tenant_slug>/account"
+    default_view = "email"
+
+    @expose("/email", methods=["GET", "POST"])
+    @no_cache
+    def email(self) -> Response:
+        session = db.session
+        errors: dict[str, str] = {}
+        status = 200
+        if request.method == "POST":
+            try:
+                address = verification.request_email_change(
+                    session,
+                    int(g.user.id),
+                    email=request.form.get("email"),
+                    password=request.form.get("password"),
+                    ip_address=client_address(),
+                )
+            except verification.MailUnavailable:
+                return mail_unavailable()
+            except PasswordError as exc:
+                errors, status = {exc.field: exc.message}, 422
+            except RateLimited as exc:
+                errors, status = {"password": _limited(exc)}, 429
+            else:
+                return check_email_page(self, "email_change", address, nav=tenant_nav(session))
+        nav = tenant_nav(session)
+        session.rollback()
+        resp = _page(
+            self,
+            "signoff/account_email.html",
+            status,
+            nav=nav,
+            errors=errors,
+            current=g.user.email,
+            form=request.form,
+        )
+        if status == 429:
+            resp.headers["Retry-After"] = str(g.get("signoff_retry_after") or 60)
+        return resp
+
+
 class SessionsView(SignoffView):
     """The signed-in person's sessions; any one of them, or all others, can be ended."""
 
@@ -356,4 +426,5 @@ class SessionsView(SignoffView):
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(AccountView())
     appbuilder.add_view_no_menu(PasswordView())
+    appbuilder.add_view_no_menu(EmailChangeView())
     appbuilder.add_view_no_menu(SessionsView())

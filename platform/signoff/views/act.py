@@ -34,7 +34,9 @@ from signoff.security import mfa
 from signoff.tenancy.models import Membership, Tenant
 from signoff.views.common import SignoffView
 from signoff.workflow import actions
+from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, IdempotencyKey
+from signoff.workflow.queries import reason_required
 
 
 def act_limit() -> str:
@@ -147,6 +149,11 @@ def needs_code(target: Target) -> bool:
     return bool(target.step.requires_mfa or target.tenant.mfa_required)
 
 
+def needs_reason(target: Target) -> bool:
+    """A rejection asks why, unless the workflow sets ``require_reason: false``."""
+    return target.claim.verdict == "reject" and reason_required(db.session, target.request)
+
+
 class ActionLinkView(SignoffView):
     route_base = "/act"
     default_view = "confirm"
@@ -164,6 +171,8 @@ class ActionLinkView(SignoffView):
             tenant=target.tenant,
             accent=target.tenant.accent_color,
             ask_code=needs_code(target),
+            ask_reason=needs_reason(target),
+            step_name=step_label(target.step.name),
             fields=key_fields(target.request.input_data),
             error=error,
             comment=request.form.get("comment", ""),
@@ -208,6 +217,14 @@ class ActionLinkView(SignoffView):
         if isinstance(found, Problem):
             return self._problem(found)
         verified_at = None
+        comment = (request.form.get("comment") or "").strip()
+        if not comment and needs_reason(found):
+            # Asked before the code: a refused form never spends an authenticator code.
+            return self._page(
+                found,
+                error="Say why you reject: the requester sees your reason.",
+                status=422,
+            )
         if needs_code(found):
             if not mfa.is_enrolled(session, claim.user_id):
                 return self._page(
@@ -240,7 +257,7 @@ class ActionLinkView(SignoffView):
             "actor": actor,
             "request_id": claim.request_id,
             "step_index": claim.step_index,
-            "comment": request.form.get("comment") or None,
+            "comment": comment or None,
             "on_behalf_of": claim.on_behalf_of,
             "idempotency_key": claim.idempotency_key,
             # Compared again under the request's lock: a resubmission that lands between
@@ -262,7 +279,7 @@ class ActionLinkView(SignoffView):
             done=done,
             tenant=found.tenant,
             title=found.request.title,
-            step_name=found.step.name,
+            step_name=step_label(found.step.name),
             status=result.status,
             request_url=f"{links.base_url()}/t/{found.tenant.slug}/requests/{found.request.id}",
         )

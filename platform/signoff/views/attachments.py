@@ -1,13 +1,16 @@
 """Attachments in the portal: upload on the request page (alone or with a comment),
-download, and the inline preview of images.
+download, the inline preview of images (with a Pillow thumbnail on the page) and of
+PDFs (in a same-origin frame on the request page).
 
 Who may see an attachment is who may see its request (``get_request_for``); anything
 else, another tenant's id included, is 404. Downloads are
 ``Content-Disposition: attachment`` with the type detected at upload and
-``X-Content-Type-Options: nosniff``; a preview is served inline only for raster images
-(PNG, JPEG, GIF, WebP), never SVG or HTML. Files chosen on the new-request form are
-checked before the request is submitted and stored right after it
-(:func:`attach_uploads`).
+``X-Content-Type-Options: nosniff`` and a ``sandbox`` policy; a preview is served
+inline only for raster images (PNG, JPEG, GIF, WebP) and PDFs, never SVG or HTML, with
+a policy that lets nothing load or run and only this origin frame it. Files chosen on
+the new-request form are checked before the request is submitted and stored right after it
+(:func:`attach_uploads`); on the resubmit form, before the resubmission. The uploader
+deletes a file of an open request after a confirmation (``do_detach``).
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ from werkzeug.wrappers import Response
 
 from signoff.api.attachments import download_response
 from signoff.api.input_guard import upload_body
-from signoff.attachments.content import PREVIEW_TYPES
+from signoff.attachments.content import FRAME_TYPES, PREVIEW_TYPES, thumbnail
 from signoff.attachments.queries import attachments_of, get_attachment_for, read_content
 from signoff.errors import ActionError
 from signoff.extensions import db
 from signoff.languages import translated
 from signoff.security.actor import request_actor
-from signoff.views.common import SignoffView, user_names
+from signoff.security.headers import DOWNLOAD_POLICY, INLINE_FILE_POLICY, file_headers
+from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.tenant_base import TenantScoped
-from signoff.workflow.actions import check_upload, do_attach, do_comment
+from signoff.workflow.actions import check_upload, do_attach, do_comment, do_detach
+from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES
 from signoff.workflow.queries import get_request_for
 
 
@@ -109,17 +114,61 @@ class AttachmentsView(TenantScoped, SignoffView):
             flash(_("Comment added."), "success")
         return redirect(here + "#attachments")
 
+    @expose("/attachments/<attachment_id>/delete", methods=["GET", "POST"])
+    def delete(self, attachment_id: str) -> Response | str:
+        """Ask first (GET, or a POST without ``confirm=yes``), then delete."""
+        uid = int(g.user.id)
+        row = get_attachment_for(db.session, user_id=uid, attachment_id=attachment_id)
+        here = url_for("PortalView.show", request_id=str(row.request_id)) + "#attachments"
+        if request.method == "GET" or request.form.get("confirm") != "yes":
+            return self.render(
+                "signoff/portal_confirm.html",
+                nav=tenant_nav(db.session),
+                heading=f"Delete “{row.filename}”?",
+                body="The file is removed from the request for everyone; the audit trail "
+                "keeps its name and checksum.",
+                action=url_for("AttachmentsView.delete", attachment_id=str(row.id)),
+                confirm_label="Yes, delete it",
+                cancel=here,
+                danger=True,
+            )
+        try:
+            done = do_detach(db.session, actor=request_actor(), attachment_id=row.id)
+            flash(f"Deleted {done.extra['filename']}.", "success")
+        except ActionError as exc:
+            if exc.status == 404:
+                abort(404)
+            flash(exc.message, "danger")
+        return redirect(here)
+
     @expose("/attachments/<attachment_id>/download")
+    @file_headers(DOWNLOAD_POLICY)
     def download(self, attachment_id: str) -> Response:
         row = get_attachment_for(db.session, user_id=int(g.user.id), attachment_id=attachment_id)
         return download_response(read_content(db.session, row), row)
 
     @expose("/attachments/<attachment_id>/preview")
+    @file_headers(INLINE_FILE_POLICY, frame_options="SAMEORIGIN")
     def preview(self, attachment_id: str) -> Response:
         row = get_attachment_for(db.session, user_id=int(g.user.id), attachment_id=attachment_id)
-        if row.content_type not in PREVIEW_TYPES:
+        if row.content_type not in PREVIEW_TYPES | FRAME_TYPES:
             abort(404)
-        return download_response(read_content(db.session, row), row, inline=True)
+        resp = download_response(read_content(db.session, row), row, inline=True)
+        resp.headers["Content-Security-Policy"] = INLINE_FILE_POLICY
+        return resp
+
+    @expose("/attachments/<attachment_id>/thumbnail")
+    @file_headers(INLINE_FILE_POLICY)
+    def thumbnail(self, attachment_id: str) -> Response:
+        """A small PNG of an image attachment (made with Pillow; 404 when there is none)."""
+        row = get_attachment_for(db.session, user_id=int(g.user.id), attachment_id=attachment_id)
+        small = thumbnail(read_content(db.session, row), row.content_type)
+        if small is None:
+            abort(404)
+        resp = Response(small, mimetype="image/png")
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Cache-Control"] = "private, max-age=3600"
+        return resp
 
 
 def attachments_for(req: Any) -> list[dict[str, Any]]:
@@ -127,6 +176,8 @@ def attachments_for(req: Any) -> list[dict[str, Any]]:
     request page needs nothing but ``{% include "signoff/_attachments.html" %}``)."""
     rows = attachments_of(db.session, req.id)
     names = user_names(db.session, [r.uploaded_by for r in rows])
+    me = int(g.user.id) if g.get("user") is not None else None
+    is_open = req.status in ACTIVE_REQUEST_STATUSES
     return [
         {
             "id": str(r.id),
@@ -137,6 +188,8 @@ def attachments_for(req: Any) -> list[dict[str, Any]]:
             "at": r.created_at,
             "on_comment": r.comment_id is not None,
             "preview": r.content_type in PREVIEW_TYPES,
+            "frame": r.content_type in FRAME_TYPES,
+            "deletable": is_open and r.uploaded_by == me,
         }
         for r in rows
     ]

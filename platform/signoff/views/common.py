@@ -34,6 +34,7 @@ from signoff.tenancy.access import current_membership, current_tenant
 from signoff.tenancy.directory import member_tenants
 from signoff.tenancy.models import Tenant
 from signoff.workflow.models import ApprovalRequest
+from signoff.workflow.registry import audited_workflows
 
 ACCENT_RE = re.compile(r"#[0-9a-fA-F]{6}")
 log = logging.getLogger(__name__)
@@ -180,6 +181,10 @@ def tenant_nav(session: Session) -> dict[str, Any]:
         else ("#2563eb"),
         "roles": roles,
         "is_admin": ADMIN_ROLE in roles,
+        # Workflows naming one of this member's roles as auditors: the "Audit" link.
+        "audits": ADMIN_ROLE not in roles
+        and bool(roles)
+        and bool(audited_workflows(session, tenant.id, roles)),
         "inbox_count": waiting,
         "inbox_more": waiting >= 100,
         "mine_open": mine_open,

@@ -56,6 +56,7 @@ from signoff.views.tenant_base import TenantScoped
 from signoff.views.wording import (
     decision_message,
     missing_approvers,
+    status_words,
     step_label,
     submit_message,
 )
@@ -524,7 +525,7 @@ class PortalView(TenantScoped, SignoffView):
 
     @expose("/requests/<request_id>/resubmit", methods=["GET", "POST"])
     @no_cache
-    def resubmit(self, request_id: str) -> str | Response:
+    def resubmit(self, request_id: str) -> Response:
         uid = int(g.user.id)
         req = get_request_for(db.session, user_id=uid, request_id=request_id)
         if req.requester_id != uid:
@@ -539,21 +540,35 @@ class PortalView(TenantScoped, SignoffView):
         values: dict[str, Any] = dict(req.input_data or {})
         errors: dict[str, list[str]] = {}
         message = None
-        if request.method == "POST":
+        status = 200
+        files = [(f.filename, f.read()) for f in chosen_files()]
+        if request.method == "POST" and (problems := check_uploads(files)):
+            # A refused file resubmits nothing: the form comes back as it was typed.
+            try:
+                values = form_input(defn, request.form)
+            except FormProblems as exc:
+                values = exc.values
+            errors, status = {"files": problems}, 422
+        elif request.method == "POST":
             try:
                 values = form_input(defn, request.form)
                 do_resubmit(db.session, actor=request_actor(), request_id=req.id, input_data=values)
                 flash(_("Resubmitted: the approval chain starts again."), "success")
+                if files and (problems := attach_uploads(req.id, files)):
+                    flash(_("Not attached:") + " " + " ".join(problems), "danger")
                 return redirect(here)
             except FormProblems as exc:
                 values, errors = exc.values, exc.errors or {}
+                status = 422
             except Invalid as exc:
                 errors = translated_errors(exc.errors) or {}
                 message = translated(exc.message) if not errors else None
+                status = 422
             except ActionError as exc:
                 message = translated(exc.message)
+                status = 422
             req = get_request_for(db.session, user_id=uid, request_id=request_id)
-        return self.render(
+        page = self.render(
             "signoff/portal_form.html",
             nav=tenant_nav(db.session),
             defn=defn,
@@ -564,6 +579,7 @@ class PortalView(TenantScoped, SignoffView):
             resubmit=req,
             freeform="\n".join(f"{k}: {v}" for k, v in values.items()) if not defn.fields else "",
         )
+        return Response(page, mimetype="text/html", status=status)
 
     # --- my requests -----------------------------------------------------------------
 
@@ -749,3 +765,4 @@ class PortalView(TenantScoped, SignoffView):
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(PortalView())
     current_app.jinja_env.filters["step_label"] = step_label
+    current_app.jinja_env.filters["status_words"] = status_words

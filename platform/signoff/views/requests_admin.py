@@ -6,6 +6,10 @@ full-text search over titles and input fields, sorting, keyset pages and a CSV e
 of the same selection. The queries are :mod:`signoff.workflow.search`, read under
 row-level security: another tenant's requests never match, whatever the arguments.
 Bad arguments answer 400 and name the field.
+
+A workflow whose definition lists ``auditors: [role, ...]`` opens the page to the
+members of those roles, read-only and restricted to the workflows that name one of
+their roles (the list and the CSV alike); anyone else who is not an admin gets 403.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import request
+from flask import abort, request
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
@@ -26,12 +31,13 @@ from werkzeug.wrappers import Response
 
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
-from signoff.tenancy.access import current_tenant
+from signoff.tenancy.access import current_tenant, require_roles, require_tenant
 from signoff.tenancy.models import Membership
 from signoff.views.common import SignoffView, tenant_nav
 from signoff.views.tenant_base import TenantScoped
 from signoff.workflow import search
 from signoff.workflow.models import ApprovalStep, Workflow
+from signoff.workflow.registry import audited_workflows
 
 #: The export's ceiling: a larger selection is refused with a 400 asking to narrow it.
 EXPORT_LIMIT = 50_000
@@ -91,16 +97,33 @@ def _fields(row: Any) -> str:
     return " · ".join(parts)
 
 
+def _scope(session: Any) -> tuple[str, ...] | None:
+    """None for the tenant's admins (every workflow); for an auditor, the workflows
+    whose ``auditors`` name one of their roles; 403 for anyone else."""
+    roles = set(require_roles(session, ()).role_names)
+    if ADMIN_ROLE in roles:
+        return None
+    keys = audited_workflows(session, require_tenant(), roles)
+    if not keys:
+        abort(403)
+    return keys
+
+
+def _filter(session: Any) -> search.RequestFilter:
+    return replace(search.parse_filter(request.args), scope=_scope(session))
+
+
 class AdminRequestsView(TenantScoped, SignoffView):
     route_base = "/t/<tenant_slug>/admin/requests"
     default_view = "index"
-    tenant_roles = (ADMIN_ROLE,)
+    # Members: the tenant's admins, and the auditors of a workflow (``_scope``).
+    tenant_roles = ()
 
     @expose("/")
     @no_cache
     def index(self) -> str | Response:
         session = db.session
-        f = search.parse_filter(request.args)
+        f = _filter(session)
         now = datetime.now(UTC)
         result = search.page(session, f, now=now) if not f.errors else None
         people = _people(session)
@@ -117,9 +140,14 @@ class AdminRequestsView(TenantScoped, SignoffView):
             fields={r.id: _fields(r) for r in rows},
             names=names,
             people=people,
-            workflows=session.execute(
-                select(Workflow.key, Workflow.name).order_by(Workflow.name)
-            ).all(),
+            workflows=[
+                (key, name)
+                for key, name in session.execute(
+                    select(Workflow.key, Workflow.name).order_by(Workflow.name)
+                ).all()
+                if f.scope is None or key in f.scope
+            ],
+            auditor=f.scope is not None,
             statuses=search.STATUSES,
             sorts=search.SORTS,
             now=now,
@@ -131,21 +159,27 @@ class AdminRequestsView(TenantScoped, SignoffView):
     @no_cache
     def export(self) -> Response:
         session = db.session
-        f = search.parse_filter(request.args)
+        f = _filter(session)
         if f.errors:
             field, message = next(iter(f.errors.items()))
             return Response(f"{field} {message}\n", status=400, mimetype="text/plain")
-        count = session.scalar(
-            select(func.count()).select_from(
-                search.filtered(f).limit(EXPORT_LIMIT + 1).order_by(None).subquery()
+        found = search.match(session, f.q) if f.q else None
+        count = 0
+        if found is None or not found.empty:
+            count = session.scalar(
+                select(func.count()).select_from(
+                    search.filtered(f, found=found)
+                    .limit(EXPORT_LIMIT + 1)
+                    .order_by(None)
+                    .subquery()
+                )
             )
-        )
         if int(count or 0) > EXPORT_LIMIT:
             message = f"more than {EXPORT_LIMIT} requests match: narrow the filters\n"
             return Response(message, status=400, mimetype="text/plain")
         names = dict(_people(session))
         slug = current_tenant(session).slug
-        rows = list(search.iter_all(session, f, limit=EXPORT_LIMIT))
+        rows = list(search.iter_all(session, f, limit=EXPORT_LIMIT, found=found))
 
         def generate() -> Iterator[str]:
             out = io.StringIO()

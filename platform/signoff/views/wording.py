@@ -2,6 +2,8 @@
 
 "Approved. Waiting for the next step: Finance." rather than "The request is now
 pending."; a refusal for lack of approvers names the step and the role to invite.
+``step_label`` (a step's name for people) lives with the engine that names the steps,
+so that notifications use it too; it is re-exported here for the views.
 """
 
 from __future__ import annotations
@@ -11,33 +13,28 @@ import uuid
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from signoff.errors import ActionError
+from signoff.languages import translated
 from signoff.workflow.definitions import WorkflowDefinition
-from signoff.workflow.engine import state_from_dict
+from signoff.workflow.engine import STATUS_WORDS, state_from_dict
+from signoff.workflow.engine import status_words as engine_status_words
+from signoff.workflow.engine import step_label as engine_step_label
+from signoff.workflow.engine.machine import RULE_STEP_PREFIX
 from signoff.workflow.models import ApprovalRequest
-
-STATUS_WORDS = {
-    "pending": _l("waiting for approval"),
-    "changes_requested": _l("sent back for changes"),
-    "approved": _l("approved"),
-    "rejected": _l("rejected"),
-    "withdrawn": _l("withdrawn"),
-    "expired": _l("expired"),
-}
-RULE_PREFIX = "rule:"
 
 
 def step_label(name: str | None) -> str:
-    """A step's name for people: a rule-added step ``rule:High value`` reads
-    ``High value (added by a rule)``."""
-    if not name:
-        return ""
-    if name.startswith(RULE_PREFIX):
-        return _("%(step)s (added by a rule)", step=name[len(RULE_PREFIX) :])
-    return name
+    """The engine's :func:`~signoff.workflow.engine.step_label`, in the person's language."""
+    if name and name.startswith(RULE_STEP_PREFIX):
+        return _("%(step)s (added by a rule)", step=name[len(RULE_STEP_PREFIX) :])
+    return engine_step_label(name)
+
+
+def status_words(status: str | None) -> str:
+    """The engine's :func:`~signoff.workflow.engine.status_words`, in the person's language."""
+    return translated(engine_status_words(status))
 
 
 def _fresh(session: Session, request_id: uuid.UUID) -> ApprovalRequest | None:
@@ -72,9 +69,7 @@ def decision_message(session: Session, verdict: str, request_id: uuid.UUID, step
     if req.status == "approved":
         return _("Approved. That was the last step: the request is approved.")
     if req.status != "pending":
-        return _(
-            "Approved. The request is %(status)s.", status=STATUS_WORDS.get(req.status, req.status)
-        )
+        return _("Approved. The request is %(status)s.", status=status_words(req.status))
     state = state_from_dict(req.state)
     same = next((s for s in state.steps if s.index == step), None)
     if same is not None and same.status == "active":
@@ -90,7 +85,7 @@ def submit_message(session: Session, request_id: uuid.UUID, status: str) -> str:
     if status == "approved":
         return _("Submitted and approved at once (no approval was needed).")
     if status != "pending":
-        return _("Submitted; the request is %(status)s.", status=STATUS_WORDS.get(status, status))
+        return _("Submitted; the request is %(status)s.", status=status_words(status))
     req = _fresh(session, request_id)
     if req is None:  # pragma: no cover
         return _("Submitted.")
@@ -159,3 +154,14 @@ def describe(value: Any) -> str:
     if value is None or value == "":
         return "—"
     return str(value)
+
+
+__all__ = [
+    "STATUS_WORDS",
+    "decision_message",
+    "describe",
+    "missing_approvers",
+    "status_words",
+    "step_label",
+    "submit_message",
+]

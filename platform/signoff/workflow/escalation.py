@@ -20,7 +20,7 @@ from signoff.db.binding import bound_tenant
 from signoff.tenancy.models import Tenant
 from signoff.workflow.actions import SYSTEM, ActionError, do_escalate, do_expire
 from signoff.workflow.definitions import parse_definition
-from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES
+from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES, step_label
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -73,7 +73,7 @@ def _reminders(session: Session, now: datetime) -> int:
                     step_index=step.step_index,
                     kind="reminder",
                     level="warning",
-                    title=f"Reminder: {step.name}",
+                    title=f"Reminder: {step_label(step.name)}",
                     recipient_id=uid,
                 )
             )

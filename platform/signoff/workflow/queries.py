@@ -11,14 +11,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ARRAY, Integer, Select, bindparam, column, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from signoff.db.ids import parse_id
 from signoff.errors import NotFound
 from signoff.tenancy.access import is_tenant_admin
+from signoff.workflow.definitions import DefinitionError, parse_definition
 from signoff.workflow.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -80,6 +81,50 @@ def delegators_of(
     return {d: wf for d, wf in rows}
 
 
+#: ``signoff.inbox_steps(:inbox_people)`` as ``approval_step`` rows (built once, so
+#: the inbox's statement is compiled once per process, not per call).
+_INBOX_STEPS = aliased(
+    ApprovalStep,
+    func.signoff.inbox_steps(bindparam("inbox_people", type_=ARRAY(Integer)))
+    .table_valued(*(column(c.name, c.type) for c in ApprovalStep.__table__.columns))
+    .alias("approval_step"),
+    adapt_on_names=True,
+)
+
+
+def inbox_statement(
+    user_id: int, people: Sequence[int], *, search: str | None = None, workflow: str | None = None
+) -> Select[ApprovalStep, ApprovalRequest]:
+    """The inbox's query: active steps open to any of ``people`` (the user and the
+    delegators they stand in for) on pending requests ``user_id`` did not submit.
+
+    The steps come from ``signoff.inbox_steps`` (migration 0032), which finds them on
+    the GIN index of ``open_approvers`` that row-level security keeps the planner from
+    using here (``&&`` is not leakproof), naming the bound tenant itself; their requests
+    are read by primary key under this query's own row-level security.
+    """
+    step = _INBOX_STEPS
+    q = (
+        select(step, ApprovalRequest)
+        .join(
+            ApprovalRequest,
+            (ApprovalRequest.tenant_id == step.tenant_id) & (ApprovalRequest.id == step.request_id),
+        )
+        .where(
+            ApprovalRequest.requester_id != user_id,
+            # Changes requested: the step stays active for the resubmission, but nothing
+            # waits for the approvers until the requester sends it again.
+            ApprovalRequest.status == "pending",
+        )
+        .order_by(ApprovalRequest.submitted_at.desc(), step.step_index)
+    )
+    if workflow:
+        q = q.where(ApprovalRequest.workflow_key == workflow)
+    if search:
+        q = q.where(ApprovalRequest.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    return q.params(inbox_people=list(people))
+
+
 def inbox(
     session: Session,
     user_id: int,
@@ -91,28 +136,7 @@ def inbox(
 ) -> list[InboxItem]:
     """What waits for ``user_id`` (including as a delegate), newest first."""
     delegators = delegators_of(session, user_id)
-    people = [user_id, *delegators]
-    q = (
-        select(ApprovalStep, ApprovalRequest)
-        .join(
-            ApprovalRequest,
-            (ApprovalRequest.tenant_id == ApprovalStep.tenant_id)
-            & (ApprovalRequest.id == ApprovalStep.request_id),
-        )
-        .where(
-            ApprovalStep.status == "active",
-            ApprovalStep.open_approvers.overlap(people),
-            ApprovalRequest.requester_id != user_id,
-            # Changes requested: the step stays active for the resubmission, but nothing
-            # waits for the approvers until the requester sends it again.
-            ApprovalRequest.status == "pending",
-        )
-        .order_by(ApprovalRequest.submitted_at.desc(), ApprovalStep.step_index)
-    )
-    if workflow:
-        q = q.where(ApprovalRequest.workflow_key == workflow)
-    if search:
-        q = q.where(ApprovalRequest.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    q = inbox_statement(user_id, [user_id, *delegators], search=search, workflow=workflow)
     items = []
     for step, req in session.execute(q.limit(limit).offset(offset)).all():
         mine = user_id in step.open_approvers
@@ -230,7 +254,18 @@ def list_requests(
     return list(rows), total
 
 
-def involved_users(req: ApprovalRequest) -> set[int]:
+class Seen(Protocol):
+    """What visibility reads of a request: a loaded row, or one read under its lock."""
+
+    @property
+    def requester_id(self) -> int: ...
+    @property
+    def state(self) -> Any: ...
+    @property
+    def workflow_key(self) -> str: ...
+
+
+def involved_users(req: Seen) -> set[int]:
     """The requester, every eligible approver and everyone who decided (or was decided for)."""
     from signoff.workflow.engine import state_from_dict
 
@@ -247,7 +282,7 @@ def involved_users(req: ApprovalRequest) -> set[int]:
     return people
 
 
-def visible_to(session: Session, req: ApprovalRequest, user_id: int, *, is_admin: bool) -> bool:
+def visible_to(session: Session, req: Seen, user_id: int, *, is_admin: bool) -> bool:
     """Whether ``user_id`` may see ``req`` inside its tenant (RLS already hid the others).
 
     The people involved and the tenant's admins see it; a delegate sees what their
@@ -302,3 +337,15 @@ def progress_of_requests(
         )
         for r in requests
     }
+
+
+def reason_required(session: Session, req: ApprovalRequest) -> bool:
+    """Whether rejecting or requesting changes on ``req`` needs a reason: its workflow
+    version's ``require_reason`` (true by default, and when the version is unreadable)."""
+    version = session.get(WorkflowVersion, req.workflow_version_id)
+    if version is None:
+        return True
+    try:
+        return parse_definition(req.workflow_key, version.definition).require_reason
+    except DefinitionError:
+        return True

@@ -6,7 +6,7 @@ rule approvers that do not exist, and quorums or weight thresholds that the elig
 approvers can never reach. Each finding carries the definition path.
 
 - **error** (the save is refused): an unknown role or user, a rule whose approvers name
-  an unknown role or user.
+  an unknown role or user, an ``auditors`` entry that is not one of the tenant's roles.
 - **warning** (the admin confirms, or the save is refused): a role with no members yet,
   a quorum or threshold larger than the people (or weights) who could approve today.
   The message says what happens to requests reaching that step.
@@ -147,6 +147,9 @@ def check_definition(
                     "warning",
                 )
             )
+    for k, auditor in enumerate(defn.auditors):
+        if auditor not in roles:
+            _approver("role", auditor, join_path("auditors", k), roles, directory, out)
     for k, rule in enumerate(defn.rules):
         for m, approver in enumerate(rule.approvers):
             _approver(

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +167,20 @@ def effective_workflows(session: Session, tenant_id: uuid.UUID) -> dict[str, Eff
 
 def get_effective(session: Session, tenant_id: uuid.UUID, key: str) -> Effective | None:
     return effective_workflows(session, tenant_id).get(key)
+
+
+def audited_workflows(
+    session: Session, tenant_id: uuid.UUID, roles: Iterable[str]
+) -> tuple[str, ...]:
+    """The keys of the workflows whose ``auditors`` name one of ``roles`` (the
+    all-requests page, read-only, for those workflows' requests)."""
+    held = set(roles)
+    return tuple(
+        key
+        for key, effective in effective_workflows(session, tenant_id).items()
+        if isinstance(auditors := effective.raw.get("auditors"), list)
+        and held.intersection(a for a in auditors if isinstance(a, str))
+    )
 
 
 def tenant_rules(session: Session, tenant_id: uuid.UUID, workflow_key: str) -> list[Rule]:

@@ -4,8 +4,18 @@ sorting, keyset pages and CSV rows (issue 15 item 1).
 All reads run under row-level security like every other query: a tenant sees only
 its own rows, whatever the filters say. Full-text search uses PostgreSQL's
 ``tsvector`` over the title and the string and number values of the input fields,
-through the same expression as the GIN index ``ix_approval_request_search``
-(migration 0031), so a search is an index scan, not a scan of every request.
+stored as ``approval_request.search_vector`` with a GIN index (migration 0033).
+
+Under row-level security the planner cannot use that index for ``@@`` (the operator
+is not leakproof, so it may not run before the tenant policy), so a search first
+asks ``signoff.request_search`` (SECURITY DEFINER; it applies the bound tenant
+itself) for up to ``SPARSE + 1`` matching ids through the index:
+
+- at most ``SPARSE`` (a rare word): the page reads those rows by id, under RLS;
+- more (a common word): matches are dense, so the page walks the sort order's
+  index and tests each row's stored ``search_vector`` (a few rows per match), and
+  the count stops at ``SEARCH_COUNT_CAP``.
+
 Pages are keyset pages (``after`` = the last row's sort value and id), so page
 1,000 costs what page 1 costs.
 """
@@ -20,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, literal_column, or_, select, tuple_
+from sqlalchemy import Select, exists, false, func, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,12 +41,8 @@ from signoff.workflow.models import (
     StepDecision,
 )
 
-#: The indexed expression of migration 0031, to the letter (the planner matches it).
-SEARCH_VECTOR: ColumnElement[Any] = literal_column(
-    "(to_tsvector('simple'::regconfig, approval_request.title) || "
-    "jsonb_to_tsvector('simple'::regconfig, approval_request.input_data, "
-    '\'["string", "numeric"]\'::jsonb))'
-)
+#: The stored words of a request (a generated column with a GIN index, migration 0033).
+SEARCH_VECTOR: ColumnElement[Any] = literal_column("approval_request.search_vector")
 STATUSES = tuple(
     s.strip(" '") for s in REQUEST_STATUS_CHECK.split("(", 1)[1].rstrip(")").split(",")
 )
@@ -54,6 +60,10 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 #: Counts stop here ("more than 10,000"): an exact count of every match would read them all.
 COUNT_CAP = 10_000
+#: A search matching at most this many requests reads them by id (see the module docstring).
+SPARSE = 1_000
+#: Counts of a search that matches more than ``SPARSE`` requests stop here.
+SEARCH_COUNT_CAP = 1_000
 MAX_QUERY = 200
 
 
@@ -71,6 +81,8 @@ class RequestFilter:
     page_size: int = PAGE_SIZE
     after: tuple[Any, uuid.UUID] | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    #: Only these workflows (an auditor's); None = every workflow. Not a query argument.
+    scope: tuple[str, ...] | None = None
 
     def args(self, **changes: Any) -> dict[str, str]:
         """The filter as query-string arguments (for links), with ``changes``."""
@@ -190,8 +202,32 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _where(f: RequestFilter, now: datetime) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class Match:
+    """How a search selects rows: by id (``sparse``) or by testing the stored words."""
+
+    condition: ColumnElement[bool]
+    sparse: bool
+    #: No request matches (under RLS even a constant false plans a scan: skip it).
+    empty: bool = False
+
+
+def match(session: Session, q: str) -> Match:
+    """The condition for search words ``q``, chosen by how many requests match."""
+    ids = list(session.scalars(select(func.signoff.request_search(q, SPARSE + 1))))
+    if not ids:  # nothing matches: callers skip their queries
+        return Match(false(), True, empty=True)
+    if len(ids) <= SPARSE:
+        return Match(ApprovalRequest.id.in_(ids), True)
+    return Match(SEARCH_VECTOR.op("@@")(func.websearch_to_tsquery("simple", q)), False)
+
+
+def _where(
+    f: RequestFilter, now: datetime, found: Match | None = None
+) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if f.scope is not None:
+        where.append(ApprovalRequest.workflow_key.in_(f.scope))
     if f.workflow:
         where.append(ApprovalRequest.workflow_key == f.workflow)
     if f.status:
@@ -223,15 +259,19 @@ def _where(f: RequestFilter, now: datetime) -> list[ColumnElement[bool]]:
                 ApprovalStep.due_at < now,
             )
         )
-    if f.q:
+    if found is not None:
+        where.append(found.condition)
+    elif f.q:
         where.append(SEARCH_VECTOR.op("@@")(func.websearch_to_tsquery("simple", f.q)))
     return where
 
 
-def filtered(f: RequestFilter, *, now: datetime | None = None) -> Select[ApprovalRequest]:
+def filtered(
+    f: RequestFilter, *, now: datetime | None = None, found: Match | None = None
+) -> Select[ApprovalRequest]:
     """The filtered requests, in the filter's order (no page)."""
     column, descending = SORTS[f.sort]
-    q = select(ApprovalRequest).where(*_where(f, now or datetime.now(UTC)))
+    q = select(ApprovalRequest).where(*_where(f, now or datetime.now(UTC), found))
     if descending:
         return q.order_by(column.desc(), ApprovalRequest.id.desc())
     return q.order_by(column.asc(), ApprovalRequest.id.asc())
@@ -248,7 +288,11 @@ class Page:
 def page(session: Session, f: RequestFilter, *, now: datetime | None = None) -> Page:
     """One keyset page of the filtered requests, and how many match (up to the cap)."""
     column, descending = SORTS[f.sort]
-    q = filtered(f, now=now)
+    now = now or datetime.now(UTC)
+    found = match(session, f.q) if f.q else None
+    if found is not None and found.empty:
+        return Page([], None, 0, False)
+    q = filtered(f, now=now, found=found)
     if f.after is not None:
         key = tuple_(column, ApprovalRequest.id)
         bound = tuple_(*f.after)
@@ -260,21 +304,31 @@ def page(session: Session, f: RequestFilter, *, now: datetime | None = None) -> 
     if more and rows:
         last = rows[-1]
         next_after = encode_cursor(getattr(last, column.key), last.id)
-    capped = select(ApprovalRequest.id).where(*_where(f, now or datetime.now(UTC)))
-    counted = select(func.count()).select_from(capped.limit(COUNT_CAP + 1).subquery())
+    cap = COUNT_CAP if found is None or found.sparse else SEARCH_COUNT_CAP
+    capped = select(ApprovalRequest.id).where(*_where(f, now, found))
+    counted = select(func.count()).select_from(capped.limit(cap + 1).subquery())
     count = int(session.scalar(counted) or 0)
-    return Page(rows, next_after, min(count, COUNT_CAP), count > COUNT_CAP)
+    return Page(rows, next_after, min(count, cap), count > cap)
 
 
 def iter_all(
-    session: Session, f: RequestFilter, *, limit: int, batch: int = 1000
+    session: Session,
+    f: RequestFilter,
+    *,
+    limit: int,
+    batch: int = 1000,
+    found: Match | None = None,
 ) -> Iterator[ApprovalRequest]:
     """Every filtered request in order (for the CSV export), read in keyset batches."""
     column, descending = SORTS[f.sort]
     after = f.after
     seen = 0
+    if found is None and f.q:
+        found = match(session, f.q)
+    if found is not None and found.empty:
+        return
     while seen < limit:
-        q = filtered(f)
+        q = filtered(f, found=found)
         if after is not None:
             key = tuple_(column, ApprovalRequest.id)
             q = q.where(key < tuple_(*after) if descending else key > tuple_(*after))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signoff.audit.models import AuditEvent
+from signoff.workflow.engine import state_from_dict
 from signoff.workflow.models import ApprovalRequest
 
 # Audit actions of a request -> timeline kinds.
@@ -87,6 +88,7 @@ def request_timeline(session: Session, req: ApprovalRequest) -> list[dict[str, A
         .order_by(AuditEvent.seq)
     ).all()
     events: list[dict[str, Any]] = []
+    step_names = [s.name for s in state_from_dict(req.state).steps] if req.state else []
     last_input: Mapping[str, Any] = {}
     round_ = 1
     for row in rows:
@@ -127,11 +129,17 @@ def request_timeline(session: Session, req: ApprovalRequest) -> list[dict[str, A
             )
             last_input = new_input
         elif kind == "escalated":
+            step = payload.get("step")
             events.append(
                 _event(
                     row,
                     "escalated",
-                    step=payload.get("step"),
+                    step=step,
+                    step_name=(
+                        step_names[step]
+                        if isinstance(step, int) and 0 <= step < len(step_names)
+                        else None
+                    ),
                     targets=list(payload.get("targets") or []),
                     round=round_,
                 )

@@ -66,6 +66,8 @@ def test_upload_list_download_with_safe_headers_and_audit(api_a, database):
     assert got.headers["Content-Disposition"].startswith(
         'attachment; filename="Receipt b.html.png"'
     )
+    # The download's own policy (not the pages'): nothing in it loads or runs.
+    assert got.headers["Content-Security-Policy"].strip() == "default-src 'none'; sandbox"
 
     with database.connect("admin") as conn:
         row = conn.execute(
@@ -205,3 +207,37 @@ def test_the_openapi_document_describes_the_upload(client):
     download = doc["paths"]["/api/v1/attachments/{id}/content"]["get"]
     assert "image/png" in download["responses"]["200"]["content"]
     assert "/api/v1/attachments/{id}" in doc["paths"]
+
+
+def test_the_uploader_deletes_while_open_and_the_storage_is_released(api_a, api_b, app, database):
+    rid = api_a.submit(500)
+    first = upload(api_a, "alice", rid, PNG).get_json()
+    with database.connect("admin") as conn:
+        (used,) = conn.execute(
+            "SELECT sum(size_bytes) FROM attachment WHERE tenant_id = %s", (api_a.tenant.id,)
+        ).fetchone()
+    # The organisation's storage is full: one more is refused...
+    with config(app, SIGNOFF_ATTACHMENT_TENANT_BYTES=int(used)):
+        assert_error(upload(api_a, "alice", rid, PNG), 413, "storage_quota", "file")
+        # ... not by another member, nor another tenant, nor without an id.
+        assert_error(api_a.delete(f"{URL}{first['id']}", "manager"), 422, "not_uploader")
+        assert_error(api_a.delete(f"{URL}{first['id']}", "bob"), 404, "not_found")
+        assert_error(api_b.delete(f"{URL}{first['id']}", "alice"), 404, "not_found")
+        assert_error(api_a.delete(f"{URL}not-a-uuid", "alice"), 404, "not_found")
+        assert api_a.get(f"{URL}{first['id']}", "alice").status_code == 200
+        # Its uploader deletes it: the storage is released, and the upload fits again.
+        gone = api_a.delete(f"{URL}{first['id']}", "alice")
+        assert gone.status_code == 204, gone.get_json()
+        assert_error(api_a.get(f"{URL}{first['id']}", "alice"), 404, "not_found")
+        assert upload(api_a, "alice", rid, PNG).status_code == 201
+    with database.connect("admin") as conn:
+        events = conn.execute(
+            "SELECT payload->>'attachment_id', payload->>'method' FROM audit_event "
+            "WHERE object_id = %s AND action = 'request.attachment_deleted'",
+            (rid,),
+        ).fetchall()
+    assert [tuple(e) for e in events] == [(first["id"], "api")]
+    # A decided request keeps its files.
+    second = api_a.get(f"{URL}?request_id={rid}", "alice").get_json()["result"][0]
+    assert api_a.post(f"/api/v1/requests/{rid}/withdraw", "alice").status_code == 200
+    assert_error(api_a.delete(f"{URL}{second['id']}", "alice"), 409, "request_closed")

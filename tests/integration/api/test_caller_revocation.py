@@ -233,3 +233,51 @@ def test_the_caller_is_one_statement_and_permissions_come_from_the_cache(api_t, 
         assert not [s for s in seen if absent in s], (absent, seen)
     # One transaction: the decision commits the transaction the caller began.
     assert sum(1 for s in seen if "set_config('app.tenant_id'" in s) == 0, seen
+
+
+# --- API keys: the same permission cache, under the version read once per request --------
+
+
+def test_an_api_key_call_checks_fab_permissions_from_the_cache(
+    api_t, client, app, database, monkeypatch
+):
+    from tests.integration.api.test_decision_round_trips import statements
+
+    rid = api_t.submit(500)
+    manager = api_t.get("/api/v1/members/me", "manager").get_json()
+    made = api_t.post(
+        "/api/v1/api-keys/",
+        json={"name": f"k-{uuid.uuid4().hex[:6]}", "member_id": manager["id"]},
+    ).get_json()
+    headers = {"Authorization": f"Bearer {made['key']}"}
+    assert client.get(PENDING, headers=headers).status_code == 200  # fills the cache
+    with statements(app, monkeypatch) as seen:
+        assert client.get(PENDING, headers=headers).status_code == 200
+    assert not [s for s in seen if "ab_permission_view_role" in s], seen
+    assert len([s for s in seen if "FROM permissions_version" in s]) == 1, seen
+    # A FAB permission taken away counts at the key's very next call.
+    with database.connect("admin") as conn:
+        kept = conn.execute(
+            "DELETE FROM ab_permission_view_role AS pvr USING ab_permission_view AS pv, "
+            "ab_permission AS p, ab_view_menu AS v "
+            "WHERE pvr.permission_view_id = pv.id AND pv.permission_id = p.id "
+            "AND pv.view_menu_id = v.id "
+            "AND p.name = 'can_write' AND v.name = 'ApprovalWorkflowApi' "
+            "RETURNING pvr.permission_view_id, pvr.role_id"
+        ).fetchall()
+        conn.commit()
+    assert kept
+    try:
+        resp = client.post(f"/api/v1/approval-workflow/approve/{rid}/0", headers=headers)
+        assert_error(resp, 403, "forbidden")
+    finally:
+        with database.connect("admin") as conn:
+            for pv, role in kept:
+                conn.execute(
+                    "INSERT INTO ab_permission_view_role (id, permission_view_id, role_id) "
+                    "VALUES (nextval('ab_permission_view_role_id_seq'), %s, %s)",
+                    (pv, role),
+                )
+            conn.commit()
+    resp = client.post(f"/api/v1/approval-workflow/approve/{rid}/0", headers=headers)
+    assert resp.status_code == 200, resp.get_json()

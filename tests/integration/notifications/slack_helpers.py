@@ -225,6 +225,30 @@ def click_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def reason_body(
+    slack_user: str, view: dict[str, Any], reason: str | None, *, team: str = TEAM_ID
+) -> str:
+    """Slack's ``view_submission`` of the reject modal ``view`` (as sent to views.open),
+    its reason input holding ``reason``."""
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team},
+        "user": {"id": slack_user, "team_id": team},
+        "api_app_id": "A0TEST",
+        "trigger_id": uuid.uuid4().hex,
+        "view": {
+            "id": "V0TEST",
+            "type": "modal",
+            "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"],
+            "state": {
+                "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
+            },
+        },
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def signed_headers(secret: str, body: str, *, ts: int | None = None) -> dict[str, str]:
     """Slack's signature: ``v0=`` HMAC-SHA256 of ``v0:{ts}:{body}`` under the signing secret."""
     stamp = str(int(time.time()) if ts is None else ts)

@@ -23,6 +23,7 @@ from tests.integration.notifications.slack_helpers import (
     link,
     new_secret,
     post_click,
+    reason_body,
     row_counts,
     signed_headers,
     submit,
@@ -78,7 +79,8 @@ def test_approval_needed_reaches_linked_approvers_with_signed_buttons(app, slack
     found = buttons(message)
     assert set(found) == {"signoff_approve", "signoff_reject", "signoff_open"}
     assert found["signoff_open"]["url"].endswith(f"/t/{slack_tenant.slug}/requests/{rid}")
-    assert "confirm" in found["signoff_reject"]
+    # Reject asks why in a modal (which is its confirmation), not in a confirm dialog.
+    assert "confirm" not in found["signoff_reject"]
     # The value is a signed token, not a bare id.
     assert str(rid) not in found["signoff_approve"]["value"]
     assert "Team offsite" in message["text"]
@@ -206,18 +208,143 @@ def test_signed_click_decides_once_audited_as_slack(app, client, database, slack
     assert len(decisions(database, slack_tenant)) == 1
 
 
-def test_reject_button_rejects(app, client, database, slack_tenant, slack_on):
+def _reason_modal(fake: FakeSlack) -> dict[str, Any]:
+    opened = fake.api("views.open")
+    assert opened, f"no modal opened: {fake.calls}"
+    return opened[-1].body["view"]
+
+
+def test_reject_button_asks_why_in_a_modal_and_rejects_with_the_reason(
+    app, client, database, slack_tenant, slack_on
+):
     rid = submit(app, slack_tenant)
     dispatch(app, slack_tenant)
     reject = buttons(_approval_message(slack_on, MANAGER2_SLACK))["signoff_reject"]
+    secret = slack_tenant.slack_secret
+    response_url = f"{slack_on.url}/response/reject"
+    body = click_body(MANAGER2_SLACK, reject, response_url=response_url)
+    before = row_counts(database, slack_tenant)
+    resp = post_click(client, slack_tenant.slug, body, signed_headers(secret, body))
+    # The click decides nothing: it opens a modal asking why (with the click's trigger).
+    assert resp.status_code == 200 and resp.get_json() == {}
+    assert decisions(database, slack_tenant) == []
+    opened = slack_on.api("views.open")[-1]
+    assert opened.headers["authorization"] == "Bearer xoxb-1111-2222-test-token"
+    assert opened.body["trigger_id"] == json.loads(dict(_form(body))["payload"])["trigger_id"]
+    view = opened.body["view"]
+    assert view["callback_id"] == "signoff_reject_reason"
+    assert "Team offsite" in json.dumps(view["blocks"])
+    after = row_counts(database, slack_tenant)
+    assert after["step_decision"] == before["step_decision"]
+    assert after["audit_event"] == before["audit_event"]
+
+    # A submission without a reason keeps the modal open with the field's error.
+    for empty in ("", "   ", None):
+        body = reason_body(MANAGER2_SLACK, view, empty)
+        resp = post_click(client, slack_tenant.slug, body, signed_headers(secret, body))
+        assert resp.status_code == 200
+        answer = resp.get_json()
+        assert answer["response_action"] == "errors"
+        assert "Say why" in answer["errors"]["reason"]
+    assert decisions(database, slack_tenant) == []
+    assert slack_on.posts("/response/") == []
+
+    # With a reason: rejected, the reason is the decision's comment, the message is replaced.
+    body = reason_body(MANAGER2_SLACK, view, "Over the team's budget")
+    resp = post_click(client, slack_tenant.slug, body, signed_headers(secret, body))
+    answer = resp.get_json()
+    assert answer["response_action"] == "update"
+    assert "You rejected" in json.dumps(answer["view"])
+    assert decisions(database, slack_tenant) == [
+        (rid, 0, slack_tenant.user("manager2"), "reject", "slack")
+    ]
+    with database.connect("admin") as conn:
+        comment = conn.execute(
+            "SELECT comment FROM step_decision WHERE tenant_id = %s", (slack_tenant.id,)
+        ).fetchone()[0]
+    assert comment == "Over the team's budget"
+    posted = slack_on.posts("/response/reject")
+    assert len(posted) == 1 and posted[0].body["replace_original"] is True
+    assert "You rejected" in posted[0].body["text"]
+    assert "rejected and its requester is told" in posted[0].body["text"]
+
+    # The same modal submitted again decides nothing more.
+    body = reason_body(MANAGER2_SLACK, view, "Again")
+    resp = post_click(client, slack_tenant.slug, body, signed_headers(secret, body))
+    assert "response_action" in resp.get_json()
+    assert len(decisions(database, slack_tenant)) == 1
+
+
+def test_a_forged_or_foreign_reason_modal_decides_nothing(
+    app, client, database, slack_tenant, slack_on
+):
+    submit(app, slack_tenant)
+    dispatch(app, slack_tenant)
+    reject = buttons(_approval_message(slack_on, MANAGER2_SLACK))["signoff_reject"]
+    body = click_body(MANAGER2_SLACK, reject)
+    post_click(client, slack_tenant.slug, body, signed_headers(slack_tenant.slack_secret, body))
+    view = _reason_modal(slack_on)
+    # Another linked member submits manager2's modal: refused.
+    body = reason_body(MANAGER_SLACK, view, "Not mine to reject")
+    resp = post_click(
+        client, slack_tenant.slug, body, signed_headers(slack_tenant.slack_secret, body)
+    )
+    assert "another member" in json.dumps(resp.get_json())
+    # A tampered value: refused. Unsigned: 401.
+    forged = {**view, "private_metadata": json.dumps({"v": "x" + reject["value"]})}
+    body = reason_body(MANAGER2_SLACK, forged, "Tampered")
+    resp = post_click(
+        client, slack_tenant.slug, body, signed_headers(slack_tenant.slack_secret, body)
+    )
+    assert "not valid" in json.dumps(resp.get_json())
+    body = reason_body(MANAGER2_SLACK, view, "Unsigned")
+    resp = post_click(client, slack_tenant.slug, body, signed_headers("wrong-secret", body))
+    assert resp.status_code == 401
+    assert decisions(database, slack_tenant) == []
+
+
+def test_reject_without_a_modal_links_to_the_request_page(
+    app, client, database, slack_tenant, slack_on
+):
+    rid = submit(app, slack_tenant)
+    dispatch(app, slack_tenant)
+    reject = buttons(_approval_message(slack_on, MANAGER2_SLACK))["signoff_reject"]
+    slack_on.errors["views.open"] = "expired_trigger_id"
     body = click_body(MANAGER2_SLACK, reject)
     resp = post_click(
         client, slack_tenant.slug, body, signed_headers(slack_tenant.slack_secret, body)
     )
+    text = resp.get_json()["text"]
+    assert "needs a reason" in text and f"/t/{slack_tenant.slug}/requests/{rid}" in text
+    assert decisions(database, slack_tenant) == []
+
+
+def test_reject_button_rejects_at_once_when_the_workflow_needs_no_reason(
+    app, client, database, tenant_factory, slack_on
+):
+    from tests.fixtures.workflows import spec_expense
+    from tests.integration.workflow.conftest import save
+
+    t = tenant_factory()
+    save(app, t, "expense_approval", spec_expense(require_reason=False))
+    secret = new_secret()
+    connect(app, t, secret)
+    link(app, t, "manager2", MANAGER2_SLACK)
+    rid = submit(app, t)
+    dispatch(app, t)
+    reject = buttons(_approval_message(slack_on, MANAGER2_SLACK))["signoff_reject"]
+    assert reject["confirm"]["confirm"]["text"] == "Reject"  # one click, confirmed
+    body = click_body(MANAGER2_SLACK, reject)
+    resp = post_click(client, t.slug, body, signed_headers(secret, body))
     assert "You rejected" in resp.get_json()["text"]
-    assert decisions(database, slack_tenant) == [
-        (rid, 0, slack_tenant.user("manager2"), "reject", "slack")
-    ]
+    assert slack_on.api("views.open") == []
+    assert decisions(database, t) == [(rid, 0, t.user("manager2"), "reject", "slack")]
+
+
+def _form(body: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(body)
 
 
 def _unsigned(headers: dict[str, str]) -> dict[str, str]:
@@ -416,3 +543,36 @@ def test_with_the_platform_switch_off_a_click_decides_nothing(
     assert resp.status_code == 404
     assert row_counts(database, slack_tenant) == before
     assert decisions(database, slack_tenant) == []
+
+
+def test_a_rule_added_step_reads_as_people_say_it_in_slack(
+    app, client, database, tenant_factory, slack_on
+):
+    from tests.fixtures.workflows import HIGH_VALUE_RULE, spec_expense
+    from tests.integration.workflow.conftest import save
+
+    t = tenant_factory()
+    manager_only = spec_expense()["steps"][:1]
+    save(app, t, "expense_approval", spec_expense(steps=manager_only, rules=[HIGH_VALUE_RULE]))
+    secret = new_secret()
+    connect(app, t, secret)
+    link(app, t, "manager", MANAGER_SLACK)
+    link(app, t, "cfo", "UCFO0001")
+    submit(app, t, amount="6000")
+    dispatch(app, t)
+    approve = buttons(_approval_message(slack_on, MANAGER_SLACK))["signoff_approve"]
+    body = click_body(MANAGER_SLACK, approve)
+    resp = post_click(client, t.slug, body, signed_headers(secret, body))
+    assert "You approved" in resp.get_json()["text"]
+    assert "waits for its next approval" in resp.get_json()["text"]
+    dispatch(app, t)
+    message = _approval_message(slack_on, "UCFO0001")
+    text = json.dumps(message)
+    assert "Step: High Value Expense Rule (added by a rule)" in text
+    assert "rule:High" not in text
+    # Its reject modal names the step the same way.
+    reject = buttons(message)["signoff_reject"]
+    body = click_body("UCFO0001", reject)
+    post_click(client, t.slug, body, signed_headers(secret, body))
+    view = _reason_modal(slack_on)
+    assert "High Value Expense Rule (added by a rule)" in json.dumps(view)

@@ -114,7 +114,11 @@ def dead_db_app(database, redis_url, redis_prefix):
     from sqlalchemy.engine import make_url
 
     url = make_url(database.app_url.render_as_string(hide_password=False)).set(
-        host="127.0.0.1", port=closed_port()
+        # query={}: the embedded server's URL names its socket directory as a query
+        # parameter, which would win over the dead host and port.
+        host="127.0.0.1",
+        port=closed_port(),
+        query={},
     )
     return _app(
         database,

@@ -90,6 +90,26 @@ def test_full_text_search_covers_titles_and_input_fields(seeded, login):
     assert "no-requests" in text_of(_get(admin, tenant, "q=nothingmatchesthis"))
 
 
+def test_search_by_stored_words_when_many_requests_match(
+    seeded, tenant_factory, login, monkeypatch
+):
+    """A search matching more than ``search.SPARSE`` requests tests each row's stored
+    words instead of reading ids; here every search takes that path."""
+    from signoff.workflow import search
+
+    monkeypatch.setattr(search, "SPARSE", 0)
+    tenant, _, marker = seeded
+    admin = login(tenant.username("admin"))
+    assert _titles(text_of(_get(admin, tenant, f"q={marker}"))) == ["R1 expense"]
+    assert _titles(text_of(_get(admin, tenant, "q=%22paper+co%22"))) == ["R3 expense"]
+    assert "R4 expense" not in _titles(text_of(_get(admin, tenant, "q=expense+-gadgets")))
+    other = tenant_factory()
+    intruder = login(other.username("admin"))
+    assert "no-requests" in text_of(_get(intruder, other, f"q={marker}"))
+    export = intruder.get(f"/t/{other.slug}/admin/requests/export.csv?q={marker}")
+    assert marker not in export.get_data(as_text=True)
+
+
 def test_sorting_and_keyset_pages(seeded, login):
     tenant, _, _ = seeded
     admin = login(tenant.username("admin"))

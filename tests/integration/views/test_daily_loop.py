@@ -215,6 +215,64 @@ def test_timeline_shows_auto_approval(app, portal_tenant, login):
     assert "approved it at once" in page
 
 
+SLA_FLOW = {
+    "name": "SLA flow",
+    "steps": [
+        {
+            "name": "Manager Approval",
+            "required_role": "Manager",
+            "sla_hours": 4,
+            "escalate_to": {"type": "role", "role": "CFO"},
+        }
+    ],
+    "expire_after_hours": 48,
+}
+
+
+def _sweep(app: Any, tenant: Any, now: Any) -> Any:
+    from signoff.extensions import db
+    from signoff.workflow.escalation import sweep_tenant
+
+    with app.app_context():
+        try:
+            return sweep_tenant(db.session, tenant.id, now)
+        finally:
+            db.session.remove()
+
+
+def test_timeline_shows_escalation_and_expiry(app, tenant_factory, login):
+    """The SLA sweep escalates the overdue step (to the CFO role), then expires the
+    request: the request page and the API timeline both show it, with names."""
+    from datetime import UTC, datetime, timedelta
+
+    t = tenant_factory()
+    save(app, t, "sla_flow", SLA_FLOW)
+    rid = submit(app, t, "sla_flow", {"amount": "5000"}, title="Server rack")
+    submitted = datetime.now(UTC)
+    report = _sweep(app, t, submitted + timedelta(hours=5))
+    assert [r[1] for r in report.escalated] == [str(rid)]
+    report = _sweep(app, t, submitted + timedelta(hours=49))
+    assert [r[1] for r in report.expired] == [str(rid)]
+
+    token = api_token(fresh_client(app), t.username("alice"), t.slug)
+    body = fresh_client(app).get(f"/api/v1/requests/{rid}/timeline", headers=auth(token))
+    assert body.status_code == 200
+    events = body.get_json()["result"]
+    assert [e["kind"] for e in events] == ["submitted", "escalated", "expired"]
+    escalated = events[1]
+    assert escalated["step"] == 0 and escalated["actor_id"] is None
+    assert escalated["step_name"] == "Manager Approval"
+    assert t.user("cfo") in escalated["targets"]
+    assert escalated["target_names"]
+
+    alice = login(t.username("alice"))
+    page = strip_tags(text_of(alice.get(f"/t/{t.slug}/requests/{rid}")))
+    assert "Signoff escalated the overdue step Manager Approval to" in page
+    names = [n for n in escalated["target_names"] if n in page]
+    assert names == escalated["target_names"]
+    assert "Signoff closed the request: it expired with no final decision" in page
+
+
 # --- save-time checks -------------------------------------------------------------------------
 
 BAD = """
@@ -359,3 +417,27 @@ def test_api_refusal_for_lack_of_approvers_names_the_role(app, tenant_factory):
     body = resp.get_json()
     assert body["code"] == "no_eligible_approver" and body["field"] == "step[0]"
     assert "role Manager" in body["message"]
+
+
+def test_api_refusal_for_too_few_approvers_names_the_role(app, tenant_factory):
+    board = {
+        "name": "Board",
+        "steps": [
+            {
+                "name": "Board vote",
+                "pattern": "quorum",
+                "quorum": 3,
+                "approvers": [{"type": "role", "role": "Manager"}],
+            }
+        ],
+    }
+    t = tenant_factory()  # two managers: a quorum of three can never be reached
+    save(app, t, "board", board)
+    token = api_token(fresh_client(app), t.username("alice"), t.slug)
+    resp = fresh_client(app).post(
+        "/api/v1/requests/", json={"workflow": "board", "input_data": {}}, headers=auth(token)
+    )
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert body["code"] == "not_enough_approvers" and body["field"] == "step[0]"
+    assert "role Manager" in body["message"] and "invite more members" in body["message"]

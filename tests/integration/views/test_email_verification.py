@@ -462,3 +462,89 @@ def test_two_simultaneous_uses_of_one_link_one_wins(mail_app, mailbox, tenant_fa
     assert sorted(statuses.values()) == [302, 410], statuses
     winner = next(p for p, status in statuses.items() if status == 302)
     web_login(fresh_client(mail_app), tenant.username("bob"), winner)
+
+
+# --- change the e-mail address --------------------------------------------------------------
+
+
+def test_change_email_is_confirmed_by_a_link_to_the_new_address_and_audited(
+    mail_app, mailbox, database, tenant_factory
+):
+    tenant = tenant_factory()
+    old = f"alice@{tenant.slug}.example"
+    new = new_email()
+    client = fresh_client(mail_app)
+    web_login(client, tenant.username("alice"))
+    profile = text_of(client.get(f"/t/{tenant.slug}/account/profile"))
+    assert "Change e-mail" in profile
+    url = f"/t/{tenant.slug}/account/email"
+    assert client.get(url).status_code == 200
+
+    # Refused, naming the field, and nothing sent.
+    bad = client.post(url, data={"email": "not-an-address", "password": PASSWORD})
+    assert bad.status_code == 422 and "New e-mail is not a valid email address" in text_of(bad)
+    same = client.post(url, data={"email": old, "password": PASSWORD})
+    assert same.status_code == 422 and "already your e-mail" in text_of(same)
+    wrong = client.post(url, data={"email": new, "password": "nope"})
+    assert wrong.status_code == 422 and "not your current password" in text_of(wrong)
+    mails_to(mailbox, new, expect=0)
+
+    resp = client.post(url, data={"email": new, "password": PASSWORD})
+    assert resp.status_code == 200 and "Check your e-mail" in text_of(resp)
+    (sent,) = mails_to(mailbox, new)
+    path = link(sent, "/account/email/")
+    # Nothing changes before the link is used; a GET (a mail scanner) changes nothing.
+    page = fresh_client(mail_app).get(path)
+    assert page.status_code == 200 and new in text_of(page) and old in text_of(page)
+    web_login(fresh_client(mail_app), old)
+
+    done = fresh_client(mail_app).post(path)
+    assert done.status_code == 200 and "e-mail address is changed" in text_of(done)
+    (email_now,) = _rows(database, "SELECT email FROM ab_user WHERE id = %s", tenant.user("alice"))
+    assert email_now[0] == new
+    web_login(fresh_client(mail_app), new)
+    (told,) = mails_to(mailbox, old)
+    assert new in body(told) and "/account/email/" not in body(told)
+    again = fresh_client(mail_app).post(path)
+    assert again.status_code == 410 and "already used" in text_of(again)
+    events = _rows(
+        database,
+        "SELECT action, payload->>'from', payload->>'to' FROM audit_event "
+        "WHERE tenant_id = %s AND action IN ('account.email_changed', 'email.change_failed') "
+        "ORDER BY seq",
+        tenant.id,
+    )
+    assert [tuple(e) for e in events] == [
+        ("email.change_failed", None, None),
+        ("account.email_changed", old, new),
+    ]
+
+
+def test_change_email_to_a_taken_address_sends_no_link_and_says_the_same(
+    mail_app, mailbox, database, tenant_factory
+):
+    tenant = tenant_factory()
+    taken = f"manager@{tenant.slug}.example"
+    client = fresh_client(mail_app)
+    web_login(client, tenant.username("alice"))
+    url = f"/t/{tenant.slug}/account/email"
+    fresh = new_email()
+    answers = []
+    for address in (taken, fresh):
+        resp = client.post(url, data={"email": address, "password": PASSWORD})
+        assert resp.status_code == 200
+        answers.append(_masked(resp, address))
+    assert answers[0] == answers[1]
+    (told,) = mails_to(mailbox, taken)
+    assert "already belongs to a Signoff account" in body(told)
+    assert "/account/email/" not in body(told)
+    # The fresh address's link, used after the address was taken meanwhile: refused.
+    path = link(mails_to(mailbox, fresh)[0], "/account/email/")
+    with database.connect("admin") as conn:
+        conn.execute(
+            "UPDATE ab_user SET email = %s WHERE id = %s", (fresh, tenant.user("manager2"))
+        )
+    resp = fresh_client(mail_app).post(path)
+    assert resp.status_code == 410
+    (email_now,) = _rows(database, "SELECT email FROM ab_user WHERE id = %s", tenant.user("alice"))
+    assert email_now[0] == f"alice@{tenant.slug}.example"

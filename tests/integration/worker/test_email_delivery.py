@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.fixtures.tenants import fresh_client
-from tests.fixtures.workflows import spec_expense
+from tests.fixtures.workflows import HIGH_VALUE_RULE, spec_expense
 from tests.integration.api.conftest import Api
 from tests.integration.worker.conftest import BASE_URL, Mailbox, body
 from tests.integration.workflow.conftest import save
@@ -118,6 +118,16 @@ def test_reject_from_the_email_tells_the_requester(
     title = f"Chair {api.tenant.slug}"
     rid = api.submit(700, title=title)
     links = links_of(mail_for(mailbox, address(api, "manager"), title))
+    # The reject link's page asks why: the reason is a required field.
+    page = fresh_client(app).get(links["reject"])
+    assert page.status_code == 200 and b'data-testid="act-reason"' in page.data
+    assert b"required" in page.data
+    # Without a reason (or only blanks) the rejection is refused and nothing is written.
+    for empty in ({}, {"comment": ""}, {"comment": "   "}):
+        refused = fresh_client(app).post(links["reject"], data=empty)
+        assert refused.status_code == 422 and b"Say why you reject" in refused.data
+    assert decisions(database, rid) == []
+    assert audited_methods(database, rid, "request.reject") == []
     done = fresh_client(app).post(links["reject"], data={"comment": "Not this quarter"})
     assert done.status_code == 200 and b"Rejected" in done.data
     assert decisions(database, rid) == [(api.tenant.username("manager"), "reject", "email")]
@@ -183,3 +193,40 @@ def test_webhooks_through_the_worker_are_signed_and_verified_by_the_receiver(
         assert got.verified["data"]["request_id"] == rid
     finally:
         receiver.stop()
+
+
+def test_reject_link_without_a_reason_when_the_workflow_relaxes_it(
+    app: Any, tenant_factory: Any, worker: Any, mailbox: Mailbox, database: Any
+) -> None:
+    tenant = tenant_factory()
+    save(app, tenant, "expense_approval", spec_expense(require_reason=False))
+    api = Api(fresh_client(app), tenant)
+    title = f"Lamp {tenant.slug}"
+    rid = api.submit(700, title=title)
+    links = links_of(mail_for(mailbox, address(api, "manager"), title))
+    page = fresh_client(app).get(links["reject"])
+    assert b'data-testid="act-reason"' not in page.data
+    done = fresh_client(app).post(links["reject"])
+    assert done.status_code == 200 and b"Rejected" in done.data
+    assert decisions(database, rid) == [(tenant.username("manager"), "reject", "email")]
+
+
+def test_a_rule_added_step_reads_as_people_say_it_in_the_email(
+    app: Any, tenant_factory: Any, worker: Any, mailbox: Mailbox, database: Any
+) -> None:
+    tenant = tenant_factory()
+    manager_only = spec_expense()["steps"][:1]
+    save(app, tenant, "expense_approval", spec_expense(steps=manager_only, rules=[HIGH_VALUE_RULE]))
+    api = Api(fresh_client(app), tenant)
+    title = f"Server {tenant.slug}"
+    rid = api.submit(6000, title=title)
+    mail_for(mailbox, address(api, "manager"), title)
+    approved = api.post(f"/api/v1/approval-workflow/approve/{rid}/0", "manager")
+    assert approved.status_code == 200, approved.get_json()
+    message = mail_for(mailbox, address(api, "cfo"), title)
+    for text in (body(message), body(message, "html")):
+        assert "High Value Expense Rule (added by a rule)" in text
+        assert "rule:High Value Expense Rule" not in text
+    page = fresh_client(app).get(links_of(message)["approve"])
+    assert b"High Value Expense Rule (added by a rule)" in page.data
+    assert b"rule:High" not in page.data

@@ -9,7 +9,7 @@ caller: web view, API, CLI or the add-on.
 """
 
 from signoff.errors import ActionError, Conflict, Invalid, NotFound, Refused
-from signoff.workflow.actions.attachments import check_upload, do_attach
+from signoff.workflow.actions.attachments import check_upload, do_attach, do_detach
 from signoff.workflow.actions.core import (
     ADOPTED,
     SYSTEM,
@@ -48,6 +48,7 @@ __all__ = [
     "do_attach",
     "do_comment",
     "do_delegate",
+    "do_detach",
     "do_escalate",
     "do_expire",
     "do_reject",

@@ -1,4 +1,5 @@
-"""``do_attach``: a file on a request or on one of its comments (receipts, quotes).
+"""``do_attach``: a file on a request or on one of its comments (receipts, quotes);
+``do_detach``: its uploader takes it off again while the request is open.
 
 Under the request's lock (so the count and storage limits cannot be passed by two
 uploads at once), for someone who may see the request (404 otherwise, as for another
@@ -27,6 +28,7 @@ from signoff.attachments.content import (
 )
 from signoff.attachments.models import Attachment
 from signoff.billing import quotas
+from signoff.errors import Conflict, Refused
 from signoff.roles import ADMIN_ROLE
 from signoff.workflow.actions.core import (
     ActionResult,
@@ -37,6 +39,7 @@ from signoff.workflow.actions.core import (
     _transaction,
 )
 from signoff.workflow.approvers import Directory
+from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES
 from signoff.workflow.models import ApprovalRequest, RequestComment
 from signoff.workflow.queries import visible_to
 
@@ -116,5 +119,62 @@ def do_attach(
             status=locked.status,
             events=["attachment_added"],
             extra={"attachment_id": str(row.id)},
+        )
+    return result
+
+
+def do_detach(
+    session: Session | scoped_session[Session],
+    *,
+    actor: Actor,
+    attachment_id: uuid.UUID | str,
+) -> ActionResult:
+    """Delete one attachment: only its uploader, only while its request is open
+    (waiting for approval or sent back for changes). Under the request's lock; the
+    bytes go with the row, so the organisation's storage (the sum of ``size_bytes``)
+    is released at commit. Audited as ``request.attachment_deleted``. Another tenant's
+    id, or a request the actor may not see, is 404."""
+    try:
+        wanted = uuid.UUID(str(attachment_id))
+    except ValueError:
+        raise _not_found() from None
+    found = session.get(Attachment, wanted)
+    if found is None:
+        raise _not_found()
+    request_id = found.request_id
+    with _transaction(session) as tx:
+        locked = _lock_and_load(tx, request_id)
+        req = tx.session.get(ApprovalRequest, locked.id)
+        row = tx.session.get(Attachment, wanted, populate_existing=True)
+        if req is None or row is None or row.request_id != req.id:
+            raise _not_found()
+        directory = Directory.load(tx.session)
+        is_admin = ADMIN_ROLE in directory.roles(actor.user_id)
+        if not visible_to(tx.session, req, actor.user_id, is_admin=is_admin):
+            raise _not_found()
+        if row.uploaded_by != actor.user_id:
+            raise Refused(
+                "not_uploader", "Only the person who attached a file may delete it", field="id"
+            )
+        if locked.status not in ACTIVE_REQUEST_STATUSES:
+            raise Conflict(
+                "request_closed",
+                "The request is decided or withdrawn: its attachments are kept as they are",
+            )
+        payload = {
+            "attachment_id": str(row.id),
+            "filename": row.filename,
+            "content_type": row.content_type,
+            "size_bytes": row.size_bytes,
+            "sha256": row.sha256,
+        }
+        tx.session.delete(row)
+        tx.session.flush()
+        _audit(tx, locked, "request.attachment_deleted", actor, payload=payload)
+        result = ActionResult(
+            request_id=req.id,
+            status=locked.status,
+            events=["attachment_deleted"],
+            extra={"attachment_id": str(wanted), "filename": payload["filename"]},
         )
     return result

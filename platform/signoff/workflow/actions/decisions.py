@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
 from signoff.errors import N_, Conflict, Invalid, NotFound
+from signoff.tenancy.access import is_tenant_admin
 from signoff.tenancy.models import Membership
 from signoff.workflow import engine
 from signoff.workflow.actions.core import (
@@ -37,14 +38,15 @@ from signoff.workflow.engine import (
 from signoff.workflow.models import (
     Delegation,
 )
+from signoff.workflow.queries import visible_to
 
 # --- decisions ------------------------------------------------------------------------
 
 # Verdicts that need a reason (a comment) unless the workflow sets ``require_reason: false``;
-# asked of people deciding in the portal or through the API (a Slack button or an e-mail
-# link's one-click form has no reason to give; they are exempt).
+# asked of every person deciding: in the portal, through the API, on an e-mail link's
+# confirmation page and in Slack (whose reject button opens a modal asking for it).
 REASONED = ("reject", "request_changes")
-REASON_METHODS = ("web", "api")
+REASON_METHODS = ("web", "api", "email", "slack")
 
 
 def _active_delegators(tx: _Tx, delegate_id: int, workflow_key: str, now: datetime) -> set[int]:
@@ -119,6 +121,17 @@ def _active_member(tx: Any, user_id: int) -> bool:
     )
 
 
+def _require_seen(tx: _Tx, req: LockedRequest, actor: Actor, step_index: int | None) -> None:
+    """What a page or an API call asks before deciding, on the request as read under its
+    lock (one read, in the action's transaction): a request the actor may not see is
+    404, exactly like a missing or foreign one; a decision naming no step on a request
+    that is no longer pending is stale state (409)."""
+    if not visible_to(tx.session, req, actor.user_id, is_admin=is_tenant_admin(tx.session)):
+        raise NotFound("not_found", "Not found")
+    if step_index is None and req.status != "pending":
+        raise Conflict("not_pending", f"The request is {req.status}", field=None)
+
+
 def _decide(
     session: Session | scoped_session[Session],
     *,
@@ -130,6 +143,7 @@ def _decide(
     on_behalf_of: int | None,
     idempotency_key: str | None,
     expected_round: int | None = None,
+    seen_by_actor: bool = False,
 ) -> ActionResult:
     from signoff.workflow.actions.budget import check_decision_rate
 
@@ -147,6 +161,8 @@ def _decide(
         if replay is not None:
             return replay
         req = _lock_and_load(tx, request_id)
+        if seen_by_actor:
+            _require_seen(tx, req, actor, step_index)
         if actor.method in CAPABILITY_METHODS and not _active_member(tx, actor.user_id):
             # A link or a button outlives a membership: a deactivated member decides nothing.
             raise NotFound("not_found", N_("Not found"))
@@ -280,6 +296,7 @@ def do_approve(
     on_behalf_of: int | None = None,
     idempotency_key: str | None = None,
     expected_round: int | None = None,
+    seen_by_actor: bool = False,
 ) -> ActionResult:
     """Approve one step of a request."""
     return _decide(
@@ -291,6 +308,7 @@ def do_approve(
         comment=comment,
         on_behalf_of=on_behalf_of,
         idempotency_key=idempotency_key,
+        seen_by_actor=seen_by_actor,
         expected_round=expected_round,
     )
 
@@ -305,6 +323,7 @@ def do_reject(
     on_behalf_of: int | None = None,
     idempotency_key: str | None = None,
     expected_round: int | None = None,
+    seen_by_actor: bool = False,
 ) -> ActionResult:
     """Reject the request at one step (by default the active step the actor may decide)."""
     return _decide(
@@ -316,6 +335,7 @@ def do_reject(
         comment=comment,
         on_behalf_of=on_behalf_of,
         idempotency_key=idempotency_key,
+        seen_by_actor=seen_by_actor,
         expected_round=expected_round,
     )
 
@@ -329,6 +349,7 @@ def do_request_changes(
     comment: str | None = None,
     on_behalf_of: int | None = None,
     idempotency_key: str | None = None,
+    seen_by_actor: bool = False,
 ) -> ActionResult:
     """Send the request back to its requester for changes."""
     return _decide(
@@ -340,4 +361,5 @@ def do_request_changes(
         comment=comment,
         on_behalf_of=on_behalf_of,
         idempotency_key=idempotency_key,
+        seen_by_actor=seen_by_actor,
     )

@@ -107,4 +107,6 @@ def definition_to_dict(defn: WorkflowDefinition) -> dict[str, Any]:
         out["fields"] = [_field_dict(f) for f in defn.fields]
     if defn.rules:
         out["rules"] = [rule_to_dict(r) for r in defn.rules]
+    if defn.auditors:
+        out["auditors"] = list(defn.auditors)
     return out

@@ -65,6 +65,7 @@ WORKFLOW_KEYS: Final = (
     "approval_required_states",
     "auto_approve_conditions",
     "rules",
+    "auditors",
 )
 STEP_KEYS: Final = (
     "name",
@@ -158,7 +159,10 @@ class WorkflowDefinition:
     are informational metadata from the specification's ``ProcessTemplate``.
     ``expire_after_hours``: a request still open that long after submission expires; it is
     at least every step's ``sla_hours``. Each is None when not given.
-    ``require_reason``: rejecting or requesting changes needs a comment (default true)."""
+    ``require_reason``: rejecting or requesting changes needs a comment (default true).
+    ``auditors``: roles whose members may read this workflow's requests on the
+    all-requests page and export them (read-only); checked against the tenant's roles
+    when the workflow is saved (:mod:`signoff.workflow.reality`)."""
 
     key: str
     name: str
@@ -175,6 +179,7 @@ class WorkflowDefinition:
     expire_after_hours: int | None = None
     # A reject or a request for changes must say why (a comment), unless false.
     require_reason: bool = True
+    auditors: tuple[str, ...] = ()
 
     def field(self, name: str) -> FieldDef | None:
         """The field called ``name``, if any."""

@@ -505,6 +505,7 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
         raw.get("initial_state"), "initial_state", required="initial_state" in raw, limit=100
     )
     states = p.names(raw.get("approval_required_states"), "approval_required_states")
+    auditors = p.names(raw.get("auditors"), "auditors")
     auto = _auto_approve(p, raw.get("auto_approve_conditions"), "auto_approve_conditions")
 
     steps: list[StepDef] = []
@@ -551,6 +552,7 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
         estimated_duration_hours=estimated,
         expire_after_hours=expire_after,
         require_reason=require_reason,
+        auditors=auditors,
     )
     _cross_checks(p, defn)
     if p.errors:

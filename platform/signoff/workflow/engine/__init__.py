@@ -37,6 +37,7 @@ unanimous over its required approvers, or first_response over its optional ones)
 """
 
 from signoff.workflow.engine.machine import (
+    STATUS_WORDS,
     EligibleInput,
     decide,
     escalate,
@@ -45,6 +46,8 @@ from signoff.workflow.engine.machine import (
     overdue_steps,
     resubmit,
     start,
+    status_words,
+    step_label,
     withdraw,
 )
 from signoff.workflow.engine.patterns import initial_need, max_matching, outcome
@@ -70,6 +73,7 @@ __all__ = [
     "ACTIVE_REQUEST_STATUSES",
     "REFUSAL_CODES",
     "REQUEST_STATUSES",
+    "STATUS_WORDS",
     "STEP_STATUSES",
     "TERMINAL_REQUEST_STATUSES",
     "VERDICTS",
@@ -93,5 +97,7 @@ __all__ = [
     "start",
     "state_from_dict",
     "state_to_dict",
+    "status_words",
+    "step_label",
     "withdraw",
 ]

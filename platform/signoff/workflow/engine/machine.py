@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from signoff.errors import N_
 from signoff.workflow.definitions import (
     AMOUNT_FIELD,
     ApproverSpec,
@@ -61,6 +62,39 @@ SLOT_PATTERNS = frozenset({"sequential", "parallel"})
 
 # --------------------------------------------------------------------------- rules
 
+#: A rule-added step is named ``rule:<rule name>`` (:func:`extra_steps_for_rules`).
+RULE_STEP_PREFIX = "rule:"
+
+
+def step_label(name: str | None) -> str:
+    """A step's name for people, everywhere it is shown (portal, e-mail, Slack, the
+    notification centre): a rule-added step ``rule:High value`` reads
+    ``High value (added by a rule)``."""
+    if not name:
+        return ""
+    if name.startswith(RULE_STEP_PREFIX):
+        return f"{name[len(RULE_STEP_PREFIX) :]} (added by a rule)"
+    return name
+
+
+#: A request's status in people's words ("sent back for changes", not
+#: ``changes_requested``), wherever a status is said rather than shown as a badge.
+STATUS_WORDS = {
+    "pending": N_("waiting for approval"),
+    "changes_requested": N_("sent back for changes"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "withdrawn": N_("withdrawn"),
+    "expired": N_("expired"),
+}
+
+
+def status_words(status: str | None) -> str:
+    """``STATUS_WORDS`` of ``status``; an unknown status with its underscores as spaces."""
+    if not status:
+        return ""
+    return STATUS_WORDS.get(status, status.replace("_", " "))
+
 
 def extra_steps_for_rules(
     defn: WorkflowDefinition,
@@ -87,7 +121,7 @@ def extra_steps_for_rules(
         chosen = required or list(rule.approvers)
         steps.append(
             StepDef(
-                name=f"rule:{rule.name}",
+                name=f"{RULE_STEP_PREFIX}{rule.name}",
                 pattern="unanimous" if required else "first_response",
                 approvers=tuple(ApproverSpec(a.kind, a.value) for a in chosen),
             )
@@ -186,10 +220,10 @@ def _build_step(
     if step.pattern not in SLOT_PATTERNS:
         slots = []
     enforced = enforce and skip_reason is None
+    roles = sorted({a.value for a in step.approvers if a.kind == "role" and a.value})
+    if not roles and step.required_role:
+        roles = [step.required_role]
     if enforced and (not eligible or (step.pattern in SLOT_PATTERNS and empty_slot)):
-        roles = sorted({a.value for a in step.approvers if a.kind == "role" and a.value})
-        if not roles and step.required_role:
-            roles = [step.required_role]
         named = f" (role {', '.join(roles)}: invite a member with it)" if roles else ""
         raise Refusal(
             "no_eligible_approver",
@@ -199,9 +233,14 @@ def _build_step(
         )
     need = initial_need(step.pattern, eligible, slots, quorum=step.quorum, threshold=step.threshold)
     if enforce and skip_reason is None and not reachable(step.pattern, eligible, slots, need):
+        more = (
+            f" (role {', '.join(roles)}: invite more members with it)"
+            if roles
+            else " (add approvers to the step)"
+        )
         raise Refusal(
             "not_enough_approvers",
-            f"step {step.name!r} needs {need} but its approvers can never reach it",
+            f"step {step.name!r} needs {need} but its approvers can never reach it{more}",
             step=index,
         )
     return StepState(

@@ -1,0 +1,326 @@
+"""Inbox benchmark: what waits for one approver, at 200 tenants x 1,000 requests.
+
+Standalone: creates a scratch database (both roles, ``admin.upgrade``) from an admin
+DSN and loads ``--tenants`` tenants of ``--requests`` requests each (one step each; a
+quarter pending, each pending step open to two of the tenant's 40 approvers) in
+set-based statements as the owner, then ANALYZEs. It times, for approvers spread over
+the tenants:
+
+- the app's inbox (:func:`signoff.workflow.queries.inbox`) as the app role with the
+  tenant bound (row-level security on);
+- the same inbox as the superuser (no row-level security) with an explicit
+  ``WHERE tenant_id``, in the shape the query had before it went through
+  ``signoff.inbox_steps``: steps joined to their requests, ``open_approvers &&``.
+
+Both are timed inside an open transaction, from the first statement of the inbox
+(the delegations) to its last row; the RLS side's tenant binding comes before (the
+app sends it with a request's first statement). Prints p50/p95 of both and the
+``RLS/explicit-WHERE ratio`` (of the medians). Targets
+(issue 11): p95 under 5 ms, ratio at most 1.1. Nothing is asserted.
+
+    .venv/bin/python bench/inbox_bench.py --dsn postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
+
+from signoff.db import admin
+from signoff.workflow import queries
+from signoff.workflow.models import ApprovalRequest, ApprovalStep
+
+APPROVERS = 40  # per tenant; user ids are global: tenant n has 100*n+1 .. 100*n+40
+
+LOAD = """
+INSERT INTO tenant (id, slug, name)
+SELECT ('00000000-0000-4000-8000-' || lpad(t::text, 12, '0'))::uuid, 'bench-' || t, 'Bench ' || t
+FROM generate_series(1, %(tenants)s) AS t;
+INSERT INTO workflow (tenant_id, key, name, current_version)
+SELECT id, 'expense', 'Expense', 1 FROM tenant;
+INSERT INTO workflow_version (tenant_id, workflow_id, version, definition, digest)
+SELECT tenant_id, id, 1, '{"name": "x", "steps": [{"name": "Manager"}]}'::jsonb,
+       md5(id::text) || md5(id::text)
+FROM workflow;
+INSERT INTO approval_request (tenant_id, id, workflow_version_id, workflow_key, version, title,
+                              requester_id, status, input_data, state, submitted_at, updated_at)
+SELECT v.tenant_id, gen_random_uuid(), v.id, 'expense', 1, 'Expense ' || n,
+       100 * t.tn + 50 + n %% 40,
+       CASE WHEN n %% 4 = 0 THEN 'pending' ELSE 'approved' END,
+       '{}'::jsonb, '{}'::jsonb,
+       timestamptz '2025-01-01' + n * interval '5 minutes',
+       timestamptz '2025-01-01' + n * interval '5 minutes'
+FROM (SELECT id, row_number() OVER (ORDER BY id) AS tn FROM tenant) AS t
+JOIN workflow_version AS v ON v.tenant_id = t.id
+CROSS JOIN generate_series(1, %(requests)s) AS n;
+INSERT INTO approval_step (tenant_id, request_id, step_index, name, pattern, status,
+                           open_approvers, activated_at)
+SELECT r.tenant_id, r.id, 0, 'Manager', 'any',
+       CASE WHEN r.status = 'pending' THEN 'active' ELSE 'approved' END,
+       CASE WHEN r.status = 'pending'
+            THEN ARRAY[(r.requester_id / 100) * 100 + 1 + r.requester_id %% 40,
+                       (r.requester_id / 100) * 100 + 1 + (r.requester_id + 7) %% 40]
+            ELSE ARRAY[]::integer[] END,
+       r.submitted_at
+FROM approval_request AS r
+"""
+
+
+def _libpq(url: Any) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def tenant_id(n: int) -> uuid.UUID:
+    return uuid.UUID(f"00000000-0000-4000-8000-{n:012d}")
+
+
+def explicit_inbox(tenant: uuid.UUID | None, user_id: int, limit: int = 51) -> Any:
+    """The inbox's query as it was before ``signoff.inbox_steps``, with the tenant named
+    in WHERE (for a role without RLS); ``tenant=None``: left to RLS."""
+    named = (
+        [ApprovalStep.tenant_id == tenant, ApprovalRequest.tenant_id == tenant]
+        if tenant is not None
+        else []
+    )
+    return (
+        select(ApprovalStep, ApprovalRequest)
+        .join(
+            ApprovalRequest,
+            (ApprovalRequest.tenant_id == ApprovalStep.tenant_id)
+            & (ApprovalRequest.id == ApprovalStep.request_id),
+        )
+        .where(
+            *named,
+            ApprovalStep.status == "active",
+            ApprovalStep.open_approvers.overlap([user_id]),
+            ApprovalRequest.requester_id != user_id,
+            ApprovalRequest.status == "pending",
+        )
+        .order_by(ApprovalRequest.submitted_at.desc(), ApprovalStep.step_index)
+        .limit(limit)
+    )
+
+
+def explain(session: Session, statement: Any) -> list[str]:
+    compiled = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    return [row[0] for row in session.execute(text("EXPLAIN ANALYZE " + str(compiled)))]
+
+
+def server_ms(session: Session, statement: Any) -> float:
+    """PostgreSQL's own execution time of ``statement`` (EXPLAIN ANALYZE, no per-node
+    timing): the query's cost without the client's."""
+    compiled = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    rows = session.execute(text("EXPLAIN (ANALYZE, TIMING OFF) " + str(compiled))).all()
+    for (line,) in rows:
+        if line.startswith("Execution Time:"):
+            return float(line.split()[2])
+    raise RuntimeError("no execution time in the plan")
+
+
+def server_times(
+    app_session: Session, su_session: Session, who: list[tuple[uuid.UUID, int]]
+) -> dict[str, list[float]]:
+    """Server-side execution times of the three shapes, interleaved per approver."""
+    times: dict[str, list[float]] = {"rls": [], "explicit": [], "before": []}
+    for t, u in who:
+        with app_session.begin():
+            app_session.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(t)})
+            times["rls"].append(server_ms(app_session, queries.inbox_statement(u, [u]).limit(51)))
+            times["before"].append(server_ms(app_session, explicit_inbox(None, u)))
+        with su_session.begin():
+            times["explicit"].append(server_ms(su_session, explicit_inbox(t, u)))
+    return times
+
+
+def time_rls(session: Session, tenant: uuid.UUID, user_id: int) -> tuple[float, int]:
+    """The app's inbox (its two statements), timed after the tenant is bound (the app
+    folds the binding into a request's first statement)."""
+    with session.begin():
+        session.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
+        started = time.perf_counter()
+        items = queries.inbox(session, user_id, limit=51)
+        elapsed = time.perf_counter() - started
+    return elapsed, len(items)
+
+
+def time_before(session: Session, tenant: uuid.UUID, user_id: int) -> tuple[float, int]:
+    """The query before migration 0032 (``open_approvers &&`` under RLS), as the app role."""
+    with session.begin():
+        session.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
+        started = time.perf_counter()
+        session.execute(
+            text("SELECT delegator_id FROM delegation WHERE delegate_id = :u"), {"u": user_id}
+        ).all()
+        rows = session.execute(explicit_inbox(None, user_id)).all()
+        elapsed = time.perf_counter() - started
+    return elapsed, len(rows)
+
+
+def time_explicit(session: Session, tenant: uuid.UUID, user_id: int) -> tuple[float, int]:
+    with session.begin():
+        started = time.perf_counter()
+        # The same two statements as the app's inbox (its delegations, then the steps).
+        session.execute(
+            text("SELECT delegator_id FROM delegation WHERE tenant_id = :t AND delegate_id = :u"),
+            {"t": tenant, "u": user_id},
+        ).all()
+        rows = session.execute(explicit_inbox(tenant, user_id)).all()
+        elapsed = time.perf_counter() - started
+    return elapsed, len(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default=os.environ.get("TEST_DATABASE_URL"), help="admin DSN")
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=1_000, help="per tenant")
+    parser.add_argument("--runs", type=int, default=400, help="inbox reads per side")
+    parser.add_argument("--explain", action="store_true", help="print both plans")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    if not args.dsn:
+        parser.error("give --dsn or set TEST_DATABASE_URL (an admin DSN)")
+
+    base = make_url(args.dsn).set(drivername="postgresql+psycopg")
+    name = f"signoff_bench_{uuid.uuid4().hex[:8]}"
+    owner_pw, app_pw = secrets.token_hex(16), secrets.token_hex(16)
+    admin_dsn = _libpq(base)
+    print(f"scratch database {name}")
+    admin.init_roles(
+        base.render_as_string(hide_password=False),
+        database=name,
+        owner_password=owner_pw,
+        app_password=app_pw,
+        create_database=True,
+    )
+    owner = base.set(username=admin.OWNER_ROLE, password=owner_pw, database=name)
+    app = base.set(username=admin.APP_ROLE, password=app_pw, database=name)
+    superuser = base.set(database=name)
+    try:
+        admin.upgrade(owner.render_as_string(hide_password=False))
+        started = time.perf_counter()
+        with psycopg.connect(_libpq(superuser)) as conn:
+            for statement in LOAD.split(";\n"):
+                conn.execute(statement, {"tenants": args.tenants, "requests": args.requests})
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        with psycopg.connect(_libpq(superuser), autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE) approval_request")
+            conn.execute("VACUUM (ANALYZE) approval_step")
+        print(
+            f"PostgreSQL {version}, cores {os.cpu_count()}: {args.tenants} tenants x "
+            f"{args.requests:,} requests loaded in {time.perf_counter() - started:.1f} s"
+        )
+        # Approvers spread over the tenants: tenant n, approver 100*n + k.
+        who = [
+            (tenant_id(1 + i % args.tenants), 100 * (1 + i % args.tenants) + 1 + (i * 7) % 40)
+            for i in range(args.runs)
+        ]
+        rls_engine = create_engine(app.render_as_string(hide_password=False))
+        su_engine = create_engine(superuser.render_as_string(hide_password=False))
+        rls: list[float] = []
+        before: list[float] = []
+        explicit: list[float] = []
+        found = (0, 0)
+        with Session(rls_engine) as app_session, Session(su_engine) as su_session:
+            if args.explain:
+                t, u = who[0]
+                with app_session.begin():
+                    app_session.execute(
+                        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(t)}
+                    )
+                    print("-- as the app role (RLS):")
+                    for line in explain(app_session, queries.inbox_statement(u, [u]).limit(51)):
+                        print(line)
+                with su_session.begin():
+                    print("-- as the superuser (explicit WHERE tenant_id):")
+                    for line in explain(su_session, explicit_inbox(t, u)):
+                        print(line)
+            for t, u in who[:20]:  # warm all three
+                time_rls(app_session, t, u)
+                time_explicit(su_session, t, u)
+                time_before(app_session, t, u)
+            # Interleaved, so both sides see the same machine.
+            for t, u in who:
+                seconds, a = time_rls(app_session, t, u)
+                rls.append(seconds)
+                seconds, b = time_explicit(su_session, t, u)
+                explicit.append(seconds)
+                seconds, _ = time_before(app_session, t, u)
+                before.append(seconds)
+                found = (found[0] + a, found[1] + b)
+            server = server_times(app_session, su_session, who)
+        rls_engine.dispose()
+        su_engine.dispose()
+        print("in PostgreSQL (EXPLAIN ANALYZE execution time of the inbox query):")
+        for label, key in (
+            ("app role, RLS", "rls"),
+            ("superuser, WHERE tenant_id", "explicit"),
+            ("app role, RLS, before 0032", "before"),
+        ):
+            print(
+                f"  {label:28} p50 {percentile(server[key], 50):6.3f} ms"
+                f"  p95 {percentile(server[key], 95):6.3f} ms"
+            )
+        for label, key in (("now", "rls"), ("before 0032", "before")):
+            print(
+                f"  server RLS/explicit-WHERE ratio ({label}): "
+                f"{percentile(server[key], 50) / percentile(server['explicit'], 50):.2f}"
+            )
+        print("through the app (inbox(): its two statements, Python included):")
+        for label, timings in (
+            ("app role, RLS", rls),
+            ("superuser, WHERE tenant_id", explicit),
+            ("app role, RLS, before 0032", before),
+        ):
+            print(
+                f"  {label:28} p50 {percentile(timings, 50) * 1e3:6.2f} ms"
+                f"  p95 {percentile(timings, 95) * 1e3:6.2f} ms"
+            )
+        print(f"  items found: {found[0]} (RLS) / {found[1]} (explicit)")
+        ratio = percentile(rls, 50) / percentile(explicit, 50)
+        print(
+            f"RLS/explicit-WHERE ratio: {ratio:.2f} (p95 ratio "
+            f"{percentile(rls, 95) / percentile(explicit, 95):.2f}; target <= 1.1)"
+        )
+        print(
+            f"before migration 0032: RLS/explicit-WHERE ratio "
+            f"{percentile(before, 50) / percentile(explicit, 50):.2f}"
+        )
+        return 0
+    finally:
+        if args.keep:
+            print(f"kept {name}")
+        else:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The inbox on its GIN index under row-level security (issue 11, migration 0032).
+
+Loads 30 tenants x 1,000 requests (a quarter pending, each pending step open to two of the
+tenant's approvers), ANALYZEs, and reads the plans: the app's inbox query, run as the
+app role with the tenant bound, takes its steps from ``signoff.inbox_steps`` and its
+requests by primary key; the function's own query finds the steps on
+``ix_approval_step_open``. And the function never answers outside the bound tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from signoff.workflow import queries
+
+TENANTS = 30
+REQUESTS = 1000
+
+LOAD = """
+INSERT INTO workflow (tenant_id, key, name, current_version)
+SELECT t, 'expense', 'Expense', 1 FROM unnest(%(tenants)s::uuid[]) AS t;
+INSERT INTO workflow_version (tenant_id, workflow_id, version, definition, digest)
+SELECT tenant_id, id, 1, '{"name": "x", "steps": [{"name": "Manager"}]}'::jsonb,
+       md5(id::text) || md5(id::text)
+FROM workflow WHERE tenant_id = ANY(%(tenants)s::uuid[]);
+INSERT INTO approval_request (tenant_id, id, workflow_version_id, workflow_key, version, title,
+                              requester_id, status, input_data, state, submitted_at, updated_at)
+SELECT v.tenant_id, gen_random_uuid(), v.id, 'expense', 1, 'Expense ' || n,
+       %(base)s + 100 * t.tn + 50 + n %% 40,
+       CASE WHEN n %% 4 = 0 THEN 'pending' ELSE 'approved' END,
+       '{}'::jsonb, '{}'::jsonb, now() - n * interval '5 minutes', now()
+FROM unnest(%(tenants)s::uuid[]) WITH ORDINALITY AS t(id, tn)
+JOIN workflow_version AS v ON v.tenant_id = t.id
+CROSS JOIN generate_series(1, %(requests)s) AS n;
+INSERT INTO approval_step (tenant_id, request_id, step_index, name, pattern, status,
+                           open_approvers, activated_at)
+SELECT r.tenant_id, r.id, 0, 'Manager', 'any',
+       CASE WHEN r.status = 'pending' THEN 'active' ELSE 'approved' END,
+       CASE WHEN r.status = 'pending'
+            THEN ARRAY[r.requester_id - 40, r.requester_id - 45]
+            ELSE ARRAY[]::integer[] END,
+       r.submitted_at
+FROM approval_request AS r WHERE r.tenant_id = ANY(%(tenants)s::uuid[])
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded(database: Any) -> dict[str, Any]:
+    """Tenants with steps; ``approver``: a user with steps in ``tenants[0]``."""
+    base = 1_000_000 + uuid.uuid4().int % 1_000 * 10_000
+    tag = uuid.uuid4().hex[:8]
+    with database.connect("admin") as conn:
+        tenants = [
+            conn.execute(
+                "INSERT INTO tenant (slug, name) VALUES (%s, %s) RETURNING id",
+                (f"inbox-{tag}-{i}", f"Inbox {i}"),
+            ).fetchone()[0]
+            for i in range(TENANTS)
+        ]
+        for statement in LOAD.split(";\n"):
+            conn.execute(statement, {"tenants": tenants, "requests": REQUESTS, "base": base})
+        approver = conn.execute(
+            "SELECT u FROM approval_step, unnest(open_approvers) AS u WHERE tenant_id = %s "
+            "GROUP BY u ORDER BY count(*) DESC LIMIT 1",
+            (tenants[0],),
+        ).fetchone()[0]
+        conn.commit()
+    with database.connect("admin", autocommit=True) as conn:
+        conn.execute("ANALYZE approval_step")
+        conn.execute("ANALYZE approval_request")
+    return {"tenants": tenants, "approver": int(approver)}
+
+
+def _plan(session: Session, statement: Any) -> str:
+    compiled = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    return "\n".join(row[0] for row in session.execute(text("EXPLAIN " + str(compiled))))
+
+
+def _bind(session: Session, tenant: Any) -> None:
+    session.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
+
+
+def test_the_inbox_takes_its_steps_from_the_gin_index(database: Any, loaded: dict) -> None:
+    tenant, approver = loaded["tenants"][0], loaded["approver"]
+    engine = create_engine(database.app_url)
+    try:
+        with Session(engine) as session, session.begin():
+            _bind(session, tenant)
+            plan = _plan(session, queries.inbox_statement(approver, [approver]).limit(51))
+            items = queries.inbox(session, approver)
+        assert "Function Scan on inbox_steps" in plan, plan
+        assert "pk_approval_request" in plan, plan
+        assert "Seq Scan" not in plan, plan
+        assert items and all(item.step_name == "Manager" for item in items)
+    finally:
+        engine.dispose()
+    # Why the function: as the app role, row-level security keeps `&&` (not leakproof)
+    # off the GIN index; as the function's owner (whom approval_step_inbox lets read)
+    # the same predicate is an index condition on ix_approval_step_open.
+    predicate = "SELECT * FROM approval_step WHERE open_approvers && %s::integer[]"
+    plans = {}
+    for role in ("app", "owner"):
+        with database.connect(role) as conn:
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant),))
+            rows = conn.execute("EXPLAIN " + predicate, ([approver],)).fetchall()
+            plans[role] = "\n".join(r[0] for r in rows)
+    assert "ix_approval_step_open" in plans["owner"], plans["owner"]
+    assert "ix_approval_step_open" not in plans["app"], plans["app"]
+
+
+def test_inbox_steps_answers_only_in_the_bound_tenant(database: Any, loaded: dict) -> None:
+    first, second = loaded["tenants"][0], loaded["tenants"][1]
+    approver = loaded["approver"]
+    with database.connect("app") as conn:
+        # No tenant bound: nothing, whoever is asked for.
+        assert conn.execute("SELECT * FROM signoff.inbox_steps(%s)", ([approver],)).fetchall() == []
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(first),))
+        mine = conn.execute(
+            "SELECT DISTINCT tenant_id FROM signoff.inbox_steps(%s)", ([approver],)
+        ).fetchall()
+        assert mine == [(first,)]
+        conn.rollback()
+        # Another tenant bound: the first tenant's approver has nothing there.
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(second),))
+        assert conn.execute("SELECT * FROM signoff.inbox_steps(%s)", ([approver],)).fetchall() == []
+        # The app role still cannot read other tenants' steps directly.
+        assert conn.execute(
+            "SELECT count(*) FROM approval_step WHERE tenant_id = %s", (first,)
+        ).fetchone() == (0,)
