@@ -23,6 +23,8 @@ from signoff.db.binding import install_listener, set_current_tenant
 from signoff.db.driver import is_stale_plan, note_busy
 from signoff.db.locks import is_busy
 from signoff.extensions import cache, db, new_appbuilder
+from signoff.languages import install as install_languages
+from signoff.languages import use_selector as use_language_selector
 from signoff.security.headers import install as install_security_headers
 from signoff.security.platform import install as install_platform_guard
 from signoff.security.ratelimit import install as install_rate_limits
@@ -294,8 +296,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)
 
     appbuilder = new_appbuilder()
+    install_languages(app)  # our catalogue beside FAB's, before FAB sets up Flask-Babel
     with app.app_context():
         appbuilder.init_app(app, db.session)
+        use_language_selector(app)  # profile, else Accept-Language, else English
         register_views(app, appbuilder)
         install_rate_limits(app, appbuilder)  # after every view and API exists
         install_platform_guard(app, appbuilder)  # FAB's security pages closed

@@ -10,6 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the translation catalogue without translating it here: the
+    text stays English where it is made (any floor, outside a request too) and is
+    translated where a person reads it (:func:`signoff.languages.translated`)."""
+    return message
+
+
 class ActionError(Exception):
     """A refused or failed action: ``status`` is the HTTP status an API answers with."""
 

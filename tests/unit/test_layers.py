@@ -29,7 +29,14 @@ FLOORS: list[tuple[str, list[str]]] = [
     ),
     (
         "infrastructure",
-        ["signoff.config", "signoff.crypto", "signoff.db", "signoff.extensions", "signoff.limiter"],
+        [
+            "signoff.config",
+            "signoff.crypto",
+            "signoff.db",
+            "signoff.extensions",
+            "signoff.languages",
+            "signoff.limiter",
+        ],
     ),
     ("audit", ["signoff.audit"]),
     (

@@ -29,7 +29,8 @@ from jwt import PyJWTError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from signoff.errors import QuotaExceeded
+from signoff.errors import N_, QuotaExceeded
+from signoff.languages import translated, translated_errors
 from signoff.workflow.actions import ActionError
 from signoff.workflow.errors import ValidationError as FieldValidationError
 
@@ -69,11 +70,13 @@ def error_body(
     field: str | None = None,
     errors: Mapping[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    # The code stays as it is, whatever the language; the messages are translated when
+    # the catalogue has them (signoff.languages.translated).
     return {
         "code": code,
-        "message": message,
+        "message": translated(message),
         "field": field,
-        "errors": dict(errors) if errors else None,
+        "errors": translated_errors(errors),
     }
 
 
@@ -134,7 +137,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 def _first(errors: Mapping[str, list[str]]) -> tuple[str | None, str]:
     for path, msgs in errors.items():
         return path, f"{path}: {msgs[0]}" if msgs else path
-    return None, "Invalid input"
+    return None, N_("Invalid input")
 
 
 def validation_response(messages: Any, *, status: int = 400, code: str = "invalid") -> Response:
@@ -219,7 +222,7 @@ def handle_unexpected(exc: Exception) -> Response:
         # an API key (see signoff.api.base): that is "no valid token", not a crash.
         return error_response(401, "unauthorized", "A valid tenant access token is required")
     log.exception("unhandled error in %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "Internal error")
+    return error_response(500, "internal_error", N_("Internal error"))
 
 
 def _rewrite(payload: Any, status: int) -> dict[str, Any] | None:
@@ -237,7 +240,7 @@ def _rewrite(payload: Any, status: int) -> dict[str, Any] | None:
     code = status_code_name(status)
     if status == 422 and "msg" in payload:
         # flask-jwt-extended answers 422 for a malformed token: it is an auth failure.
-        return error_body("unauthorized", str(raw or "Invalid token"))
+        return error_body("unauthorized", str(raw or N_("Invalid token")))
     if isinstance(raw, Mapping | list):
         errors = flatten_messages(raw)
         field, message = _first(errors)

@@ -25,6 +25,7 @@ from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from signoff.languages import DEFAULT, force_locale, user_language
 from signoff.notifications import links, preferences
 from signoff.notifications.channels import (
     Delivery,
@@ -182,7 +183,13 @@ def _action_links(
 
 
 def compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipient: User) -> Mail:
-    """The e-mail of one outbox row for its recipient (templates in signoff/email/)."""
+    """The e-mail of one outbox row for its recipient (templates in signoff/email/), in
+    the recipient's language (their profile's; English when they chose none)."""
+    with force_locale(user_language(int(recipient.id), session) or DEFAULT):
+        return _compose(session, tenant, note, recipient)
+
+
+def _compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipient: User) -> Mail:
     req = session.get(ApprovalRequest, note.request_id) if note.request_id else None
     step = None
     if req is not None and note.step_index is not None:

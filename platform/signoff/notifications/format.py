@@ -6,6 +6,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
+
+from signoff.languages import format_amount
 
 #: Input fields shown in a notification, at most.
 KEY_FIELDS = 6
@@ -20,9 +23,10 @@ def display_name(user: User | None) -> str:
 
 
 def field_value(value: Any, *, limit: int = 200) -> str:
-    """A field as a person reads it: numbers grouped (``5,000``, ``1,234.50``)."""
+    """A field as a person reads it: numbers grouped as the current language writes
+    them (``5,000``, ``1,234.50``; ``5.000``, ``1.234,50`` in German)."""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return str(_("yes") if value else _("no"))
     if not isinstance(value, str | int | float | Decimal):
         return str(value)[:limit]
     try:
@@ -31,7 +35,9 @@ def field_value(value: Any, *, limit: int = 200) -> str:
         return str(value)[:limit]
     if not number.is_finite():
         return str(value)[:limit]
-    return f"{number:,.0f}" if number == number.to_integral_value() else f"{number:,.2f}"
+    if number == number.to_integral_value():
+        return format_amount(number.to_integral_value())
+    return format_amount(number.quantize(Decimal("0.01")))
 
 
 def key_fields(input_data: dict[str, Any], *, limit: int = 200) -> list[tuple[str, str]]:

@@ -24,19 +24,20 @@ from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
 from signoff.errors import Invalid
+from signoff.languages import N_
 from signoff.notifications.models import NotificationPreference
 
 #: Outbox kinds a member can choose per channel, with the label the page shows.
 EVENT_KINDS: dict[str, str] = {
-    "approval_needed": "Something waits for my decision",
-    "reminder": "Reminders of what still waits for me",
-    "request_approved": "My request was approved",
-    "request_rejected": "My request was rejected",
-    "changes_requested": "Changes were requested on my request",
-    "request_expired": "My request expired",
-    "request_withdrawn": "A request I was to decide was withdrawn",
-    "comment": "Comments on requests I am part of",
-    "mention": "Someone mentioned me",
+    "approval_needed": N_("Something waits for my decision"),
+    "reminder": N_("Reminders of what still waits for me"),
+    "request_approved": N_("My request was approved"),
+    "request_rejected": N_("My request was rejected"),
+    "changes_requested": N_("Changes were requested on my request"),
+    "request_expired": N_("My request expired"),
+    "request_withdrawn": N_("A request I was to decide was withdrawn"),
+    "comment": N_("Comments on requests I am part of"),
+    "mention": N_("Someone mentioned me"),
 }
 #: Channels a member chooses for (in-app is always on: it is the notification centre).
 PERSONAL_CHANNELS = ("email", "slack")
@@ -51,7 +52,7 @@ DIGEST_KIND = "digest"
 #: What the notification centre calls every kind it shows.
 KIND_LABELS: dict[str, str] = {
     **EVENT_KINDS,
-    DIGEST_KIND: "Daily digest of my reminders",
+    DIGEST_KIND: N_("Daily digest of my reminders"),
 }
 
 

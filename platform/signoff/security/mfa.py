@@ -47,7 +47,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from signoff import limiter
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bind_secret_owner, current_tenant_id
-from signoff.errors import MfaError
+from signoff.errors import N_, MfaError
 from signoff.security import mfa_state
 from signoff.security.models import MfaRecoveryCode, MfaTotp
 from signoff.security.totp import (
@@ -185,7 +185,7 @@ def begin_enrolment(session: SessionLike, user: Any, *, restart: bool = True) ->
         raise MfaError(
             409,
             "already_enrolled",
-            "An authenticator is already active; a tenant admin can reset it",
+            N_("An authenticator is already active; a tenant admin can reset it"),
         )
     if row is not None and not restart:
         secret = decrypt_secret(row.secret_encrypted)
@@ -261,10 +261,10 @@ def _fail(session: SessionLike, row: MfaTotp, user_id: int, kind: str, reason: s
         raise MfaError(
             422,
             "code_reused",
-            "This code was already used; wait for the next code",
+            N_("This code was already used; wait for the next code"),
             field="code",
         )
-    raise MfaError(422, "invalid_code", "The code is not valid", field="code")
+    raise MfaError(422, "invalid_code", N_("The code is not valid"), field="code")
 
 
 def _accept(
@@ -292,10 +292,10 @@ def confirm_enrolment(session: SessionLike, user_id: int, code: str) -> list[str
     row = _load(session, user_id, lock=True)
     if row is None:
         session.rollback()
-        raise MfaError(404, "not_enrolling", "Start an enrolment first")
+        raise MfaError(404, "not_enrolling", N_("Start an enrolment first"))
     if row.confirmed_at is not None:
         session.rollback()
-        raise MfaError(409, "already_enrolled", "The authenticator is already active")
+        raise MfaError(409, "already_enrolled", N_("The authenticator is already active"))
     at = _accept(session, row, user_id, decrypt_secret(row.secret_encrypted), code, "confirm")
     row.confirmed_at = at
     codes = _store_recovery_codes(session, user_id)
@@ -391,12 +391,12 @@ def admin_reset(session: SessionLike, *, actor_id: int, user_id: int) -> bool:
     it) and for anyone who is not an active member of the bound tenant (404).
     """
     if user_id == actor_id:
-        raise MfaError(403, "self_reset", "Ask another admin to reset your own authenticator")
+        raise MfaError(403, "self_reset", N_("Ask another admin to reset your own authenticator"))
     member = session.scalar(
         select(Membership.id).where(Membership.user_id == user_id, Membership.active.is_(True))
     )
     if member is None:
-        raise MfaError(404, "not_found", "Not found")
+        raise MfaError(404, "not_found", N_("Not found"))
     existed = reset(session, user_id)
     # The rest of this transaction touches nobody's secrets.
     bind_secret_owner(session, None)

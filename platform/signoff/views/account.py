@@ -28,12 +28,15 @@ from typing import Any
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user
 from werkzeug.wrappers import Response
 
 from signoff.db.ids import as_uuid
 from signoff.errors import MfaError
 from signoff.extensions import current_appbuilder, db
+from signoff.languages import translated
 from signoff.limiter import RateLimited, client_address
 from signoff.provisioning import verification
 from signoff.provisioning.credentials import PasswordError, change_password, complete_reset
@@ -62,7 +65,9 @@ def link_problem(exc: TokenError) -> Response:
         "expired": "This link has expired",
         "withdrawn": "This invitation is no longer valid",
     }
-    return error_page(exc.status, titles.get(exc.code, "This link was already used"), exc.message)
+    return error_page(
+        exc.status, titles.get(exc.code, "This link was already used"), translated(exc.message)
+    )
 
 
 def mail_unavailable() -> Response:
@@ -188,7 +193,7 @@ class AccountView(SignoffView):
                 sm = current_appbuilder().sm
                 login_user(account, remember=False)
                 sm.update_user_auth_stat(account, True)
-                flash(f"Welcome to {info.tenant_name}.", "success")
+                flash(_("Welcome to %(name)s.", name=info.tenant_name), "success")
                 return redirect(url_for("PortalView.home", tenant_slug=info.tenant_slug))
         return _page(
             self,
@@ -248,14 +253,14 @@ class AccountView(SignoffView):
             except TokenError as exc:
                 return link_problem(exc)
             except PasswordError as exc:
-                errors, status = {exc.field: exc.message}, 422
+                errors, status = {exc.field: translated(exc.message)}, 422
             except MfaError as exc:
-                errors, status = {"code": exc.message}, exc.status
+                errors, status = {"code": translated(exc.message)}, exc.status
             except RateLimited as exc:
                 errors, status = {"code": _limited(exc)}, 429
             else:
                 # Every session of the account ended with the reset (same transaction).
-                flash("Your password was changed. Sign in with the new one.", "success")
+                flash(_("Your password was changed. Sign in with the new one."), "success")
                 return redirect(current_appbuilder().get_url_for_login)
         return _page(
             self,
@@ -291,14 +296,14 @@ class PasswordView(TenantScoped, SignoffView):
                     keep_session=sessions.current_session_token(),
                 )
             except PasswordError as exc:
-                errors, status = {exc.field: exc.message}, 422
+                errors, status = {exc.field: translated(exc.message)}, 422
             except MfaError as exc:
-                errors, status = {"code": exc.message}, exc.status
+                errors, status = {"code": translated(exc.message)}, exc.status
             except RateLimited as exc:
                 errors, status = {"current_password": _limited(exc)}, 429
             else:
                 # The person's other sessions ended with the change (same transaction).
-                flash("Your password was changed. You were signed out elsewhere.", "success")
+                flash(_("Your password was changed. You were signed out elsewhere."), "success")
                 return redirect(url_for("PortalView.home"))
         needs_code = mfa.is_enrolled(session, uid)
         nav = tenant_nav(session)
@@ -391,7 +396,7 @@ class SessionsView(SignoffView):
         token = sessions.current_session_token()
         if sid is None or not sessions.end_session(token, session_id=sid, reason="signed_out"):
             return error_page(404, "No such session", "It may have ended already.")
-        flash("That session was signed out.", "success")
+        flash(_("That session was signed out."), "success")
         return redirect(url_for("SessionsView.index"))
 
     @expose("/revoke-others", methods=["POST"])
@@ -408,7 +413,12 @@ class SessionsView(SignoffView):
         )
         session.commit()
         flash(
-            f"Signed out everywhere else ({count} session{'s' if count != 1 else ''}).", "success"
+            ngettext(
+                "Signed out everywhere else (%(num)s session).",
+                "Signed out everywhere else (%(num)s sessions).",
+                count,
+            ),
+            "success",
         )
         return redirect(url_for("SessionsView.index"))
 

@@ -18,12 +18,15 @@ from flask import current_app, request
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from signoff.db.binding import bound_tenant
 from signoff.errors import ActionError, MfaError
 from signoff.extensions import db, limiter
+from signoff.languages import translated
 from signoff.limiter import client_address
 from signoff.notifications import links
 from signoff.notifications.format import key_fields
@@ -56,16 +59,18 @@ class Target:
     approver: User
 
 
-USED = Problem(
-    409, "This link was already used", "Each link works once; your decision is recorded."
-)
+def _used() -> Problem:
+    return Problem(
+        409, _("This link was already used"), _("Each link works once; your decision is recorded.")
+    )
+
 
 STATUS_WORDS = {
-    "approved": "approved",
-    "rejected": "rejected",
-    "withdrawn": "withdrawn by its requester",
-    "changes_requested": "sent back for changes",
-    "expired": "expired",
+    "approved": _l("approved"),
+    "rejected": _l("rejected"),
+    "withdrawn": _l("withdrawn by its requester"),
+    "changes_requested": _l("sent back for changes"),
+    "expired": _l("expired"),
 }
 
 
@@ -74,16 +79,18 @@ def _check(claim: links.ActionClaim) -> Target | Problem:
     session = db.session
     tenant = session.get(Tenant, claim.tenant_id)
     if tenant is None:
-        return Problem(404, "This link is not valid", "The link does not lead anywhere.")
+        return Problem(404, _("This link is not valid"), _("The link does not lead anywhere."))
     if tenant.status != "active":
-        return Problem(403, "Organisation suspended", f"{tenant.name} is suspended.")
+        return Problem(
+            403, _("Organisation suspended"), _("%(name)s is suspended.", name=tenant.name)
+        )
     used = session.scalar(
         select(IdempotencyKey.key).where(
             IdempotencyKey.user_id == claim.user_id, IdempotencyKey.key == claim.idempotency_key
         )
     )
     if used is not None:
-        return USED
+        return _used()
     req = session.get(ApprovalRequest, claim.request_id)
     approver = session.get(User, claim.user_id)
     member = session.scalar(
@@ -94,28 +101,44 @@ def _check(claim: links.ActionClaim) -> Target | Problem:
     if member is None:
         return Problem(
             403,
-            "Not a member any more",
-            f"This link was sent to a member of {tenant.name}; that membership has ended.",
+            _("Not a member any more"),
+            _(
+                "This link was sent to a member of %(name)s; that membership has ended.",
+                name=tenant.name,
+            ),
         )
     step = session.get(ApprovalStep, (tenant.id, claim.request_id, claim.step_index))
     if req is None or step is None or approver is None or not approver.active:
-        return Problem(404, "This link is not valid", "The request it names is not available.")
+        return Problem(
+            404, _("This link is not valid"), _("The request it names is not available.")
+        )
     if req.status != "pending":
         word = STATUS_WORDS.get(req.status, req.status)
-        return Problem(409, "Nothing to decide", f"“{req.title}” was {word}.")
+        return Problem(
+            409,
+            _("Nothing to decide"),
+            _("“%(title)s” was %(status)s.", title=req.title, status=word),
+        )
     if req.round != claim.round:
         return Problem(
             409,
-            "The request changed",
-            f"“{req.title}” was changed and submitted again after this e-mail was sent. "
-            "Open it in Signoff to decide on what it says now.",
+            _("The request changed"),
+            _(
+                "“%(title)s” was changed and submitted again after this e-mail was sent. "
+                "Open it in Signoff to decide on what it says now.",
+                title=req.title,
+            ),
         )
     waiting_on = claim.on_behalf_of if claim.on_behalf_of is not None else claim.user_id
     if step.status != "active" or waiting_on not in (step.open_approvers or []):
         return Problem(
             409,
-            "Already decided",
-            f"The step “{step.name}” of “{req.title}” no longer waits for this decision.",
+            _("Already decided"),
+            _(
+                "The step “%(step)s” of “%(title)s” no longer waits for this decision.",
+                step=step.name,
+                title=req.title,
+            ),
         )
     return Target(claim, tenant, req, step, approver)
 
@@ -206,20 +229,22 @@ class ActionLinkView(SignoffView):
             if not mfa.is_enrolled(session, claim.user_id):
                 return self._page(
                     found,
-                    error="This decision requires multi-factor authentication, and you have "
-                    "no authenticator yet: open the request in Signoff to set one up.",
+                    error=_(
+                        "This decision requires multi-factor authentication, and you have "
+                        "no authenticator yet: open the request in Signoff to set one up."
+                    ),
                     status=403,
                 )
             code = (request.form.get("code") or "").strip()
             if not code:
                 return self._page(
-                    found, error="Enter the code from your authenticator app.", status=422
+                    found, error=_("Enter the code from your authenticator app."), status=422
                 )
             try:
                 verified_at = mfa.verify_code(session, claim.user_id, code)
             except MfaError as exc:
                 session.rollback()
-                return self._page(found, error=exc.message, status=exc.status)
+                return self._page(found, error=translated(exc.message), status=exc.status)
         actor = actions.Actor(
             user_id=claim.user_id,
             method="email",
@@ -243,15 +268,9 @@ class ActionLinkView(SignoffView):
             result = decide(session, **kwargs)
         except ActionError as exc:
             session.rollback()
-            return self._page(found, error=exc.message, status=exc.status)
+            return self._page(found, error=translated(exc.message), status=exc.status)
         if result.replayed:
-            return self._problem(
-                Problem(
-                    409,
-                    "This link was already used",
-                    "Each link works once; your decision is recorded.",
-                )
-            )
+            return self._problem(_used())
         done = "approved" if claim.verdict == "approve" else "rejected"
         page = self.render(
             "signoff/act.html",
@@ -269,8 +288,8 @@ class ActionLinkView(SignoffView):
 
 def _link_problem(exc: links.LinkError) -> Problem:
     if exc.code == "expired":
-        return Problem(410, "This link has expired", exc.message)
-    return Problem(400, "This link is not valid", exc.message)
+        return Problem(410, _("This link has expired"), translated(exc.message))
+    return Problem(400, _("This link is not valid"), translated(exc.message))
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -138,7 +139,7 @@ class ApiAdminView(TenantScoped, SignoffView):
             abort(404)
         if apikeys.revoke(session, key, by=int(g.user.id)):
             session.commit()
-            flash(f"Key \u201c{key.name}\u201d revoked: it is refused from now on.", "success")
+            flash(_("Key “%(name)s” revoked: it is refused from now on.", name=key.name), "success")
         return redirect(url_for("ApiAdminView.keys"))
 
     @expose("/docs")

@@ -17,6 +17,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -130,7 +131,10 @@ class TenantRolesView(TenantScoped, SignoffView):
         session.flush()
         _audit(session, "role.created", role)
         session.commit()
-        flash(f"Role {name} added. Give it to members on their page in Members.", "success")
+        flash(
+            _("Role %(name)s added. Give it to members on their page in Members.", name=name),
+            "success",
+        )
         return redirect(url_for("TenantRolesView.list"))
 
     @expose("/show/<role_id>")
@@ -159,7 +163,7 @@ class TenantRolesView(TenantScoped, SignoffView):
                 role.name, role.description = name, description
                 _audit(session, "role.updated", role, previous_name=old)
                 session.commit()
-                flash(f"Role {name} saved.", "success")
+                flash(_("Role %(name)s saved.", name=name), "success")
                 return redirect(url_for("TenantRolesView.list"))
             status = 400
         page = self.render(
@@ -193,7 +197,7 @@ class TenantRolesView(TenantScoped, SignoffView):
         _audit(session, "role.deleted", role, members_holding=holders)
         session.delete(role)
         session.commit()
-        flash(f"Role {role.name} deleted.", "success")
+        flash(_("Role %(name)s deleted.", name=role.name), "success")
         return redirect(url_for("TenantRolesView.list"))
 
 

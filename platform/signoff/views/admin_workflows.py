@@ -16,12 +16,14 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE
 from signoff.security.actor import request_actor
 from signoff.tenancy.access import require_tenant
@@ -217,7 +219,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
                 data = from_yaml(text)
             except YamlProblem as exc:
                 where = f" (line {exc.line})" if exc.line else ""
-                errors["definition"] = [exc.message + where]
+                errors["definition"] = [translated(exc.message) + where]
             if data is not None and not errors:
                 try:
                     number = do_save_workflow(
@@ -228,7 +230,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
                         check_tenant=True,
                         confirm_warnings=request.form.get("confirm_warnings") == "yes",
                     )
-                    flash(f"Saved as version {number}.", "success")
+                    flash(_("Saved as version %(num)s.", num=number), "success")
                     return redirect(url_for("WorkflowAdminView.show", key=new_key))
                 except DefinitionWarnings as exc:
                     db.session.rollback()
@@ -237,7 +239,7 @@ class WorkflowAdminView(TenantScoped, SignoffView):
                     db.session.rollback()
                     errors.update(exc.as_dict())
                 except ActionError as exc:
-                    errors["definition"] = [exc.message]
+                    errors["definition"] = [translated(exc.message)]
             status = 422
         page = self.render(
             "signoff/admin_workflow_edit.html",
@@ -298,7 +300,7 @@ class RuleAdminView(TenantScoped, SignoffView):
         db.session.delete(row)
         _audit_rule("rule.deleted", str(rid), {"name": name})
         db.session.commit()
-        flash(f"Rule {name!r} deleted.", "success")
+        flash(_("Rule “%(name)s” deleted.", name=name), "success")
         return redirect(url_for("RuleAdminView.list"))
 
     def _edit(self, row: ApprovalRule | None) -> str | Response:
@@ -323,7 +325,9 @@ class RuleAdminView(TenantScoped, SignoffView):
             try:
                 data = from_yaml(text)
             except YamlProblem as exc:
-                errors["definition"] = [exc.message + (f" (line {exc.line})" if exc.line else "")]
+                errors["definition"] = [
+                    translated(exc.message) + (f" (line {exc.line})" if exc.line else "")
+                ]
             if data is not None and not errors:
                 try:
                     (rule,) = registry.validate_rules([data])
@@ -359,7 +363,7 @@ class RuleAdminView(TenantScoped, SignoffView):
                             },
                         )
                         db.session.commit()
-                        flash(f"Rule {rule.name!r} saved.", "success")
+                        flash(_("Rule “%(name)s” saved.", name=rule.name), "success")
                         return redirect(url_for("RuleAdminView.list"))
         page = self.render(
             "signoff/admin_rule_edit.html",

@@ -20,6 +20,8 @@ from typing import Any
 
 from flask import Flask, abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
@@ -29,6 +31,7 @@ from signoff.attachments.content import FRAME_TYPES, PREVIEW_TYPES, thumbnail
 from signoff.attachments.queries import attachments_of, get_attachment_for, read_content
 from signoff.errors import ActionError
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.security.actor import request_actor
 from signoff.security.headers import DOWNLOAD_POLICY, INLINE_FILE_POLICY, file_headers
 from signoff.views.common import SignoffView, tenant_nav, user_names
@@ -51,7 +54,7 @@ def check_uploads(files: list[tuple[str | None, bytes]]) -> list[str]:
         try:
             check_upload(data)
         except ActionError as exc:
-            problems.append(f"{name or 'file'}: {exc.message}")
+            problems.append(f"{name or 'file'}: {translated(exc.message)}")
     return problems
 
 
@@ -71,7 +74,7 @@ def attach_uploads(
                 comment_id=comment_id,
             )
         except ActionError as exc:
-            problems.append(f"{name or 'file'}: {exc.message}")
+            problems.append(f"{name or 'file'}: {translated(exc.message)}")
     return problems
 
 
@@ -86,27 +89,29 @@ class AttachmentsView(TenantScoped, SignoffView):
         files = [(f.filename, f.read()) for f in chosen_files()]
         body = (request.form.get("body") or "").strip()
         if not files and not body:
-            flash("Choose a file to attach.", "danger")
+            flash(_("Choose a file to attach."), "danger")
             return redirect(here + "#attachments")
         problems = check_uploads(files)
         if problems:
-            flash("Nothing was attached. " + " ".join(problems), "danger")
+            flash(_("Nothing was attached.") + " " + " ".join(problems), "danger")
             return redirect(here + "#attachments")
         comment_id = None
         if body:
             try:
                 done = do_comment(db.session, actor=request_actor(), request_id=req.id, body=body)
             except ActionError as exc:
-                flash(exc.message, "danger")
+                flash(translated(exc.message), "danger")
                 return redirect(here + "#attachments")
             comment_id = done.extra.get("comment_id")
         problems = attach_uploads(req.id, files, comment_id)
         if problems:
-            flash("Not attached: " + " ".join(problems), "danger")
+            flash(_("Not attached:") + " " + " ".join(problems), "danger")
         elif files:
-            flash(f"Attached {len(files)} file{'s' if len(files) > 1 else ''}.", "success")
+            flash(
+                ngettext("Attached %(num)s file.", "Attached %(num)s files.", len(files)), "success"
+            )
         else:
-            flash("Comment added.", "success")
+            flash(_("Comment added."), "success")
         return redirect(here + "#attachments")
 
     @expose("/attachments/<attachment_id>/delete", methods=["GET", "POST"])

@@ -14,12 +14,14 @@ from typing import Any
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from signoff.billing import plans, quotas, service
 from signoff.billing.stripe_api import js_url
 from signoff.errors import ActionError, Invalid
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE
 from signoff.views.common import SignoffView, tenant_nav
 from signoff.views.tenant_base import TenantScoped
@@ -44,7 +46,7 @@ class BillingAdminView(TenantScoped, SignoffView):
                 invoices = service.invoices(session())
                 card = service.payment_method(session())
             except ActionError as exc:
-                stripe_error = exc.message
+                stripe_error = translated(exc.message)
         return self.render(
             "signoff/admin_billing.html",
             nav=tenant_nav(session),
@@ -81,9 +83,12 @@ class BillingAdminView(TenantScoped, SignoffView):
             session.commit()
         except ActionError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         else:
-            flash(f"You are now on the {plans.get_plan(result['plan']).name} plan.", "success")
+            flash(
+                _("You are now on the %(plan)s plan.", plan=plans.get_plan(result["plan"]).name),
+                "success",
+            )
         return redirect(url_for("BillingAdminView.index"))
 
     @expose("/cancel", methods=["POST"])
@@ -95,9 +100,9 @@ class BillingAdminView(TenantScoped, SignoffView):
             session.commit()
         except ActionError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         else:
-            flash("Cancelled: your plan stays until the end of the period.", "success")
+            flash(_("Cancelled: your plan stays until the end of the period."), "success")
         return redirect(url_for("BillingAdminView.index"))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -81,7 +82,7 @@ class DeliveryAdminView(TenantScoped, SignoffView):
             abort(404)
         if not retry_dead(db.session, tenant, found):
             abort(404)  # missing, another tenant's, or not dead: nothing to retry
-        flash("The delivery will be attempted again within seconds.", "success")
+        flash(_("The delivery will be attempted again within seconds."), "success")
         return redirect(url_for("DeliveryAdminView.list"))
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from signoff.workflow.definitions import ApproverSpec, StepDef, WorkflowDefinition
@@ -41,22 +43,36 @@ def _num(value: Decimal) -> str:
 
 def approver_text(spec: ApproverSpec) -> str:
     if spec.kind == "manager":
-        text = "requester's manager"
+        text = _("requester's manager")
     elif spec.kind == "role":
-        text = f"role {spec.value}"
+        text = _("role %(name)s", name=spec.value)
     elif spec.kind == "user":
-        text = f"user {spec.value}"
+        text = _("user %(id)s", id=spec.value)
     else:
-        text = f"rule {spec.value}"
-    return f"{text} (weight {spec.weight})" if spec.weight != 1 else text
+        text = _("rule %(name)s", name=spec.value)
+    return (
+        _("%(who)s (weight %(weight)s)", who=text, weight=spec.weight) if spec.weight != 1 else text
+    )
+
+
+#: The approval patterns as people read them.
+PATTERN_WORDS = {
+    "sequential": _l("sequential"),
+    "parallel": _l("parallel"),
+    "unanimous": _l("unanimous"),
+    "majority": _l("majority"),
+    "first_response": _l("first response"),
+    "quorum": _l("quorum"),
+    "weighted": _l("weighted"),
+}
 
 
 def pattern_text(step: StepDef) -> str:
     if step.pattern == "quorum" and step.quorum is not None:
-        return f"quorum {step.quorum}"
+        return _("quorum %(num)s", num=step.quorum)
     if step.pattern == "weighted" and step.threshold is not None:
-        return f"weighted ≥ {step.threshold}"
-    return step.pattern.replace("_", " ")
+        return _("weighted ≥ %(num)s", num=step.threshold)
+    return str(PATTERN_WORDS.get(step.pattern, step.pattern.replace("_", " ")))
 
 
 def step_badges(step: StepDef) -> list[str]:

@@ -11,15 +11,19 @@ max_length, choices, label) becomes HTML inputs with matching client-side hints
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import yaml
+from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from signoff.errors import Invalid
 from signoff.inputs import BadInput, parse_json
+from signoff.languages import AmountError, format_amount, parse_amount
 from signoff.workflow.definitions import FieldDef, WorkflowDefinition
 
 
@@ -45,6 +49,26 @@ def _bound(value: Decimal | date | None) -> str | None:
     return format(value, "f")
 
 
+_CANONICAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _shown_amount(value: Any) -> Any:
+    """A stored amount ("1500.50") as the person's language writes it ("1.500,50")."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return format_amount(value)
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        return format_amount(Decimal(value))
+    return value
+
+
+class FormProblems(Invalid):
+    """Typed inputs that cannot be read (an ambiguous amount); ``values`` as typed."""
+
+    def __init__(self, errors: dict[str, list[str]], values: dict[str, Any]) -> None:
+        super().__init__("invalid_input", _("Some fields are not valid."), errors=errors)
+        self.values = values
+
+
 def _widget(fdef: FieldDef, value: Any, errors: list[str]) -> Widget:
     attrs: dict[str, Any] = {}
     kind = {
@@ -67,14 +91,16 @@ def _widget(fdef: FieldDef, value: Any, errors: list[str]) -> Widget:
         attrs["step"] = "1"
     if fdef.type == "decimal":
         attrs["inputmode"] = "decimal"
-        attrs["pattern"] = r"-?[0-9]+([.,][0-9]+)?"
+        attrs["pattern"] = r"[\-+]?[0-9][0-9.,]*"
         hints = []
-        if (low := _bound(fdef.min)) is not None:
-            hints.append(f"at least {low}")
-        if (high := _bound(fdef.max)) is not None:
-            hints.append(f"at most {high}")
+        if isinstance(fdef.min, Decimal):
+            hints.append(_("at least %(amount)s", amount=format_amount(fdef.min)))
+        if isinstance(fdef.max, Decimal):
+            hints.append(_("at most %(amount)s", amount=format_amount(fdef.max)))
         if hints:
             attrs["title"] = ", ".join(hints)
+        if not errors:
+            value = _shown_amount(value)
     label = fdef.label or fdef.name.replace("_", " ").capitalize()
     return Widget(
         name=fdef.name,
@@ -103,8 +129,12 @@ def request_widgets(
 
 def form_input(defn: WorkflowDefinition, form: MultiDict[str, str]) -> dict[str, Any]:
     """``input_data`` from a submitted form: strings as typed, booleans from checkboxes,
-    empty optional inputs left out (validate_input does the real checking)."""
+    amounts read in the person's language (:func:`signoff.languages.parse_amount`) and
+    given on as plain decimals, empty optional inputs left out (validate_input does the
+    real checking). An amount that cannot be read, or could be read two ways, raises
+    :class:`FormProblems` naming its field."""
     data: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
     if not defn.fields:
         # Schema-less workflow: free key/value lines "key: value".
         for line in (form.get("freeform") or "").splitlines():
@@ -120,14 +150,26 @@ def form_input(defn: WorkflowDefinition, form: MultiDict[str, str]) -> dict[str,
         raw = form.get(fdef.name)
         if raw is None:
             continue
-        if fdef.type == "decimal":
-            raw = raw.strip().replace(",", ".")
-        elif fdef.type != "text":
+        if fdef.type != "text":
             raw = raw.strip()
         if raw == "":
             continue
         data[fdef.name] = raw
+        if fdef.type == "decimal":
+            try:
+                data[fdef.name] = format(parse_amount(raw), "f")
+            except AmountError as exc:
+                problems[f"input_data.{fdef.name}"] = [str(exc)]
+    if problems:
+        raise FormProblems(problems, data)
     return data
+
+
+def amount_fields(defn: WorkflowDefinition | None) -> frozenset[str]:
+    """The numeric fields, shown grouped in the person's language."""
+    if defn is None:
+        return frozenset()
+    return frozenset(f.name for f in defn.fields if f.type in ("decimal", "integer"))
 
 
 def field_labels(defn: WorkflowDefinition | None) -> dict[str, str]:

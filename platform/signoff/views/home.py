@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, IndexView, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -31,6 +32,14 @@ from werkzeug.wrappers import Response
 from signoff.db.binding import bound_tenant
 from signoff.errors import MfaError
 from signoff.extensions import current_appbuilder, db
+from signoff.languages import (
+    LANGUAGES,
+    force_locale,
+    select_locale,
+    set_user_language,
+    translated,
+    user_language,
+)
 from signoff.security import mfa, sessions
 from signoff.tenancy.account_audit import audit_account_event
 from signoff.tenancy.accounts import clean_name, split_name
@@ -119,6 +128,7 @@ class ProfileView(SignoffView):
             "signoff/profile.html",
             orgs=orgs,
             user=current_user,
+            language=user_language(int(current_user.id)),
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )
@@ -134,7 +144,10 @@ class ProfileView(SignoffView):
             back = "/account/profile"
         full = clean_name(request.form.get("name"), limit=NAME_MAX)
         if full is None:
-            flash(f"Name: enter your name (up to {NAME_MAX} characters, no < or >).", "danger")
+            flash(
+                _("Name: enter your name (up to %(num)s characters, no < or >).", num=NAME_MAX),
+                "danger",
+            )
             return redirect(back)
         session = db.session
         user = current_appbuilder().sm.get_user_by_id(int(current_user.id))
@@ -149,7 +162,29 @@ class ProfileView(SignoffView):
             payload={"from": previous, "to": full},
         )
         session.commit()
-        flash("Your name was changed.", "success")
+        flash(_("Your name was changed."), "success")
+        return redirect(back)
+
+    @expose("/profile/language", methods=["POST"])
+    @no_cache
+    def language(self) -> Response:
+        """The signed-in person's language: ``en``, ``de``, or empty for the browser's."""
+        if not current_user.is_authenticated:
+            return _login_redirect("/account/profile")
+        back = request.form.get("back") or ""
+        if not BACK_RE.fullmatch(back):
+            back = "/account/profile"
+        chosen = request.form.get("language") or ""
+        if chosen and chosen not in LANGUAGES:
+            flash(
+                _("Language: choose one of %(choices)s.", choices=", ".join(LANGUAGES.values())),
+                "danger",
+            )
+            return redirect(back)
+        set_user_language(int(current_user.id), chosen or None)
+        db.session.commit()
+        with force_locale(chosen or select_locale()):
+            flash(_("Your language was changed."), "success")
         return redirect(back)
 
 
@@ -176,6 +211,7 @@ class TenantProfileView(TenantScoped, SignoffView):
             mfa_enrolled=enrolled,
             codes_left=codes_left,
             mfa_required=_requires_mfa(session),
+            language=user_language(uid),
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )
@@ -191,9 +227,9 @@ class TenantProfileView(TenantScoped, SignoffView):
         except MfaError as exc:
             session.rollback()
             if exc.code == "mfa_required":
-                flash("Enter a code from your authenticator app first, then ask again.", "info")
+                flash(_("Enter a code from your authenticator app first, then ask again."), "info")
                 return redirect(url_for("MfaView.verify", next=back))
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(back)
         return self.render(
             "signoff/mfa_recovery_codes.html",

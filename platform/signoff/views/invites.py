@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db, limiter
@@ -59,7 +60,7 @@ class InviteView(SignoffView):
             except InviteError as exc:
                 error = exc
             else:
-                flash(f"Welcome to {info.tenant_name}.", "success")
+                flash(_("Welcome to %(name)s.", name=info.tenant_name), "success")
                 return redirect(url_for("PortalView.home", tenant_slug=info.tenant_slug))
         login_url = f"{self.appbuilder.get_url_for_login}?next={quote(request.path, safe='/')}"
         page = self.render(

@@ -15,10 +15,12 @@ from typing import Any
 from flask import current_app, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from flask_login import user_logged_in, user_logged_out
 from werkzeug.wrappers import Response
 
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.limiter import RateLimited
 from signoff.security import mfa, mfa_state, mfa_web
 from signoff.security.mfa import MfaError
@@ -56,7 +58,7 @@ class MfaView(TenantScoped, SignoffView):
                 codes = mfa.confirm_enrolment(db.session, uid, code)
                 return self._page("signoff/mfa_recovery_codes.html", codes=codes, next=nxt)
             except MfaError as exc:
-                message, status = exc.message, exc.status
+                message, status = translated(exc.message), exc.status
             except RateLimited as exc:
                 message, status = _limited(exc), 429
         try:
@@ -64,7 +66,7 @@ class MfaView(TenantScoped, SignoffView):
                 db.session, g.user, restart=request.args.get("restart") == "1"
             )
         except MfaError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(url_for("MfaView.verify", next=nxt))
         resp = self._page(
             "signoff/mfa_enroll.html",
@@ -92,14 +94,14 @@ class MfaView(TenantScoped, SignoffView):
             code = (request.form.get("code") or "")[:CODE_MAX]
             try:
                 if request.form.get("kind") == "recovery":
-                    _, left = mfa.use_recovery_code(db.session, uid, code)
-                    flash(f"Verified with a recovery code ({left} left).", "warning")
+                    _verified_at, left = mfa.use_recovery_code(db.session, uid, code)
+                    flash(_("Verified with a recovery code (%(num)s left).", num=left), "warning")
                 else:
                     mfa.verify_code(db.session, uid, code)
-                    flash("Verified.", "success")
+                    flash(_("Verified."), "success")
                 return redirect(nxt)
             except MfaError as exc:
-                message, status = exc.message, exc.status
+                message, status = translated(exc.message), exc.status
             except RateLimited as exc:
                 message, status = _limited(exc), 429
         reason = (

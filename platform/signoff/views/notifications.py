@@ -16,6 +16,9 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from signoff.errors import NotFound
@@ -25,7 +28,7 @@ from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.tenant_base import TenantScoped
 
 PAGE_SIZE = 20
-CHANNEL_LABELS = {"email": "E-mail", "slack": "Slack"}
+CHANNEL_LABELS = {"email": _l("E-mail"), "slack": "Slack"}
 
 
 def _page_arg(raw: str | None) -> int:
@@ -80,7 +83,7 @@ class NotificationsView(TenantScoped, SignoffView):
             page=page,
             show=show,
             unread=centre.unread_count(session, uid),
-            labels=preferences.KIND_LABELS,
+            labels={k: _(v) for k, v in preferences.KIND_LABELS.items()},
             names=user_names(session, people),
             request_titles=centre.request_titles(session, page.items),
         )
@@ -102,7 +105,14 @@ class NotificationsView(TenantScoped, SignoffView):
         marked = centre.mark_all_read(session, int(g.user.id))
         session.commit()
         if marked:
-            flash(f"Marked {marked} notification{'s' if marked != 1 else ''} as read.", "success")
+            flash(
+                ngettext(
+                    "Marked %(num)s notification as read.",
+                    "Marked %(num)s notifications as read.",
+                    marked,
+                ),
+                "success",
+            )
         return _back()
 
     @expose("/preferences", methods=["GET", "POST"])
@@ -129,14 +139,14 @@ class NotificationsView(TenantScoped, SignoffView):
                 settings[preferences.DIGEST_KEY] = True
             preferences.save(session, uid, settings)
             session.commit()
-            flash("Notification preferences saved.", "success")
+            flash(_("Notification preferences saved."), "success")
             return redirect(url_for("NotificationsView.preferences_page"))
         return self.render(
             "signoff/notification_preferences.html",
             nav=tenant_nav(session),
             channels=channels,
             channel_labels=CHANNEL_LABELS,
-            kinds=preferences.EVENT_KINDS,
+            kinds={k: _(v) for k, v in preferences.EVENT_KINDS.items()},
             chosen=preferences.resolved(stored),
         )
 

@@ -18,6 +18,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose, has_access
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -28,6 +29,7 @@ from signoff.db.binding import bound_tenant
 from signoff.db.ids import as_uuid
 from signoff.errors import ActionError
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.notifications.dispatch import retry_all_dead
 from signoff.notifications.models import NotificationDelivery
 from signoff.tenancy.models import PLANS, TENANT_STATUSES, Membership, Tenant
@@ -250,7 +252,7 @@ class OperatorView(SignoffView):
                 danger=True,
             )
         if status not in TENANT_STATUSES:
-            flash("Unknown status.", "danger")
+            flash(_("Unknown status."), "danger")
         elif status != tenant.status:
             before = tenant.status
             tenant.status = status
@@ -265,10 +267,15 @@ class OperatorView(SignoffView):
             )
             db.session.commit()
             flash(
-                f"{tenant.slug} is now suspended: its members see a suspension notice until "
-                "you reactivate it."
+                _(
+                    "%(slug)s is now suspended: its members see a suspension notice until "
+                    "you reactivate it.",
+                    slug=tenant.slug,
+                )
                 if status == "suspended"
-                else f"{tenant.slug} is active again: its members can sign in to it.",
+                else _(
+                    "%(slug)s is active again: its members can sign in to it.", slug=tenant.slug
+                ),
                 "success",
             )
         return redirect(url_for(f"OperatorView.{back}"))
@@ -281,7 +288,14 @@ class OperatorView(SignoffView):
         count = retry_all_dead(db.session, tenant.id)
         self._record(tenant, "notifications.retried", {"deliveries": count})
         db.session.commit()
-        flash(f"{count} dead deliveries of {tenant.slug} will be attempted again.", "success")
+        flash(
+            _(
+                "%(num)s dead deliveries of %(slug)s will be attempted again.",
+                num=count,
+                slug=tenant.slug,
+            ),
+            "success",
+        )
         return redirect(url_for("OperatorView.tenants"))
 
     @expose("/tenants/<tenant_id>/plan", methods=["POST"])
@@ -303,7 +317,7 @@ class OperatorView(SignoffView):
                 db.session.commit()
             except ActionError as exc:
                 db.session.rollback()
-                flash(exc.message, "danger")
+                flash(translated(exc.message), "danger")
             else:
                 flash(f"{tenant.slug}: plan set ({reason}).", "success")
         elif plan not in PLANS:

@@ -23,6 +23,8 @@ from urllib.parse import quote
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -32,6 +34,7 @@ from signoff.db.ids import as_uuid
 from signoff.errors import MfaError
 from signoff.extensions import db
 from signoff.inputs import date_problem
+from signoff.languages import translated, translated_errors
 from signoff.limiter import RateLimited
 from signoff.security import mfa
 from signoff.security.actor import request_actor
@@ -42,7 +45,13 @@ from signoff.views.common import (
     user_names,
 )
 from signoff.views.diagram import approver_text, pattern_text
-from signoff.views.forms import field_labels, form_input, request_widgets
+from signoff.views.forms import (
+    FormProblems,
+    amount_fields,
+    field_labels,
+    form_input,
+    request_widgets,
+)
 from signoff.views.tenant_base import TenantScoped
 from signoff.views.wording import (
     decision_message,
@@ -80,10 +89,10 @@ from signoff.workflow.queries import (
 from signoff.workflow.timeline import request_timeline
 
 STATUSES = ("pending", "changes_requested", "approved", "rejected", "withdrawn", "expired")
-VERDICTS: dict[str, tuple[Callable[..., ActionResult], str]] = {
-    "approve": (do_approve, "Approved"),
-    "reject": (do_reject, "Rejected"),
-    "request_changes": (do_request_changes, "Changes requested"),
+VERDICTS: dict[str, tuple[Callable[..., ActionResult], Any]] = {
+    "approve": (do_approve, _l("Approved")),
+    "reject": (do_reject, _l("Rejected")),
+    "request_changes": (do_request_changes, _l("Changes requested")),
 }
 
 
@@ -148,23 +157,25 @@ def _steps(req: Any, defn: WorkflowDefinition | None, names: dict[int, str]) -> 
         for uid in s.eligible:
             d = decided.get(uid)
             if d is not None:
-                state_text = {"approve": "approved", "reject": "rejected"}.get(
-                    d.verdict, "requested changes"
+                state_text = {"approve": _("approved"), "reject": _("rejected")}.get(
+                    d.verdict, _("requested changes")
                 )
                 if d.on_behalf_of_id is not None:
-                    state_text += f" (by {names.get(d.actor_id, f'user {d.actor_id}')})"
+                    by = names.get(d.actor_id, _("user %(id)s", id=d.actor_id))
+                    state_text += " " + _("(by %(name)s)", name=by)
             elif uid in open_:
-                state_text = "pending"
+                state_text = _("pending")
             elif s.status == "active":
-                state_text = "waiting for turn"
+                state_text = _("waiting for turn")
             else:
                 state_text = "—"
-            people.append({"id": uid, "name": names.get(uid, f"user {uid}"), "state": state_text})
+            name = names.get(uid, _("user %(id)s", id=uid))
+            people.append({"id": uid, "name": name, "state": state_text})
         spec_steps = list(defn.steps) if defn else []
         approvers = (
             ", ".join(approver_text(a) for a in spec_steps[s.index].approvers)
             if s.index < len(spec_steps)
-            else "added by a rule"
+            else _("added by a rule")
         )
         pattern = pattern_text(spec_steps[s.index]) if s.index < len(spec_steps) else s.pattern
         out.append(
@@ -268,10 +279,10 @@ class PortalView(TenantScoped, SignoffView):
         if verdict not in ("approve", "reject"):
             verdict = "approve"
         if not raw:
-            flash("Select at least one request first.", "warning")
+            flash(_("Select at least one request first."), "warning")
             return redirect(url_for("PortalView.home"))
         if verdict == "reject" and comment is None:
-            flash("Say why: a reason is required to reject.", "danger")
+            flash(_("Say why: a reason is required to reject."), "danger")
             return redirect(url_for("PortalView.home"))
         if request.form.get("confirm") != "yes":
             # Titles only from the user's own inbox: a hand-made id shows nothing.
@@ -291,7 +302,7 @@ class PortalView(TenantScoped, SignoffView):
             rid, step, behalf = self._bulk_item(value)
             if rid is None:
                 results.append(
-                    {"id": value, "ok": False, "code": "not_found", "message": "Not found"}
+                    {"id": value, "ok": False, "code": "not_found", "message": _("Not found")}
                 )
                 continue
             try:
@@ -306,7 +317,12 @@ class PortalView(TenantScoped, SignoffView):
                 results.append({"id": str(rid), "ok": True, "status": result.status})
             except ActionError as exc:
                 results.append(
-                    {"id": str(rid), "ok": False, "code": exc.code, "message": exc.message}
+                    {
+                        "id": str(rid),
+                        "ok": False,
+                        "code": exc.code,
+                        "message": translated(exc.message),
+                    }
                 )
         # Titles only of the items the user just decided: a refused id may be a
         # request this user is not allowed to see.
@@ -378,6 +394,7 @@ class PortalView(TenantScoped, SignoffView):
             req=req,
             defn=defn,
             labels=field_labels(defn),
+            amount_fields=amount_fields(defn),
             steps=steps,
             events=events,
             names=names,
@@ -402,7 +419,7 @@ class PortalView(TenantScoped, SignoffView):
         here = url_for("PortalView.show", request_id=str(req.id))
         verdict = request.form.get("verdict", "")
         if verdict not in VERDICTS:
-            flash("Choose approve, reject or request changes.", "danger")
+            flash(_("Choose approve, reject or request changes."), "danger")
             return redirect(here)
         action, _done = VERDICTS[verdict]
         comment = request.form.get("comment") or ""
@@ -411,7 +428,7 @@ class PortalView(TenantScoped, SignoffView):
             behalf = request.form.get("on_behalf_of") or None
             on_behalf_of = int(behalf) if behalf else None
         except ValueError:
-            flash("That step does not exist.", "danger")
+            flash(_("That step does not exist."), "danger")
             return redirect(here)
         refill = {"comment": comment, "verdict": verdict, "step": step}
         code = (request.form.get("mfa_code") or "").strip()[:32]
@@ -425,10 +442,13 @@ class PortalView(TenantScoped, SignoffView):
                     mfa.verify_code(db.session, uid, code)
             except MfaError as exc:
                 db.session.rollback()
-                return self._refill(req, exc.status, mfa_error=exc.message, **refill)
+                return self._refill(req, exc.status, mfa_error=translated(exc.message), **refill)
             except RateLimited as exc:
                 db.session.rollback()
-                msg = f"Too many attempts. Try again in {exc.retry_after_seconds} seconds."
+                msg = _(
+                    "Too many attempts. Try again in %(seconds)s seconds.",
+                    seconds=exc.retry_after_seconds,
+                )
                 return self._refill(req, 429, mfa_error=msg, **refill)
             req = get_request_for(db.session, user_id=uid, request_id=request_id)
         try:
@@ -444,17 +464,17 @@ class PortalView(TenantScoped, SignoffView):
             db.session.rollback()
             if exc.code == "mfa_required":
                 msg = (
-                    "This step needs a code from your authenticator app: enter it below."
+                    _("This step needs a code from your authenticator app: enter it below.")
                     if mfa.is_enrolled(db.session, uid)
-                    else "This step needs two-step verification: set it up first."
+                    else _("This step needs two-step verification: set it up first.")
                 )
                 return self._refill(req, 403, mfa_error=msg, **refill)
-            return self._refill(req, exc.status, error=exc.message, **refill)
+            return self._refill(req, exc.status, error=translated(exc.message), **refill)
         except Invalid as exc:
             db.session.rollback()
-            return self._refill(req, exc.status, error=exc.message, **refill)
+            return self._refill(req, exc.status, error=translated(exc.message), **refill)
         except ActionError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(here)
         flash(decision_message(db.session, verdict, result.request_id, step), "success")
         return redirect(here)
@@ -470,9 +490,9 @@ class PortalView(TenantScoped, SignoffView):
                 request_id=req.id,
                 body=request.form.get("body") or "",
             )
-            flash("Comment added.", "success")
+            flash(_("Comment added."), "success")
         except ActionError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         return redirect(here + "#timeline")
 
     @expose("/requests/<request_id>/withdraw", methods=["GET", "POST"])
@@ -485,20 +505,22 @@ class PortalView(TenantScoped, SignoffView):
             return self.render(
                 "signoff/portal_confirm.html",
                 nav=tenant_nav(db.session),
-                heading=f"Withdraw “{req.title}”?",
-                body="The approvers will no longer see it in their inbox and nobody can "
-                "decide on it any more. This cannot be undone: to ask again, submit a new "
-                "request.",
+                heading=_("Withdraw “%(title)s”?", title=req.title),
+                body=_(
+                    "The approvers will no longer see it in their inbox and nobody can "
+                    "decide on it any more. This cannot be undone: to ask again, submit a new "
+                    "request."
+                ),
                 action=url_for("PortalView.withdraw", request_id=str(req.id)),
-                confirm_label="Yes, withdraw it",
+                confirm_label=_("Yes, withdraw it"),
                 cancel=here,
                 danger=True,
             )
         try:
             do_withdraw(db.session, actor=request_actor(), request_id=req.id)
-            flash("Withdrawn. The approvers no longer see it.", "success")
+            flash(_("Withdrawn. The approvers no longer see it."), "success")
         except ActionError as exc:
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         return redirect(here)
 
     @expose("/requests/<request_id>/resubmit", methods=["GET", "POST"])
@@ -513,7 +535,7 @@ class PortalView(TenantScoped, SignoffView):
         if defn is None:
             abort(404)
         if req.status != "changes_requested":
-            flash("Only a request sent back for changes can be resubmitted.", "warning")
+            flash(_("Only a request sent back for changes can be resubmitted."), "warning")
             return redirect(here)
         values: dict[str, Any] = dict(req.input_data or {})
         errors: dict[str, list[str]] = {}
@@ -522,22 +544,28 @@ class PortalView(TenantScoped, SignoffView):
         files = [(f.filename, f.read()) for f in chosen_files()]
         if request.method == "POST" and (problems := check_uploads(files)):
             # A refused file resubmits nothing: the form comes back as it was typed.
-            values = form_input(defn, request.form)
+            try:
+                values = form_input(defn, request.form)
+            except FormProblems as exc:
+                values = exc.values
             errors, status = {"files": problems}, 422
         elif request.method == "POST":
-            values = form_input(defn, request.form)
             try:
+                values = form_input(defn, request.form)
                 do_resubmit(db.session, actor=request_actor(), request_id=req.id, input_data=values)
-                flash("Resubmitted: the approval chain starts again.", "success")
+                flash(_("Resubmitted: the approval chain starts again."), "success")
                 if files and (problems := attach_uploads(req.id, files)):
-                    flash("Not attached: " + " ".join(problems), "danger")
+                    flash(_("Not attached:") + " " + " ".join(problems), "danger")
                 return redirect(here)
+            except FormProblems as exc:
+                values, errors = exc.values, exc.errors or {}
+                status = 422
             except Invalid as exc:
-                errors = exc.errors or {}
-                message = exc.message if not errors else None
+                errors = translated_errors(exc.errors) or {}
+                message = translated(exc.message) if not errors else None
                 status = 422
             except ActionError as exc:
-                message = exc.message
+                message = translated(exc.message)
                 status = 422
             req = get_request_for(db.session, user_id=uid, request_id=request_id)
         page = self.render(
@@ -595,14 +623,17 @@ class PortalView(TenantScoped, SignoffView):
         status = 200
         files = [(f.filename, f.read()) for f in chosen_files()]
         if request.method == "POST" and (problems := check_uploads(files)):
-            values = form_input(defn, request.form)
+            try:
+                values = form_input(defn, request.form)
+            except FormProblems as exc:
+                values = exc.values
             title = (request.form.get("title") or "").strip()
             errors = {"files": problems}
             status = 422
         elif request.method == "POST":
-            values = form_input(defn, request.form)
             title = (request.form.get("title") or "").strip()
             try:
+                values = form_input(defn, request.form)
                 result = do_submit(
                     db.session,
                     actor=request_actor(),
@@ -615,14 +646,19 @@ class PortalView(TenantScoped, SignoffView):
                     "success",
                 )
                 if problems := attach_uploads(result.request_id, files):
-                    flash("Not attached: " + " ".join(problems), "danger")
+                    flash(_("Not attached:") + " " + " ".join(problems), "danger")
                 return redirect(url_for("PortalView.show", request_id=str(result.request_id)))
+            except FormProblems as exc:
+                values, errors = exc.values, exc.errors or {}
+                status = 422
             except Invalid as exc:
-                errors = exc.errors or ({exc.field: [exc.message]} if exc.field else {})
-                message = None if exc.errors else exc.message
+                errors = translated_errors(exc.errors) or (
+                    {exc.field: [translated(exc.message)]} if exc.field else {}
+                )
+                message = None if exc.errors else translated(exc.message)
                 status = 422
             except ActionError as exc:
-                message = exc.message
+                message = translated(exc.message)
                 status = 422
                 missing = missing_approvers(
                     defn, exc, is_admin=bool(tenant_nav(db.session)["is_admin"])
@@ -664,7 +700,7 @@ class PortalView(TenantScoped, SignoffView):
             starts = _parse_when(request.form.get("starts_at")) or datetime.now(UTC)
             ends = _parse_when(request.form.get("ends_at"))
             if ends is None:
-                error = "Give an end date and time."
+                error = _("Give an end date and time.")
             else:
                 try:
                     do_delegate(
@@ -676,10 +712,10 @@ class PortalView(TenantScoped, SignoffView):
                         workflow_key=request.form.get("workflow") or None,
                         reason=request.form.get("reason") or None,
                     )
-                    flash("Delegation saved.", "success")
+                    flash(_("Delegation saved."), "success")
                     return redirect(url_for("PortalView.delegations"))
                 except ActionError as exc:
-                    error = exc.message
+                    error = translated(exc.message)
         directory = Directory.load(session)
         rows = list(
             session.scalars(
@@ -718,11 +754,11 @@ class PortalView(TenantScoped, SignoffView):
     def revoke_delegation(self, delegation_id: str) -> Response:
         try:
             do_revoke_delegation(db.session, actor=request_actor(), delegation_id=delegation_id)
-            flash("Delegation revoked.", "success")
+            flash(_("Delegation revoked."), "success")
         except ActionError as exc:
             if exc.status == 404:
                 abort(404)
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         return redirect(url_for("PortalView.delegations"))
 
 

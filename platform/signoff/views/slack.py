@@ -15,10 +15,12 @@ from flask import abort, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from signoff.errors import NotFound
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.notifications import slack as slack_channel
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.slack_client import SlackCallFailed
@@ -59,9 +61,9 @@ class SlackAdminView(TenantScoped, SignoffView):
                 session.commit()
             except settings.SlackSettingsError as exc:
                 session.rollback()
-                errors[exc.field or "form"] = exc.message
+                errors[exc.field or "form"] = translated(exc.message)
             else:
-                flash("Slack connected.", "success")
+                flash(_("Slack connected."), "success")
                 return redirect(url_for("SlackAdminView.index"))
         tenant = current_tenant(session)
         links = settings.confirmed_links(session())
@@ -86,7 +88,7 @@ class SlackAdminView(TenantScoped, SignoffView):
         session = db.session
         if settings.disconnect(session(), actor_id=_me()):
             session.commit()
-            flash("Slack disconnected; every member's link was removed.", "success")
+            flash(_("Slack disconnected; every member's link was removed."), "success")
         return redirect(url_for("SlackAdminView.index"))
 
     @expose("/links/<int:user_id>/unlink", methods=["POST"])
@@ -95,7 +97,7 @@ class SlackAdminView(TenantScoped, SignoffView):
         if user_id > 2**31 - 1 or not settings.unlink(session(), actor_id=_me(), user_id=user_id):
             abort(404)
         session.commit()
-        flash("Slack link removed.", "success")
+        flash(_("Slack link removed."), "success")
         return redirect(url_for("SlackAdminView.index"))
 
 
@@ -137,7 +139,8 @@ class SlackLinkView(TenantScoped, SignoffView):
         except settings.SlackSettingsError as exc:
             session.rollback()
             return self._page(
-                errors={exc.field or "form": exc.message}, form={"slack_user_id": slack_id}
+                errors={exc.field or "form": translated(exc.message)},
+                form={"slack_user_id": slack_id},
             )
         who = user.username if user is not None else str(_me())
         try:
@@ -151,14 +154,19 @@ class SlackLinkView(TenantScoped, SignoffView):
         except SlackCallFailed as exc:
             session.rollback()
             flash(
-                f"Slack did not deliver the message ({exc.code}). Check the member ID and "
-                "try again.",
+                _(
+                    "Slack did not deliver the message (%(code)s). Check the member ID and "
+                    "try again.",
+                    code=exc.code,
+                ),
                 "danger",
             )
             return redirect(url_for("SlackLinkView.index"))
         flash(
-            "Check your direct messages from the Signoff app in Slack and open the link "
-            "while signed in here.",
+            _(
+                "Check your direct messages from the Signoff app in Slack and open the link "
+                "while signed in here."
+            ),
             "success",
         )
         return redirect(url_for("SlackLinkView.index"))
@@ -168,7 +176,7 @@ class SlackLinkView(TenantScoped, SignoffView):
         session = db.session
         if settings.unlink(session(), actor_id=_me(), user_id=_me()):
             session.commit()
-            flash("Your Slack account is no longer linked.", "success")
+            flash(_("Your Slack account is no longer linked."), "success")
         return redirect(url_for("SlackLinkView.index"))
 
     @expose("/confirm/<token>", methods=["GET", "POST"])
@@ -183,14 +191,14 @@ class SlackLinkView(TenantScoped, SignoffView):
             if request.method == "POST":
                 settings.confirm_link(session(), claim, user_id=_me())
                 session.commit()
-                flash("Your Slack account is linked.", "success")
+                flash(_("Your Slack account is linked."), "success")
                 return redirect(url_for("SlackLinkView.index"))
             settings.check_claim(session(), claim, user_id=_me())
         except NotFound:
             abort(404)
         except settings.SlackSettingsError as exc:
             session.rollback()
-            problem = exc.message
+            problem = translated(exc.message)
         page = self.render(
             "signoff/portal_slack_confirm.html",
             nav=tenant_nav(session),

@@ -28,6 +28,7 @@ from signoff.db.binding import bound_tenant
 from signoff.db.ids import as_uuid
 from signoff.errors import ActionError
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy import support
 from signoff.tenancy.models import Membership, Tenant
@@ -105,7 +106,7 @@ class SupportAccessAdminView(TenantScoped, SignoffView):
             session.commit()
         except ActionError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
         else:
             flash(f"Support access granted until {until:%Y-%m-%d %H:%M} UTC.", "success")
         return redirect(url_for("SupportAccessAdminView.index"))

@@ -17,6 +17,7 @@ from flask import abort, current_app, flash, g, make_response, redirect, request
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -25,6 +26,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.inputs import date_problem
+from signoff.languages import translated
 from signoff.notifications.email import mail_configured, send_email
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
@@ -199,7 +201,7 @@ class TenantAdminView(TenantScoped, SignoffView):
                     session, invited_by=int(g.user.id), email=email, roles=roles
                 )
             except InviteError as exc:
-                errors.setdefault(exc.field or "email", []).append(exc.message)
+                errors.setdefault(exc.field or "email", []).append(translated(exc.message))
         if errors or row is None or token is None or email is None:
             session.rollback()
             page = self._members_page(errors, request.form)
@@ -236,8 +238,11 @@ class TenantAdminView(TenantScoped, SignoffView):
                 sent = True
             except Exception as exc:
                 flash(
-                    f"The invitation e-mail could not be sent ({type(exc).__name__}): "
-                    "share this link instead.",
+                    _(
+                        "The invitation e-mail could not be sent (%(error)s): "
+                        "share this link instead.",
+                        error=type(exc).__name__,
+                    ),
                     "danger",
                 )
         return self.render(
@@ -267,7 +272,7 @@ class TenantAdminView(TenantScoped, SignoffView):
             )
         except InviteError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(url_for("TenantAdminView.members"))
         return self._invited(row, token, resent=True)
 
@@ -282,7 +287,7 @@ class TenantAdminView(TenantScoped, SignoffView):
             row.revoked_at = datetime.now(UTC)
             _audit(session, "invitation.revoked", "invitation", str(row.id), email=row.email)
             session.commit()
-            flash(f"Invitation for {row.email} revoked.", "success")
+            flash(_("Invitation for %(email)s revoked.", email=row.email), "success")
         return redirect(url_for("TenantAdminView.members"))
 
     @expose("/members/<member_id>", methods=["GET", "POST"])
@@ -300,7 +305,7 @@ class TenantAdminView(TenantScoped, SignoffView):
         if request.method == "POST":
             error = self._save_member(session, membership, roles)
             if error is None:
-                flash("Member saved.", "success")
+                flash(_("Member saved."), "success")
                 return redirect(url_for("TenantAdminView.members"))
             session.rollback()
             membership = session.get(Membership, mid)
@@ -329,19 +334,19 @@ class TenantAdminView(TenantScoped, SignoffView):
         back = url_for("TenantAdminView.member", member_id=membership.id)
         actor_id = int(g.user.id)
         if not mfa.is_fresh(actor_id):
-            flash("Resetting an authenticator needs a fresh multi-factor check.", "info")
+            flash(_("Resetting an authenticator needs a fresh multi-factor check."), "info")
             return redirect(mfa_url(back))
         try:
             existed = mfa.admin_reset(session, actor_id=actor_id, user_id=membership.user_id)
         except mfa.MfaError as exc:
             session.rollback()
-            flash(exc.message, "danger")
+            flash(translated(exc.message), "danger")
             return redirect(back)
         session.commit()
         flash(
-            "Authenticator reset: the member enrols again at their next multi-factor check."
+            _("Authenticator reset: the member enrols again at their next multi-factor check.")
             if existed
-            else "This member had no authenticator; nothing to reset.",
+            else _("This member had no authenticator; nothing to reset."),
             "success",
         )
         return redirect(back)
@@ -425,7 +430,7 @@ class TenantAdminView(TenantScoped, SignoffView):
                     after={"name": tenant.name, "accent_color": color},
                 )
                 session.commit()
-                flash("Branding saved.", "success")
+                flash(_("Branding saved."), "success")
                 return redirect(url_for("TenantAdminView.branding"))
             session.rollback()
             tenant = current_tenant(session)
@@ -481,20 +486,20 @@ class TenantAdminView(TenantScoped, SignoffView):
         try:
             from signoff.audit.report import generate_compliance_report
         except ImportError:
-            flash("Compliance reports are not available in this installation.", "warning")
+            flash(_("Compliance reports are not available in this installation."), "warning")
             return redirect(url_for("TenantAdminView.audit"))
         fmt = request.args.get("format", "csv")
         try:
             start = date.fromisoformat(request.args.get("start", ""))
             end = date.fromisoformat(request.args.get("end", ""))
         except ValueError:
-            flash("Give a start and an end date.", "danger")
+            flash(_("Give a start and an end date."), "danger")
             return redirect(url_for("TenantAdminView.audit"))
         if date_problem(start) or date_problem(end):
             flash(f"Dates {date_problem(start) or date_problem(end)}.", "danger")
             return redirect(url_for("TenantAdminView.audit"))
         if fmt not in ("csv", "pdf") or end < start:
-            flash("Choose CSV or PDF and an end date after the start.", "danger")
+            flash(_("Choose CSV or PDF and an end date after the start."), "danger")
             return redirect(url_for("TenantAdminView.audit"))
         tenant = current_tenant(db.session)
         body = generate_compliance_report(

@@ -14,6 +14,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from signoff.db.binding import current_tenant_id
@@ -53,7 +54,7 @@ class WebhookAdminView(TenantScoped, SignoffView):
 
     def _list_page(self, errors: dict[str, str] | None = None) -> str:
         session = db.session
-        _, rows = hooks.list_endpoints(session, limit=200)
+        _total, rows = hooks.list_endpoints(session, limit=200)
         return self.render(
             "signoff/admin_webhooks.html",
             nav=tenant_nav(session),
@@ -110,7 +111,9 @@ class WebhookAdminView(TenantScoped, SignoffView):
             session.rollback()
             return self._list_page({exc.field or "url": exc.message})
         # The secret is on this answer only (not in a redirect, a flash or the log).
-        flash("Endpoint registered. Copy the signing secret now: it is shown only once.", "success")
+        flash(
+            _("Endpoint registered. Copy the signing secret now: it is shown only once."), "success"
+        )
         return self._detail_page(row, secret=secret)
 
     @expose("/<endpoint_id>", methods=["GET", "POST"])
@@ -136,7 +139,7 @@ class WebhookAdminView(TenantScoped, SignoffView):
                 return self._detail_page(
                     _load(endpoint_id), errors={exc.field or "url": exc.message}
                 )
-            flash("Endpoint saved.", "success")
+            flash(_("Endpoint saved."), "success")
             return redirect(url_for("WebhookAdminView.detail", endpoint_id=row.id))
         return self._detail_page(row)
 
@@ -147,7 +150,7 @@ class WebhookAdminView(TenantScoped, SignoffView):
         row = _load(endpoint_id)
         secret = hooks.rotate_secret(session, row, by=int(g.user.id))
         session.commit()
-        flash("New signing secret: copy it now. The old secret signs nothing more.", "success")
+        flash(_("New signing secret: copy it now. The old secret signs nothing more."), "success")
         return self._detail_page(row, secret=secret)
 
     @expose("/<endpoint_id>/delete", methods=["POST"])
@@ -157,7 +160,7 @@ class WebhookAdminView(TenantScoped, SignoffView):
         url = row.url
         hooks.delete_endpoint(session, row, by=int(g.user.id))
         session.commit()
-        flash(f"Endpoint {url} deleted.", "success")
+        flash(_("Endpoint %(url)s deleted.", url=url), "success")
         return redirect(url_for("WebhookAdminView.list"))
 
     @expose("/<endpoint_id>/test", methods=["POST"])

@@ -50,7 +50,7 @@ def test_submit_from_the_field_schema_with_errors_next_to_fields(portal_tenant, 
 
     ok = alice.post(
         f"{base}/new/expense_approval",
-        data={"title": "Team dinner", "amount": "250,50", "description": "Q3 offsite"},
+        data={"title": "Team dinner", "amount": "250.50", "description": "Q3 offsite"},
     )
     assert ok.status_code == 302
     page = alice.get(ok.headers["Location"])

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
-from signoff.errors import Conflict, Invalid, NotFound
+from signoff.errors import N_, Conflict, Invalid, NotFound
 from signoff.tenancy.access import is_tenant_admin
 from signoff.tenancy.models import Membership
 from signoff.workflow import engine
@@ -73,11 +73,11 @@ def _principal(
 ) -> int | None:
     """Whom the actor decides for: themselves, or a delegator they stand in for."""
     if not 0 <= step_index < len(state.steps):
-        raise Refused("step_not_active", "No such step", field="step")
+        raise Refused("step_not_active", N_("No such step"), field="step")
     step = state.steps[step_index]
     if on_behalf_of is not None and on_behalf_of != actor.user_id:
         if on_behalf_of not in _active_delegators(tx, actor.user_id, req.workflow_key, now):
-            raise Refused("not_delegated", "You hold no active delegation from this approver")
+            raise Refused("not_delegated", N_("You hold no active delegation from this approver"))
         return on_behalf_of
     if actor.user_id in step.eligible:
         return None
@@ -165,7 +165,7 @@ def _decide(
             _require_seen(tx, req, actor, step_index)
         if actor.method in CAPABILITY_METHODS and not _active_member(tx, actor.user_id):
             # A link or a button outlives a membership: a deactivated member decides nothing.
-            raise NotFound("not_found", "Not found")
+            raise NotFound("not_found", N_("Not found"))
         if expected_round is not None and req.round != expected_round:
             raise Conflict(
                 "request_changed",
@@ -283,7 +283,7 @@ def _pick_step(state: RequestState, user_id: int) -> int:
         return mine[0]
     if len(active) == 1:
         return active[0]
-    raise Refused("step_required", "Several steps are active; say which one", field="step")
+    raise Refused("step_required", N_("Several steps are active; say which one"), field="step")
 
 
 def do_approve(

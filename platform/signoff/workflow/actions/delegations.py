@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from signoff.errors import N_
 from signoff.workflow.actions.core import (
     ActionResult,
     Actor,
@@ -45,11 +46,13 @@ def do_delegate(
     retry then matches the first call whatever the clock says)."""
     clean_reason = _text(reason, field="reason", limit=500)
     if delegate_id == actor.user_id:
-        raise Invalid("self_delegation", "You cannot delegate to yourself", field="delegate")
+        raise Invalid("self_delegation", N_("You cannot delegate to yourself"), field="delegate")
     given_start = starts_at.isoformat() if starts_at else None
     starts_at = starts_at or _now()
     if ends_at <= starts_at:
-        raise Invalid("invalid_window", "The delegation must end after it starts", field="ends_at")
+        raise Invalid(
+            "invalid_window", N_("The delegation must end after it starts"), field="ends_at"
+        )
     with _transaction(session) as tx:
         args = {
             "delegate": delegate_id,
@@ -64,7 +67,7 @@ def do_delegate(
         directory = Directory.load(tx.session)
         _require_member(directory, actor)
         if not directory.is_member(delegate_id):
-            raise NotFound("unknown_member", "No such member", field="delegate")
+            raise NotFound("unknown_member", N_("No such member"), field="delegate")
         row = Delegation(
             delegator_id=actor.user_id,
             delegate_id=delegate_id,

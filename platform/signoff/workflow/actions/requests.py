@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, scoped_session
 
 from signoff.billing import quotas
+from signoff.errors import N_
 from signoff.roles import ADMIN_ROLE
 from signoff.text import TITLE_MAX
 from signoff.workflow import engine, registry
@@ -81,7 +82,7 @@ def do_submit(
     requester they can never decide on the request."""
     clean_title = _text(title, field="title", limit=TITLE_MAX)
     if not isinstance(input_data, Mapping):
-        raise Invalid("invalid", "input_data must be an object", field="input_data")
+        raise Invalid("invalid", N_("input_data must be an object"), field="input_data")
     args = {
         "workflow": workflow_key,
         "input": input_data,
@@ -265,7 +266,7 @@ def do_expire(
     """End a request still open ``expire_after_hours`` after it was submitted (the SLA
     sweep). Its active steps expire; the requester is told."""
     if actor.user_id:
-        raise Refused("forbidden", "Only the SLA sweep expires requests")
+        raise Refused("forbidden", N_("Only the SLA sweep expires requests"))
     with _transaction(session) as tx:
         req = _lock_and_load(tx, request_id)
         defn = _definition(tx, req)
@@ -344,7 +345,7 @@ def do_escalate(
         defn = _definition(tx, req)
         directory = Directory.load(tx.session)
         if actor.user_id and ADMIN_ROLE not in directory.roles(actor.user_id):
-            raise Refused("forbidden", "Only a tenant admin or the SLA sweep escalates")
+            raise Refused("forbidden", N_("Only a tenant admin or the SLA sweep escalates"))
         now = now or _now()
         step = next((s for s in state.steps if s.index == step_index), None)
         if step is None or step.status != "active":
@@ -361,7 +362,7 @@ def do_escalate(
             )
         targets = _escalation_targets(tx, directory, defn, req, step_index)
         if not targets:
-            raise Refused("no_escalation_target", "This step has no one to escalate to")
+            raise Refused("no_escalation_target", N_("This step has no one to escalate to"))
         try:
             transition = engine.escalate(
                 state, step_index=step_index, add_eligible=targets, now=now
@@ -393,7 +394,7 @@ def do_comment(
     """Add a comment to the request's timeline (requester, approvers, tenant admins)."""
     text = _comment(body)
     if not text:
-        raise Invalid("required", "A comment needs some text", field="body")
+        raise Invalid("required", N_("A comment needs some text"), field="body")
     with _transaction(session) as tx:
         replay = _replay(
             tx, actor, idempotency_key, "comment", {"request": str(request_id), "body": text}

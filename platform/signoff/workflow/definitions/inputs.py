@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
+from signoff.errors import N_
 from signoff.workflow.definitions.model import (
     CONTROL_OR_BREAK_RE,
     CONTROL_RE,
@@ -25,11 +26,11 @@ _INVALID: Final = object()
 
 def _clean_text(value: Any, fdef: FieldDef, path: str, errors: list[FieldError]) -> str | None:
     if not isinstance(value, str):
-        errors.append(FieldError(path, "must be a string"))
+        errors.append(FieldError(path, N_("must be a string")))
         return None
     bad = CONTROL_RE if fdef.type == "text" else CONTROL_OR_BREAK_RE
     if bad.search(value):
-        errors.append(FieldError(path, "contains control characters"))
+        errors.append(FieldError(path, N_("contains control characters")))
         return None
     limit = fdef.max_length or DEFAULT_MAX_LENGTH[fdef.type]
     if len(value) > limit:
@@ -63,26 +64,26 @@ def _clean_value(value: Any, fdef: FieldDef, path: str, errors: list[FieldError]
         if isinstance(value, str) and INT_RE.fullmatch(value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 10**30:
-            errors.append(FieldError(path, "must be a whole number"))
+            errors.append(FieldError(path, N_("must be a whole number")))
             return _INVALID
         return value if _check_range(Decimal(value), fdef, path, errors) else _INVALID
     if fdef.type == "decimal":
         number = to_decimal(value)
         if number is None or not _reasonable(number):
-            errors.append(FieldError(path, "must be a decimal number like 12.50"))
+            errors.append(FieldError(path, N_("must be a decimal number like 12.50")))
             return _INVALID
         return format(number, "f") if _check_range(number, fdef, path, errors) else _INVALID
     if fdef.type == "boolean":
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
-            errors.append(FieldError(path, "must be true or false"))
+            errors.append(FieldError(path, N_("must be true or false")))
             return _INVALID
         return value
     if fdef.type == "date":
         day = as_date(value)
         if day is None:
-            errors.append(FieldError(path, "must be a date like 2024-12-31"))
+            errors.append(FieldError(path, N_("must be a date like 2024-12-31")))
             return _INVALID
         if isinstance(fdef.min, date) and day < fdef.min:
             errors.append(FieldError(path, f"must be on or after {fdef.min.isoformat()}"))
@@ -116,18 +117,18 @@ def _freeform(data: Mapping[Any, Any]) -> dict[str, Any]:
         elif isinstance(value, float | Decimal):
             number = to_decimal(value)
             if number is None:
-                errors.append(FieldError(path, "must be a finite number"))
+                errors.append(FieldError(path, N_("must be a finite number")))
             else:
                 out[key] = value if isinstance(value, float) else format(number, "f")
         elif isinstance(value, str):
             if len(value) > DEFAULT_MAX_LENGTH["text"] or "\x00" in value:
                 errors.append(
-                    FieldError(path, "must be text without NUL, at most 10000 characters")
+                    FieldError(path, N_("must be text without NUL, at most 10000 characters"))
                 )
             else:
                 out[key] = value
         else:
-            errors.append(FieldError(path, "must be a string, number, boolean or null"))
+            errors.append(FieldError(path, N_("must be a string, number, boolean or null")))
     if errors:
         raise InputError(errors)
     return out
@@ -139,14 +140,14 @@ def validate_input(defn: WorkflowDefinition, data: Mapping[str, Any]) -> dict[st
     problem with paths ``input_data.<field>``. Absent, ``None`` and (for non-text fields)
     empty-string values count as missing; missing optional fields are left out."""
     if not isinstance(data, Mapping):
-        raise InputError([FieldError("input_data", "must be an object")])
+        raise InputError([FieldError("input_data", N_("must be an object"))])
     if not defn.fields:
         return _freeform(data)
     errors: list[FieldError] = []
     known = {f.name for f in defn.fields}
     for key in data:
         if key not in known:
-            errors.append(FieldError(f"input_data.{key}", "unknown field"))
+            errors.append(FieldError(f"input_data.{key}", N_("unknown field")))
     out: dict[str, Any] = {}
     for fdef in defn.fields:
         path = f"input_data.{fdef.name}"
@@ -155,7 +156,7 @@ def validate_input(defn: WorkflowDefinition, data: Mapping[str, Any]) -> dict[st
         missing = value is None or (value == "" and (fdef.required or not is_text))
         if missing:
             if fdef.required:
-                errors.append(FieldError(path, "is required"))
+                errors.append(FieldError(path, N_("is required")))
             continue
         cleaned = _clean_value(value, fdef, path, errors)
         if cleaned is not _INVALID:

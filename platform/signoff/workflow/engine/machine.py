@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from signoff.errors import N_
 from signoff.workflow.definitions import (
     AMOUNT_FIELD,
     ApproverSpec,
@@ -79,12 +80,12 @@ def step_label(name: str | None) -> str:
 #: A request's status in people's words ("sent back for changes", not
 #: ``changes_requested``), wherever a status is said rather than shown as a badge.
 STATUS_WORDS = {
-    "pending": "waiting for approval",
-    "changes_requested": "sent back for changes",
-    "approved": "approved",
-    "rejected": "rejected",
-    "withdrawn": "withdrawn",
-    "expired": "expired",
+    "pending": N_("waiting for approval"),
+    "changes_requested": N_("sent back for changes"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "withdrawn": N_("withdrawn"),
+    "expired": N_("expired"),
 }
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
+from signoff.errors import N_
+
 __all__ = [
     "ACTIVE_REQUEST_STATUSES",
     "REFUSAL_CODES",
@@ -56,19 +58,19 @@ VERDICTS: Final = ("approve", "reject", "request_changes")
 
 #: Every code :class:`Refusal` may carry, with the default message.
 REFUSAL_CODES: Final = {
-    "not_pending": "the request is not pending",
-    "step_not_active": "this step is not active",
-    "self_approval": "the requester cannot decide on their own request",
-    "delegation_not_allowed": "this step does not allow deciding on someone else's behalf",
-    "not_eligible": "you are not an approver of this step",
-    "already_decided": "this approver has already decided on this step",
-    "out_of_turn": "it is not this approver's turn",
-    "mfa_required": "this step requires a recent multi-factor authentication",
-    "invalid_verdict": "the verdict must be approve, reject or request_changes",
-    "no_eligible_approver": "a step has no one who may approve it",
-    "not_enough_approvers": "a step has too few approvers to ever complete",
-    "not_requester": "only the requester may do this",
-    "not_changes_requested": "changes were not requested on this request",
+    "not_pending": N_("the request is not pending"),
+    "step_not_active": N_("this step is not active"),
+    "self_approval": N_("the requester cannot decide on their own request"),
+    "delegation_not_allowed": N_("this step does not allow deciding on someone else's behalf"),
+    "not_eligible": N_("you are not an approver of this step"),
+    "already_decided": N_("this approver has already decided on this step"),
+    "out_of_turn": N_("it is not this approver's turn"),
+    "mfa_required": N_("this step requires a recent multi-factor authentication"),
+    "invalid_verdict": N_("the verdict must be approve, reject or request_changes"),
+    "no_eligible_approver": N_("a step has no one who may approve it"),
+    "not_enough_approvers": N_("a step has too few approvers to ever complete"),
+    "not_requester": N_("only the requester may do this"),
+    "not_changes_requested": N_("changes were not requested on this request"),
 }
 
 K = TypeVar("K")

@@ -1,0 +1,270 @@
+"""Languages: which one a request speaks, and numbers, amounts and dates in it.
+
+Signoff speaks English (``en``, the message ids) and German (``de``); the catalogue is
+``signoff/translations/de/LC_MESSAGES/messages.po`` (``scripts/i18n`` extracts, updates
+and compiles it). Flask-Babel, which FAB sets up, does the translating; :func:`install`
+points it at our catalogue (beside FAB's own) and replaces FAB's session-based locale
+selector with :func:`select_locale`:
+
+1. the signed-in person's profile language (``ab_user.language``, migration 0036),
+2. else the browser's ``Accept-Language``,
+3. else English.
+
+Amounts typed by a person go through :func:`parse_amount`, the one locale-aware parser:
+"1.500,50" in German and "1,500.50" in English; a separator that could be read either
+way ("1,500" in German, "1,5" in English) is refused with :class:`AmountError`, never
+guessed. The API's JSON keeps plain numbers ("1500.50"), whatever the language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.numbers import format_decimal as babel_format_decimal
+from babel.numbers import get_decimal_symbol, get_group_symbol
+from flask import Flask, g, has_request_context, request
+from flask_babel import force_locale, get_locale
+from flask_babel import format_date as babel_format_date
+from flask_babel import format_datetime as babel_format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from signoff.errors import N_
+from signoff.extensions import db
+
+#: The languages Signoff speaks, the first the default.
+LANGUAGES: dict[str, str] = {"en": "English", "de": "Deutsch"}
+DEFAULT = "en"
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+_USER_LANGUAGE = text("SELECT language FROM ab_user WHERE id = :id")
+_SET_USER_LANGUAGE = text("UPDATE ab_user SET language = :language WHERE id = :id")
+
+__all__ = [
+    "DEFAULT",
+    "LANGUAGES",
+    "N_",
+    "AmountError",
+    "force_locale",
+    "format_amount",
+    "format_date",
+    "format_datetime",
+    "install",
+    "locale_name",
+    "parse_amount",
+    "select_locale",
+    "set_user_language",
+    "status_word",
+    "translated",
+    "translated_errors",
+    "user_language",
+]
+
+
+def translated(message: str) -> str:
+    """``message`` in the current language when the catalogue has it (constants marked
+    with :func:`N_`), else as it is: the one place where messages made in English by the
+    lower floors (refusals, input errors) are translated for a person or an API caller."""
+    return str(_(message)) if message else message
+
+
+def translated_errors(errors: Mapping[str, list[str]] | None) -> dict[str, list[str]] | None:
+    """Every message of an ``{"input_data.amount": [...]}`` mapping, translated."""
+    if not errors:
+        return None
+    return {path: [translated(m) for m in messages] for path, messages in errors.items()}
+
+
+def user_language(user_id: int, session: Session | None = None) -> str | None:
+    """The language ``user_id`` chose on their profile, or ``None``."""
+    found = (session or db.session).execute(_USER_LANGUAGE, {"id": user_id}).scalar()
+    return found if found in LANGUAGES else None
+
+
+def set_user_language(user_id: int, language: str | None) -> None:
+    """Store (``None``: forget) ``user_id``'s language; the caller commits."""
+    if language is not None and language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+    db.session.execute(_SET_USER_LANGUAGE, {"language": language, "id": user_id})
+
+
+def select_locale() -> str:
+    """The language of the current request: profile, else Accept-Language, else English."""
+    if not has_request_context():
+        return DEFAULT
+    chosen: str | None = g.get("signoff_locale")
+    if chosen:
+        return chosen
+    chosen = None
+    try:
+        if current_user and current_user.is_authenticated:
+            chosen = user_language(int(current_user.id))
+    except Exception:
+        db.session.rollback()
+        chosen = None
+    if chosen is None:
+        chosen = request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT
+    g.signoff_locale = chosen
+    return chosen
+
+
+def locale_name() -> str:
+    """The current language's code (``en`` outside a request)."""
+    locale = get_locale()
+    return locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT
+
+
+# --- numbers, amounts, dates -------------------------------------------------------------
+
+
+class AmountError(ValueError):
+    """A typed amount that is not a number in the language, or could be read two ways."""
+
+
+def _symbols(locale: str) -> tuple[str, str]:
+    loc = Locale.parse(locale)
+    return get_decimal_symbol(loc), get_group_symbol(loc)
+
+
+def parse_amount(raw: str, locale: str | None = None) -> Decimal:
+    """``raw`` as typed in ``locale`` (default: the request's) as an exact Decimal.
+
+    Accepted: digits with the language's decimal symbol and, optionally, its group
+    symbol between groups of three ("1.500,50" in German, "1,500.50" in English).
+    Refused as ambiguous rather than guessed:
+
+    - the other language's decimal symbol ("1,5" in English, "1.5" in German);
+    - one to three digits, the decimal symbol and exactly three digits ("1,500" in
+      German, "1.500" in English): a thousand to one reader, one and a half to another.
+    """
+    lang = locale or locale_name()
+    decimal_sym, group_sym = _symbols(lang)
+    other = "," if decimal_sym == "." else "."
+    value = raw.strip()
+    sign = ""
+    if value[:1] in ("+", "-"):
+        sign, value = ("-" if value[0] == "-" else ""), value[1:].strip()
+    grouped = re.escape(group_sym)
+    match = re.fullmatch(
+        r"(?P<int>\d{1,3}(?:"
+        + grouped
+        + r"\d{3})+|\d+)(?:"
+        + re.escape(decimal_sym)
+        + r"(?P<frac>\d+))?",
+        value,
+    )
+    if match is None:
+        if re.fullmatch(r"\d+" + re.escape(other) + r"\d+", value):
+            raise AmountError(
+                _(
+                    'is ambiguous: "%(value)s" uses "%(other)s", but the decimal separator '
+                    'here is "%(decimal)s"',
+                    value=raw.strip(),
+                    other=other,
+                    decimal=decimal_sym,
+                )
+            )
+        raise AmountError(
+            _(
+                'is not an amount: write it like "%(example)s"',
+                example=format_amount(Decimal("1500.50"), lang),
+            )
+        )
+    whole, frac = match.group("int"), match.group("frac")
+    if frac is not None and len(frac) == 3 and len(whole) <= 3 and not whole.startswith("0"):
+        raise AmountError(
+            _(
+                'is ambiguous: write "%(thousands)s" for thousands, or "%(fraction)s" '
+                "for a fraction",
+                thousands=format_amount(Decimal(whole + frac), lang),
+                fraction=f"{whole}{decimal_sym}{frac}0",
+            )
+        )
+    return Decimal(sign + whole.replace(group_sym, "") + ("." + frac if frac else ""))
+
+
+def format_amount(value: Decimal | int | float | str, locale: str | None = None) -> str:
+    """An amount grouped as ``locale`` writes it, exactly: ``1,500.50`` / ``1.500,50``;
+    whole amounts without decimals (``1,500`` / ``1.500``)."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    whole = number == number.to_integral_value()
+    fmt = "#,##0" if whole else "#,##0.00" + "#" * 18
+    return str(
+        babel_format_decimal(
+            number, format=fmt, locale=locale or locale_name(), decimal_quantization=False
+        )
+    )
+
+
+def format_date(value: date | datetime | None) -> str:
+    """A day in the request's language (``3 Dec 2026`` / ``03.12.2026``)."""
+    if value is None:
+        return "—"
+    return str(babel_format_date(value, format="medium"))
+
+
+def format_datetime(value: datetime | None) -> str:
+    """A moment in the request's language, in UTC."""
+    if value is None:
+        return "—"
+    return str(babel_format_datetime(value, format="medium")) + " UTC"
+
+
+#: Status words of requests, steps and the like, as badges show them.
+STATUS_WORDS: dict[str, Any] = {
+    "pending": _l("pending"),
+    "changes_requested": _l("changes requested"),
+    "approved": _l("approved"),
+    "rejected": _l("rejected"),
+    "withdrawn": _l("withdrawn"),
+    "expired": _l("expired"),
+    "waiting": _l("waiting"),
+    "active": _l("active"),
+    "skipped": _l("skipped"),
+    "cancelled": _l("cancelled"),
+    "suspended": _l("suspended"),
+}
+
+
+def status_word(value: str | None) -> str:
+    """A status code (``changes_requested``) as a person reads it, in their language."""
+    word = STATUS_WORDS.get(value or "")
+    return str(word) if word is not None else (value or "").replace("_", " ")
+
+
+def _amount_filter(value: Any) -> str:
+    try:
+        return format_amount(value)
+    except (InvalidOperation, ValueError, TypeError):
+        return str(value)
+
+
+def install(app: Flask) -> None:
+    """Before FAB's init: our catalogue and languages. Call :func:`use_selector` after."""
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT
+    app.config["LANGUAGES"] = {
+        code: {"flag": code, "name": name} for code, name in LANGUAGES.items()
+    }
+    filters: dict[str, Callable[..., str]] = {
+        "amount": _amount_filter,
+        "day": format_date,
+        "moment": format_datetime,
+        "status_word": status_word,
+    }
+    app.jinja_env.filters.update(filters)
+    app.jinja_env.globals.update(locale_name=locale_name, LANGUAGES=LANGUAGES)
+
+
+def use_selector(app: Flask) -> None:
+    """After FAB's init: the locale comes from :func:`select_locale`, not FAB's session."""
+    app.extensions["babel"].locale_selector = select_locale

@@ -1,0 +1,321 @@
+"""Languages over HTTP (issue 15 item 7): ``Accept-Language: de`` renders the portal in
+German with no English message of the catalogue left; the profile's language wins over
+the header; amounts typed in the request form are read per language, and an ambiguous
+one is refused with a 422 naming the field; e-mails go out in the recipient's language."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+
+from signoff.languages import TRANSLATIONS
+from tests.fixtures.tenants import fresh_client
+from tests.integration.views.conftest import strip_tags, submit, text_of
+from tests.integration.workflow.conftest import in_tenant
+
+DE = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+EN = {"Accept-Language": "en-GB,en;q=0.9"}
+
+
+def _english_sentences() -> list[str]:
+    """The catalogue's English texts of two words or more whose German differs, with
+    their placeholders and markup cut out: none may show on a German page."""
+    with (TRANSLATIONS / "de" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        catalog = read_po(f, locale="de")
+    found = []
+    for message in catalog:
+        if not message.id:
+            continue
+        english = message.id if isinstance(message.id, str) else message.id[0]
+        german = message.string if isinstance(message.string, str) else message.string[0]
+        if english == german:
+            continue
+        for piece in re.split(r"%\(\w+\)s|<[^>]+>|%%", english):
+            piece = re.sub(r"\s+", " ", piece).strip(" .,:;()")
+            if len(piece.split()) >= 2 and piece not in german:
+                found.append(piece)
+    return sorted(set(found))
+
+
+ENGLISH = _english_sentences()
+
+
+def _english_left(html: str) -> list[str]:
+    visible = re.sub(r"\s+", " ", strip_tags(html))
+    return [s for s in ENGLISH if re.search(rf"(?<!\w){re.escape(s)}(?!\w)", visible)]
+
+
+def _set_language(client: Any, language: str) -> None:
+    page = client.post(
+        "/account/profile/language", data={"language": language, "back": "/account/profile"}
+    )
+    assert page.status_code == 302, text_of(page)
+
+
+def test_the_catalogue_has_sentences_to_look_for() -> None:
+    assert "Waiting for you" in ENGLISH and "Submit for approval" in ENGLISH
+
+
+def test_german_accept_language_renders_every_portal_page_in_german(
+    app: Any, portal_tenant: Any, login: Any
+) -> None:
+    base = f"/t/{portal_tenant.slug}"
+    rid = submit(
+        app,
+        portal_tenant,
+        "expense_approval",
+        {"amount": "1500.50", "description": "Laptop"},
+        title="Neuer Laptop",
+    )
+    manager = login(portal_tenant.username("manager"))
+    alice = login(portal_tenant.username("alice"))
+    pages = {
+        "inbox": (manager, f"{base}/"),
+        "request (approver)": (manager, f"{base}/requests/{rid}"),
+        "request (requester)": (alice, f"{base}/requests/{rid}"),
+        "mine": (alice, f"{base}/mine"),
+        "new": (alice, f"{base}/new"),
+        "form": (alice, f"{base}/new/expense_approval"),
+        "delegations": (alice, f"{base}/delegations"),
+        "profile": (alice, f"{base}/account/profile"),
+        "withdraw": (alice, f"{base}/requests/{rid}/withdraw"),
+        "notifications": (manager, f"{base}/notifications/"),
+        "notification preferences": (manager, f"{base}/notifications/preferences"),
+        "sign in": (fresh_client(app), "/login/"),
+        "sign up": (fresh_client(app), "/signup/"),
+        "forgotten password": (fresh_client(app), "/account/forgot-password"),
+        "sessions": (alice, "/account/sessions/"),
+        "password": (alice, f"{base}/account/password"),
+        "mfa enrolment": (alice, f"{base}/mfa/enroll"),
+    }
+    for name, (client, path) in pages.items():
+        page = client.get(path, headers=DE)
+        assert page.status_code == 200, (name, page.status_code)
+        html = text_of(page)
+        assert '<html lang="de">' in html, name
+        assert _english_left(html) == [], name
+    inbox = text_of(manager.get(f"{base}/", headers=DE))
+    assert "Wartet auf Sie" in inbox and "Posteingang" in inbox and "Abmelden" in inbox
+    # The amount in German notation, the dates in German order.
+    assert "Betrag 1.500,50" in inbox
+    request_page = text_of(manager.get(f"{base}/requests/{rid}", headers=DE))
+    assert "Ihre Entscheidung" in request_page and "1.500,50" in request_page
+    assert "Genehmigungskette" in request_page
+    # And the same pages in English without the header, or with an English one.
+    for headers in ({}, EN):
+        english = text_of(manager.get(f"{base}/", headers=headers))
+        assert '<html lang="en">' in english and "Waiting for you" in english
+        assert "amount 1,500.50" in english
+        assert "Waiting for you" in _english_left(english)  # the check does find English
+
+
+def test_every_admin_page_is_in_german(app: Any, portal_tenant: Any, login: Any) -> None:
+    """The admin pages, found by following the admin navigation from the overview."""
+    submit(app, portal_tenant, "expense_approval", {"amount": "20", "description": "Taxi"})
+    admin = login(portal_tenant.username("admin"))
+    overview = text_of(admin.get(f"/t/{portal_tenant.slug}/admin/", headers=DE))
+    tabs = re.findall(r'<li><a href="([^"]+)" class="[^"]*">([^<]+)</a></li>', overview)
+    assert len(tabs) >= 15 and ("Mitglieder" in dict(tabs).values())
+    for path, label in tabs:
+        page = admin.get(path, headers=DE)
+        assert page.status_code == 200, (label, page.status_code)
+        assert _english_left(text_of(page)) == [], label
+
+
+def test_the_profile_language_wins_over_the_header(portal_tenant: Any, login: Any) -> None:
+    base = f"/t/{portal_tenant.slug}"
+    alice = login(portal_tenant.username("alice"))
+    _set_language(alice, "en")
+    page = text_of(alice.get(f"{base}/mine", headers=DE))
+    assert '<html lang="en">' in page and "My requests" in page
+    _set_language(alice, "de")
+    page = text_of(alice.get(f"{base}/mine", headers=EN))
+    assert '<html lang="de">' in page and "Meine Anträge" in page
+    profile = text_of(alice.get("/account/profile", headers=EN, follow_redirects=True))
+    assert 'value="de" lang="de" selected' in profile
+    # Empty: the browser decides again.
+    _set_language(alice, "")
+    assert '<html lang="en">' in text_of(alice.get(f"{base}/mine", headers=EN))
+    assert '<html lang="de">' in text_of(alice.get(f"{base}/mine", headers=DE))
+    # A language Signoff does not speak is refused, and nothing changes.
+    bad = alice.post(
+        "/account/profile/language",
+        data={"language": "fr", "back": "/account/profile"},
+        headers=EN,
+        follow_redirects=True,
+    )
+    assert "Language: choose one of English, Deutsch." in text_of(bad)
+    assert '<html lang="de">' in text_of(alice.get(f"{base}/mine", headers=DE))
+
+
+def test_an_unsupported_header_falls_back_to_english(portal_tenant: Any, login: Any) -> None:
+    alice = login(portal_tenant.username("alice"))
+    page = alice.get(f"/t/{portal_tenant.slug}/mine", headers={"Accept-Language": "fr, ja"})
+    assert '<html lang="en">' in text_of(page)
+
+
+def _stored_amount(database: Any, tenant: Any, title: str) -> Any:
+    with database.connect("admin") as conn:
+        row = conn.execute(
+            "SELECT input_data->>'amount' FROM approval_request WHERE tenant_id = %s "
+            "AND title = %s",
+            (tenant.id, title),
+        ).fetchone()
+    return row[0] if row else None
+
+
+@pytest.mark.parametrize(
+    ("headers", "typed", "stored"),
+    [
+        (DE, "1.500,50", "1500.50"),
+        (DE, "1,5", "1.5"),
+        (EN, "1,500.50", "1500.50"),
+        (EN, "1500", "1500"),
+    ],
+)
+def test_amounts_typed_in_the_form_are_read_in_the_language(
+    database: Any, portal_tenant: Any, login: Any, headers: dict, typed: str, stored: str
+) -> None:
+    alice = login(portal_tenant.username("alice"))
+    title = f"Amount {uuid.uuid4().hex[:8]}"
+    sent = alice.post(
+        f"/t/{portal_tenant.slug}/new/expense_approval",
+        data={"title": title, "amount": typed, "description": "Offsite"},
+        headers=headers,
+    )
+    assert sent.status_code == 302, text_of(sent)
+    assert Decimal(_stored_amount(database, portal_tenant, title)) == Decimal(stored)
+
+
+@pytest.mark.parametrize(
+    ("headers", "typed", "says"),
+    [
+        (DE, "1,500", "ist mehrdeutig"),
+        (EN, "1,5", "is ambiguous"),
+        (EN, "1.500", "is ambiguous"),
+        (DE, "1,500.50", "ist kein Betrag"),
+    ],
+)
+def test_an_ambiguous_amount_is_refused_naming_the_field(
+    database: Any, portal_tenant: Any, login: Any, headers: dict, typed: str, says: str
+) -> None:
+    alice = login(portal_tenant.username("alice"))
+    title = f"Ambiguous {uuid.uuid4().hex[:8]}"
+    refused = alice.post(
+        f"/t/{portal_tenant.slug}/new/expense_approval",
+        data={"title": title, "amount": typed, "description": "Offsite"},
+        headers=headers,
+    )
+    assert refused.status_code == 422
+    html = text_of(refused)
+    amount_block = html.split('data-field="amount"')[1].split('data-field="description"')[0]
+    assert says in amount_block
+    assert f'value="{typed}"' in amount_block  # kept as typed, to correct
+    assert _stored_amount(database, portal_tenant, title) is None
+
+
+def test_flash_messages_follow_the_language(app: Any, portal_tenant: Any, login: Any) -> None:
+    base = f"/t/{portal_tenant.slug}"
+    rid = submit(app, portal_tenant, "expense_approval", {"amount": "80", "description": "Taxi"})
+    alice = login(portal_tenant.username("alice"))
+    done = alice.post(f"{base}/requests/{rid}/comment", data={"body": "Quittung folgt"}, headers=DE)
+    page = text_of(alice.get(done.headers["Location"], headers=DE))
+    assert "Kommentar hinzugefügt." in page and "Comment added." not in page
+
+
+def test_emails_go_out_in_the_recipients_language(
+    app: Any, database: Any, portal_tenant: Any
+) -> None:
+    from flask_appbuilder.security.sqla.models import User
+    from sqlalchemy import select
+
+    from signoff.notifications.email import compose
+    from signoff.tenancy.models import Tenant
+    from signoff.workflow.models import NotificationOutbox
+
+    rid = submit(
+        app,
+        portal_tenant,
+        "expense_approval",
+        {"amount": "1500.50", "description": "Laptop"},
+        title="Laptop",
+    )
+    with database.connect("admin") as conn:
+        conn.execute(
+            "UPDATE ab_user SET language = 'de' WHERE username = %s",
+            (portal_tenant.username("manager"),),
+        )
+
+    def mail_to(who: str) -> Any:
+        with in_tenant(app, portal_tenant) as session:
+            user = session.scalar(select(User).where(User.username == portal_tenant.username(who)))
+            note = NotificationOutbox(
+                kind="approval_needed",
+                payload={},
+                request_id=rid,
+                step_index=0,
+                recipient_id=user.id,
+                title="Approval needed: Laptop",
+            )
+            return compose(session, session.get(Tenant, portal_tenant.id), note, user)
+
+    german = mail_to("manager")
+    assert "bittet Sie um Genehmigung" in german.text and "Hallo " in german.text
+    assert "1.500,50" in german.text and ">Genehmigen</a>" in german.html
+    assert '<html lang="de">' in german.html
+    # Nobody else's language changed: the second manager (no choice) reads English.
+    english = mail_to("manager2")
+    assert "asks for your approval" in english.text and "1,500.50" in english.text
+
+
+def test_api_error_messages_are_translated_and_their_codes_stay(
+    app: Any, portal_tenant: Any
+) -> None:
+    from tests.integration.api.conftest import Api
+
+    api = Api(fresh_client(app), portal_tenant)
+    body = {"workflow": "expense_approval", "title": "Ohne Betrag", "input_data": {}}
+    answers = {
+        lang: api.post("/api/v1/requests/", "alice", json=body, headers={"Accept-Language": lang})
+        for lang in ("en", "de")
+    }
+    assert {a.status_code for a in answers.values()} == {422}
+    english, german = answers["en"].get_json(), answers["de"].get_json()
+    assert english["code"] == german["code"] == "invalid_input"
+    assert english["errors"]["input_data.amount"] == ["is required"]
+    assert german["errors"]["input_data.amount"] == ["ist erforderlich"]
+    # An engine refusal: the requester may not decide on their own request.
+    rid = submit(app, portal_tenant, "expense_approval", {"amount": "5000", "description": "Taxi"})
+    refused = api.post(
+        f"/api/v1/approval-workflow/approve/{rid}/0",
+        "alice",
+        json={},
+        headers={"Accept-Language": "de"},
+    ).get_json()
+    german_refusals = {
+        "self_approval": "der Antragsteller kann nicht über seinen eigenen Antrag entscheiden",
+        "not_eligible": "Sie gehören nicht zu den Genehmigenden dieses Schritts",
+    }
+    assert refused["message"] == german_refusals[refused["code"]], refused
+
+
+def test_the_operator_console_is_in_german(app: Any, portal_tenant: Any) -> None:
+    from signoff.cli.operator import create_operator_user
+    from tests.fixtures.tenants import web_login
+
+    name = f"op-{uuid.uuid4().hex[:6]}"
+    password = "Operat0r-passphrase!"
+    create_operator_user(app, name, f"{name}@ops.example", password, "Olga", "Ops")
+    operator = fresh_client(app)
+    web_login(operator, name, password)
+    for path in ("/operator/", "/operator/tenants/", "/operator/audit/", "/operator/support/"):
+        page = operator.get(path, headers=DE)
+        assert page.status_code == 200, path
+        html = text_of(page)
+        assert '<html lang="de">' in html and _english_left(html) == [], path
+    assert "Mandanten" in text_of(operator.get("/operator/", headers=DE))
