@@ -6,7 +6,7 @@ and compiles it). Flask-Babel, which FAB sets up, does the translating; :func:`i
 points it at our catalogue (beside FAB's own) and replaces FAB's session-based locale
 selector with :func:`select_locale`:
 
-1. the signed-in person's profile language (``ab_user.language``, migration 0036),
+1. the signed-in person's profile language (``ab_user.language``, migration 0037),
 2. else the browser's ``Accept-Language``,
 3. else English.
 

@@ -7,8 +7,8 @@ explicitly; it already holds ``UPDATE`` on the table.
 
 No function, trigger or policy changes, so nothing in ``sql/`` changes.
 
-Revision ID: 0036
-Revises: 0035
+Revision ID: 0037
+Revises: 0036
 Create Date: 2026-12-03
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0036"
-down_revision = "0035"
+revision = "0037"
+down_revision = "0036"
 branch_labels = None
 depends_on = None
 
