@@ -12,6 +12,7 @@ migrated with Alembic as ``signoff_owner``, and the app connects as
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -115,6 +116,20 @@ class TestDatabase:
         return psycopg.connect(self.dsn(which), **kwargs)
 
 
+def _role_passwords() -> tuple[str, str]:
+    """The two roles' passwords for this run. Roles belong to the cluster, not to one
+    database: the worker processes of one pytest-xdist run (each with its own database)
+    must set the same ones, or each ``init_roles`` would lock the others out. They are
+    derived from the run's random id, which only the run's processes know."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        return secrets.token_hex(16), secrets.token_hex(16)
+    return (
+        hashlib.sha256(f"{run}:owner".encode()).hexdigest()[:32],
+        hashlib.sha256(f"{run}:app".encode()).hexdigest()[:32],
+    )
+
+
 def _role_url(admin_url: URL, role: str, password: str, database: str) -> URL:
     return admin_url.set(username=role, password=password, database=database)
 
@@ -123,7 +138,7 @@ def _role_url(admin_url: URL, role: str, password: str, database: str) -> URL:
 def database(servers: Servers) -> Iterator[TestDatabase]:
     base = make_url(servers.admin_url).set(drivername="postgresql+psycopg")
     name = f"signoff_test_{uuid.uuid4().hex[:10]}"
-    owner_pw, app_pw = secrets.token_hex(16), secrets.token_hex(16)
+    owner_pw, app_pw = _role_passwords()
     admin.init_roles(
         base.render_as_string(hide_password=False),
         database=name,
