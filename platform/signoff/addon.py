@@ -41,6 +41,7 @@ from signoff.db.binding import (
 )
 from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
+from signoff.languages import install_filters
 from signoff.limiter import app_has_limiter, limiter
 from signoff.security.actor import request_actor
 from signoff.security.passwords import install_login_hash
@@ -121,6 +122,7 @@ class ApprovalWorkflowAddonManager(BaseManager):
                 or {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True},
             )
         install_listener()
+        install_filters(app)  # the add-on's pages and e-mails use Signoff's filters
         # A database migrated by Signoff refuses ab_user.password to the app role.
         install_login_hash(self.appbuilder.sm)
         if follow_host_model not in in_transaction_listeners:

@@ -255,6 +255,12 @@ def install(app: Flask) -> None:
     app.config["LANGUAGES"] = {
         code: {"flag": code, "name": name} for code, name in LANGUAGES.items()
     }
+    install_filters(app)
+
+
+def install_filters(app: Flask) -> None:
+    """The template filters and globals Signoff's templates use (also in a host app,
+    whose e-mails and add-on pages render them, while its own language settings stay)."""
     filters: dict[str, Callable[..., str]] = {
         "amount": _amount_filter,
         "day": format_date,

@@ -74,7 +74,11 @@ def test_the_approvers_mail_says_when_the_step_is_due(
         rid,
     )
     assert due_at is not None
-    due = f"{due_at.astimezone(UTC):%Y-%m-%d %H:%M}"
+    # In the recipient's language (English here), as CLDR's medium form writes it:
+    # "Dec 3, 2026, 6:58:00 PM", a narrow no-break space before PM.
+    at = due_at.astimezone(UTC)
+    hour = at.hour % 12 or 12
+    due = f"{at:%b} {at.day}, {at.year}, {hour}:{at:%M:%S}\N{NARROW NO-BREAK SPACE}{at:%p}"
     message = mail_for(mailbox, address(api, "manager"), title)
     assert f"Step: Manager Approval (due {due} UTC)" in body(message)
     assert f"due {due} UTC" in body(message, "html")
