@@ -247,6 +247,9 @@ def deliver_due(
                         except DeliveryFailed as refused:
                             error = refused
                 except Exception as exc:  # recorded on the row; never lost, never silent
+                    # Not a refusal of the receiver but a fault of ours (a template
+                    # that does not render, say): logged with its traceback.
+                    log.exception("delivery %s (%s) failed in Signoff", row.id, row.channel)
                     error = exc
                 _record(row, error, at, report)
             session.commit()
