@@ -154,8 +154,13 @@ def sweep_tenant(
 
 
 def sweep(session: Session, now: datetime | None = None) -> SweepReport:
+    """Escalate, expire and remind in every active tenant that has an active step (named
+    in one statement by ``signoff.sla_due_tenants``: the others have nothing to do)."""
     report = SweepReport()
-    tenants = session.scalars(select(Tenant.id).where(Tenant.status == "active")).all()
+    busy = select(func.signoff.sla_due_tenants().column_valued())
+    tenants = session.scalars(
+        select(Tenant.id).where(Tenant.status == "active", Tenant.id.in_(busy))
+    ).all()
     session.commit()
     for tenant_id in tenants:
         try:

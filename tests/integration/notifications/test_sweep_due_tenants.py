@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from tests.integration.api.conftest import Api
+from tests.integration.api.conftest import Api, expense_tenant
 from tests.integration.notifications.conftest import dispatch
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -64,3 +64,25 @@ def test_a_sweep_with_nothing_due_is_one_statement(app: Any, wa: Any, wb: Any) -
     assert report.fanned_out == 0 and report.sent == 0
     reads = [s for s in statements if "SELECT" in s.upper() and "set_config" not in s]
     assert len(reads) == 1 and "notification_due_tenants" in reads[0], statements
+
+
+def test_the_sla_sweep_visits_only_tenants_with_an_active_step(
+    client: Any, app: Any, tenant_factory: Any, wb: Any, database: Any
+) -> None:
+    """Migration 0038: only a tenant with an active step can have anything overdue,
+    a reminder due or a request to expire."""
+    api_a = Api(client, expense_tenant(tenant_factory, app))  # a tenant of its own
+    rid = api_a.submit(5000)  # waits for the manager: an active step
+
+    def named() -> set[str]:
+        with database.connect("app") as conn:
+            return {str(r[0]) for r in conn.execute("SELECT * FROM signoff.sla_due_tenants()")}
+
+    assert str(api_a.tenant.id) in named()
+    assert str(wb.id) not in named()  # B has no request at all
+    withdrawn = api_a.post(f"/api/v1/requests/{rid}/withdraw", "alice", json={"comment": "no"})
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert str(api_a.tenant.id) not in named()
+    # The app role still reads no step of any tenant without a binding.
+    with database.connect("app") as conn:
+        assert conn.execute("SELECT count(*) FROM approval_step").fetchone() == (0,)
