@@ -29,6 +29,7 @@ from flask_appbuilder.api import BaseApi
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.basemanager import BaseManager
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_babel import gettext as _
 from sqlalchemy import inspect, select
 from werkzeug.wrappers import Response
 
@@ -41,7 +42,7 @@ from signoff.db.binding import (
 )
 from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
-from signoff.languages import install_filters
+from signoff.languages import install_filters, translated
 from signoff.limiter import app_has_limiter, limiter
 from signoff.security.actor import request_actor
 from signoff.security.passwords import install_login_hash
@@ -368,7 +369,7 @@ class ApprovalWorkflowView(BaseView):
         }
         fn = choices.get(verdict)
         if fn is None:
-            flash("Unknown decision", "danger")
+            flash(_("Unknown decision"), "danger")
             return redirect(url_for(".pending"))
         code = (request.form.get("mfa_code") or "").strip()
         if code:
@@ -378,7 +379,7 @@ class ApprovalWorkflowView(BaseView):
             try:
                 mfa.verify_code(self.appbuilder.session, g.user.id, code)
             except MfaError as exc:
-                flash(exc.message, "danger")
+                flash(translated(exc.message), "danger")
                 return redirect(url_for(".pending"))
         from signoff.views.wording import decision_message
 
@@ -398,10 +399,11 @@ class ApprovalWorkflowView(BaseView):
         except ActionError as exc:
             if exc.code == "mfa_required":
                 flash(
-                    "This step needs your authenticator code: enter it and decide again.", "warning"
+                    _("This step needs your authenticator code: enter it and decide again."),
+                    "warning",
                 )
             else:
-                flash(exc.message, "danger")
+                flash(translated(exc.message), "danger")
         return redirect(url_for(".pending"))
 
 
@@ -436,7 +438,7 @@ class AuthView(BaseView):
                 mfa.verify_code(session, g.user.id, request.form.get("code", ""))
                 return redirect(self._next())
             except MfaError as exc:
-                message = exc.message
+                message = translated(exc.message)
         return self.render_template(
             "signoff/addon_mfa_verify.html", next=self._next(), message=message
         )
@@ -458,7 +460,7 @@ class AuthView(BaseView):
                     "signoff/addon_mfa_codes.html", codes=codes, next=self._next()
                 )
             except MfaError as exc:
-                message = exc.message
+                message = translated(exc.message)
         enrolment = mfa.begin_enrolment(session, g.user, restart=False)
         return self.render_template(
             "signoff/addon_mfa_enrol.html",

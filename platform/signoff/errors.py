@@ -10,11 +10,36 @@ from __future__ import annotations
 from typing import Any
 
 
-def N_(message: str) -> str:
+class Message(str):
+    """An English message made from a catalogue ``msgid`` with ``%(name)s`` placeholders
+    and their ``params``: it reads (logs, tests, ``str()``) as the English sentence, and
+    :func:`signoff.languages.translated` translates the msgid and fills in the values."""
+
+    msgid: str
+    params: dict[str, Any]
+
+    def __new__(cls, msgid: str, params: dict[str, Any]) -> Message:
+        # A list of messages (a password's problems) reads as one, joined with "; ".
+        english = {
+            k: "; ".join(map(str, v)) if isinstance(v, list | tuple) else v
+            for k, v in params.items()
+        }
+        self = super().__new__(cls, msgid % english)
+        self.msgid = msgid
+        self.params = params
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Message, (self.msgid, self.params))
+
+
+def N_(message: str, /, **params: Any) -> str:
     """Mark ``message`` for the translation catalogue without translating it here: the
     text stays English where it is made (any floor, outside a request too) and is
-    translated where a person reads it (:func:`signoff.languages.translated`)."""
-    return message
+    translated where a person reads it (:func:`signoff.languages.translated`). With
+    ``params`` the message is a :class:`Message`: ``N_("No workflow '%(key)s'", key=k)``
+    keeps the value apart, so the translation can place it."""
+    return Message(message, params) if params else message
 
 
 class ActionError(Exception):
@@ -71,7 +96,11 @@ class DecisionRateLimited(ActionError):
     def __init__(self, limit: str, retry_after: int) -> None:
         super().__init__(
             "rate_limited",
-            f"Too many decisions: at most {limit}; retry in {retry_after} s",
+            N_(
+                "Too many decisions: at most %(limit)s; retry in %(seconds)s s",
+                limit=limit,
+                seconds=retry_after,
+            ),
         )
         self.limit = limit
         self.retry_after = retry_after

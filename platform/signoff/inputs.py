@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from signoff.errors import N_
 from signoff.text import text_problem
 
 #: Deepest nesting of arrays and objects a JSON body may have.
@@ -38,7 +39,11 @@ def date_problem(value: date) -> str | None:
         except OverflowError:  # 9999-12-31T23:00-05:00 is past the calendar in UTC
             day = DATE_MAX + (DATE_MAX - DATE_MIN)
     if not DATE_MIN <= day <= DATE_MAX:
-        return f"must be between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}"
+        return N_(
+            "must be between %(min)s and %(max)s",
+            min=DATE_MIN.isoformat(),
+            max=DATE_MAX.isoformat(),
+        )
     return None
 
 
@@ -76,7 +81,7 @@ def decode_utf8(raw: bytes, field: str = "body") -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(field, f"is not valid UTF-8 (byte {exc.start})") from None
+        raise BadInput(field, N_("is not valid UTF-8 (byte %(byte)s)", byte=exc.start)) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -122,11 +127,11 @@ def parse_json(raw: bytes) -> Any:
     """The JSON value of ``raw``, or :class:`BadInput`."""
     text = decode_utf8(raw)
     if json_depth_exceeds(text):
-        raise BadInput("body", f"nests deeper than {MAX_JSON_DEPTH} levels")
+        raise BadInput("body", N_("nests deeper than %(depth)s levels", depth=MAX_JSON_DEPTH))
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        raise BadInput("body", f"is not valid JSON: {str(exc)[:120]}") from None
+        raise BadInput("body", N_("is not valid JSON: %(error)s", error=str(exc)[:120])) from None
     check_strings(value)
     return value
 

@@ -35,10 +35,11 @@ from flask_babel import format_datetime as babel_format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from signoff.errors import N_
+from signoff.errors import N_, Message
 from signoff.extensions import db
 
 #: The languages Signoff speaks, the first the default.
@@ -66,6 +67,7 @@ __all__ = [
     "status_word",
     "translated",
     "translated_errors",
+    "translated_like",
     "user_language",
 ]
 
@@ -73,8 +75,106 @@ __all__ = [
 def translated(message: str) -> str:
     """``message`` in the current language when the catalogue has it (constants marked
     with :func:`N_`), else as it is: the one place where messages made in English by the
-    lower floors (refusals, input errors) are translated for a person or an API caller."""
-    return str(_(message)) if message else message
+    lower floors (refusals, input errors) are translated for a person or an API caller.
+
+    A :class:`~signoff.errors.Message` (``N_(msgid, **params)``) is translated by its
+    msgid, then its values are filled in (a value named ``status`` as a status word).
+    marshmallow's own messages, English sentences with the values already in
+    (``Length must be between 1 and 200.``), are matched against :data:`TEMPLATES`."""
+    if not message:
+        return message
+    if isinstance(message, Message):
+        return _fill(message.msgid, message.params)
+    plain = str(_(message))
+    if plain != message:
+        return plain
+    for msgid, pattern in _TEMPLATE_PATTERNS:
+        found = pattern.fullmatch(message)
+        if found is not None:
+            return _fill(msgid, found.groupdict())
+    return plain
+
+
+def _fill(msgid: str, params: Mapping[str, Any]) -> str:
+    values = {key: _value(key, value) for key, value in params.items()}
+    return str(_(msgid, **values))
+
+
+def _value(key: str, value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return "; ".join(translated(v) if isinstance(v, str) else str(v) for v in value)
+    if key == "status" and isinstance(value, str) and not isinstance(value, Message):
+        return status_word(value)
+    return translated(value) if isinstance(value, Message) else value
+
+
+#: Messages made in English with their values already in (marshmallow's own, which it
+#: formats itself; the notifications' stored titles): their msgids, whose ``%(name)s``
+#: placeholders :func:`translated` reads the values back from.
+TEMPLATES: tuple[str, ...] = (
+    N_("Length must be between %(min)s and %(max)s."),
+    N_("Length must be %(equal)s."),
+    N_("Longer than maximum length %(max)s."),
+    N_("Shorter than minimum length %(min)s."),
+    N_("Must be one of: %(choices)s."),
+    N_("Must be greater than or equal to %(min)s and less than or equal to %(max)s."),
+    N_("Must be greater than or equal to %(min)s and less than %(max)s."),
+    N_("Must be greater than %(min)s and less than or equal to %(max)s."),
+    N_("Must be greater than %(min)s and less than %(max)s."),
+    N_("Must be greater than or equal to %(min)s."),
+    N_("Must be greater than %(min)s."),
+    N_("Must be less than or equal to %(max)s."),
+    N_("Must be less than %(max)s."),
+    N_("Must be equal to %(other)s."),
+    N_("One or more of the choices you made was not in: %(choices)s."),
+    N_("Not a valid %(obj_type)s."),
+    N_('"%(input)s" cannot be formatted as a %(obj_type)s.'),
+)
+
+#: marshmallow's messages without values, for the catalogue.
+PLAIN_MARSHMALLOW: tuple[str, ...] = (
+    N_("Missing data for required field."),
+    N_("Unknown field."),
+    N_("Field may not be null."),
+    N_("Invalid value."),
+    N_("Invalid input."),
+    N_("Invalid input type."),
+    N_("Invalid type."),
+    N_("Not a valid boolean."),
+    N_("Not a valid integer."),
+    N_("Not a valid number."),
+    N_("Not a valid string."),
+    N_("Not a valid date."),
+    N_("Not a valid datetime."),
+    N_("Not a valid aware datetime."),
+    N_("Not a valid mapping type."),
+    N_("Not a valid email address."),
+    N_("Not a valid list."),
+    N_("Not a valid URL."),
+    N_("Not a valid UUID."),
+    N_("Number too large."),
+    N_("Special numeric values (nan or infinity) are not permitted."),
+    N_("String does not match expected pattern."),
+)
+
+
+def _pattern(msgid: str) -> re.Pattern[str]:
+    parts = re.split(r"%\((\w+)\)s", msgid)
+    out = ""
+    for i, part in enumerate(parts):
+        out += re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)"
+    return re.compile(out, re.DOTALL)
+
+
+def translated_like(message: str, msgid: str) -> str:
+    """``message``, an English sentence made from ``msgid`` (``"Approval needed: Laptop"``
+    from ``"Approval needed: %(title)s"``), in the current language; a message that does
+    not fit ``msgid`` is translated as :func:`translated` does."""
+    found = _pattern(msgid).fullmatch(message or "")
+    return _fill(msgid, found.groupdict()) if found is not None else translated(message)
+
+
+_TEMPLATE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [(m, _pattern(m)) for m in TEMPLATES]
 
 
 def translated_errors(errors: Mapping[str, list[str]] | None) -> dict[str, list[str]] | None:
@@ -248,6 +348,14 @@ def _amount_filter(value: Any) -> str:
         return str(value)
 
 
+def _translated_filter(value: Any) -> Any:
+    """``{{ message|translated }}``: a message from a lower floor, in the reader's language
+    (markup and non-text left as they are)."""
+    if not isinstance(value, str) or isinstance(value, Markup):
+        return value
+    return translated(value)
+
+
 def install(app: Flask) -> None:
     """Before FAB's init: our catalogue and languages. Call :func:`use_selector` after."""
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
@@ -266,6 +374,7 @@ def install_filters(app: Flask) -> None:
         "day": format_date,
         "moment": format_datetime,
         "status_word": status_word,
+        "translated": _translated_filter,
     }
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals.update(locale_name=locale_name, LANGUAGES=LANGUAGES)

@@ -17,6 +17,8 @@ import unicodedata
 
 import nh3
 
+from signoff.errors import N_
+
 COMMENT_MAX = 4000
 #: Every round removes one layer of entity encoding; honest text needs one or two.
 _MAX_DECODE_ROUNDS = 16
@@ -27,14 +29,16 @@ class InvalidText(ValueError):
     """A text value that no field accepts; ``field`` names the input, ``reason`` says why."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}")
+        # The field name stays as it is; the reason is translated where it is shown.
+        self.message = N_("%(field)s %(reason)s", field=field, reason=reason)
+        super().__init__(self.message)
         self.field = field
         self.reason = reason
 
 
 class TextTooLong(InvalidText):
     def __init__(self, field: str, limit: int) -> None:
-        super().__init__(field, f"is longer than {limit} characters")
+        super().__init__(field, N_("is longer than %(limit)s characters", limit=limit))
         self.limit = limit
 
 
@@ -55,7 +59,7 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
         return "must not contain a NUL character"
     if "\ud800" <= ch <= "\udfff":
         return "must not contain an unpaired surrogate (not valid Unicode)"
-    return f"must not contain the control character U+{ord(ch):04X}"
+    return N_("must not contain the control character U+%(code)s", code=f"{ord(ch):04X}")
 
 
 def check_text(value: str, *, field: str, limit: int | None = None, multiline: bool = False) -> str:

@@ -39,6 +39,7 @@ from signoff.attachments.content import KNOWN_TYPES
 from signoff.attachments.models import Attachment
 from signoff.attachments.queries import attachments_of, get_attachment_for, read_content
 from signoff.db.ids import as_uuid
+from signoff.errors import N_
 from signoff.extensions import db
 from signoff.security.actor import request_actor
 from signoff.security.headers import DOWNLOAD_POLICY, file_headers
@@ -134,14 +135,14 @@ class AttachmentsApi(TenantBaseApi):
         problems: dict[str, list[str]] = {}
         request_id = as_uuid(request.form.get("request_id"))
         if request_id is None:
-            problems["request_id"] = ["A request id (uuid) is required"]
+            problems["request_id"] = [N_("A request id (uuid) is required")]
         raw_comment = request.form.get("comment_id")
         comment_id = as_uuid(raw_comment) if raw_comment else None
         if raw_comment and comment_id is None:
-            problems["comment_id"] = ["Not a valid UUID"]
+            problems["comment_id"] = [N_("Not a valid UUID")]
         upload = request.files.get("file")
         if upload is None:
-            problems["file"] = ["A file is required"]
+            problems["file"] = [N_("A file is required")]
         if problems:
             raise ValidationError(problems)
         assert upload is not None and request_id is not None

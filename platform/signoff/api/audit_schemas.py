@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from signoff.api.common_schemas import BoundedDate
+from signoff.errors import N_
 
 
 class ChainResultSchema(Schema):
@@ -51,4 +52,4 @@ class AuditReportQuerySchema(Schema):
     @validates_schema
     def _ordered(self, data: Mapping[str, Any], **kwargs: Any) -> None:
         if data["end"] < data["start"]:
-            raise ValidationError("must not be before start", "end")
+            raise ValidationError(N_("must not be before start"), "end")

@@ -21,6 +21,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from signoff.errors import N_
 from signoff.inputs import date_problem
 from signoff.text import text_problem
 from signoff.workflow.models import REQUEST_STATUS_CHECK
@@ -49,7 +50,7 @@ class Text(fields.String):
             return text
         bad = _CONTROL if self.multiline else _CONTROL_OR_BREAK
         if bad.search(text):
-            raise ValidationError("must not contain control characters")
+            raise ValidationError(N_("must not contain control characters"))
         problem = text_problem(text, multiline=self.multiline)
         if problem is not None:
             raise ValidationError(problem)
@@ -73,7 +74,7 @@ class BoundedAwareDateTime(fields.AwareDateTime):
         try:
             moment = super()._deserialize(value, attr, data, **kwargs)
         except OverflowError:
-            raise ValidationError("is out of range") from None
+            raise ValidationError(N_("is out of range")) from None
         if moment is not None and (problem := date_problem(moment)):
             raise ValidationError(problem)
         return moment
@@ -87,19 +88,31 @@ def check_json(value: Any, path: str = "") -> None:
         nonlocal count
         count += 1
         if count > JSON_MAX_NODES:
-            raise ValidationError(f"has more than {JSON_MAX_NODES} values")
+            raise ValidationError(N_("has more than %(count)s values", count=JSON_MAX_NODES))
         if depth > JSON_MAX_DEPTH:
-            raise ValidationError(f"{where or 'value'}: nested deeper than {JSON_MAX_DEPTH}")
+            raise ValidationError(
+                N_(
+                    "%(where)s: nested deeper than %(depth)s",
+                    where=where or "value",
+                    depth=JSON_MAX_DEPTH,
+                )
+            )
         if isinstance(node, str):
             if "\x00" in node:
-                raise ValidationError(f"{where or 'value'}: must not contain NUL characters")
+                raise ValidationError(
+                    N_("%(where)s: must not contain NUL characters", where=where or "value")
+                )
         elif isinstance(node, float):
             if not math.isfinite(node):
-                raise ValidationError(f"{where or 'value'}: must be a finite number")
+                raise ValidationError(
+                    N_("%(where)s: must be a finite number", where=where or "value")
+                )
         elif isinstance(node, Mapping):
             for key, item in node.items():
                 if not isinstance(key, str) or "\x00" in key:
-                    raise ValidationError(f"{where or 'value'}: keys must be text without NUL")
+                    raise ValidationError(
+                        N_("%(where)s: keys must be text without NUL", where=where or "value")
+                    )
                 walk(item, f"{where}.{key}" if where else key, depth + 1)
         elif isinstance(node, list):
             for i, item in enumerate(node):

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask_babel import gettext as _
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from marshmallow import ValidationError
@@ -136,7 +137,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def _first(errors: Mapping[str, list[str]]) -> tuple[str | None, str]:
     for path, msgs in errors.items():
-        return path, f"{path}: {msgs[0]}" if msgs else path
+        return path, f"{path}: {translated(msgs[0])}" if msgs else path
     return None, N_("Invalid input")
 
 
@@ -152,8 +153,13 @@ def from_marshmallow(exc: ValidationError) -> Response:
 
 def from_field_errors(exc: FieldValidationError, *, code: str = "invalid") -> Response:
     errors = exc.as_dict()
-    field, _ = _first(errors)
-    return error_response(422, code, str(exc), field=field, errors=errors)
+    field, _unused = _first(errors)
+    # Each message translated before they are joined (str(exc) joins the English ones).
+    message = "; ".join(
+        f"{e.path}: {translated(e.message)}" if e.path else translated(e.message)
+        for e in exc.errors
+    )
+    return error_response(422, code, message or str(exc), field=field, errors=errors)
 
 
 def from_action_error(exc: ActionError) -> Response:
@@ -207,7 +213,7 @@ def handle_http_exception(exc: HTTPException) -> Any:
     if status == 429:
         retry = _retry_after_seconds()
         headers["Retry-After"] = str(retry or 1)
-        message = f"Rate limit exceeded ({exc.description}); retry later"
+        message = _("Rate limit exceeded (%(limit)s); retry later", limit=exc.description)
     if status == 405 and exc.get_response().headers.get("Allow"):
         headers["Allow"] = exc.get_response().headers["Allow"]
     return error_response(status, status_code_name(status), str(message), headers=headers)

@@ -40,6 +40,7 @@ from signoff.api.members_schemas import (
 from signoff.api.requests import current_user_id
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import parse_id
+from signoff.errors import N_
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.security.sessions import revoke_user_sessions
@@ -213,7 +214,9 @@ class MembersApi(TenantBaseApi):
             unknown = sorted(wanted - roles.keys())
             if unknown:
                 raise Invalid(
-                    "unknown_role", f"Unknown tenant role(s): {', '.join(unknown)}", field="roles"
+                    "unknown_role",
+                    N_("Unknown tenant role(s): %(roles)s", roles=", ".join(unknown)),
+                    field="roles",
                 )
             before = set(m.role_names)
             demoting = ADMIN_ROLE in before and ADMIN_ROLE not in wanted and m.active

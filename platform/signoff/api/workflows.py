@@ -52,8 +52,10 @@ from signoff.api.workflows_schemas import (
 )
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
+from signoff.errors import N_
 from signoff.extensions import db
 from signoff.inputs import BadInput, parse_json
+from signoff.languages import translated_errors
 from signoff.roles import ADMIN_ROLE
 from signoff.security.actor import request_actor
 from signoff.tenancy.access import current_tenant, require_tenant
@@ -161,7 +163,7 @@ def _bundle_errors(bundle: Mapping[str, Any]) -> dict[str, list[str]]:
     workflows = bundle.get("workflows") or {}
     for key, raw in workflows.items():
         if key in RESERVED_KEYS:
-            problems.setdefault(f"workflows.{key}", []).append("this key is reserved")
+            problems.setdefault(f"workflows.{key}", []).append(N_("this key is reserved"))
         try:
             parse_definition(key, raw)
         except DefinitionError as exc:
@@ -170,7 +172,7 @@ def _bundle_errors(bundle: Mapping[str, Any]) -> dict[str, list[str]]:
     for i, rule in enumerate(rules):
         wf = rule.get("workflow")
         if wf is not None and (not isinstance(wf, str) or not _SAVE_RE.match(wf)):
-            problems.setdefault(f"rules[{i}].workflow", []).append("must be a workflow key")
+            problems.setdefault(f"rules[{i}].workflow", []).append(N_("must be a workflow key"))
     try:
         registry.validate_rules([{k: v for k, v in r.items() if k != "workflow"} for r in rules])
     except DefinitionError as exc:
@@ -343,7 +345,15 @@ class WorkflowsApi(TenantBaseApi):
             return errors.error_response(
                 422,
                 "unconfirmed_warnings",
-                "Not saved: " + str(exc) + ". Send confirm_warnings: true to save anyway",
+                N_(
+                    "Not saved: %(warnings)s. Send confirm_warnings: true to save anyway",
+                    warnings=[
+                        N_("%(path)s: %(message)s", path=e.path, message=e.message)
+                        if e.path
+                        else e.message
+                        for e in exc.errors
+                    ],
+                ),
                 field=next(iter(exc.as_dict()), None),
                 errors=exc.as_dict(),
             )
@@ -371,7 +381,7 @@ class WorkflowsApi(TenantBaseApi):
         try:
             defn = parse_definition(data["key"], data["definition"])
         except DefinitionError as exc:
-            body = {"valid": False, "errors": exc.as_dict(), "definition": None}
+            body = {"valid": False, "errors": translated_errors(exc.as_dict()), "definition": None}
         else:
             body = {"valid": True, "errors": {}, "definition": definition_to_dict(defn)}
         return self.response(200, **ValidationResultSchema().dump(body))

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from signoff.attachments.models import Attachment
-from signoff.errors import ActionError, Conflict, Invalid, Refused
+from signoff.errors import N_, ActionError, Conflict, Invalid, Refused
 
 #: Types an upload may have (``SIGNOFF_ATTACHMENT_TYPES`` narrows it, never widens it).
 KNOWN_TYPES: tuple[str, ...] = (
@@ -156,7 +156,7 @@ def check_quota(session: Session, *, request_id: Any, size: int, limits: Limits)
     if (count or 0) >= limits.max_per_request:
         raise Conflict(
             "too_many_attachments",
-            f"A request has at most {limits.max_per_request} attachments",
+            N_("A request has at most %(count)s attachments", count=limits.max_per_request),
             field="file",
         )
     used = session.scalar(select(func.coalesce(func.sum(Attachment.size_bytes), 0))) or 0
@@ -224,7 +224,9 @@ def scan(data: bytes, scanner: Scanner | None) -> None:
         ) from exc
     if reason:
         raise Refused(
-            "infected", f"The file was refused by the virus scanner: {reason}", field="file"
+            "infected",
+            N_("The file was refused by the virus scanner: %(reason)s", reason=reason),
+            field="file",
         )
 
 

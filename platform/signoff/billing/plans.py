@@ -13,13 +13,15 @@ from typing import Any
 
 from flask import current_app
 
+from signoff.errors import N_
+
 #: Quotas counted by Signoff, in the order pages show them.
 QUOTAS = ("members", "workflows", "requests_per_month", "attachment_mb")
 QUOTA_LABELS = {
-    "members": "Members",
-    "workflows": "Workflows",
-    "requests_per_month": "Requests this month",
-    "attachment_mb": "Attachment storage (MB)",
+    "members": N_("Members"),
+    "workflows": N_("Workflows"),
+    "requests_per_month": N_("Requests this month"),
+    "attachment_mb": N_("Attachment storage (MB)"),
 }
 CHANNELS = ("slack", "webhooks")
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, scoped_session
 from signoff.billing import plans
 from signoff.billing.models import BillingUsage, TenantBilling
 from signoff.db.binding import current_tenant_id
-from signoff.errors import PaymentRequired, QuotaExceeded
+from signoff.errors import N_, Message, PaymentRequired, QuotaExceeded
 from signoff.tenancy.models import Membership, Tenant
 
 SessionLike = Session | scoped_session[Session]
@@ -63,14 +63,26 @@ def this_month(now: datetime | None = None) -> date:
 
 def _refuse(quota: str, plan: plans.Plan, limit: int, needed: int) -> QuotaExceeded:
     lifts = plans.lifting(quota, needed, plan)
-    label = plans.QUOTA_LABELS.get(quota, quota)
-    hint = f"; the {lifts.name} plan lifts it" if lifts else ""
+    label = Message(plans.QUOTA_LABELS.get(quota, quota), {})
     return QuotaExceeded(
         quota,
         limit=limit,
         plan=plan.key,
         upgrade_to=lifts.key if lifts else None,
-        message=f"{label}: the {plan.name} plan allows {limit}{hint}",
+        message=N_(
+            "%(quota)s: the %(plan)s plan allows %(limit)s; the %(lifts)s plan lifts it",
+            quota=label,
+            plan=plan.name,
+            limit=limit,
+            lifts=lifts.name,
+        )
+        if lifts
+        else N_(
+            "%(quota)s: the %(plan)s plan allows %(limit)s",
+            quota=label,
+            plan=plan.name,
+            limit=limit,
+        ),
     )
 
 
@@ -144,14 +156,20 @@ def check_channel(session: SessionLike, channel: str) -> None:
     if plan.channels.get(channel):
         return
     lifts = next((p for p in plans.all_plans() if p.channels.get(channel)), None)
-    name = "Slack" if channel == "slack" else "Webhooks"
-    hint = f"; the {lifts.name} plan includes them" if lifts else ""
+    name = "Slack" if channel == "slack" else Message(N_("Webhooks"), {})
     raise QuotaExceeded(
         channel,
         limit=0,
         plan=plan.key,
         upgrade_to=lifts.key if lifts else None,
-        message=f"{name} are not included in the {plan.name} plan{hint}",
+        message=N_(
+            "%(channel)s are not included in the %(plan)s plan; the %(lifts)s plan includes them",
+            channel=name,
+            plan=plan.name,
+            lifts=lifts.name,
+        )
+        if lifts
+        else N_("%(channel)s are not included in the %(plan)s plan", channel=name, plan=plan.name),
     )
 
 

@@ -24,7 +24,7 @@ from signoff.billing.models import BillingEvent, TenantBilling
 from signoff.billing.quotas import tenant_plan
 from signoff.billing.stripe_api import BillingUnavailable, as_dict, client
 from signoff.db.binding import current_tenant_id
-from signoff.errors import ActionError, Conflict, Invalid, PaymentRequired
+from signoff.errors import N_, ActionError, Conflict, Invalid, PaymentRequired
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.models import Membership, MembershipRole, Tenant, TenantRole
 from signoff.workflow.models import NotificationOutbox
@@ -70,11 +70,14 @@ def _stripe_call(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return as_dict(fn(*args, **kwargs))
     except stripe.CardError as exc:
         raise PaymentRequired(
-            "card_declined", f"The card was declined: {exc.user_message or exc}"
+            "card_declined",
+            N_("The card was declined: %(reason)s", reason=exc.user_message or str(exc)),
         ) from exc
     except stripe.InvalidRequestError as exc:
         raise Invalid(
-            "stripe_refused", f"Stripe refused: {exc.user_message or exc}", field="payment_method"
+            "stripe_refused",
+            N_("Stripe refused: %(reason)s", reason=exc.user_message or str(exc)),
+            field="payment_method",
         ) from exc
     except stripe.StripeError as exc:
         raise BillingUnavailable("stripe_unavailable", f"Stripe did not answer: {exc}") from exc
@@ -158,7 +161,7 @@ def upgrade(
     """Subscribe the bound tenant to ``plan_key`` (or move its subscription there)."""
     plan = plans.find_plan(plan_key)
     if plan is None:
-        raise Invalid("unknown_plan", f"No plan {plan_key!r}", field="plan")
+        raise Invalid("unknown_plan", N_("No plan '%(key)s'", key=plan_key), field="plan")
     row = billing_row(session, lock=True)
     if not plan.paid:
         raise Invalid(
@@ -356,10 +359,10 @@ def mark_past_due(session: Session, row: TenantBilling, invoice_id: str, created
             NotificationOutbox(
                 kind="billing_past_due",
                 level="warning",
-                title="A payment for your Signoff subscription failed",
+                title=N_("A payment for your Signoff subscription failed"),
                 recipient_id=admin,
                 payload={
-                    "message": (
+                    "message": N_(
                         "Stripe could not collect a payment. Update the card on the Billing "
                         "page; after the grace period new requests are refused."
                     ),
@@ -396,7 +399,7 @@ def override_plan(
     if not reason:
         raise Invalid("reason_required", "Say why the plan is overridden", field="reason")
     if plan_key is not None and plans.find_plan(plan_key) is None:
-        raise Invalid("unknown_plan", f"No plan {plan_key!r}", field="plan")
+        raise Invalid("unknown_plan", N_("No plan '%(key)s'", key=plan_key), field="plan")
     row = billing_row(session, lock=True)
     tenant = session.get(Tenant, _tenant_id())
     assert tenant is not None

@@ -41,7 +41,7 @@ from signoff.notifications import preferences
 from signoff.notifications.models import NotificationPreference
 from signoff.tenancy.models import Membership, Tenant
 from signoff.workflow.engine import step_label
-from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
+from signoff.workflow.models import NOTE_TITLES, ApprovalRequest, ApprovalStep, NotificationOutbox
 
 #: Namespace of the digest rows' ids: uuid5(NAMESPACE, "digest:<tenant>:<member>:<date>").
 NAMESPACE = uuid.UUID("5b0c1f4e-8a52-4d0e-9a0b-6a1f3f0d9c21")
@@ -167,7 +167,7 @@ def send_digests(session: Session, tenant_id: uuid.UUID, now: datetime | None = 
                     id=row_id,
                     kind=preferences.DIGEST_KIND,
                     level="info",
-                    title=f"Your daily reminders ({len(items)})",
+                    title=NOTE_TITLES["digest"] % {"count": len(items)},
                     recipient_id=user_id,
                     payload={
                         "date": day,

@@ -25,7 +25,8 @@ from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from signoff.languages import DEFAULT, force_locale, user_language
+from signoff.errors import N_
+from signoff.languages import DEFAULT, force_locale, translated, user_language
 from signoff.notifications import links, preferences
 from signoff.notifications.channels import (
     Delivery,
@@ -34,7 +35,7 @@ from signoff.notifications.channels import (
     FunctionChannel,
     Outcome,
 )
-from signoff.notifications.format import display_name, key_fields
+from signoff.notifications.format import display_name, key_fields, note_title
 from signoff.tenancy.models import Membership, Tenant
 from signoff.workflow.engine import step_label
 from signoff.workflow.models import ApprovalRequest, ApprovalStep, NotificationOutbox
@@ -236,9 +237,11 @@ def _compose(session: Session, tenant: Tenant, note: NotificationOutbox, recipie
         else f"{base}/t/{tenant.slug}/notifications/preferences",
         "actions": _action_links(tenant, note, req, step) if req and not in_host else {},
         "link_hours": links.max_age() // 3600,
+        "note_title": note_title,
+        "translated": translated,
     }
     return Mail(
-        subject=f"[{tenant.name}] {note.title}",
+        subject=f"[{tenant.name}] {note_title(note)}",
         text=render_template("signoff/email/notification.txt", **context),
         html=render_template("signoff/email/notification.html", **context),
     )
@@ -249,14 +252,14 @@ def send(delivery: Delivery) -> Outcome:
     tenant = session.get(Tenant, delivery.tenant_id)
     recipient = session.get(User, note.recipient_id) if note.recipient_id else None
     if tenant is None or recipient is None or not recipient.email:
-        raise DeliveryFailed("the recipient has no e-mail address", retryable=False)
+        raise DeliveryFailed(N_("the recipient has no e-mail address"), retryable=False)
     if not recipient.active:
-        raise DeliveryFailed("the recipient's account is deactivated", retryable=False)
+        raise DeliveryFailed(N_("the recipient's account is deactivated"), retryable=False)
     member = session.scalar(
         select(Membership.id).where(Membership.user_id == recipient.id, Membership.active.is_(True))
     )
     if member is None:
-        raise DeliveryFailed("the recipient is no longer a member", retryable=False)
+        raise DeliveryFailed(N_("the recipient is no longer a member"), retryable=False)
     mail = compose(session, tenant, note, recipient)
     started = time.monotonic()
     try:

@@ -8,7 +8,8 @@ from typing import Any
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import gettext as _
 
-from signoff.languages import format_amount
+from signoff.languages import format_amount, translated, translated_like
+from signoff.workflow.models import NOTE_TITLES, NotificationOutbox
 
 #: Input fields shown in a notification, at most.
 KEY_FIELDS = 6
@@ -16,7 +17,7 @@ KEY_FIELDS = 6
 
 def display_name(user: User | None) -> str:
     if user is None:
-        return "someone"
+        return str(_("someone"))
     last = user.last_name if user.last_name != "-" else ""
     name = f"{user.first_name or ''} {last or ''}".strip()
     return name or str(user.username)
@@ -47,3 +48,13 @@ def key_fields(input_data: dict[str, Any], *, limit: int = 200) -> list[tuple[st
         for k, v in list(input_data.items())[:KEY_FIELDS]
         if v not in (None, "", [], {}) and not isinstance(v, dict | list)
     ]
+
+
+def note_title(note: NotificationOutbox) -> str:
+    """A notification's title in the current language: the stored title is English, made
+    from :data:`~signoff.workflow.models.NOTE_TITLES` of its kind (or a marked constant),
+    so it is read back into that msgid's values and translated."""
+    msgid = NOTE_TITLES.get(note.kind)
+    if msgid is not None:
+        return translated_like(note.title, msgid)
+    return translated(note.title)

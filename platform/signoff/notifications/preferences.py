@@ -112,15 +112,19 @@ def normalise(settings: Mapping[str, Any]) -> dict[str, Any]:
                 clean[DIGEST_KEY] = True
             continue
         if key not in PERSONAL_CHANNELS:
-            raise Invalid("invalid", f"Unknown channel {key!r}", field=key)
+            raise Invalid("invalid", N_("Unknown channel '%(key)s'", key=key), field=key)
         if not isinstance(value, Mapping):
-            raise Invalid("invalid", f"{key} must map events to true or false", field=key)
+            raise Invalid(
+                "invalid", N_("%(key)s must map events to true or false", key=key), field=key
+            )
         off = {}
         for kind, on in value.items():
             if kind not in EVENT_KINDS:
-                raise Invalid("invalid", f"Unknown event {kind!r}", field=f"{key}.{kind}")
+                raise Invalid(
+                    "invalid", N_("Unknown event '%(kind)s'", kind=kind), field=f"{key}.{kind}"
+                )
             if not isinstance(on, bool):
-                raise Invalid("invalid", "Choose true or false", field=f"{key}.{kind}")
+                raise Invalid("invalid", N_("Choose true or false"), field=f"{key}.{kind}")
             if not on:
                 off[kind] = False
         if off:

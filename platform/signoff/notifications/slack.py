@@ -20,10 +20,14 @@ from typing import Any
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signoff import crypto
+from signoff.errors import N_
+from signoff.languages import DEFAULT, force_locale, user_language
 from signoff.notifications import links, preferences
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.channels import (
@@ -33,7 +37,7 @@ from signoff.notifications.channels import (
     FunctionChannel,
     Outcome,
 )
-from signoff.notifications.format import display_name, key_fields
+from signoff.notifications.format import display_name, key_fields, note_title
 from signoff.notifications.models import SlackConnection
 from signoff.notifications.slack_client import SlackCallFailed, call, post_to_url, web_client
 from signoff.tenancy.models import Membership, Tenant
@@ -43,6 +47,8 @@ from signoff.workflow.queries import reason_required
 
 ACTION_SALT = "signoff-slack-action-v1"
 VERDICTS = ("approve", "reject")
+#: The buttons' words, in the reader's language.
+VERDICT_WORDS = {"approve": _l("Approve"), "reject": _l("Reject")}
 #: Kinds whose message asks the recipient to decide (and so carries buttons).
 ACTIONABLE = ("approval_needed", "reminder")
 #: Kinds that never go to Slack: webhook events (no recipient) and the e-mail digest.
@@ -132,25 +138,49 @@ def compose(
     buttons: bool,
     recipient: User | None = None,
 ) -> dict[str, Any]:
-    """The ``chat.postMessage`` (or webhook) arguments ``text`` and ``blocks`` of one row."""
+    """The ``chat.postMessage`` (or webhook) arguments ``text`` and ``blocks`` of one row,
+    in the language of the row's recipient (their profile's; English when they chose none)."""
+    reader = note.recipient_id if note.recipient_id else None
+    language = user_language(int(reader), session) if reader is not None else None
+    with force_locale(language or DEFAULT):
+        return _compose(session, tenant, note, buttons=buttons, recipient=recipient)
+
+
+def _compose(
+    session: Session,
+    tenant: Tenant,
+    note: NotificationOutbox,
+    *,
+    buttons: bool,
+    recipient: User | None,
+) -> dict[str, Any]:
     req = session.get(ApprovalRequest, note.request_id) if note.request_id else None
     step = None
     if req is not None and note.step_index is not None:
         step = session.get(ApprovalStep, (tenant.id, req.id, note.step_index))
     url = links.request_page_url(tenant.slug, req.id) if req is not None else None
-    lines = [f"*{escape(note.title)}*"]
+    title = note_title(note)
+    lines = [f"*{escape(title)}*"]
     if req is not None:
         requester = session.get(User, req.requester_id)
-        lines.append(f"Requested by {escape(display_name(requester))} · {escape(req.workflow_key)}")
+        lines.append(
+            _(
+                "Requested by %(name)s · %(workflow)s",
+                name=escape(display_name(requester)),
+                workflow=escape(req.workflow_key),
+            )
+        )
     if step is not None:
-        lines.append(f"Step: {escape(step_label(step.name))}")
+        lines.append(_("Step: %(step)s", step=escape(step_label(step.name))))
         if step.due_at is not None:
-            lines.append(f"Due: {step.due_at:%Y-%m-%d %H:%M} UTC")
+            lines.append(_("Due: %(due)s UTC", due=f"{step.due_at:%Y-%m-%d %H:%M}"))
     behalf = note.payload.get("on_behalf_of")
     if isinstance(behalf, int):
-        lines.append(f"On behalf of {escape(display_name(session.get(User, behalf)))}")
+        lines.append(
+            _("On behalf of %(name)s", name=escape(display_name(session.get(User, behalf))))
+        )
     if recipient is not None and not buttons and note.kind in ACTIONABLE:
-        lines.append(f"For {escape(display_name(recipient))}")
+        lines.append(_("For %(name)s", name=escape(display_name(recipient))))
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
     ]
@@ -173,7 +203,7 @@ def compose(
             element: dict[str, Any] = {
                 "type": "button",
                 "action_id": ACTION_IDS[verdict],
-                "text": {"type": "plain_text", "text": verdict.capitalize()},
+                "text": {"type": "plain_text", "text": str(VERDICT_WORDS[verdict])},
                 "style": "primary" if verdict == "approve" else "danger",
                 "value": make_button_value(
                     tenant_id=tenant.id,
@@ -189,10 +219,10 @@ def compose(
                 # A rejection that needs a reason asks in a modal instead (its Cancel
                 # is the confirmation); one that does not is confirmed here.
                 element["confirm"] = {
-                    "title": {"type": "plain_text", "text": "Reject this request?"},
-                    "text": {"type": "plain_text", "text": note.title[:250]},
-                    "confirm": {"type": "plain_text", "text": "Reject"},
-                    "deny": {"type": "plain_text", "text": "Cancel"},
+                    "title": {"type": "plain_text", "text": _("Reject this request?")},
+                    "text": {"type": "plain_text", "text": title[:250]},
+                    "confirm": {"type": "plain_text", "text": _("Reject")},
+                    "deny": {"type": "plain_text", "text": _("Cancel")},
                     "style": "danger",
                 }
             elements.append(element)
@@ -201,13 +231,13 @@ def compose(
             {
                 "type": "button",
                 "action_id": OPEN_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Open in Signoff"},
+                "text": {"type": "plain_text", "text": _("Open in Signoff")},
                 "url": url,
             }
         )
     if elements:
         blocks.append({"type": "actions", "block_id": "signoff_actions", "elements": elements})
-    text = note.title + (f" — {url}" if url else "")
+    text = title + (f" — {url}" if url else "")
     return {"text": text, "blocks": blocks}
 
 
@@ -217,12 +247,12 @@ def compose(
 def send(delivery: Delivery) -> Outcome:
     session, note = delivery.session, delivery.note
     if not enabled():
-        raise DeliveryFailed("Slack notifications are switched off", retryable=False)
+        raise DeliveryFailed(N_("Slack notifications are switched off"), retryable=False)
     hook = host_webhook()
     conn = session.get(SlackConnection, delivery.tenant_id)
     tenant = session.get(Tenant, delivery.tenant_id)
     if (conn is None and hook is None) or tenant is None:
-        raise DeliveryFailed("Slack is not connected", retryable=False)
+        raise DeliveryFailed(N_("Slack is not connected"), retryable=False)
     recipient = session.get(User, note.recipient_id) if note.recipient_id else None
     member = session.scalars(
         select(Membership.id).where(
@@ -230,7 +260,7 @@ def send(delivery: Delivery) -> Outcome:
         )
     ).first()
     if recipient is None or not recipient.active or member is None:
-        raise DeliveryFailed("the recipient's account is deactivated", retryable=False)
+        raise DeliveryFailed(N_("the recipient's account is deactivated"), retryable=False)
     started = time.monotonic()
     try:
         if hook is not None:
@@ -238,7 +268,9 @@ def send(delivery: Delivery) -> Outcome:
         elif conn is not None and conn.bot_token_enc:
             slack_id = settings.confirmed_slack_id(session, recipient.id)
             if slack_id is None:
-                raise DeliveryFailed("the recipient has no confirmed Slack link", retryable=False)
+                raise DeliveryFailed(
+                    N_("the recipient has no confirmed Slack link"), retryable=False
+                )
             message = compose(
                 session, tenant, note, buttons=bool(conn.signing_secret_enc), recipient=recipient
             )
@@ -255,7 +287,7 @@ def send(delivery: Delivery) -> Outcome:
         else:
             url = settings.webhook_url(conn) if conn is not None else None
             if url is None:
-                raise DeliveryFailed("Slack is not connected", retryable=False)
+                raise DeliveryFailed(N_("Slack is not connected"), retryable=False)
             post_to_url(url, compose(session, tenant, note, buttons=False, recipient=recipient))
     except crypto.InvalidToken:
         raise DeliveryFailed(

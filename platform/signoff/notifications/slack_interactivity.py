@@ -55,6 +55,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -63,6 +64,7 @@ from sqlalchemy.orm import Session, scoped_session
 from signoff import crypto
 from signoff.db.binding import bound_tenant
 from signoff.errors import ActionError, Conflict, DecisionRateLimited, NotFound, Refused
+from signoff.languages import DEFAULT, force_locale, translated, user_language
 from signoff.notifications import links, slack
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.models import SlackConnection
@@ -139,7 +141,7 @@ def _result_view(text: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": "Signoff"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "close": {"type": "plain_text", "text": _("Close")},
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
     }
 
@@ -318,7 +320,7 @@ def _submit_reason(
         meta = None
     if not isinstance(meta, dict) or not isinstance(meta.get("v"), str):
         return Answer(
-            200, "This form is not valid; nothing was decided.", code="invalid", modal=True
+            200, _("This form is not valid; nothing was decided."), code="invalid", modal=True
         )
     reason = _reason_of(view)
     if not reason:
@@ -326,7 +328,7 @@ def _submit_reason(
             200,
             code="reason_required",
             modal=True,
-            errors={REASON_BLOCK: "Say why you reject: the requester sees your reason."},
+            errors={REASON_BLOCK: _("Say why you reject: the requester sees your reason.")},
         )
     answer = _decide(session, tenant, conn, payload, {"value": meta["v"]}, "reject", comment=reason)
     answer.modal = True
@@ -348,8 +350,12 @@ def _ask_reason(
     title = slack.escape(req.title)
     fallback = Answer(
         200,
-        f"Rejecting “{title}” needs a reason the requester can read: "
-        f"<{url}|reject it in Signoff>, saying why. Nothing was decided.",
+        _(
+            "Rejecting “%(title)s” needs a reason the requester can read: "
+            "<%(url)s|reject it in Signoff>, saying why. Nothing was decided.",
+            title=title,
+            url=url,
+        ),
         code="reason_required",
     )
     trigger = payload.get("trigger_id")
@@ -366,22 +372,23 @@ def _ask_reason(
         "type": "modal",
         "callback_id": REASON_CALLBACK,
         "private_metadata": json.dumps(meta),
-        "title": {"type": "plain_text", "text": "Reject request"},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": {"type": "plain_text", "text": _("Reject request")},
+        "submit": {"type": "plain_text", "text": _("Reject")},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "blocks": [
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": f"*{title}*\nStep: {slack.escape(step_label(step.name))}",
+                    "text": f"*{title}*\n"
+                    + _("Step: %(step)s", step=slack.escape(step_label(step.name))),
                 },
             },
             {
                 "type": "input",
                 "block_id": REASON_BLOCK,
-                "label": {"type": "plain_text", "text": "Why do you reject it?"},
-                "hint": {"type": "plain_text", "text": "The requester sees your reason."},
+                "label": {"type": "plain_text", "text": _("Why do you reject it?")},
+                "hint": {"type": "plain_text", "text": _("The requester sees your reason.")},
                 "element": {
                     "type": "plain_text_input",
                     "action_id": REASON_INPUT,
@@ -416,50 +423,83 @@ def _decide(
     if member is None:
         return Answer(
             200,
-            "Your Slack account is not linked to a member of "
-            f"{slack.escape(tenant.name)} in Signoff, so nothing was decided. Link it on "
-            f"<{settings.link_page_url(tenant.slug)}|your Slack page in Signoff>.",
+            _(
+                "Your Slack account is not linked to a member of %(tenant)s in Signoff, so "
+                "nothing was decided. Link it on <%(url)s|your Slack page in Signoff>.",
+                tenant=slack.escape(tenant.name),
+                url=settings.link_page_url(tenant.slug),
+            ),
             code="unlinked",
         )
+    # The answer speaks the member's language (their profile's; English when none).
+    with force_locale(user_language(member, session) or DEFAULT):
+        return _decide_as(session, tenant, conn, payload, action, verdict, member, comment)
+
+
+def _decide_as(
+    session: Session,
+    tenant: Tenant,
+    conn: SlackConnection,
+    payload: dict[str, Any],
+    action: dict[str, Any],
+    verdict: str,
+    member: int,
+    comment: str | None,
+) -> Answer:
+    slack_user = str((payload.get("user") or {}).get("id") or "")
     if not _active_member(session, member):
-        return Answer(200, "You are not an active member of this organisation.", code="inactive")
+        return Answer(200, _("You are not an active member of this organisation."), code="inactive")
     try:
         claim = slack.read_button_value(str(action.get("value") or ""))
     except slack.ButtonError as exc:
         if exc.code == "expired":
             return Answer(
                 200,
-                "These buttons have expired: open the request in Signoff to decide.",
+                _("These buttons have expired: open the request in Signoff to decide."),
                 code="expired",
             )
-        return Answer(200, "This button is not valid; nothing was decided.", code="invalid")
+        return Answer(200, _("This button is not valid; nothing was decided."), code="invalid")
     if claim.tenant_id != tenant.id or claim.verdict != verdict:
-        return Answer(200, "This button is not valid; nothing was decided.", code="invalid")
+        return Answer(200, _("This button is not valid; nothing was decided."), code="invalid")
     url = links.request_page_url(tenant.slug, claim.request_id)
     if claim.user_id != member:
         return Answer(
-            200, "This message was sent to another member; nothing was decided.", code="other"
+            200, _("This message was sent to another member; nothing was decided."), code="other"
         )
     req = session.get(ApprovalRequest, claim.request_id)
     if req is None:
-        return Answer(200, "This request no longer exists.", code="not_found")
+        return Answer(200, _("This request no longer exists."), code="not_found")
     title = slack.escape(req.title)
     if req.round != claim.round:
         return Answer(
             200,
-            f"“{title}” was resubmitted since this message: <{url}|open it in Signoff>.",
+            _(
+                "“%(title)s” was resubmitted since this message: <%(url)s|open it in Signoff>.",
+                title=title,
+                url=url,
+            ),
             replace=True,
             code="old_round",
         )
     steps = state_from_dict(req.state).steps
     if not 0 <= claim.step_index < len(steps):
-        return Answer(200, "This button is not valid; nothing was decided.", code="invalid")
+        return Answer(200, _("This button is not valid; nothing was decided."), code="invalid")
     step = steps[claim.step_index]
     label = slack.escape(step_label(step.name))
+    settled = _(
+        "“%(title)s”, %(step)s: already decided, nothing changed. <%(url)s|Open in Signoff>.",
+        title=title,
+        step=label,
+        url=url,
+    )
     mfa_answer = Answer(
         200,
-        f"“{label}” needs a multi-factor check, so it cannot be decided "
-        f"in Slack: <{url}|decide in Signoff>.",
+        _(
+            "“%(step)s” needs a multi-factor check, so it cannot be decided in Slack: "
+            "<%(url)s|decide in Signoff>.",
+            step=label,
+            url=url,
+        ),
         code="mfa_required",
     )
     if step.requires_mfa or tenant.mfa_required:
@@ -476,7 +516,7 @@ def _decide(
             # Settled already: say so rather than ask why.
             return Answer(
                 200,
-                f"“{title}”, {label}: already decided, nothing changed. <{url}|Open in Signoff>.",
+                settled,
                 replace=True,
                 code="already_decided",
             )
@@ -505,26 +545,48 @@ def _decide(
         if exc.code in SETTLED:
             return Answer(
                 200,
-                f"“{title}”, {label}: already decided, nothing changed. <{url}|Open in Signoff>.",
+                settled,
                 replace=True,
                 code=exc.code,
             )
         return Answer(
-            200, f"Not allowed: {slack.escape(exc.message)}. Nothing was decided.", code=exc.code
+            200,
+            _(
+                "Not allowed: %(reason)s. Nothing was decided.",
+                reason=slack.escape(translated(exc.message)),
+            ),
+            code=exc.code,
         )
     except DecisionRateLimited as exc:
-        return Answer(200, f"Too many decisions: try again in {exc.retry_after} s.", code=exc.code)
+        return Answer(
+            200,
+            _("Too many decisions: try again in %(seconds)s s.", seconds=exc.retry_after),
+            code=exc.code,
+        )
     except Conflict as exc:
-        return Answer(200, f"{slack.escape(exc.message)}.", code=exc.code)
+        return Answer(200, f"{slack.escape(translated(exc.message))}.", code=exc.code)
     except NotFound:
-        return Answer(200, "Not allowed: this request is not yours to decide.", code="not_found")
+        return Answer(200, _("Not allowed: this request is not yours to decide."), code="not_found")
     except ActionError as exc:
-        return Answer(200, f"Not allowed: {slack.escape(exc.message)}.", code=exc.code)
+        return Answer(
+            200,
+            _("Not allowed: %(reason)s.", reason=slack.escape(translated(exc.message))),
+            code=exc.code,
+        )
     done = "approved" if verdict == "approve" else "rejected"
     return Answer(
         200,
-        f"You {done} “{title}” ({label}) in Slack. "
-        f"{status_sentence(result.status)} <{url}|Open in Signoff>.",
+        (
+            _("You approved “%(title)s” (%(step)s) in Slack.", title=title, step=label)
+            if verdict == "approve"
+            else _("You rejected “%(title)s” (%(step)s) in Slack.", title=title, step=label)
+        )
+        + " "
+        + _(
+            "%(status)s <%(url)s|Open in Signoff>.",
+            status=status_sentence(result.status),
+            url=url,
+        ),
         replace=True,
         decided=not result.replayed,
         code="replayed" if result.replayed else done,
@@ -534,12 +596,12 @@ def _decide(
 def status_sentence(status: str) -> str:
     """What a decision left the request as, in people's words."""
     if status == "pending":
-        return "The request waits for its next approval."
+        return str(_("The request waits for its next approval."))
     if status == "approved":
-        return "That was the last step: the request is approved."
+        return str(_("That was the last step: the request is approved."))
     if status == "rejected":
-        return "The request is rejected and its requester is told."
-    return f"The request is {status_words(status)}."
+        return str(_("The request is rejected and its requester is told."))
+    return str(_("The request is %(status)s.", status=translated(status_words(status))))
 
 
 def respond(answer: Answer) -> None:

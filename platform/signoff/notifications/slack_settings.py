@@ -40,7 +40,7 @@ from signoff import crypto
 from signoff.audit.chain import append as audit_append
 from signoff.billing import quotas
 from signoff.db.binding import current_tenant_id
-from signoff.errors import NotFound, QuotaExceeded
+from signoff.errors import N_, NotFound, QuotaExceeded
 from signoff.notifications import http
 from signoff.notifications.links import base_url
 from signoff.notifications.models import SlackConnection, SlackUserLink
@@ -153,7 +153,7 @@ def _audit(session: Session, actor_id: int, action: str, object_id: str, **paylo
 
 def _check_secret(value: str, field: str, label: str) -> str:
     if not SECRET_RE.fullmatch(value):
-        raise SlackSettingsError("invalid", f"{label} does not look right", field)
+        raise SlackSettingsError("invalid", N_("%(label)s does not look right", label=label), field)
     return value
 
 
@@ -167,7 +167,7 @@ def _check_webhook_url(url: str) -> str:
         allow = http.allowed_networks()
         address = ipaddress.ip_address(target.address.split("%", 1)[0])
         if not any(address.version == net.version and address in net for net in allow):
-            raise SlackSettingsError("invalid", "The webhook URL must be https", "webhook_url")
+            raise SlackSettingsError("invalid", N_("The webhook URL must be https"), "webhook_url")
     return url
 
 
@@ -178,10 +178,14 @@ def verify_bot_token(bot_token: str) -> dict[str, Any]:
     except SlackCallFailed as exc:
         if exc.code in ("outbound", "client"):
             raise SlackSettingsError(
-                "slack_unreachable", f"Slack could not be reached: {exc.message}", "bot_token"
+                "slack_unreachable",
+                N_("Slack could not be reached: %(reason)s", reason=exc.message),
+                "bot_token",
             ) from None
         raise SlackSettingsError(
-            "slack_refused", f"Slack did not accept the bot token ({exc.code})", "bot_token"
+            "slack_refused",
+            N_("Slack did not accept the bot token (%(code)s)", code=exc.code),
+            "bot_token",
         ) from None
 
 

@@ -28,7 +28,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.billing import quotas
 from signoff.crypto import encrypt
 from signoff.db.ids import parse_id
-from signoff.errors import Conflict, Invalid, NotFound
+from signoff.errors import N_, Conflict, Invalid, NotFound
 from signoff.notifications import http
 from signoff.notifications.dispatch import deliver_due
 from signoff.notifications.models import NotificationDelivery, WebhookEndpoint
@@ -87,7 +87,11 @@ def validate_event_types(types: Sequence[str] | None) -> list[str]:
     if unknown:
         raise Invalid(
             "unknown_event_type",
-            f"Unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}",
+            N_(
+                "Unknown event type '%(kind)s'; known: %(known)s",
+                kind=unknown[0],
+                known=", ".join(EVENT_TYPES),
+            ),
             field="event_types",
         )
     return wanted
@@ -96,7 +100,11 @@ def validate_event_types(types: Sequence[str] | None) -> list[str]:
 def _description(value: str | None) -> str | None:
     text = (value or "").strip()
     if len(text) > DESCRIPTION_MAX:
-        raise Invalid("too_long", f"At most {DESCRIPTION_MAX} characters", field="description")
+        raise Invalid(
+            "too_long",
+            N_("At most %(count)s characters", count=DESCRIPTION_MAX),
+            field="description",
+        )
     return text or None
 
 

@@ -35,6 +35,7 @@ from standardwebhooks import Webhook
 from signoff.audit.chain import append as audit_append
 from signoff.crypto import InvalidToken, decrypt
 from signoff.db.ids import as_uuid
+from signoff.errors import N_
 from signoff.notifications import http
 from signoff.notifications.channels import (
     Delivery,
@@ -131,9 +132,9 @@ def send(delivery: Delivery) -> Outcome:
     endpoint_id = as_uuid(row.target)
     endpoint = delivery.session.get(WebhookEndpoint, endpoint_id) if endpoint_id else None
     if endpoint is None:
-        raise DeliveryFailed("the endpoint was deleted", retryable=False)
+        raise DeliveryFailed(N_("the endpoint was deleted"), retryable=False)
     if not endpoint.active:
-        raise DeliveryFailed("the endpoint is inactive", retryable=False)
+        raise DeliveryFailed(N_("the endpoint is inactive"), retryable=False)
     try:
         secret = decrypt(endpoint.secret_enc, purpose=SECRET_PURPOSE)
     except InvalidToken:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import current_tenant_id
+from signoff.errors import N_
 from signoff.limiter import Rule, config_limit, enforce, record
 from signoff.security import mfa
 from signoff.security.passwords import hash_password, password_matches
@@ -51,7 +52,7 @@ class PasswordError(ValueError):
 
 def _problems(password: str | None, email: str | None, field: str) -> None:
     if problems := password_problems(password, email=email):
-        raise PasswordError(field, "Password " + "; ".join(problems))
+        raise PasswordError(field, N_("Password %(problems)s", problems=problems))
 
 
 def _second_factor(session: Session, user_id: int, code: str | None) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bound_tenant
+from signoff.errors import N_
 from signoff.roles import ADMIN_ROLE, BUILTIN_TENANT_ROLES
 from signoff.tenancy.accounts import (
     add_member,
@@ -226,16 +227,18 @@ def normalize_slug(raw: str | None) -> str:
 def slug_problems(slug: str) -> list[str]:
     """Why ``slug`` cannot be used (format and reserved words; not uniqueness)."""
     if not slug:
-        return ["is required"]
+        return [N_("is required")]
     if not SLUG_RE.fullmatch(slug):
         return [
-            "use 3-40 lowercase letters, digits and hyphens, starting and ending with a "
-            "letter or digit"
+            N_(
+                "use 3-40 lowercase letters, digits and hyphens, starting and ending with a "
+                "letter or digit"
+            )
         ]
     if "--" in slug:
-        return ["must not contain two hyphens in a row"]
+        return [N_("must not contain two hyphens in a row")]
     if slug in RESERVED_SLUGS:
-        return ["is reserved; choose another"]
+        return [N_("is reserved; choose another")]
     return []
 
 
@@ -304,20 +307,20 @@ def check_sign_up(
     errors: dict[str, list[str]] = {}
     org = clean_name(organisation, limit=120)
     if org is None:
-        errors["organisation"] = ["is required (at most 120 characters, no markup)"]
+        errors["organisation"] = [N_("is required (at most 120 characters, no markup)")]
     wanted = normalize_slug(slug)
     if problems := slug_problems(wanted):
         errors["slug"] = problems
     name = clean_name(admin_name, limit=120)
     if name is None:
-        errors["admin_name"] = ["is required (at most 120 characters, no markup)"]
+        errors["admin_name"] = [N_("is required (at most 120 characters, no markup)")]
     clean_email, problem = normalize_email(email)
     if problem:
         errors["email"] = [problem]
     if problems := password_problems(password, email=clean_email):
         errors["password"] = problems
     if not errors and slug_taken(session, wanted):
-        errors["slug"] = ["is already taken; choose another"]
+        errors["slug"] = [N_("is already taken; choose another")]
     session.rollback()
     if errors:
         raise SignUpError(errors)
@@ -349,7 +352,7 @@ def sign_up(
     errors: dict[str, list[str]] = {}
     org = clean_name(organisation, limit=120)
     if org is None:
-        errors["organisation"] = ["is required (at most 120 characters, no markup)"]
+        errors["organisation"] = [N_("is required (at most 120 characters, no markup)")]
     wanted = normalize_slug(slug)
     if problems := slug_problems(wanted):
         errors["slug"] = problems
@@ -358,7 +361,7 @@ def sign_up(
     if user is None:
         name = clean_name(admin_name, limit=120)
         if name is None:
-            errors["admin_name"] = ["is required (at most 120 characters, no markup)"]
+            errors["admin_name"] = [N_("is required (at most 120 characters, no markup)")]
         clean_email, problem = normalize_email(email)
         if problem:
             errors["email"] = [problem]
@@ -367,7 +370,7 @@ def sign_up(
     if errors:
         raise SignUpError(errors)
     if slug_taken(session, wanted):
-        raise SignUpError({"slug": ["is already taken; choose another"]})
+        raise SignUpError({"slug": [N_("is already taken; choose another")]})
 
     try:
         created = False
@@ -420,7 +423,7 @@ def sign_up(
         # A concurrent sign-up took the slug (or the email) between the check and the insert.
         session.rollback()
         if "uq_tenant_slug" in str(exc.orig):
-            raise SignUpError({"slug": ["is already taken; choose another"]}) from None
+            raise SignUpError({"slug": [N_("is already taken; choose another")]}) from None
         raise SignUpError(
             {"credentials": ["We could not sign you up with this email and password."]}
         ) from None

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bound_tenant
+from signoff.errors import N_
 from signoff.extensions import db
 from signoff.limiter import Rule, account_key, address_key, config_limit, enforce
 from signoff.notifications.email import send_email
@@ -389,7 +390,7 @@ def request_email_change(
     require_mail()
     address, problem = normalize_email(email)
     if address is None:
-        raise PasswordError("email", f"New e-mail {problem}")
+        raise PasswordError("email", N_("New e-mail %(problem)s", problem=problem))
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise PasswordError("email", "Your account is not available")

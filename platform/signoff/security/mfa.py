@@ -239,7 +239,7 @@ def _check_lock(session: SessionLike, row: MfaTotp, now: datetime) -> None:
         raise MfaError(
             429,
             "mfa_locked",
-            f"Too many failed codes; try again in {retry} seconds",
+            N_("Too many failed codes; try again in %(seconds)s seconds", seconds=retry),
             retry_after=retry,
         )
 
@@ -313,7 +313,7 @@ def _confirmed_row(session: SessionLike, user_id: int) -> MfaTotp:
         raise MfaError(
             409,
             "not_enrolled",
-            f"No active authenticator: enrol one first (POST {ENROLL_PATH})",
+            N_("No active authenticator: enrol one first (POST %(path)s)", path=ENROLL_PATH),
         )
     return row
 
@@ -362,7 +362,10 @@ def regenerate_recovery_codes(session: SessionLike, user_id: int) -> list[str]:
         raise MfaError(
             403,
             "mfa_required",
-            f"Verify a code first (POST {VERIFY_PATH}), then ask for new recovery codes",
+            N_(
+                "Verify a code first (POST %(path)s), then ask for new recovery codes",
+                path=VERIFY_PATH,
+            ),
         )
     _confirmed_row(session, user_id)
     codes = _store_recovery_codes(session, user_id)

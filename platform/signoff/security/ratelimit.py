@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from jinja2 import TemplateNotFound
 from markupsafe import escape
 from werkzeug.wrappers import Response
@@ -240,27 +241,35 @@ def _page(status: int, title: str, message: str) -> Response:
 def handle_rate_limited(exc: RateLimited) -> Response:
     retry = exc.retry_after_seconds
     if exc.rule.scope == SCOPE_DECISIONS:
-        message = f"Too many decisions: at most {exc.rule.limit}; retry in {retry} s"
+        message = _(
+            "Too many decisions: at most %(limit)s; retry in %(seconds)s s",
+            limit=exc.rule.limit,
+            seconds=retry,
+        )
     else:
-        message = f"Too many requests: the limit is {exc.rule.limit}. Retry in {retry} seconds."
+        message = _(
+            "Too many requests: the limit is %(limit)s. Retry in %(seconds)s seconds.",
+            limit=exc.rule.limit,
+            seconds=retry,
+        )
     resp: Response
     if _wants_json():
         resp = jsonify(_error_body("rate_limited", message))
         resp.status_code = 429
     else:
-        resp = _page(429, "Too many attempts", message)
+        resp = _page(429, _("Too many attempts"), message)
     resp.headers["Retry-After"] = str(retry)
     return resp
 
 
 def handle_unavailable(exc: RateLimitUnavailable) -> Response:
-    message = "Rate limiting is temporarily unavailable; retry shortly."
+    message = _("Rate limiting is temporarily unavailable; retry shortly.")
     resp: Response
     if _wants_json():
         resp = jsonify(_error_body("rate_limit_unavailable", message))
         resp.status_code = 503
     else:
-        resp = _page(503, "Please retry shortly", message)
+        resp = _page(503, _("Please retry shortly"), message)
     resp.headers["Retry-After"] = "5"
     return resp
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from signoff.billing import quotas
+from signoff.errors import N_
 from signoff.extensions import current_appbuilder
 from signoff.roles import MEMBER_ROLE
 from signoff.security.passwords import hash_password
@@ -55,13 +56,13 @@ def normalize_email(raw: str | None) -> tuple[str | None, str | None]:
     """``(email, problem)``: the normalised address, or why it is not one."""
     value = (raw or "").strip()
     if not value:
-        return None, "is required"
+        return None, N_("is required")
     if len(value) > 254:
-        return None, "is too long"
+        return None, N_("is too long")
     try:
         info = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
-        return None, "is not a valid email address"
+        return None, N_("is not a valid email address")
     return info.normalized.lower(), None
 
 
@@ -69,9 +70,9 @@ def password_problems(password: str | None, *, email: str | None = None) -> list
     """Why ``password`` is too weak: length, variety, common passwords, the email itself."""
     pw = password or ""
     if len(pw) < PASSWORD_MIN:
-        return [f"must be at least {PASSWORD_MIN} characters"]
+        return [N_("must be at least %(count)s characters", count=PASSWORD_MIN)]
     if len(pw) > PASSWORD_MAX:
-        return [f"must be at most {PASSWORD_MAX} characters"]
+        return [N_("must be at most %(count)s characters", count=PASSWORD_MAX)]
     problems = []
     lowered = pw.lower()
     classes = sum(
@@ -85,15 +86,17 @@ def password_problems(password: str | None, *, email: str | None = None) -> list
     # Long passphrases are strong whatever their characters; short ones need variety.
     if len(pw) < 16 and classes < 3:
         problems.append(
-            "mix at least three of lowercase, uppercase, digits and symbols, "
-            "or use 16 characters or more"
+            N_(
+                "mix at least three of lowercase, uppercase, digits and symbols, "
+                "or use 16 characters or more"
+            )
         )
     if lowered in _COMMON_PASSWORDS or len(set(pw)) < 4:
-        problems.append("is too common or repetitive")
+        problems.append(N_("is too common or repetitive"))
     if email:
         local = email.split("@", 1)[0].lower()
         if lowered == email.lower() or (len(local) >= 4 and local in lowered):
-            problems.append("must not contain your email address")
+            problems.append(N_("must not contain your email address"))
     return problems
 
 

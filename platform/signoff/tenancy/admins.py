@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
+from signoff.errors import N_
 from signoff.roles import ADMIN_ROLE, BUILTIN_TENANT_ROLES
 from signoff.tenancy.models import Membership, MembershipRole, TenantRole
 
@@ -56,8 +57,9 @@ def builtin_role_refusal(name: str, new_name: str | None) -> str | None:
     """
     if name not in BUILTIN_TENANT_ROLES or new_name == name:
         return None
-    verb = "deleted" if new_name is None else "renamed"
-    return f"The built-in role {name} cannot be {verb}"
+    if new_name is None:
+        return N_("The built-in role %(name)s cannot be deleted", name=name)
+    return N_("The built-in role %(name)s cannot be renamed", name=name)
 
 
 def guard_builtin_role(item: Any, *, deleting: bool) -> None:

@@ -44,6 +44,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.billing import quotas
 from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
 from signoff.db.binding import bound_tenant
+from signoff.errors import N_
 from signoff.extensions import current_appbuilder
 from signoff.tenancy.access import require_tenant
 from signoff.tenancy.accounts import clean_name, new_account, password_problems
@@ -137,9 +138,11 @@ def create_invitation(
     known = set(session.scalars(select(TenantRole.name)))
     unknown = sorted(set(roles) - known)
     if unknown:
-        raise InviteError("unknown_role", f"Unknown role(s): {', '.join(unknown)}", "roles")
+        raise InviteError(
+            "unknown_role", N_("Unknown role(s): %(roles)s", roles=", ".join(unknown)), "roles"
+        )
     if not roles:
-        raise InviteError("roles_required", "Choose at least one role", "roles")
+        raise InviteError("roles_required", N_("Choose at least one role"), "roles")
     sm = current_appbuilder().sm
     account = sm.find_user(email=email)
     if account is not None:
@@ -147,7 +150,7 @@ def create_invitation(
             select(Membership).where(Membership.user_id == account.id, Membership.active.is_(True))
         ).first()
         if member is not None:
-            raise InviteError("already_member", "This person is already a member", "email")
+            raise InviteError("already_member", N_("This person is already a member"), "email")
     for old in session.scalars(
         select(Invitation).where(
             Invitation.email == email,
@@ -294,21 +297,24 @@ def accept_invitation(session: Session, token: str, *, user: Any) -> tuple[Invit
     whoever created the invitation may hold its link."""
     info = open_invitation(session, token)
     if info is None:
-        raise InviteError("invalid", "This invitation link is invalid, used or expired")
+        raise InviteError("invalid", N_("This invitation link is invalid, used or expired"))
     if info.tenant_status != "active":
-        raise InviteError("suspended", "This organisation is suspended")
+        raise InviteError("suspended", N_("This organisation is suspended"))
     if user is None:
-        raise InviteError("sign_in", "Sign in, or continue by e-mail, to accept")
+        raise InviteError("sign_in", N_("Sign in, or continue by e-mail, to accept"))
     if (user.email or "").lower() != info.email:
         raise InviteError(
             "wrong_account",
-            f"This invitation is for {info.email}; sign in with that account to accept",
+            N_(
+                "This invitation is for %(email)s; sign in with that account to accept",
+                email=info.email,
+            ),
         )
     try:
         with bound_tenant(info.tenant_id, session):
             row = _pending(session, token, info.invitation_id)
             if row is None:
-                raise InviteError("invalid", "This invitation link is invalid, used or expired")
+                raise InviteError("invalid", N_("This invitation link is invalid, used or expired"))
             _join(session, info, row, user, created=False)
         session.commit()
     except Exception:
@@ -329,12 +335,14 @@ def join_verified(
     tenant: account, membership, invitation used and audit event in one transaction.
     ``before_commit(session)`` runs inside it (the caller marks its link used)."""
     if info.tenant_status != "active":
-        raise InviteError("suspended", "This organisation is suspended")
+        raise InviteError("suspended", N_("This organisation is suspended"))
     clean = clean_name(name, limit=120)
     if clean is None:
-        raise InviteError("invalid_name", "Your name is required", "name")
+        raise InviteError("invalid_name", N_("Your name is required"), "name")
     if problems := password_problems(password, email=info.email):
-        raise InviteError("weak_password", "Password " + "; ".join(problems), "password")
+        raise InviteError(
+            "weak_password", N_("Password %(problems)s", problems=problems), "password"
+        )
     assert password is not None
     sm = current_appbuilder().sm
     try:
@@ -349,7 +357,7 @@ def join_verified(
         with bound_tenant(info.tenant_id, session):
             row = _pending_by_id(session, info.invitation_id)
             if row is None or row.email != info.email:
-                raise InviteError("invalid", "This invitation is no longer valid")
+                raise InviteError("invalid", N_("This invitation is no longer valid"))
             _join(session, info, row, user, created=True, extra={"email_verified": True})
         session.commit()
     except Exception:

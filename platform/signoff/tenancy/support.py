@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import parse_id
-from signoff.errors import Invalid, NotFound
+from signoff.errors import N_, Invalid, NotFound
 from signoff.tenancy.support_models import MAX_HOURS, MIN_HOURS, REASON_MAX, SupportGrant
 from signoff.text import InvalidText, TextTooLong, clean_text
 
@@ -50,7 +50,9 @@ def _hours(raw: Any) -> int:
         raise Invalid("invalid", "hours must be a whole number", field="hours") from None
     if isinstance(raw, bool) or not MIN_HOURS <= hours <= MAX_HOURS:
         raise Invalid(
-            "invalid", f"hours must be between {MIN_HOURS} and {MAX_HOURS}", field="hours"
+            "invalid",
+            N_("hours must be between %(min)s and %(max)s", min=MIN_HOURS, max=MAX_HOURS),
+            field="hours",
         )
     return hours
 
@@ -60,10 +62,12 @@ def _reason(raw: Any) -> str:
         reason = clean_text(None if raw is None else str(raw), field="reason", limit=REASON_MAX)
     except TextTooLong:
         raise Invalid(
-            "invalid", f"reason is longer than {REASON_MAX} characters", field="reason"
+            "invalid",
+            N_("reason is longer than %(limit)s characters", limit=REASON_MAX),
+            field="reason",
         ) from None
     except InvalidText as exc:
-        raise Invalid("invalid", str(exc), field="reason") from None
+        raise Invalid("invalid", exc.message, field="reason") from None
     if not reason:
         raise Invalid("invalid", "a reason is required", field="reason")
     return reason

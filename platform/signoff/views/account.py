@@ -214,7 +214,7 @@ class AccountView(SignoffView):
         if request.method == "POST":
             email, problem = normalize_email(request.form.get("email"))
             if problem or email is None:
-                error = f"Email {problem}"
+                error = _("Email %(problem)s", problem=translated(problem or ""))
             else:
                 try:
                     verification.request_reset(email, client_address())

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy import apikeys
 from signoff.tenancy.access import current_membership, current_tenant
@@ -66,11 +67,13 @@ def _name_problem(raw: str | None) -> tuple[str, str | None]:
     if not name:
         return name, "A name is required, such as the system that will use the key."
     if len(name) > 100:
-        return name, f"The name is {len(name)} characters long; at most 100 are allowed."
+        return name, _(
+            "The name is %(length)s characters long; at most 100 are allowed.", length=len(name)
+        )
     try:
         check_text(name, field="name", limit=100)
     except InvalidText as exc:
-        return name, f"The name {exc.reason}."
+        return name, _("The name %(reason)s.", reason=translated(exc.reason))
     return name, None
 
 

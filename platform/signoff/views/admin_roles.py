@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 from signoff.audit.chain import append as audit_append
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.roles import ADMIN_ROLE, BUILTIN_TENANT_ROLES
 from signoff.tenancy.admins import builtin_role_refusal
 from signoff.tenancy.models import MembershipRole, TenantRole
@@ -60,13 +61,13 @@ def _read_form() -> tuple[str, str | None, dict[str, str]]:
     try:
         check_text(name, field="name", limit=NAME_MAX)
         if not name:
-            errors["name"] = "Name: enter a name."
+            errors["name"] = _("Name: enter a name.")
     except InvalidText as exc:
-        errors["name"] = f"Name: {exc.reason}."
+        errors["name"] = _("Name: %(reason)s.", reason=translated(exc.reason))
     try:
         check_text(description or "", field="description", limit=DESCRIPTION_MAX)
     except InvalidText as exc:
-        errors["description"] = f"Description: {exc.reason}."
+        errors["description"] = _("Description: %(reason)s.", reason=translated(exc.reason))
     return name, description, errors
 
 
@@ -122,7 +123,7 @@ class TenantRolesView(TenantScoped, SignoffView):
         session = db.session
         name, description, errors = _read_form()
         if not errors and _name_taken(session, name):
-            errors["name"] = f"Name: a role called {name} exists already."
+            errors["name"] = _("Name: a role called %(name)s exists already.", name=name)
         if errors:
             session.rollback()
             return self._list_page(400, errors, name=name, description=description)
@@ -155,9 +156,9 @@ class TenantRolesView(TenantScoped, SignoffView):
             name, description, errors = _read_form()
             refusal = builtin_role_refusal(role.name, name) if name else None
             if refusal:
-                errors["name"] = f"Name: {refusal}."
+                errors["name"] = _("Name: %(reason)s.", reason=translated(refusal))
             elif not errors and _name_taken(session, name, but=role.id):
-                errors["name"] = f"Name: a role called {name} exists already."
+                errors["name"] = _("Name: a role called %(name)s exists already.", name=name)
             if not errors:
                 old = role.name
                 role.name, role.description = name, description
@@ -187,7 +188,7 @@ class TenantRolesView(TenantScoped, SignoffView):
         refusal = builtin_role_refusal(role.name, None)
         if refusal:
             session.rollback()
-            flash(f"{refusal}.", "danger")
+            flash(translated(refusal) + ".", "danger")
             return redirect(url_for("TenantRolesView.list"))
         if request.form.get("confirm") != "yes":
             session.rollback()

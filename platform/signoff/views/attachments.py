@@ -54,7 +54,7 @@ def check_uploads(files: list[tuple[str | None, bytes]]) -> list[str]:
         try:
             check_upload(data)
         except ActionError as exc:
-            problems.append(f"{name or 'file'}: {translated(exc.message)}")
+            problems.append(f"{name or _('file')}: {translated(exc.message)}")
     return problems
 
 
@@ -74,7 +74,7 @@ def attach_uploads(
                 comment_id=comment_id,
             )
         except ActionError as exc:
-            problems.append(f"{name or 'file'}: {translated(exc.message)}")
+            problems.append(f"{name or _('file')}: {translated(exc.message)}")
     return problems
 
 
@@ -124,17 +124,19 @@ class AttachmentsView(TenantScoped, SignoffView):
             return self.render(
                 "signoff/portal_confirm.html",
                 nav=tenant_nav(db.session),
-                heading=f"Delete “{row.filename}”?",
-                body="The file is removed from the request for everyone; the audit trail "
-                "keeps its name and checksum.",
+                heading=_("Delete “%(name)s”?", name=row.filename),
+                body=_(
+                    "The file is removed from the request for everyone; the audit trail "
+                    "keeps its name and checksum."
+                ),
                 action=url_for("AttachmentsView.delete", attachment_id=str(row.id)),
-                confirm_label="Yes, delete it",
+                confirm_label=_("Yes, delete it"),
                 cancel=here,
                 danger=True,
             )
         try:
             done = do_detach(db.session, actor=request_actor(), attachment_id=row.id)
-            flash(f"Deleted {done.extra['filename']}.", "success")
+            flash(_("Deleted %(name)s.", name=done.extra["filename"]), "success")
         except ActionError as exc:
             if exc.status == 404:
                 abort(404)

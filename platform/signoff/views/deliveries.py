@@ -18,6 +18,7 @@ from signoff.db.binding import current_tenant_id
 from signoff.db.ids import as_uuid
 from signoff.extensions import db
 from signoff.notifications.dispatch import retry_dead
+from signoff.notifications.format import note_title
 from signoff.notifications.models import NotificationDelivery
 from signoff.roles import ADMIN_ROLE
 from signoff.views.common import SignoffView, tenant_nav, user_names
@@ -72,6 +73,7 @@ class DeliveryAdminView(TenantScoped, SignoffView):
             show=show,
             shown=SHOWN,
             counts=counts,
+            note_title=note_title,
         )
 
     @expose("/<delivery_id>/retry", methods=["POST"])

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from signoff.errors import NotFound
 from signoff.extensions import db
 from signoff.notifications import centre, preferences
+from signoff.notifications.format import note_title
 from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.tenant_base import TenantScoped
 
@@ -86,6 +87,7 @@ class NotificationsView(TenantScoped, SignoffView):
             labels={k: _(v) for k, v in preferences.KIND_LABELS.items()},
             names=user_names(session, people),
             request_titles=centre.request_titles(session, page.items),
+            note_title=note_title,
         )
 
     @expose("/<notification_id>/read", methods=["POST"])

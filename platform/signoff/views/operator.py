@@ -241,13 +241,15 @@ class OperatorView(SignoffView):
             # Suspending locks out a whole organisation: ask first (no JavaScript needed).
             return self.render(
                 "signoff/portal_confirm.html",
-                heading=f"Suspend {tenant.name} ({tenant.slug})?",
-                body="Its members can no longer open its portal or API; pending requests "
-                "wait, nothing is deleted. You can reactivate it at any time.",
+                heading=_("Suspend %(name)s (%(slug)s)?", name=tenant.name, slug=tenant.slug),
+                body=_(
+                    "Its members can no longer open its portal or API; pending requests "
+                    "wait, nothing is deleted. You can reactivate it at any time."
+                ),
                 action=url_for("OperatorView.set_status", tenant_id=str(tenant.id)),
                 hidden={"status": "suspended", "back": back},
                 reason_field=True,
-                confirm_label=f"Yes, suspend {tenant.slug}",
+                confirm_label=_("Yes, suspend %(slug)s", slug=tenant.slug),
                 cancel=url_for(f"OperatorView.{back}"),
                 danger=True,
             )
@@ -319,15 +321,20 @@ class OperatorView(SignoffView):
                 db.session.rollback()
                 flash(translated(exc.message), "danger")
             else:
-                flash(f"{tenant.slug}: plan set ({reason}).", "success")
+                flash(
+                    _("%(slug)s: plan set (%(reason)s).", slug=tenant.slug, reason=reason),
+                    "success",
+                )
         elif plan not in PLANS:
-            flash("Unknown plan.", "danger")
+            flash(_("Unknown plan."), "danger")
         elif plan != tenant.plan:
             before = tenant.plan
             tenant.plan = plan
             self._record(tenant, "tenant.plan_changed", {"before": before, "after": plan})
             db.session.commit()
-            flash(f"{tenant.slug} is now on the {plan} plan.", "success")
+            flash(
+                _("%(slug)s is now on the %(plan)s plan.", slug=tenant.slug, plan=plan), "success"
+            )
         return redirect(url_for("OperatorView.tenants"))
 
 

@@ -26,6 +26,7 @@ from flask import abort, request
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -175,7 +176,10 @@ class AdminRequestsView(TenantScoped, SignoffView):
                 )
             )
         if int(count or 0) > EXPORT_LIMIT:
-            message = f"more than {EXPORT_LIMIT} requests match: narrow the filters\n"
+            message = (
+                _("more than %(limit)s requests match: narrow the filters", limit=EXPORT_LIMIT)
+                + "\n"
+            )
             return Response(message, status=400, mimetype="text/plain")
         names = dict(_people(session))
         slug = current_tenant(session).slug

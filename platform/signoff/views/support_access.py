@@ -19,6 +19,7 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose, has_access
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -108,7 +109,10 @@ class SupportAccessAdminView(TenantScoped, SignoffView):
             session.rollback()
             flash(translated(exc.message), "danger")
         else:
-            flash(f"Support access granted until {until:%Y-%m-%d %H:%M} UTC.", "success")
+            flash(
+                _("Support access granted until %(until)s UTC.", until=f"{until:%Y-%m-%d %H:%M}"),
+                "success",
+            )
         return redirect(url_for("SupportAccessAdminView.index"))
 
     @expose("/<grant_id>/revoke", methods=["POST"])

@@ -188,7 +188,9 @@ class TenantAdminView(TenantScoped, SignoffView):
         roles = request.form.getlist("roles")
         errors: dict[str, list[str]] = {}
         if problem or email is None:
-            errors.setdefault("email", []).append(f"Email {problem}")
+            errors.setdefault("email", []).append(
+                _("Email %(problem)s", problem=translated(problem or ""))
+            )
         known = set(session.scalars(select(TenantRole.name)))
         if not roles:
             errors.setdefault("roles", []).append("Choose at least one role.")
@@ -496,7 +498,13 @@ class TenantAdminView(TenantScoped, SignoffView):
             flash(_("Give a start and an end date."), "danger")
             return redirect(url_for("TenantAdminView.audit"))
         if date_problem(start) or date_problem(end):
-            flash(f"Dates {date_problem(start) or date_problem(end)}.", "danger")
+            flash(
+                _(
+                    "Dates %(problem)s.",
+                    problem=translated(date_problem(start) or date_problem(end) or ""),
+                ),
+                "danger",
+            )
             return redirect(url_for("TenantAdminView.audit"))
         if fmt not in ("csv", "pdf") or end < start:
             flash(_("Choose CSV or PDF and an end date after the start."), "danger")

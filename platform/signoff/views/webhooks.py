@@ -175,7 +175,7 @@ class WebhookAdminView(TenantScoped, SignoffView):
             db.session.rollback()
             flash(exc.message, "danger")
         else:
-            _flash_result("Test event", result)
+            _flash_result(_("Test event"), result)
         return redirect(url_for("WebhookAdminView.detail", endpoint_id=endpoint_id))
 
     @expose("/deliveries/<delivery_id>/redeliver", methods=["POST"])
@@ -191,21 +191,33 @@ class WebhookAdminView(TenantScoped, SignoffView):
             db.session.rollback()
             flash(exc.message, "danger")
             return redirect(url_for("WebhookAdminView.list"))
-        _flash_result("Redelivery", result)
+        _flash_result(_("Redelivery"), result)
         return redirect(url_for("WebhookAdminView.detail", endpoint_id=result["endpoint_id"]))
 
 
 def _flash_result(what: str, result: dict[str, Any]) -> None:
     code = result.get("response_code")
     if result["status"] == "sent":
-        flash(f"{what} delivered: HTTP {code} in {result.get('latency_ms')} ms.", "success")
+        flash(
+            _(
+                "%(what)s delivered: HTTP %(code)s in %(ms)s ms.",
+                what=what,
+                code=code,
+                ms=result.get("latency_ms"),
+            ),
+            "success",
+        )
     elif result["status"] == "pending":
         flash(
-            f"{what} failed ({result.get('last_error')}); it will be retried.",
+            _(
+                "%(what)s failed (%(error)s); it will be retried.",
+                what=what,
+                error=result.get("last_error"),
+            ),
             "warning",
         )
     else:
-        flash(f"{what} failed: {result.get('last_error')}", "danger")
+        flash(_("%(what)s failed: %(error)s", what=what, error=result.get("last_error")), "danger")
 
 
 def register(appbuilder: AppBuilder) -> None:

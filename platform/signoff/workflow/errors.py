@@ -11,6 +11,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from signoff.errors import N_
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -66,15 +68,21 @@ def check_keys(
     """Report every key of ``raw`` not in ``allowed`` (typo protection), with a suggestion."""
     for key in raw:
         if not isinstance(key, str):
-            errors.append(FieldError(path, f"keys must be strings, got {key!r}"))
+            errors.append(FieldError(path, N_("keys must be strings, got %(key)s", key=repr(key))))
             continue
         if key in allowed:
             continue
         close = difflib.get_close_matches(key, list(allowed), n=1)
-        hint = (
-            f"; did you mean {close[0]!r}?" if close else f"; expected one of {_listing(allowed)}"
+        message = (
+            N_("unknown key %(key)s; did you mean %(close)s?", key=repr(key), close=repr(close[0]))
+            if close
+            else N_(
+                "unknown key %(key)s; expected one of %(known)s",
+                key=repr(key),
+                known=_listing(allowed),
+            )
         )
-        errors.append(FieldError(join_path(path, key), f"unknown key {key!r}{hint}"))
+        errors.append(FieldError(join_path(path, key), message))
 
 
 def _listing(names: Collection[str]) -> str:

@@ -22,6 +22,7 @@ from signoff.workflow.actions import SYSTEM, ActionError, do_escalate, do_expire
 from signoff.workflow.definitions import parse_definition
 from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES, step_label
 from signoff.workflow.models import (
+    NOTE_TITLES,
     ApprovalRequest,
     ApprovalStep,
     NotificationOutbox,
@@ -73,7 +74,7 @@ def _reminders(session: Session, now: datetime) -> int:
                     step_index=step.step_index,
                     kind="reminder",
                     level="warning",
-                    title=f"Reminder: {step_label(step.name)}",
+                    title=NOTE_TITLES["reminder"] % {"step": step_label(step.name)},
                     recipient_id=uid,
                 )
             )

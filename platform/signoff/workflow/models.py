@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signoff.db.base import Base, TenantOwned, created_at, tenant_fk, tenant_pk, tenant_row_id
+from signoff.errors import N_
 
 
 class Workflow(TenantOwned, Base):
@@ -284,6 +285,23 @@ class Delegation(TenantOwned, Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
+
+
+#: The title of a notification row of each kind, a msgid whose values are in the stored
+#: (English) title: the e-mail subject, the Slack text and the notification centre
+#: translate it into the reader's language (signoff.notifications.format.note_title).
+NOTE_TITLES: dict[str, str] = {
+    "approval_needed": N_("Approval needed: %(title)s"),
+    "request_approved": N_("Request approved: %(title)s"),
+    "request_rejected": N_("Request rejected: %(title)s"),
+    "changes_requested": N_("Changes requested: %(title)s"),
+    "request_expired": N_("Request expired: %(title)s"),
+    "request_withdrawn": N_("Withdrawn: %(title)s"),
+    "mention": N_("Mentioned: %(title)s"),
+    "comment": N_("Comment: %(title)s"),
+    "reminder": N_("Reminder: %(step)s"),
+    "digest": N_("Your daily reminders (%(count)s)"),
+}
 
 
 class NotificationOutbox(TenantOwned, Base):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from signoff.errors import N_
 from signoff.roles import ADMIN_ROLE, MEMBER_ROLE
 from signoff.tenancy.models import TenantRole
 from signoff.workflow.approvers import Directory
@@ -29,7 +30,6 @@ from signoff.workflow.errors import join_path
 from signoff.workflow.rules import Rule
 
 REQUESTER_ROLE = "Requester"
-REFUSED = "every request that reaches this step will be refused until you fix it"
 
 
 @dataclass(frozen=True)
@@ -58,32 +58,54 @@ def _approver(
     directory: Directory,
     out: list[Finding],
     *,
-    what: str = "this step",
+    rule_step: bool = False,
 ) -> None:
     if spec_kind == "role" and value:
         if value not in roles:
             close = difflib.get_close_matches(value, sorted(roles), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            out.append(
-                Finding(
-                    path,
-                    f"no role {value!r} in this organisation (its roles: {_roles_text(roles)})"
-                    + hint,
-                    "error",
+            found = (
+                N_(
+                    "no role %(role)s in this organisation (its roles: %(roles)s); "
+                    "did you mean %(close)s?",
+                    role=repr(value),
+                    roles=_roles_text(roles),
+                    close=repr(close[0]),
+                )
+                if close
+                else N_(
+                    "no role %(role)s in this organisation (its roles: %(roles)s)",
+                    role=repr(value),
+                    roles=_roles_text(roles),
                 )
             )
+            out.append(Finding(path, found, "error"))
         elif not directory.users_by_role.get(value):
             out.append(
                 Finding(
                     path,
-                    f"role {value!r} has no members yet: invite one, or {what} has no "
-                    f"approver from this role and {REFUSED}",
+                    N_(
+                        "role %(role)s has no members yet: invite one, or the step this rule "
+                        "adds has no approver from this role and every request that reaches "
+                        "this step will be refused until you fix it",
+                        role=repr(value),
+                    )
+                    if rule_step
+                    else N_(
+                        "role %(role)s has no members yet: invite one, or this step has no "
+                        "approver from this role and every request that reaches this step "
+                        "will be refused until you fix it",
+                        role=repr(value),
+                    ),
                     "warning",
                 )
             )
     elif spec_kind == "user" and value and value not in directory.user_by_name:
         out.append(
-            Finding(path, f"{value!r} is not an active member of this organisation", "error")
+            Finding(
+                path,
+                N_("%(user)s is not an active member of this organisation", user=repr(value)),
+                "error",
+            )
         )
 
 
@@ -133,8 +155,13 @@ def check_definition(
             out.append(
                 Finding(
                     join_path(path, "quorum"),
-                    f"quorum {step.quorum} but only {people} member(s) can approve this step "
-                    f"today: {REFUSED}",
+                    N_(
+                        "quorum %(quorum)s but only %(people)s member(s) can approve this step "
+                        "today: every request that reaches this step will be refused until "
+                        "you fix it",
+                        quorum=step.quorum,
+                        people=people,
+                    ),
                     "warning",
                 )
             )
@@ -142,8 +169,13 @@ def check_definition(
             out.append(
                 Finding(
                     join_path(path, "threshold"),
-                    f"threshold {step.threshold} but the approvers' weights add up to {weight} "
-                    f"today: {REFUSED}",
+                    N_(
+                        "threshold %(threshold)s but the approvers' weights add up to "
+                        "%(weight)s today: every request that reaches this step will be "
+                        "refused until you fix it",
+                        threshold=step.threshold,
+                        weight=weight,
+                    ),
                     "warning",
                 )
             )
@@ -159,7 +191,7 @@ def check_definition(
                 roles,
                 directory,
                 out,
-                what="the step this rule adds",
+                rule_step=True,
             )
     return out
 
@@ -186,7 +218,7 @@ def check_rule(session: Session, rule: Rule, path: str = "rules[0]") -> list[Fin
             roles,
             directory,
             out,
-            what="the step this rule adds",
+            rule_step=True,
         )
     return [f for f in out if f.severity == "error"]
 

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signoff.db.binding import current_tenant_id
+from signoff.errors import N_
 from signoff.extensions import cache
 from signoff.tenancy.models import Tenant
 from signoff.workflow.definitions import (
@@ -234,7 +235,14 @@ def _check_rule_references(session: Session, defn: WorkflowDefinition) -> None:
             rule.name for rule in parse_rules(current_app.config.get("FAB_APPROVAL_RULES") or [])
         }
     errors = [
-        FieldError(path, f"no rule named {name!r} (known rules: {sorted(known) or 'none'})")
+        FieldError(
+            path,
+            N_(
+                "no rule named %(name)s (known rules: %(value)s)",
+                name=repr(name),
+                value=str(sorted(known) or "none"),
+            ),
+        )
         for path, name in wanted
         if name not in known
     ]
@@ -312,5 +320,5 @@ def pin_version(session: Session, effective: Effective, created_by: int) -> Work
 def validate_rules(raw_rules: Any) -> list[Rule]:
     """Parse rules for saving; a bad rule is rejected with paths like rules[0].operator."""
     if not isinstance(raw_rules, list):
-        raise DefinitionError([FieldError("rules", "must be a list")])
+        raise DefinitionError([FieldError("rules", N_("must be a list"))])
     return list(parse_rules(raw_rules))

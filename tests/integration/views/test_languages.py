@@ -319,3 +319,218 @@ def test_the_operator_console_is_in_german(app: Any, portal_tenant: Any) -> None
         html = text_of(page)
         assert '<html lang="de">' in html and _english_left(html) == [], path
     assert "Mandanten" in text_of(operator.get("/operator/", headers=DE))
+
+
+# --- messages made with values in the lower floors (issue 15 item 7, the remaining gaps) ---
+
+
+def test_refusals_with_values_are_translated_and_keep_their_codes(
+    app: Any, portal_tenant: Any
+) -> None:
+    from tests.integration.api.conftest import Api
+
+    api = Api(fresh_client(app), portal_tenant)
+    body = {"workflow": "no_such_flow", "title": "X", "input_data": {}}
+    english, german = (
+        api.post("/api/v1/requests/", "alice", json=body, headers={"Accept-Language": lang})
+        for lang in ("en", "de")
+    )
+    assert english.status_code == german.status_code == 404
+    assert english.get_json()["code"] == german.get_json()["code"] == "unknown_workflow"
+    assert english.get_json()["message"] == "No workflow 'no_such_flow'"
+    assert german.get_json()["message"] == "Kein Workflow „no_such_flow“"
+    # An engine refusal naming the request's status, the status word in German too.
+    rid = submit(app, portal_tenant, "expense_approval", {"amount": "500", "description": "Taxi"})
+    assert api.post(f"/api/v1/requests/{rid}/withdraw", "alice").status_code == 200
+    again = api.post(f"/api/v1/requests/{rid}/withdraw", "alice", headers={"Accept-Language": "de"})
+    assert again.status_code == 409 and again.get_json()["code"] == "not_pending"
+    message = again.get_json()["message"]
+    assert "zurückgezogen" in message and "withdrawn" not in message, message
+
+
+def test_marshmallow_messages_are_translated(app: Any, portal_tenant: Any) -> None:
+    from tests.integration.api.conftest import Api
+
+    api = Api(fresh_client(app), portal_tenant)
+    body = {"title": 5, "input_data": {}}  # no workflow, a title that is no text
+    answers = {
+        lang: api.post("/api/v1/requests/", "alice", json=body, headers={"Accept-Language": lang})
+        for lang in ("en", "de")
+    }
+    english, german = answers["en"].get_json(), answers["de"].get_json()
+    assert answers["de"].status_code == 400 and english["code"] == german["code"]
+    assert english["errors"]["workflow"] == ["Missing data for required field."]
+    assert german["errors"]["workflow"] == ["Pflichtfeld fehlt."]
+    assert german["errors"]["title"] == ["Keine gültige Zeichenkette."]
+    assert german["message"].endswith(("Pflichtfeld fehlt.", "Keine gültige Zeichenkette."))
+    # A message marshmallow formats with its values (a validator's limit).
+    long = api.post(
+        "/api/v1/requests/",
+        "alice",
+        json={"workflow": "w" * 65},
+        headers={"Accept-Language": "de"},
+    ).get_json()
+    assert long["errors"]["workflow"] == ["Die Länge muss zwischen 1 und 64 liegen."], long
+
+
+def test_the_email_subject_is_in_the_recipients_language(
+    app: Any, database: Any, portal_tenant: Any
+) -> None:
+    from flask_appbuilder.security.sqla.models import User
+    from sqlalchemy import select
+
+    from signoff.notifications.email import compose
+    from signoff.tenancy.models import Tenant
+    from signoff.workflow.models import NotificationOutbox
+
+    rid = submit(
+        app,
+        portal_tenant,
+        "expense_approval",
+        {"amount": "300", "description": "Bahn"},
+        title="Bahnfahrt",
+    )
+    with database.connect("admin") as conn:
+        conn.execute(
+            "UPDATE ab_user SET language = 'de' WHERE username = %s",
+            (portal_tenant.username("manager"),),
+        )
+
+    def mail_to(who: str) -> Any:
+        # The row the workflow wrote (its stored title is English), composed for its reader.
+        with in_tenant(app, portal_tenant) as session:
+            user = session.scalar(select(User).where(User.username == portal_tenant.username(who)))
+            note = session.scalar(
+                select(NotificationOutbox).where(
+                    NotificationOutbox.request_id == rid,
+                    NotificationOutbox.kind == "approval_needed",
+                    NotificationOutbox.recipient_id == user.id,
+                )
+            )
+            assert note is not None and note.title == "Approval needed: Bahnfahrt"
+            tenant = session.get(Tenant, portal_tenant.id)
+            return tenant.name, compose(session, tenant, note, user)
+
+    name, german = mail_to("manager")
+    assert german.subject == f"[{name}] Genehmigung nötig: Bahnfahrt"
+    assert "<title>Genehmigung nötig: Bahnfahrt</title>" in german.html
+    _, english = mail_to("manager2")
+    assert english.subject == f"[{name}] Approval needed: Bahnfahrt"
+
+
+def test_slack_messages_are_in_the_recipients_language(
+    app: Any, database: Any, tenant_factory: Any, monkeypatch: Any
+) -> None:
+    from tests.integration.notifications.slack_helpers import (
+        FakeSlack,
+        buttons,
+        click_body,
+        configure,
+        connect,
+        dispatch,
+        expense_tenant,
+        link,
+        new_secret,
+        post_click,
+        signed_headers,
+    )
+    from tests.integration.notifications.slack_helpers import submit as slack_submit
+
+    fake = FakeSlack().start()
+    try:
+        configure(app, monkeypatch, fake)
+        tenant = expense_tenant(tenant_factory, app)
+        secret = new_secret()
+        connect(app, tenant, secret)
+        link(app, tenant, "manager", "UDEUTSCH01")
+        link(app, tenant, "manager2", "UENGLISH01")
+        with database.connect("admin") as conn:
+            conn.execute(
+                "UPDATE ab_user SET language = 'de' WHERE username = %s",
+                (tenant.username("manager"),),
+            )
+        slack_submit(app, tenant, title="Team offsite")
+        assert dispatch(app, tenant).errors == []
+
+        def approval(slack_user: str) -> dict[str, Any]:
+            found = [m for m in fake.messages_to(slack_user) if buttons(m).get("signoff_approve")]
+            assert found, fake.calls
+            return found[-1]
+
+        german = approval("UDEUTSCH01")
+        assert german["text"].startswith("Genehmigung nötig: Team offsite")
+        section = german["blocks"][0]["text"]["text"]
+        assert "*Genehmigung nötig: Team offsite*" in section and "Beantragt von" in section
+        labels = {k: b["text"]["text"] for k, b in buttons(german).items()}
+        assert labels == {
+            "signoff_approve": "Genehmigen",
+            "signoff_reject": "Ablehnen",
+            "signoff_open": "In Signoff öffnen",
+        }
+        english = approval("UENGLISH01")
+        assert english["text"].startswith("Approval needed: Team offsite")
+        assert buttons(english)["signoff_open"]["text"]["text"] == "Open in Signoff"
+        # The answer to a click speaks the clicking member's language.
+        body = click_body("UDEUTSCH01", buttons(german)["signoff_approve"])
+        answer = post_click(fresh_client(app), tenant.slug, body, signed_headers(secret, body))
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        text = answer.get_json()["text"]
+        assert "Sie haben „Team offsite“" in text and "in Slack genehmigt" in text, text
+    finally:
+        fake.stop()
+
+
+def test_pages_wrapped_late_are_in_german(portal_tenant: Any, login: Any) -> None:
+    """The e-mail change page and the attachment delete confirmation, which were English."""
+    import io
+
+    from tests.integration.api.test_attachments_api import PNG
+
+    base = f"/t/{portal_tenant.slug}"
+    alice = login(portal_tenant.username("alice"))
+    page = alice.get(f"{base}/account/email", headers=DE)
+    assert page.status_code == 200
+    html = text_of(page)
+    assert "E-Mail-Adresse ändern" in html and _english_left(html) == []
+    sent = alice.post(
+        f"{base}/new/expense_approval",
+        data={
+            "title": "Quittung",
+            "amount": "420",  # above the auto-approval limit: the request stays open
+            "description": "Taxi",
+            "files": [(io.BytesIO(PNG), "taxi.png")],
+        },
+        content_type="multipart/form-data",
+        headers=DE,
+    )
+    assert sent.status_code == 302, text_of(sent)
+    shown = text_of(alice.get(sent.headers["Location"], headers=DE))
+    found = re.search(rf"{base}/attachments/([0-9a-f-]+)/delete", shown)
+    assert found, shown
+    ask = alice.get(found.group(0), headers=DE)
+    assert ask.status_code == 200
+    confirm = text_of(ask)
+    assert "„taxi.png“ löschen?" in confirm and "Ja, löschen" in confirm
+    assert _english_left(confirm) == []
+
+
+def test_workflow_definition_errors_are_translated(app: Any, portal_tenant: Any) -> None:
+    from tests.integration.api.conftest import Api
+
+    api = Api(fresh_client(app), portal_tenant)
+    definition = {
+        "name": "Probe",
+        "steps": [{"name": "Prüfung", "required_role": "Manager", "pattern": "mojority"}],
+    }
+    answers = {
+        lang: api.post(
+            "/api/v1/workflows/validate",
+            json={"key": "probe", "definition": definition},
+            headers={"Accept-Language": lang},
+        ).get_json()
+        for lang in ("en", "de")
+    }
+    english = answers["en"]["errors"]["steps[0].pattern"]
+    german = answers["de"]["errors"]["steps[0].pattern"]
+    assert english[0].startswith("unknown pattern 'mojority'; expected one of sequential")
+    assert german[0].startswith("unbekanntes Muster 'mojority'; erwartet wird eines von sequential")

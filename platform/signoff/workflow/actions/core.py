@@ -47,6 +47,7 @@ from signoff.workflow.engine import (
 )
 from signoff.workflow.engine.patterns import turn
 from signoff.workflow.models import (
+    NOTE_TITLES,
     ApprovalRequest,
     Delegation,
     IdempotencyKey,
@@ -630,7 +631,7 @@ def _outbox_rows(
                 {
                     "step_index": None,
                     "kind": ev.kind,
-                    "title": f"{ev.kind.replace('_', ' ').capitalize()}: {title}",
+                    "title": NOTE_TITLES[ev.kind] % {"title": title},
                     "recipient_id": req.requester_id,
                     "payload": {"by": actor.user_id},
                 }
@@ -642,7 +643,7 @@ def _outbox_rows(
                 {
                     "step_index": None,
                     "kind": "request_withdrawn",
-                    "title": f"Withdrawn: {title}",
+                    "title": NOTE_TITLES["request_withdrawn"] % {"title": title},
                     "recipient_id": uid,
                     "payload": {"by": actor.user_id},
                 }
@@ -673,7 +674,7 @@ def _outbox_rows(
                     {
                         "step_index": step_index,
                         "kind": "approval_needed",
-                        "title": f"Approval needed: {title}",
+                        "title": NOTE_TITLES["approval_needed"] % {"title": title},
                         "recipient_id": recipient,
                         "payload": payload,
                     }
@@ -836,7 +837,7 @@ def _text(value: str | None, *, field: str, limit: int) -> str | None:
         return clean_text(value, field=field, limit=limit)
     except InvalidText as exc:
         code = "too_long" if isinstance(exc, TextTooLong) else "invalid"
-        raise Invalid(code, str(exc), field=exc.field) from exc
+        raise Invalid(code, exc.message, field=exc.field) from exc
 
 
 def _comment(value: str | None) -> str | None:
@@ -844,7 +845,7 @@ def _comment(value: str | None) -> str | None:
         return clean_comment(value)
     except InvalidText as exc:
         code = "too_long" if isinstance(exc, TextTooLong) else "invalid"
-        raise Invalid(code, str(exc), field="comment") from exc
+        raise Invalid(code, exc.message, field="comment") from exc
 
 
 def _require_member(directory: Directory, actor: Actor) -> None:

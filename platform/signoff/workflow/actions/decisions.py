@@ -129,7 +129,9 @@ def _require_seen(tx: _Tx, req: LockedRequest, actor: Actor, step_index: int | N
     if not visible_to(tx.session, req, actor.user_id, is_admin=is_tenant_admin(tx.session)):
         raise NotFound("not_found", "Not found")
     if step_index is None and req.status != "pending":
-        raise Conflict("not_pending", f"The request is {req.status}", field=None)
+        raise Conflict(
+            "not_pending", N_("The request is %(status)s", status=req.status), field=None
+        )
 
 
 def _decide(
@@ -219,8 +221,9 @@ def _decide(
         ):
             raise Invalid(
                 "reason_required",
-                "Say why: a reason is required to "
-                + ("reject" if verdict == "reject" else "request changes"),
+                N_("Say why: a reason is required to reject")
+                if verdict == "reject"
+                else N_("Say why: a reason is required to request changes"),
                 field="comment",
             )
         mfa_verified = _mfa_fresh(actor, step, now)

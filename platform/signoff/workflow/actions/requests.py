@@ -55,6 +55,7 @@ from signoff.workflow.engine import (
     state_to_dict,
 )
 from signoff.workflow.models import (
+    NOTE_TITLES,
     ApprovalRequest,
     ApprovalStep,
     NotificationOutbox,
@@ -95,7 +96,9 @@ def do_submit(
             return replay
         effective = registry.get_effective(tx.session, tx.tenant_id, workflow_key)
         if effective is None:
-            raise NotFound("unknown_workflow", f"No workflow {workflow_key!r}", field="workflow")
+            raise NotFound(
+                "unknown_workflow", N_("No workflow '%(key)s'", key=workflow_key), field="workflow"
+            )
         defn = effective.definition
         try:
             data = validate_input(defn, input_data)
@@ -271,14 +274,20 @@ def do_expire(
         req = _lock_and_load(tx, request_id)
         defn = _definition(tx, req)
         if defn.expire_after_hours is None:
-            raise Refused("no_expiry", f"Workflow {req.workflow_key!r} sets no expire_after_hours")
+            raise Refused(
+                "no_expiry",
+                N_("Workflow '%(key)s' sets no expire_after_hours", key=req.workflow_key),
+            )
         submitted_at: datetime = tx.session.execute(
             select(ApprovalRequest.submitted_at).where(ApprovalRequest.id == req.id)
         ).scalar_one()
         now = now or _now()
         deadline = submitted_at + timedelta(hours=defn.expire_after_hours)
         if now < deadline:
-            raise Refused("not_expired", f"The request is open until {deadline.isoformat()}")
+            raise Refused(
+                "not_expired",
+                N_("The request is open until %(deadline)s", deadline=deadline.isoformat()),
+            )
         try:
             transition = engine.expire(state_from_dict(req.state), now)
         except Refusal as exc:
@@ -340,7 +349,7 @@ def do_escalate(
         state = state_from_dict(req.state)
         if step_index is None:
             if not state.active_steps:
-                raise Refused("not_pending", f"the request is {state.status}")
+                raise Refused("not_pending", N_("the request is %(status)s", status=state.status))
             step_index = state.active_steps[0]
         defn = _definition(tx, req)
         directory = Directory.load(tx.session)
@@ -349,16 +358,26 @@ def do_escalate(
         now = now or _now()
         step = next((s for s in state.steps if s.index == step_index), None)
         if step is None or step.status != "active":
-            raise Refused("not_active", f"Step {step_index} is not waiting for a decision")
+            raise Refused(
+                "not_active", N_("Step %(step)s is not waiting for a decision", step=step_index)
+            )
         # Escalation answers a missed SLA. Before that, escalating would only let an
         # admin add approvers (themselves included) to a step they are not eligible for.
         if step.due_at is None:
-            raise Refused("no_sla", f"Step {step_index} ({step.name}) has no SLA to miss")
+            raise Refused(
+                "no_sla",
+                N_("Step %(step)s (%(name)s) has no SLA to miss", step=step_index, name=step.name),
+            )
         if now < step.due_at:
             raise Refused(
                 "not_overdue",
-                f"Step {step_index} ({step.name}) is due at {step.due_at.isoformat()}; "
-                "it can be escalated only after that",
+                N_(
+                    "Step %(step)s (%(name)s) is due at %(due)s; it can be escalated only "
+                    "after that",
+                    step=step_index,
+                    name=step.name,
+                    due=step.due_at.isoformat(),
+                ),
             )
         targets = _escalation_targets(tx, directory, defn, req, step_index)
         if not targets:
@@ -459,7 +478,7 @@ def _comment_notes(
             NotificationOutbox(
                 request_id=req.id,
                 kind=kind,
-                title=f"{'Mentioned' if kind == 'mention' else 'Comment'}: {title}",
+                title=NOTE_TITLES[kind] % {"title": title},
                 recipient_id=uid,
                 payload={"author_id": actor.user_id, "comment": excerpt},
             )

@@ -34,7 +34,7 @@ def _clean_text(value: Any, fdef: FieldDef, path: str, errors: list[FieldError])
         return None
     limit = fdef.max_length or DEFAULT_MAX_LENGTH[fdef.type]
     if len(value) > limit:
-        errors.append(FieldError(path, f"is longer than {limit} characters"))
+        errors.append(FieldError(path, N_("is longer than %(limit)s characters", limit=limit)))
         return None
     return value
 
@@ -47,10 +47,10 @@ def _reasonable(number: Decimal) -> bool:
 
 def _check_range(number: Decimal, fdef: FieldDef, path: str, errors: list[FieldError]) -> bool:
     if isinstance(fdef.min, Decimal) and number < fdef.min:
-        errors.append(FieldError(path, f"must be at least {fdef.min}"))
+        errors.append(FieldError(path, N_("must be at least %(min)s", min=fdef.min)))
         return False
     if isinstance(fdef.max, Decimal) and number > fdef.max:
-        errors.append(FieldError(path, f"must be at most {fdef.max}"))
+        errors.append(FieldError(path, N_("must be at most %(max)s", max=fdef.max)))
         return False
     return True
 
@@ -86,15 +86,21 @@ def _clean_value(value: Any, fdef: FieldDef, path: str, errors: list[FieldError]
             errors.append(FieldError(path, N_("must be a date like 2024-12-31")))
             return _INVALID
         if isinstance(fdef.min, date) and day < fdef.min:
-            errors.append(FieldError(path, f"must be on or after {fdef.min.isoformat()}"))
+            errors.append(
+                FieldError(path, N_("must be on or after %(min)s", min=fdef.min.isoformat()))
+            )
             return _INVALID
         if isinstance(fdef.max, date) and day > fdef.max:
-            errors.append(FieldError(path, f"must be on or before {fdef.max.isoformat()}"))
+            errors.append(
+                FieldError(path, N_("must be on or before %(max)s", max=fdef.max.isoformat()))
+            )
             return _INVALID
         return day.isoformat()
     # choice
     if not isinstance(value, str) or value not in fdef.choices:
-        errors.append(FieldError(path, f"must be one of {', '.join(fdef.choices)}"))
+        errors.append(
+            FieldError(path, N_("must be one of %(choices)s", choices=", ".join(fdef.choices)))
+        )
         return _INVALID
     return value
 
@@ -103,12 +109,17 @@ def _freeform(data: Mapping[Any, Any]) -> dict[str, Any]:
     """Schema-less input: at most 64 string keys with scalar JSON values."""
     errors: list[FieldError] = []
     if len(data) > MAX_FREEFORM_KEYS:
-        raise InputError([FieldError("input_data", f"has more than {MAX_FREEFORM_KEYS} keys")])
+        raise InputError(
+            [FieldError("input_data", N_("has more than %(count)s keys", count=MAX_FREEFORM_KEYS))]
+        )
     out: dict[str, Any] = {}
     for key, value in data.items():
         if not isinstance(key, str) or not key or len(key) > 64:
             errors.append(
-                FieldError("input_data", f"bad key {key!r}: keys are strings of 1-64 characters")
+                FieldError(
+                    "input_data",
+                    N_("bad key '%(key)s': keys are strings of 1-64 characters", key=key),
+                )
             )
             continue
         path = f"input_data.{key}"

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from signoff.errors import N_
 from signoff.workflow.definitions.model import (
     AMOUNT_FIELD,
     APPROVER_KINDS,
@@ -56,13 +57,13 @@ class _Parser:
     def text(self, raw: Any, path: str, *, required: bool = False, limit: int = 200) -> str | None:
         if raw is None:
             if required:
-                self.err(path, "is required")
+                self.err(path, N_("is required"))
             return None
         if not isinstance(raw, str) or (required and not raw.strip()):
-            self.err(path, "must be a non-empty string" if required else "must be a string")
+            self.err(path, N_("must be a non-empty string") if required else N_("must be a string"))
             return None
         if len(raw) > limit:
-            self.err(path, f"is longer than {limit} characters")
+            self.err(path, N_("is longer than %(limit)s characters", limit=limit))
             return None
         return raw
 
@@ -70,7 +71,7 @@ class _Parser:
         if raw is None:
             return default
         if not isinstance(raw, bool):
-            self.err(path, "must be true or false")
+            self.err(path, N_("must be true or false"))
             return default
         return raw
 
@@ -78,13 +79,13 @@ class _Parser:
         if raw is None:
             return None
         if isinstance(raw, bool) or not isinstance(raw, int):
-            self.err(path, f"must be a whole number >= {low}")
+            self.err(path, N_("must be a whole number >= %(low)s", low=low))
             return None
         if raw < low:
-            self.err(path, f"must be >= {low}, got {raw}")
+            self.err(path, N_("must be >= %(low)s, got %(raw)s", low=low, raw=raw))
             return None
         if raw > high:
-            self.err(path, f"must be <= {high}, got {raw}")
+            self.err(path, N_("must be <= %(high)s, got %(raw)s", high=high, raw=raw))
             return None
         return raw
 
@@ -93,10 +94,10 @@ class _Parser:
             return None
         value = to_decimal(raw)
         if value is None:
-            self.err(path, "must be a number")
+            self.err(path, N_("must be a number"))
             return None
         if value < 0:
-            self.err(path, f"must not be negative, got {raw}")
+            self.err(path, N_("must not be negative, got %(raw)s", raw=raw))
             return None
         return value
 
@@ -104,7 +105,7 @@ class _Parser:
         if raw is None:
             return ()
         if not isinstance(raw, list | tuple):
-            self.err(path, "must be a list of strings")
+            self.err(path, N_("must be a list of strings"))
             return ()
         out: list[str] = []
         for i, item in enumerate(raw):
@@ -112,7 +113,7 @@ class _Parser:
             if name is None:
                 continue
             if name in out:
-                self.err(join_path(path, i), f"duplicate {name!r}")
+                self.err(join_path(path, i), N_("duplicate %(name)s", name=repr(name)))
                 continue
             out.append(name)
         return tuple(out)
@@ -121,19 +122,36 @@ class _Parser:
         if raw is None:
             return None
         if not isinstance(raw, str) or raw not in allowed:
-            self.err(path, f"unknown {what} {raw!r}; expected one of {', '.join(allowed)}")
+            self.err(
+                path,
+                N_(
+                    "unknown %(what)s %(raw)s; expected one of %(value)s",
+                    what=what,
+                    raw=repr(raw),
+                    value=", ".join(allowed),
+                ),
+            )
             return None
         return raw
 
 
 def _approver(p: _Parser, raw: Any, path: str, *, allow_weight: bool) -> ApproverSpec | None:
     if not isinstance(raw, Mapping):
-        p.err(path, "must be a mapping like {type: role, role: Manager}")
+        p.err(path, N_("must be a mapping like {type: role, role: Manager}"))
         return None
     kind = raw.get("type")
     if kind not in APPROVER_KINDS:
-        msg = "is required" if kind is None else f"unknown approver type {kind!r}"
-        p.err(join_path(path, "type"), f"{msg}; expected one of {', '.join(APPROVER_KINDS)}")
+        known = ", ".join(APPROVER_KINDS)
+        p.err(
+            join_path(path, "type"),
+            N_("is required; expected one of %(known)s", known=known)
+            if kind is None
+            else N_(
+                "unknown approver type %(kind)s; expected one of %(known)s",
+                kind=repr(kind),
+                known=known,
+            ),
+        )
         return None
     before = len(p.errors)
     value_key = None if kind == "manager" else str(kind)
@@ -143,7 +161,7 @@ def _approver(p: _Parser, raw: Any, path: str, *, allow_weight: bool) -> Approve
         value = p.text(raw.get(value_key), join_path(path, value_key), required=True)
     weight = p.count(raw.get("weight"), join_path(path, "weight"))
     if weight is not None and weight != 1 and not allow_weight:
-        p.err(join_path(path, "weight"), "weight only applies to the weighted pattern")
+        p.err(join_path(path, "weight"), N_("weight only applies to the weighted pattern"))
     if len(p.errors) > before:
         return None
     return ApproverSpec(str(kind), value, weight or 1)
@@ -154,15 +172,19 @@ def _quorum(p: _Parser, raw: Any, path: str) -> int | str | None:
         match = PERCENT_RE.fullmatch(raw)
         if match is None or not 0 < Decimal(match.group(1)) <= 100:
             p.err(
-                path, f"bad percentage {raw!r}; expected more than 0% and at most 100%, like '60%'"
+                path,
+                N_(
+                    "bad percentage %(raw)s; expected more than 0%% and at most 100%%, like '60%%'",
+                    raw=repr(raw),
+                ),
             )
             return None
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int):
-        p.err(path, "must be a count >= 1 or a percentage like '60%'")
+        p.err(path, N_("must be a count >= 1 or a percentage like '60%'"))
         return None
     if raw < 1:
-        p.err(path, f"quorum {raw} must be >= 1")
+        p.err(path, N_("quorum %(raw)s must be >= 1", raw=raw))
         return None
     return raw
 
@@ -178,19 +200,19 @@ def _step_approvers(
     raw_apprs = raw.get("approvers")
     at = join_path(path, "approvers")
     if raw_apprs is not None and raw_role is not None:
-        p.err(at, "give either required_role or approvers, not both")
+        p.err(at, N_("give either required_role or approvers, not both"))
         return required_role, [], 1
     if raw_apprs is None:
         if raw_role is None:
-            p.err(path, "needs approvers: set required_role or approvers")
+            p.err(path, N_("needs approvers: set required_role or approvers"))
             return None, [], 0
         specs = [] if required_role is None else [ApproverSpec("role", required_role)]
         return required_role, specs, 1
     if not isinstance(raw_apprs, list | tuple) or not raw_apprs:
-        p.err(at, "must be a non-empty list of approvers")
+        p.err(at, N_("must be a non-empty list of approvers"))
         return None, [], 0
     if len(raw_apprs) > MAX_APPROVERS:
-        p.err(at, f"has more than {MAX_APPROVERS} approvers")
+        p.err(at, N_("has more than %(MAX_APPROVERS)s approvers", MAX_APPROVERS=MAX_APPROVERS))
         return None, [], len(raw_apprs)
     approvers: list[ApproverSpec] = []
     seen: dict[tuple[str, str | None], int] = {}
@@ -200,7 +222,7 @@ def _step_approvers(
             continue
         key = (spec.kind, spec.value)
         if key in seen:
-            p.err(join_path(at, i), f"duplicates approvers[{seen[key]}]")
+            p.err(join_path(at, i), N_("duplicates approvers[%(item)s]", item=seen[key]))
             continue
         seen[key] = i
         approvers.append(spec)
@@ -224,38 +246,52 @@ def _pattern_parameters(
     at_quorum, at_threshold = join_path(path, "quorum"), join_path(path, "threshold")
     if pattern == "quorum":
         if raw.get("quorum") is None:
-            p.err(at_quorum, "quorum pattern needs quorum (a count or a percentage like '60%')")
+            p.err(at_quorum, N_("quorum pattern needs quorum (a count or a percentage like '60%')"))
         elif isinstance(quorum, int) and users_only and quorum > len(approvers):
-            p.err(at_quorum, f"quorum {quorum} exceeds the {len(approvers)} approvers of this step")
+            p.err(
+                at_quorum,
+                N_(
+                    "quorum %(quorum)s exceeds the %(count)s approvers of this step",
+                    quorum=quorum,
+                    count=len(approvers),
+                ),
+            )
     elif raw.get("quorum") is not None:
-        p.err(at_quorum, "quorum only applies to the quorum pattern")
+        p.err(at_quorum, N_("quorum only applies to the quorum pattern"))
     if pattern == "weighted":
         if raw.get("threshold") is None:
-            p.err(at_threshold, "weighted pattern needs a threshold (total weight to approve)")
+            p.err(at_threshold, N_("weighted pattern needs a threshold (total weight to approve)"))
         elif threshold is not None and users_only:
             total = sum(a.weight for a in approvers)
             if threshold > total:
                 p.err(
                     at_threshold,
-                    f"threshold {threshold} exceeds the total weight {total} of the approvers",
+                    N_(
+                        "threshold %(threshold)s exceeds the total weight %(total)s of the "
+                        "approvers",
+                        threshold=threshold,
+                        total=total,
+                    ),
                 )
     elif raw.get("threshold") is not None:
-        p.err(at_threshold, "threshold only applies to the weighted pattern")
+        p.err(at_threshold, N_("threshold only applies to the weighted pattern"))
     at_approvers = join_path(path, "approvers")
     if pattern == "parallel" and n_entries == 1:
-        p.err(at_approvers, "parallel pattern needs at least 2 approvers (one sign-off each)")
+        p.err(at_approvers, N_("parallel pattern needs at least 2 approvers (one sign-off each)"))
     if pattern == "sequential" and len(approvers) > 1 and not users_only:
         p.err(
             at_approvers,
-            "a sequential step with several approvers is an ordered list of users; "
-            "put roles in separate steps",
+            N_(
+                "a sequential step with several approvers is an ordered list of users; put roles "
+                "in separate steps"
+            ),
         )
     return quorum, threshold
 
 
 def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
     if not isinstance(raw, Mapping):
-        p.err(path, "must be a mapping")
+        p.err(path, N_("must be a mapping"))
         return None
     before = len(p.errors)
     check_keys(raw, STEP_KEYS, path, p.errors)
@@ -268,19 +304,29 @@ def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
     step_type = p.choice(raw.get("step_type"), at("step_type"), "step_type", STEP_TYPES)
     pattern = raw.get("pattern", "sequential")
     if pattern not in PATTERNS:
-        p.err(at("pattern"), f"unknown pattern {pattern!r}; expected one of {', '.join(PATTERNS)}")
+        p.err(
+            at("pattern"),
+            N_(
+                "unknown pattern %(pattern)s; expected one of %(value)s",
+                pattern=repr(pattern),
+                value=", ".join(PATTERNS),
+            ),
+        )
     required_role, approvers, n_entries = _step_approvers(p, raw, path, pattern)
     quorum, threshold = _pattern_parameters(p, raw, path, pattern, approvers, n_entries)
 
     requires_mfa = p.flag(raw.get("requires_mfa"), at("requires_mfa"), False)
     mfa_timeout = p.count(raw.get("mfa_timeout"), at("mfa_timeout"), high=86_400)
     if mfa_timeout is not None and not requires_mfa:
-        p.err(at("mfa_timeout"), "mfa_timeout needs requires_mfa: true")
+        p.err(at("mfa_timeout"), N_("mfa_timeout needs requires_mfa: true"))
     threshold_amount = p.amount(raw.get("auto_approve_threshold"), at("auto_approve_threshold"))
     sla_hours = p.count(raw.get("sla_hours"), at("sla_hours"), high=MAX_HOURS)
     reminder_hours = p.count(raw.get("reminder_hours"), at("reminder_hours"), high=MAX_HOURS)
     if sla_hours is not None and reminder_hours is not None and reminder_hours >= sla_hours:
-        p.err(at("reminder_hours"), f"must be less than sla_hours ({sla_hours})")
+        p.err(
+            at("reminder_hours"),
+            N_("must be less than sla_hours (%(sla_hours)s)", sla_hours=sla_hours),
+        )
     escalate_to = None
     if raw.get("escalate_to") is not None:
         escalate_to = _approver(
@@ -288,7 +334,8 @@ def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
         )
         if sla_hours is None:
             p.err(
-                at("escalate_to"), "escalate_to needs sla_hours (escalation follows a missed SLA)"
+                at("escalate_to"),
+                N_("escalate_to needs sla_hours (escalation follows a missed SLA)"),
             )
     allow_delegation = p.flag(raw.get("allow_delegation"), at("allow_delegation"), True)
     skip_if = None
@@ -296,7 +343,7 @@ def _step(p: _Parser, raw: Any, path: str) -> StepDef | None:
         skip_if = parse_condition_into(raw["skip_if"], at("skip_if"), p.errors)
     group = raw.get("parallel_group")
     if group is not None and (not isinstance(group, str) or not NAME_RE.fullmatch(group)):
-        p.err(at("parallel_group"), "must be a name of letters, digits and underscores")
+        p.err(at("parallel_group"), N_("must be a name of letters, digits and underscores"))
 
     if len(p.errors) > before:
         return None
@@ -328,17 +375,22 @@ def _bound(p: _Parser, raw: Any, path: str, ftype: str) -> Decimal | date | None
     if ftype == "date":
         value = as_date(raw)
         if value is None:
-            p.err(path, "must be a date like 2024-12-31")
+            p.err(path, N_("must be a date like 2024-12-31"))
         return value
     if ftype not in ("integer", "decimal"):
-        p.err(path, f"min/max only apply to integer, decimal and date fields, not {ftype}")
+        p.err(
+            path,
+            N_(
+                "min/max only apply to integer, decimal and date fields, not %(ftype)s", ftype=ftype
+            ),
+        )
         return None
     number = to_decimal(raw)
     if number is None:
-        p.err(path, "must be a number")
+        p.err(path, N_("must be a number"))
         return None
     if ftype == "integer" and number != number.to_integral_value():
-        p.err(path, "must be a whole number for an integer field")
+        p.err(path, N_("must be a whole number for an integer field"))
         return None
     return number
 
@@ -353,33 +405,47 @@ def _greater(low: Decimal | date | None, high: Decimal | date | None) -> bool:
 
 def _field(p: _Parser, raw: Any, path: str) -> FieldDef | None:
     if not isinstance(raw, Mapping):
-        p.err(path, "must be a mapping")
+        p.err(path, N_("must be a mapping"))
         return None
     before = len(p.errors)
     check_keys(raw, FIELD_KEYS, path, p.errors)
     at = lambda key: join_path(path, key)  # noqa: E731
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        p.err(at("name"), "must be a name of letters, digits and underscores (at most 64)")
+        p.err(at("name"), N_("must be a name of letters, digits and underscores (at most 64)"))
     ftype = raw.get("type")
     if ftype not in FIELD_TYPES:
-        msg = "is required" if ftype is None else f"unknown type {ftype!r}"
-        p.err(at("type"), f"{msg}; expected one of {', '.join(FIELD_TYPES)}")
+        known = ", ".join(FIELD_TYPES)
+        p.err(
+            at("type"),
+            N_("is required; expected one of %(known)s", known=known)
+            if ftype is None
+            else N_(
+                "unknown type %(kind)s; expected one of %(known)s", kind=repr(ftype), known=known
+            ),
+        )
         ftype = None
     required = p.flag(raw.get("required"), at("required"), False)
     label = p.text(raw.get("label"), at("label"))
     low = _bound(p, raw.get("min"), at("min"), ftype) if ftype else None
     high = _bound(p, raw.get("max"), at("max"), ftype) if ftype else None
     if _greater(low, high):
-        p.err(at("min"), f"min {raw.get('min')} is greater than max {raw.get('max')}")
+        p.err(
+            at("min"),
+            N_(
+                "min %(value)s is greater than max %(value2)s",
+                value=raw.get("min"),
+                value2=raw.get("max"),
+            ),
+        )
     max_length = p.count(raw.get("max_length"), at("max_length"), high=MAX_MAX_LENGTH)
     if max_length is not None and ftype not in (None, "string", "text"):
-        p.err(at("max_length"), "max_length only applies to string and text fields")
+        p.err(at("max_length"), N_("max_length only applies to string and text fields"))
     choices = p.names(raw.get("choices"), at("choices"))
     if ftype == "choice" and not choices:
-        p.err(at("choices"), "a choice field needs a non-empty list of choices")
+        p.err(at("choices"), N_("a choice field needs a non-empty list of choices"))
     elif ftype not in (None, "choice") and raw.get("choices") is not None:
-        p.err(at("choices"), "choices only apply to choice fields")
+        p.err(at("choices"), N_("choices only apply to choice fields"))
     if len(p.errors) > before:
         return None
     assert isinstance(name, str) and isinstance(ftype, str)
@@ -390,7 +456,7 @@ def _auto_approve(p: _Parser, raw: Any, path: str) -> AutoApprove | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        p.err(path, "must be a mapping with amount_threshold and/or user_roles")
+        p.err(path, N_("must be a mapping with amount_threshold and/or user_roles"))
         return None
     check_keys(raw, ("amount_threshold", "user_roles"), path, p.errors)
     amount = p.amount(raw.get("amount_threshold"), join_path(path, "amount_threshold"))
@@ -410,9 +476,15 @@ def _cross_checks(p: _Parser, defn: WorkflowDefinition) -> None:
         if expire < longest:
             p.err(
                 "expire_after_hours",
-                f"expire_after_hours {expire} is less than sla_hours {longest} of "
-                f"steps[{at}] ({defn.steps[at].name!r}); a request must not expire before "
-                "its longest step SLA",
+                N_(
+                    "expire_after_hours %(expire)s is less than sla_hours %(longest)s of "
+                    "steps[%(at)s] (%(name)s); a request must not expire before its longest step "
+                    "SLA",
+                    expire=expire,
+                    longest=longest,
+                    at=at,
+                    name=repr(defn.steps[at].name),
+                ),
             )
     groups: dict[str, int] = {}
     for i, step in enumerate(defn.steps):
@@ -422,8 +494,12 @@ def _cross_checks(p: _Parser, defn: WorkflowDefinition) -> None:
         if group in groups and groups[group] != i - 1:
             p.err(
                 f"steps[{i}].parallel_group",
-                f"parallel_group {group!r} is split: its steps must be consecutive "
-                f"(first seen at steps[{groups[group]}])",
+                N_(
+                    "parallel_group %(group)s is split: its steps must be consecutive (first seen "
+                    "at steps[%(item)s])",
+                    group=repr(group),
+                    item=groups[group],
+                ),
             )
         groups[group] = i
     if not defn.fields:
@@ -436,8 +512,12 @@ def _cross_checks(p: _Parser, defn: WorkflowDefinition) -> None:
             if parts[0] == "input_data" and len(parts) > 1 and parts[1] not in names:
                 p.err(
                     path,
-                    f"unknown field {parts[1]!r} in {dotted!r}; "
-                    f"fields are {', '.join(sorted(names))}",
+                    N_(
+                        "unknown field %(item)s in %(dotted)s; fields are %(value)s",
+                        item=repr(parts[1]),
+                        dotted=repr(dotted),
+                        value=", ".join(sorted(names)),
+                    ),
                 )
 
     for i, step in enumerate(defn.steps):
@@ -451,13 +531,19 @@ def _cross_checks(p: _Parser, defn: WorkflowDefinition) -> None:
     if defn.auto_approve and defn.auto_approve.amount_threshold is not None and not has_amount:
         p.err(
             "auto_approve_conditions.amount_threshold",
-            f"needs an integer or decimal field named {AMOUNT_FIELD!r}",
+            N_(
+                "needs an integer or decimal field named %(AMOUNT_FIELD)s",
+                AMOUNT_FIELD=repr(AMOUNT_FIELD),
+            ),
         )
     for i, step in enumerate(defn.steps):
         if step.auto_approve_threshold is not None and not has_amount:
             p.err(
                 f"steps[{i}].auto_approve_threshold",
-                f"needs an integer or decimal field named {AMOUNT_FIELD!r}",
+                N_(
+                    "needs an integer or decimal field named %(AMOUNT_FIELD)s",
+                    AMOUNT_FIELD=repr(AMOUNT_FIELD),
+                ),
             )
 
 
@@ -470,7 +556,14 @@ def _duplicates(p: _Parser, items: Any, path: str, what: str) -> None:
             continue
         if name in seen:
             p.err(
-                f"{path}[{i}].name", f"duplicate {what} name {name!r} (also {path}[{seen[name]}])"
+                f"{path}[{i}].name",
+                N_(
+                    "duplicate %(what)s name %(name)s (also %(path)s[%(item)s])",
+                    what=what,
+                    name=repr(name),
+                    path=path,
+                    item=seen[name],
+                ),
             )
         seen.setdefault(name, i)
 
@@ -482,11 +575,14 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
     if not isinstance(key, str) or not KEY_RE.fullmatch(key):
         p.err(
             "key",
-            f"workflow key {key!r} must start with a lowercase letter and use only lowercase "
-            "letters, digits and '_' (at most 64 characters), e.g. 'expense_approval'",
+            N_(
+                "workflow key %(key)s must start with a lowercase letter and use only lowercase "
+                "letters, digits and '_' (at most 64 characters), e.g. 'expense_approval'",
+                key=repr(key),
+            ),
         )
     if not isinstance(raw, Mapping):
-        p.err("", "a workflow definition must be a mapping")
+        p.err("", N_("a workflow definition must be a mapping"))
         raise DefinitionError(p.errors)
     check_keys(raw, WORKFLOW_KEYS, "", p.errors)
     name = p.text(raw.get("name"), "name", required=True)
@@ -511,9 +607,9 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
     steps: list[StepDef] = []
     raw_steps = raw.get("steps")
     if not isinstance(raw_steps, list | tuple) or not raw_steps:
-        p.err("steps", "a workflow needs a non-empty list of steps")
+        p.err("steps", N_("a workflow needs a non-empty list of steps"))
     elif len(raw_steps) > MAX_STEPS:
-        p.err("steps", f"has more than {MAX_STEPS} steps")
+        p.err("steps", N_("has more than %(MAX_STEPS)s steps", MAX_STEPS=MAX_STEPS))
     else:
         for i, item in enumerate(raw_steps):
             step = _step(p, item, f"steps[{i}]")
@@ -524,9 +620,9 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
     fields: list[FieldDef] = []
     raw_fields = raw.get("fields", [])
     if not isinstance(raw_fields, list | tuple):
-        p.err("fields", "must be a list of fields")
+        p.err("fields", N_("must be a list of fields"))
     elif len(raw_fields) > MAX_FIELDS:
-        p.err("fields", f"has more than {MAX_FIELDS} fields")
+        p.err("fields", N_("has more than %(MAX_FIELDS)s fields", MAX_FIELDS=MAX_FIELDS))
     else:
         for i, item in enumerate(raw_fields):
             fdef = _field(p, item, f"fields[{i}]")
@@ -563,7 +659,7 @@ def parse_definition(key: str, raw: Mapping[str, Any]) -> WorkflowDefinition:
 def parse_definitions(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, WorkflowDefinition]:
     """Validate a whole ``FAB_APPROVAL_WORKFLOWS`` mapping; paths are prefixed by the key."""
     if not isinstance(raw, Mapping):
-        raise DefinitionError([FieldError("", "FAB_APPROVAL_WORKFLOWS must be a mapping")])
+        raise DefinitionError([FieldError("", N_("FAB_APPROVAL_WORKFLOWS must be a mapping"))])
     out: dict[str, WorkflowDefinition] = {}
     errors: list[FieldError] = []
     for key, entry in raw.items():
@@ -590,5 +686,5 @@ def effective_definitions(
     unrelated steps. A tenant can also add workflows of its own.
     """
     if overrides is not None and not isinstance(overrides, Mapping):
-        raise DefinitionError([FieldError("", "tenant workflows must be a mapping")])
+        raise DefinitionError([FieldError("", N_("tenant workflows must be a mapping"))])
     return parse_definitions({**base, **(overrides or {})})

@@ -224,23 +224,40 @@ def _build_step(
     if not roles and step.required_role:
         roles = [step.required_role]
     if enforced and (not eligible or (step.pattern in SLOT_PATTERNS and empty_slot)):
-        named = f" (role {', '.join(roles)}: invite a member with it)" if roles else ""
         raise Refusal(
             "no_eligible_approver",
-            f"step {step.name!r} has no one but the requester (or no one at all) "
-            f"who may approve it{named}",
+            N_(
+                "step '%(name)s' has no one but the requester (or no one at all) who may "
+                "approve it (role %(roles)s: invite a member with it)",
+                name=step.name,
+                roles=", ".join(roles),
+            )
+            if roles
+            else N_(
+                "step '%(name)s' has no one but the requester (or no one at all) who may "
+                "approve it",
+                name=step.name,
+            ),
             step=index,
         )
     need = initial_need(step.pattern, eligible, slots, quorum=step.quorum, threshold=step.threshold)
     if enforce and skip_reason is None and not reachable(step.pattern, eligible, slots, need):
-        more = (
-            f" (role {', '.join(roles)}: invite more members with it)"
-            if roles
-            else " (add approvers to the step)"
-        )
         raise Refusal(
             "not_enough_approvers",
-            f"step {step.name!r} needs {need} but its approvers can never reach it{more}",
+            N_(
+                "step '%(name)s' needs %(need)s but its approvers can never reach it "
+                "(role %(roles)s: invite more members with it)",
+                name=step.name,
+                need=need,
+                roles=", ".join(roles),
+            )
+            if roles
+            else N_(
+                "step '%(name)s' needs %(need)s but its approvers can never reach it "
+                "(add approvers to the step)",
+                name=step.name,
+                need=need,
+            ),
             step=index,
         )
     return StepState(
@@ -451,7 +468,7 @@ def decide(
         on_behalf_of_id = None
     principal = actor_id if on_behalf_of_id is None else on_behalf_of_id
     if state.status != "pending":
-        raise Refusal("not_pending", f"the request is {state.status}")
+        raise Refusal("not_pending", N_("the request is %(status)s", status=state.status))
     deciders = {actor_id, on_behalf_of_id}
     if state.requester_id in deciders or deciders & state.related_ids:
         raise Refusal("self_approval", step=step_index)
@@ -510,7 +527,7 @@ def decide(
 def withdraw(state: RequestState, *, actor_id: int, now: datetime | None = None) -> Transition:
     """The requester takes back a pending (or sent-back) request; active steps are cancelled."""
     if state.status not in ACTIVE_REQUEST_STATUSES:
-        raise Refusal("not_pending", f"the request is {state.status}")
+        raise Refusal("not_pending", N_("the request is %(status)s", status=state.status))
     if actor_id != state.requester_id:
         raise Refusal("not_requester")
     events: list[Event] = []
@@ -538,7 +555,7 @@ def resubmit(
     skips and rules are evaluated again against the new ``input_data``.
     """
     if state.status != "changes_requested":
-        raise Refusal("not_changes_requested", f"the request is {state.status}")
+        raise Refusal("not_changes_requested", N_("the request is %(status)s", status=state.status))
     if actor_id != state.requester_id:
         raise Refusal("not_requester")
     return _submit(
@@ -571,7 +588,7 @@ def escalate(
     can stand in for a silent approver. The SLA clock restarts for the target.
     """
     if state.status != "pending":
-        raise Refusal("not_pending", f"the request is {state.status}")
+        raise Refusal("not_pending", N_("the request is %(status)s", status=state.status))
     if not 0 <= step_index < len(state.steps) or state.steps[step_index].status != "active":
         raise Refusal("step_not_active", step=step_index)
     step = state.steps[step_index]
@@ -610,7 +627,7 @@ def escalate(
 def expire(state: RequestState, now: datetime) -> Transition:
     """End a pending or sent-back request that ran out of time; active steps expire."""
     if state.status not in ACTIVE_REQUEST_STATUSES:
-        raise Refusal("not_pending", f"the request is {state.status}")
+        raise Refusal("not_pending", N_("the request is %(status)s", status=state.status))
     events: list[Event] = []
     state = _close_active(state, "expired", now, events, "step_expired")
     events.append(event("request_expired"))

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
+from signoff.errors import N_
 from signoff.workflow.errors import DefinitionError, FieldError, check_keys, join_path
 from signoff.workflow.rules.evaluate import to_decimal
 from signoff.workflow.rules.model import (
@@ -45,39 +46,59 @@ def _scalar(raw: object, path: str, errors: list[FieldError]) -> Scalar:
         return raw
     if isinstance(raw, str):
         if len(raw) > MAX_STRING:
-            errors.append(FieldError(path, f"is longer than {MAX_STRING} characters"))
+            errors.append(
+                FieldError(
+                    path, N_("is longer than %(MAX_STRING)s characters", MAX_STRING=MAX_STRING)
+                )
+            )
         return raw
     if isinstance(raw, float):
         if to_decimal(raw) is None:
-            errors.append(FieldError(path, "must be a finite number"))
+            errors.append(FieldError(path, N_("must be a finite number")))
         return raw
     if isinstance(raw, Decimal):
         if not raw.is_finite():
-            errors.append(FieldError(path, "must be a finite number"))
+            errors.append(FieldError(path, N_("must be a finite number")))
             return None
         return int(raw) if raw == raw.to_integral_value() else str(raw)
-    errors.append(FieldError(path, "must be a string, number, boolean or null"))
+    errors.append(FieldError(path, N_("must be a string, number, boolean or null")))
     return None
 
 
 def _value(raw: object, operator: str, path: str, errors: list[FieldError]) -> Value:
     if operator in ("in", "not_in"):
         if not isinstance(raw, list | tuple):
-            errors.append(FieldError(path, f"operator {operator!r} needs a list of values"))
+            errors.append(
+                FieldError(
+                    path,
+                    N_("operator %(operator)s needs a list of values", operator=repr(operator)),
+                )
+            )
             return ()
         if not raw:
-            errors.append(FieldError(path, "must not be an empty list"))
+            errors.append(FieldError(path, N_("must not be an empty list")))
         if len(raw) > MAX_LIST:
-            errors.append(FieldError(path, f"has more than {MAX_LIST} values"))
+            errors.append(
+                FieldError(path, N_("has more than %(MAX_LIST)s values", MAX_LIST=MAX_LIST))
+            )
         return tuple(_scalar(v, join_path(path, i), errors) for i, v in enumerate(raw))
     if isinstance(raw, list | tuple | Mapping):
-        errors.append(FieldError(path, f"operator {operator!r} needs a single value"))
+        errors.append(
+            FieldError(
+                path, N_("operator %(operator)s needs a single value", operator=repr(operator))
+            )
+        )
         return None
     value = _scalar(raw, path, errors)
     if operator in ORDERING and (value is None or isinstance(value, bool)):
-        errors.append(FieldError(path, f"operator {operator!r} needs a number or a string"))
+        errors.append(
+            FieldError(
+                path,
+                N_("operator %(operator)s needs a number or a string", operator=repr(operator)),
+            )
+        )
     if operator == "contains" and value is None:
-        errors.append(FieldError(path, "operator 'contains' needs a value"))
+        errors.append(FieldError(path, N_("operator 'contains' needs a value")))
     return value
 
 
@@ -86,27 +107,34 @@ def _condition(
 ) -> Condition | None:
     budget.nodes += 1
     if budget.nodes == MAX_NODES + 1:
-        errors.append(FieldError(path, f"too many conditions (at most {MAX_NODES})"))
+        errors.append(
+            FieldError(path, N_("too many conditions (at most %(MAX_NODES)s)", MAX_NODES=MAX_NODES))
+        )
     if depth > MAX_DEPTH:
-        errors.append(FieldError(path, f"conditions nest deeper than {MAX_DEPTH} levels"))
+        errors.append(
+            FieldError(
+                path, N_("conditions nest deeper than %(MAX_DEPTH)s levels", MAX_DEPTH=MAX_DEPTH)
+            )
+        )
         return None
     if not isinstance(raw, Mapping):
         errors.append(
             FieldError(
-                path, "must be a mapping: {field, operator, value}, {all: [...]} or {any: [...]}"
+                path,
+                N_("must be a mapping: {field, operator, value}, {all: [...]} or {any: [...]}"),
             )
         )
         return None
     if "all" in raw or "any" in raw:
         if len(raw) != 1:
             errors.append(
-                FieldError(path, "an 'all'/'any' condition takes exactly one key and a list")
+                FieldError(path, N_("an 'all'/'any' condition takes exactly one key and a list"))
             )
             return None
         ((key, subs),) = raw.items()
         sub_path = join_path(path, key)
         if not isinstance(subs, list | tuple) or not subs:
-            errors.append(FieldError(sub_path, "must be a non-empty list of conditions"))
+            errors.append(FieldError(sub_path, N_("must be a non-empty list of conditions")))
             return None
         parsed = [
             _condition(s, join_path(sub_path, i), errors, depth + 1, budget)
@@ -122,29 +150,39 @@ def _condition(
     field = raw.get("field")
     operator = raw.get("operator")
     if field is None:
-        errors.append(FieldError(join_path(path, "field"), "is required"))
+        errors.append(FieldError(join_path(path, "field"), N_("is required")))
     elif not isinstance(field, str) or len(field) > 200 or not _PATH_RE.fullmatch(field):
         errors.append(
-            FieldError(join_path(path, "field"), "must be a dotted path like 'input_data.amount'")
+            FieldError(
+                join_path(path, "field"), N_("must be a dotted path like 'input_data.amount'")
+            )
         )
     elif field.split(".", 1)[0] not in ROOTS:
         errors.append(
             FieldError(
                 join_path(path, "field"),
-                f"unknown root {field.split('.', 1)[0]!r}; expected one of {', '.join(ROOTS)}",
+                N_(
+                    "unknown root %(item)s; expected one of %(value)s",
+                    item=repr(field.split(".", 1)[0]),
+                    value=", ".join(ROOTS),
+                ),
             )
         )
     if operator is None:
-        errors.append(FieldError(join_path(path, "operator"), "is required"))
+        errors.append(FieldError(join_path(path, "operator"), N_("is required")))
     elif operator not in OPERATORS:
         errors.append(
             FieldError(
                 join_path(path, "operator"),
-                f"unknown operator {operator!r}; expected one of {', '.join(OPERATORS)}",
+                N_(
+                    "unknown operator %(operator)s; expected one of %(value)s",
+                    operator=repr(operator),
+                    value=", ".join(OPERATORS),
+                ),
             )
         )
     if "value" not in raw:
-        errors.append(FieldError(join_path(path, "value"), "is required"))
+        errors.append(FieldError(join_path(path, "value"), N_("is required")))
         return None
     if not isinstance(operator, str) or operator not in OPERATORS:
         return None
@@ -165,19 +203,27 @@ def parse_condition(raw: object, *, path: str = "condition") -> Condition:
     errors: list[FieldError] = []
     cond = parse_condition_into(raw, path, errors)
     if errors or cond is None:
-        raise DefinitionError(errors or [FieldError(path, "is invalid")])
+        raise DefinitionError(errors or [FieldError(path, N_("is invalid"))])
     return cond
 
 
 def _approver(raw: object, path: str, errors: list[FieldError]) -> RuleApprover | None:
     if not isinstance(raw, Mapping):
-        errors.append(FieldError(path, "must be a mapping like {type: role, role: CFO}"))
+        errors.append(FieldError(path, N_("must be a mapping like {type: role, role: CFO}")))
         return None
     kind = raw.get("type")
     if kind not in RULE_APPROVER_KINDS:
-        msg = "is required" if kind is None else f"unknown approver type {kind!r}"
         errors.append(
-            FieldError(join_path(path, "type"), f"{msg}; expected one of role, user, manager")
+            FieldError(
+                join_path(path, "type"),
+                N_("is required; expected one of %(known)s", known="role, user, manager")
+                if kind is None
+                else N_(
+                    "unknown approver type %(kind)s; expected one of %(known)s",
+                    kind=repr(kind),
+                    known="role, user, manager",
+                ),
+            )
         )
         return None
     before = len(errors)
@@ -188,10 +234,12 @@ def _approver(raw: object, path: str, errors: list[FieldError]) -> RuleApprover 
     if value_key:
         value = raw.get(value_key)
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
-            errors.append(FieldError(join_path(path, value_key), f"a {kind} name is required"))
+            errors.append(
+                FieldError(join_path(path, value_key), N_("a %(kind)s name is required", kind=kind))
+            )
     required = raw.get("required", True)
     if not isinstance(required, bool):
-        errors.append(FieldError(join_path(path, "required"), "must be true or false"))
+        errors.append(FieldError(join_path(path, "required"), N_("must be true or false")))
     if len(errors) > before:
         return None
     return RuleApprover(kind, value, required)
@@ -200,7 +248,7 @@ def _approver(raw: object, path: str, errors: list[FieldError]) -> RuleApprover 
 def parse_rule_into(raw: object, path: str, errors: list[FieldError]) -> Rule | None:
     """Parse one rule, appending problems to ``errors`` with paths under ``path``."""
     if not isinstance(raw, Mapping):
-        errors.append(FieldError(path, "must be a mapping"))
+        errors.append(FieldError(path, N_("must be a mapping")))
         return None
     before = len(errors)
     check_keys(
@@ -211,24 +259,31 @@ def parse_rule_into(raw: object, path: str, errors: list[FieldError]) -> Rule | 
     )
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        errors.append(FieldError(join_path(path, "name"), "a non-empty name is required"))
+        errors.append(FieldError(join_path(path, "name"), N_("a non-empty name is required")))
     priority = raw.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 10**9:
-        errors.append(FieldError(join_path(path, "priority"), "must be a whole number"))
+        errors.append(FieldError(join_path(path, "priority"), N_("must be a whole number")))
     description = raw.get("description", "")
     if not isinstance(description, str):
-        errors.append(FieldError(join_path(path, "description"), "must be a string"))
+        errors.append(FieldError(join_path(path, "description"), N_("must be a string")))
     match = raw.get("match", "all")
     if match not in MATCH_MODES:
         errors.append(
-            FieldError(join_path(path, "match"), f"unknown match {match!r}; expected all or any")
+            FieldError(
+                join_path(path, "match"),
+                N_("unknown match %(match)s; expected all or any", match=repr(match)),
+            )
         )
     action = raw.get("action", "add_approvers")
     if action not in ACTIONS:
         errors.append(
             FieldError(
                 join_path(path, "action"),
-                f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}",
+                N_(
+                    "unknown action %(action)s; expected one of %(value)s",
+                    action=repr(action),
+                    value=", ".join(ACTIONS),
+                ),
             )
         )
 
@@ -236,7 +291,7 @@ def parse_rule_into(raw: object, path: str, errors: list[FieldError]) -> Rule | 
     raw_conds = raw.get("conditions")
     conditions: list[Condition | None] = []
     if not isinstance(raw_conds, list | tuple) or not raw_conds:
-        errors.append(FieldError(cond_path, "must be a non-empty list of conditions"))
+        errors.append(FieldError(cond_path, N_("must be a non-empty list of conditions")))
     else:
         budget = _Budget()
         conditions = [
@@ -248,11 +303,13 @@ def parse_rule_into(raw: object, path: str, errors: list[FieldError]) -> Rule | 
     raw_apprs = raw.get("approvers", [])
     approvers: list[RuleApprover | None] = []
     if not isinstance(raw_apprs, list | tuple):
-        errors.append(FieldError(appr_path, "must be a list"))
+        errors.append(FieldError(appr_path, N_("must be a list")))
     elif action == "auto_approve" and raw_apprs:
-        errors.append(FieldError(appr_path, "an auto_approve rule takes no approvers"))
+        errors.append(FieldError(appr_path, N_("an auto_approve rule takes no approvers")))
     elif action == "add_approvers" and not raw_apprs:
-        errors.append(FieldError(appr_path, "an add_approvers rule needs at least one approver"))
+        errors.append(
+            FieldError(appr_path, N_("an add_approvers rule needs at least one approver"))
+        )
     else:
         approvers = [_approver(a, join_path(appr_path, i), errors) for i, a in enumerate(raw_apprs)]
         seen: dict[tuple[str, str | None], int] = {}
@@ -263,7 +320,7 @@ def parse_rule_into(raw: object, path: str, errors: list[FieldError]) -> Rule | 
                 errors.append(
                     FieldError(
                         join_path(appr_path, i),
-                        f"duplicates approvers[{seen[(a.kind, a.value)]}]",
+                        N_("duplicates approvers[%(item)s]", item=seen[(a.kind, a.value)]),
                     )
                 )
             seen.setdefault((a.kind, a.value), i)
@@ -285,7 +342,7 @@ def parse_rule_into(raw: object, path: str, errors: list[FieldError]) -> Rule | 
 def parse_rules_into(raw: object, path: str, errors: list[FieldError]) -> tuple[Rule, ...]:
     """Parse a list of rules (names must be unique), appending problems to ``errors``."""
     if not isinstance(raw, list | tuple):
-        errors.append(FieldError(path, "must be a list of rules"))
+        errors.append(FieldError(path, N_("must be a list of rules")))
         return ()
     rules: list[Rule] = []
     names: dict[str, int] = {}
@@ -297,7 +354,12 @@ def parse_rules_into(raw: object, path: str, errors: list[FieldError]) -> tuple[
             errors.append(
                 FieldError(
                     join_path(join_path(path, i), "name"),
-                    f"duplicate rule name {rule.name!r} (also {path}[{names[rule.name]}])",
+                    N_(
+                        "duplicate rule name %(name)s (also %(path)s[%(item)s])",
+                        name=repr(rule.name),
+                        path=path,
+                        item=names[rule.name],
+                    ),
                 )
             )
         names.setdefault(rule.name, i)
@@ -310,7 +372,7 @@ def parse_rule(raw: object, *, path: str = "") -> Rule:
     errors: list[FieldError] = []
     rule = parse_rule_into(raw, path, errors)
     if errors or rule is None:
-        raise DefinitionError(errors or [FieldError(path, "is invalid")])
+        raise DefinitionError(errors or [FieldError(path, N_("is invalid"))])
     return rule
 
 
