@@ -167,5 +167,6 @@ def test_dunning_banner_and_operator_billing_in_the_browser(
         browser, billing_live.url, name, "/operator/", DESKTOP, password="Operat0r-pass!"
     )
     assert "monthly recurring revenue" in op.inner_text("[data-testid=mrr]")
+    op.goto(f"{billing_live.url}/operator/tenants/?q={tenant.slug}")
     assert "past due" in op.inner_text(f"[data-testid=billing-{tenant.slug}]")
     op.screenshot(path=str(artifacts / "billing-operator-desktop.png"), full_page=True)

@@ -422,15 +422,20 @@ def override_plan(
     )
 
 
-def overview_row(session: Session) -> dict[str, Any]:
-    """The bound tenant's billing facts for the operator console."""
-    row = session.scalar(select(TenantBilling))
-    plan = plans.find_plan(row.subscribed_plan) if row and row.subscribed_plan else None
-    live = bool(row and row.subscription_status in ("active", "trialing", "past_due"))
+def overview_facts(
+    status: str | None,
+    subscription_status: str | None,
+    override_plan: str | None,
+    subscribed_plan: str | None,
+) -> dict[str, Any]:
+    """A tenant's billing facts for the operator console from its ``tenant_billing``
+    columns (all ``None``: the tenant has no billing row)."""
+    plan = plans.find_plan(subscribed_plan) if subscribed_plan else None
+    live = subscription_status in ("active", "trialing", "past_due")
     return {
-        "status": row.status if row else "ok",
-        "subscription_status": row.subscription_status if row else None,
-        "override_plan": row.override_plan if row else None,
+        "status": status or "ok",
+        "subscription_status": subscription_status,
+        "override_plan": override_plan,
         "mrr": plan.price if plan and live and plan.interval == "month" else 0,
     }
 

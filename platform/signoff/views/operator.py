@@ -3,8 +3,12 @@
 Tenants (status, plan, suspend/reactivate, change plan), the platform-wide audit
 verification (``signoff.audit_verify_all``), health, and metrics across tenants.
 Operators see the ``tenant`` rows (global) and **counts** only: the counts are
-taken by binding each tenant in turn (docs/ARCHITECTURE.md §2: jobs bind explicitly), and
-no tenant row other than a count ever reaches the page. A suspension or plan
+taken by binding each tenant in turn (docs/ARCHITECTURE.md §2), inside one statement
+(``signoff.operator_tenant_counts``) for the tenants a page shows, and no tenant row
+other than a count ever reaches the page. The Tenants page shows ``PAGE_SIZE`` tenants
+a page (search, status filter); the dashboard the ``DASHBOARD_TOP`` busiest, totals over
+all tenants and the newest signed audit checkpoints (it verifies no chain: the Audit
+page does). A suspension or plan
 change is recorded in that tenant's own audit chain. A tenant's data is read only
 through :mod:`signoff.views.support_access`, while that tenant grants support access.
 """
@@ -12,14 +16,16 @@ through :mod:`signoff.views.support_access`, while that tenant grants support ac
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose, has_access
 from flask_appbuilder.security.decorators import no_cache
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -31,10 +37,14 @@ from signoff.errors import ActionError
 from signoff.extensions import db
 from signoff.languages import translated
 from signoff.notifications.dispatch import retry_all_dead
-from signoff.notifications.models import NotificationDelivery
-from signoff.tenancy.models import PLANS, TENANT_STATUSES, Membership, Tenant
+from signoff.tenancy.models import PLANS, TENANT_STATUSES, Tenant
 from signoff.views.common import SignoffView
-from signoff.workflow.models import ApprovalRequest, StepDecision, Workflow
+
+#: Tenants per page of the Tenants page, and tenants the dashboard lists.
+PAGE_SIZE = 50
+DASHBOARD_TOP = 10
+#: Longest accepted search text (name or slug).
+MAX_QUERY = 100
 
 
 @dataclass(frozen=True)
@@ -47,76 +57,148 @@ class TenantCounts:
     dead_deliveries: int = 0
 
 
-def tenant_counts(session: Session, tenant_id: uuid.UUID) -> TenantCounts:
-    """Counts of one tenant's rows, read with that tenant bound (rolled back after)."""
-    with bound_tenant(tenant_id, session):
-        row = session.execute(
-            select(
-                select(func.count())
-                .select_from(Membership)
-                .where(Membership.active.is_(True))
-                .scalar_subquery(),
-                select(func.count())
-                .select_from(Workflow)
-                .where(Workflow.active.is_(True))
-                .scalar_subquery(),
-                select(func.count()).select_from(ApprovalRequest).scalar_subquery(),
-                select(func.count())
-                .select_from(ApprovalRequest)
-                .where(ApprovalRequest.status == "pending")
-                .scalar_subquery(),
-                select(func.count()).select_from(StepDecision).scalar_subquery(),
-                select(func.count())
-                .select_from(NotificationDelivery)
-                .where(NotificationDelivery.status == "dead")
-                .scalar_subquery(),
-            )
-        ).one()
-    return TenantCounts(*(int(v or 0) for v in row))
+@dataclass(frozen=True)
+class TenantFacts:
+    """What the console shows of one tenant: counts, billing facts, audit chain head and
+    its newest signed checkpoint (the checkpoint job verifies a chain before signing)."""
+
+    counts: TenantCounts
+    billing: dict[str, Any]
+    audit_head_seq: int | None = None
+    checkpoint_seq: int | None = None
+    checkpoint_at: datetime | None = None
+
+    @property
+    def unsigned(self) -> bool:
+        """Events newer than the newest signed checkpoint (or none signed yet)."""
+        return bool(self.audit_head_seq) and (self.checkpoint_seq or 0) < (self.audit_head_seq or 0)
 
 
-def platform_metrics(session: Session) -> tuple[list[tuple[Tenant, TenantCounts]], dict[str, int]]:
-    tenants = list(session.scalars(select(Tenant).order_by(Tenant.slug)))
-    rows = []
-    for tenant in tenants:
-        rows.append((tenant, tenant_counts(session, tenant.id)))
-    totals = {
-        "tenants": len(tenants),
-        "active": sum(1 for t in tenants if t.status == "active"),
-        "suspended": sum(1 for t in tenants if t.status == "suspended"),
-        "members": sum(c.members for _, c in rows),
-        "requests": sum(c.requests for _, c in rows),
-        "pending": sum(c.pending for _, c in rows),
-        "decisions": sum(c.decisions for _, c in rows),
+NO_FACTS = TenantFacts(
+    TenantCounts(0, 0, 0, 0, 0), billing_service.overview_facts(None, None, None, None)
+)
+
+# sql/functions/operator_tenant_counts.sql: each tenant bound in turn, in one statement.
+_COUNTS = text(
+    "SELECT tenant_id, members, workflows, requests, pending, decisions, dead_deliveries, "
+    "billing_status, subscription_status, override_plan, subscribed_plan, "
+    "audit_head_seq, checkpoint_seq, checkpoint_at "
+    "FROM signoff.operator_tenant_counts(CAST(:tenants AS uuid[]))"
+)
+
+
+def tenant_facts(
+    session: Session, tenant_ids: Sequence[uuid.UUID] | None
+) -> dict[uuid.UUID, TenantFacts]:
+    """The facts of ``tenant_ids`` (``None``: of every tenant), in one statement that
+    binds each tenant in turn for its own reads (no tenant may be bound)."""
+    ids = None if tenant_ids is None else [str(t) for t in tenant_ids]
+    return {
+        row.tenant_id: TenantFacts(
+            TenantCounts(*(int(v or 0) for v in row[1:7])),
+            billing_service.overview_facts(*row[7:11]),
+            row.audit_head_seq,
+            row.checkpoint_seq,
+            row.checkpoint_at,
+        )
+        for row in session.execute(_COUNTS, {"tenants": ids})
     }
-    return rows, totals
 
 
-def billing_overview(
-    session: Session, tenants: list[Tenant]
-) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
-    """Each tenant's billing facts (read with that tenant bound, one at a time), the
-    monthly recurring revenue and counts by plan and status."""
-    facts: dict[Any, dict[str, Any]] = {}
-    for tenant in tenants:
-        with bound_tenant(tenant.id, session):
-            facts[tenant.id] = billing_service.overview_row(session)
-        session.commit()
-    by_plan: dict[str, int] = {}
-    for tenant in tenants:
-        by_plan[tenant.plan] = by_plan.get(tenant.plan, 0) + 1
-    totals = {
+def tenant_totals(session: Session) -> dict[str, Any]:
+    """Counts of all tenants by status and plan: one aggregate over ``tenant``."""
+    totals: dict[str, Any] = {"tenants": 0, "active": 0, "suspended": 0, "by_plan": {}}
+    query = select(Tenant.status, Tenant.plan, func.count()).group_by(Tenant.status, Tenant.plan)
+    for status, plan, n in session.execute(query):
+        totals["tenants"] += n
+        totals[status] = totals.get(status, 0) + n
+        totals["by_plan"][plan] = totals["by_plan"].get(plan, 0) + n
+    return totals
+
+
+def billing_totals(facts: Iterable[dict[str, Any]], by_plan: dict[str, int]) -> dict[str, Any]:
+    """Monthly recurring revenue and paying / past-due tenants over ``facts``."""
+    facts = list(facts)
+    return {
         "enabled": billing_plans.enabled(),
-        "mrr": sum(f["mrr"] for f in facts.values()),
+        "mrr": sum(f["mrr"] for f in facts),
         "currency": billing_plans.all_plans()[0].currency,
-        "past_due": sum(1 for f in facts.values() if f["status"] == "past_due"),
-        "subscribed": sum(1 for f in facts.values() if f["mrr"]),
+        "past_due": sum(1 for f in facts if f["status"] == "past_due"),
+        "subscribed": sum(1 for f in facts if f["mrr"]),
         "by_plan": by_plan,
     }
-    return facts, totals
+
+
+@dataclass(frozen=True)
+class TenantPage:
+    """One page of the Tenants page: its tenants with their counts and billing facts."""
+
+    rows: list[tuple[Tenant, TenantCounts]]
+    billing: dict[uuid.UUID, dict[str, Any]]
+    matching: int
+    page: int
+    pages: int
+
+
+def tenant_page(session: Session, *, q: str, status: str, page: int) -> TenantPage:
+    """Tenants whose name or slug contains ``q`` (and of ``status``, if given), by slug,
+    ``PAGE_SIZE`` from page ``page`` (0-based); counts for those tenants only."""
+    where: list[ColumnElement[bool]] = []
+    if q:
+        where.append(
+            Tenant.name.icontains(q, autoescape=True) | Tenant.slug.icontains(q, autoescape=True)
+        )
+    if status:
+        where.append(Tenant.status == status)
+    matching = int(session.scalar(select(func.count()).select_from(Tenant).where(*where)) or 0)
+    pages = max(1, -(-matching // PAGE_SIZE))
+    page = min(page, pages - 1)
+    tenants = list(
+        session.scalars(
+            select(Tenant)
+            .where(*where)
+            .order_by(Tenant.slug)
+            .offset(page * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        )
+    )
+    facts = tenant_facts(session, [t.id for t in tenants]) if tenants else {}
+    rows = [(t, facts.get(t.id, NO_FACTS).counts) for t in tenants]
+    billing = {t.id: facts.get(t.id, NO_FACTS).billing for t in tenants}
+    return TenantPage(rows, billing, matching, page, pages)
+
+
+def platform_metrics(
+    session: Session, top: int = DASHBOARD_TOP
+) -> tuple[list[tuple[Tenant, TenantCounts]], dict[str, Any], dict[uuid.UUID, dict[str, Any]]]:
+    """The dashboard's figures: the ``top`` tenants by pending requests, then dead
+    deliveries; totals over all tenants (``totals["billing"]``, ``totals["audit"]``: the
+    newest signed checkpoints); the billing facts of the listed tenants. Three statements,
+    whatever the number of tenants."""
+    totals = tenant_totals(session)
+    everyone = tenant_facts(session, None)
+    facts = list(everyone.values())
+    for name in ("members", "requests", "pending", "decisions", "dead_deliveries"):
+        totals[name] = sum(getattr(f.counts, name) for f in facts)
+    totals["billing"] = billing_totals((f.billing for f in facts), totals["by_plan"])
+    signed = [f.checkpoint_at for f in facts if f.checkpoint_at is not None]
+    totals["audit"] = {
+        "chains": sum(1 for f in facts if f.audit_head_seq),
+        "unsigned": sum(1 for f in facts if f.unsigned),
+        "last_signed": max(signed) if signed else None,
+    }
+    busy = sorted(
+        (tid for tid, f in everyone.items() if f.counts.pending or f.counts.dead_deliveries),
+        key=lambda tid: (-everyone[tid].counts.pending, -everyone[tid].counts.dead_deliveries),
+    )[:top]
+    by_id = {t.id: t for t in session.scalars(select(Tenant).where(Tenant.id.in_(busy)))}
+    rows = [(by_id[tid], everyone[tid].counts) for tid in busy if tid in by_id]
+    return rows, totals, {tid: everyone[tid].billing for tid in busy}
 
 
 def audit_status(session: Session) -> tuple[list[Any] | None, str | None]:
+    """Every tenant's chain verified now (``signoff.audit_verify_all``): the Audit page's
+    work, run when an operator opens it, never on the dashboard."""
     try:
         from signoff.audit.chain import verify_all
     except ImportError:
@@ -126,6 +208,19 @@ def audit_status(session: Session) -> tuple[list[Any] | None, str | None]:
     except Exception as exc:  # shown on the page, never a 500
         session.rollback()
         return None, f"Verification could not run: {type(exc).__name__}"
+
+
+def _page_arg(raw: str | None) -> int:
+    """The 1-based ``page`` argument as a 0-based page; 400 naming the field if not a number."""
+    if raw in (None, ""):
+        return 0
+    try:
+        number = int(raw)
+    except ValueError:
+        abort(400, description="page: must be a whole number from 1")
+    if number < 1:
+        abort(400, description="page: must be a whole number from 1")
+    return min(number, 1_000_000) - 1
 
 
 class OperatorView(SignoffView):
@@ -151,44 +246,58 @@ class OperatorView(SignoffView):
     @has_access
     @no_cache
     def dashboard(self) -> str:
+        """Totals over all tenants, the busiest few tenants and health. The audit chains
+        are verified on the Audit page only: verifying every chain here cost a pass over
+        every tenant's audit trail on each view."""
         from signoff.workflow.manager import health
 
         session = db.session
-        rows, totals = platform_metrics(session)
-        results, problem = audit_status(session)
-        slugs = {t.id: t.slug for t, _ in rows}
-        billing, billing_totals = billing_overview(session, [t for t, _ in rows])
-        broken = [r for r in (results or []) if not r.ok]
+        rows, totals, billing = platform_metrics(session)
         status = health(session)
         return self.render(
             "signoff/operator_dashboard.html",
             nav=self._nav(),
             rows=rows,
             totals=totals,
-            audit_results=results,
-            audit_problem=problem,
-            broken=broken,
-            slugs=slugs,
+            top=DASHBOARD_TOP,
             health=status,
             plans=PLANS,
             billing=billing,
-            billing_totals=billing_totals,
+            billing_totals=totals["billing"],
+            list_args={},
         )
 
     @expose("/tenants/")
     @has_access
     @no_cache
     def tenants(self) -> str:
-        rows, totals = platform_metrics(db.session)
-        billing, billing_totals = billing_overview(db.session, [t for t, _ in rows])
+        session = db.session
+        q = (request.args.get("q") or "").strip()
+        if len(q) > MAX_QUERY:
+            abort(400, description=f"q: at most {MAX_QUERY} characters")
+        status = request.args.get("status") or ""
+        if status and status not in TENANT_STATUSES:
+            abort(400, description="status: must be one of " + ", ".join(TENANT_STATUSES))
+        found = tenant_page(session, q=q, status=status, page=_page_arg(request.args.get("page")))
+        totals = tenant_totals(session)
+        list_args = {
+            "q": q or None,
+            "status": status or None,
+            "page": found.page + 1 if found.page else None,
+        }
         return self.render(
             "signoff/operator_tenants.html",
             nav=self._nav(),
-            rows=rows,
+            rows=found.rows,
+            found=found,
+            q=q,
+            status=status,
+            statuses=TENANT_STATUSES,
             totals=totals,
             plans=PLANS,
-            billing=billing,
-            billing_totals=billing_totals,
+            billing=found.billing,
+            billing_totals={"enabled": billing_plans.enabled()},
+            list_args={k: v for k, v in list_args.items() if v},
         )
 
     @expose("/audit/")
@@ -205,6 +314,22 @@ class OperatorView(SignoffView):
             problem=problem,
             slugs=slugs,
         )
+
+    def _back(self) -> Response:
+        """The page a form came from: the dashboard, or the Tenants page at its search,
+        status filter and page (hidden ``list_*`` fields)."""
+        if request.form.get("back") == "dashboard":
+            return redirect(url_for("OperatorView.dashboard"))
+        args: dict[str, Any] = {}
+        q = (request.form.get("list_q") or "").strip()[:MAX_QUERY]
+        if q:
+            args["q"] = q
+        if request.form.get("list_status") in TENANT_STATUSES:
+            args["status"] = request.form["list_status"]
+        page = request.form.get("list_page") or ""
+        if page.isdigit() and int(page) > 1:
+            args["page"] = page
+        return redirect(url_for("OperatorView.tenants", **args))
 
     def _tenant(self, tenant_id: str) -> Tenant:
         tid = as_uuid(tenant_id)
@@ -247,7 +372,15 @@ class OperatorView(SignoffView):
                     "wait, nothing is deleted. You can reactivate it at any time."
                 ),
                 action=url_for("OperatorView.set_status", tenant_id=str(tenant.id)),
-                hidden={"status": "suspended", "back": back},
+                hidden={
+                    "status": "suspended",
+                    "back": back,
+                    **{
+                        k: request.form[k]
+                        for k in ("list_q", "list_status", "list_page")
+                        if request.form.get(k)
+                    },
+                },
                 reason_field=True,
                 confirm_label=_("Yes, suspend %(slug)s", slug=tenant.slug),
                 cancel=url_for(f"OperatorView.{back}"),
@@ -280,7 +413,7 @@ class OperatorView(SignoffView):
                 ),
                 "success",
             )
-        return redirect(url_for(f"OperatorView.{back}"))
+        return self._back()
 
     @expose("/tenants/<tenant_id>/retry-deliveries", methods=["POST"])
     @has_access
@@ -298,7 +431,7 @@ class OperatorView(SignoffView):
             ),
             "success",
         )
-        return redirect(url_for("OperatorView.tenants"))
+        return self._back()
 
     @expose("/tenants/<tenant_id>/plan", methods=["POST"])
     @has_access
@@ -335,7 +468,7 @@ class OperatorView(SignoffView):
             flash(
                 _("%(slug)s is now on the %(plan)s plan.", slug=tenant.slug, plan=plan), "success"
             )
-        return redirect(url_for("OperatorView.tenants"))
+        return self._back()
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -529,6 +529,7 @@ def test_operators_see_billing_and_override_a_plan_with_a_reason(billing: Any, t
     web_login(client, name, "Operat0r-pass!")
     page = client.get("/operator/").get_data(as_text=True)
     assert 'data-testid="mrr"' in page and "monthly recurring revenue" in page
+    page = client.get(f"/operator/tenants/?q={tenant.slug}").get_data(as_text=True)
     row = page.split(f'data-slug="{tenant.slug}"')[1].split("</tr>")[0]
     assert "active" in row
     path = f"/operator/tenants/{tenant.id}/plan"

@@ -93,7 +93,7 @@ def test_the_operator_sees_counts_only_and_retries_a_tenants_dead_letter(
     create_operator_user(app, name, f"{name}@ops.example", "Operator-pass-0451", "Olga", "Ops")
     op = fresh_client(app)
     web_login(op, name, "Operator-pass-0451")
-    page = op.get("/operator/tenants/")
+    page = op.get(f"/operator/tenants/?q={portal_tenant.slug}")
     assert page.status_code == 200
     assert b"Retry the dead deliveries of " + portal_tenant.slug.encode() in page.data
     assert b"Connection" not in page.data  # no error text: counts only

@@ -3,6 +3,7 @@ and the ``signoff create-operator`` command."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -49,18 +50,169 @@ def test_dashboard_shows_counts_but_no_tenant_data(app, operator, portal_tenant)
         title="Confidential acquisition",
     )
     client = _operator_client(app, operator)
-    page = client.get("/operator/")
+    page = client.get(f"/operator/tenants/?q={portal_tenant.slug}")
     assert page.status_code == 200
     html = text_of(page)
-    assert portal_tenant.slug in html
     row = html.split(f'data-slug="{portal_tenant.slug}"')[1].split("</tr>")[0]
-    assert "<td>7</td><td>3</td><td>1</td><td>1</td>" in row  # members, workflows, requests
+    # members, workflows, requests, pending
+    assert '<td class="num">7</td><td class="num">3</td><td class="num">1</td>' in row
     assert "Confidential acquisition" not in html and "Top secret item" not in html
     assert f"alice@{portal_tenant.slug}" not in html
-    assert 'data-testid="health"' in html and "postgresql" in html
-    assert "tenant chains verified" in html or "broken" in html
+    dashboard = text_of(client.get("/operator/"))
+    assert 'data-testid="health"' in dashboard and "postgresql" in dashboard
+    # The dashboard verifies no chain: it shows the newest signed checkpoints.
+    assert 'data-testid="checkpoints"' in dashboard and "tenant chains verified" not in dashboard
+    assert "Confidential acquisition" not in dashboard and 'data-testid="all-tenants"' in dashboard
     audit = text_of(client.get("/operator/audit/"))
     assert portal_tenant.slug in audit and "intact" in audit
+
+
+def _bulk_tenants(database, prefix, count, status="active"):
+    """``count`` bare tenant rows (no members): enough for listing and counting."""
+    slugs = [f"{prefix}{i:02d}" for i in range(count)]
+    with database.connect("admin") as conn:
+        for slug in slugs:
+            conn.execute(
+                "INSERT INTO tenant (slug, name, status) VALUES (%s, %s, %s)",
+                (slug, f"Bulk {slug}", status),
+            )
+    return slugs
+
+
+def _slugs(html):
+    return re.findall(r'<tr data-slug="([^"]+)"', html)
+
+
+def test_tenants_page_is_paged_searched_and_filtered(app, database, operator):
+    tag = uuid.uuid4().hex[:6]
+    many = _bulk_tenants(database, f"pg-{tag}-a", 60)
+    few = _bulk_tenants(database, f"pg-{tag}-s", 3, status="suspended")
+    client = _operator_client(app, operator)
+
+    first = text_of(client.get(f"/operator/tenants/?q=pg-{tag}"))
+    assert _slugs(first) == sorted(many + few)[:50]
+    assert "63 tenants match" in first and 'rel="next"' in first and 'rel="prev"' not in first
+    second = text_of(client.get(f"/operator/tenants/?q=PG-{tag}&page=2"))  # case-insensitive
+    assert _slugs(second) == sorted(many + few)[50:]
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+    assert f'href="/operator/tenants/?q=PG-{tag}"' in second  # previous: page 1, no page=
+    # The name is searched too; % and _ are taken literally.
+    assert _slugs(text_of(client.get(f"/operator/tenants/?q=Bulk%20pg-{tag}-a07"))) == [many[7]]
+    assert _slugs(text_of(client.get(f"/operator/tenants/?q=pg-{tag}%25"))) == []
+    assert _slugs(text_of(client.get(f"/operator/tenants/?q=pg_{tag}"))) == []
+    suspended = text_of(client.get(f"/operator/tenants/?q=pg-{tag}&status=suspended"))
+    assert _slugs(suspended) == few and "3 tenants match" in suspended
+    active = text_of(client.get(f"/operator/tenants/?q=pg-{tag}&status=active&page=2"))
+    assert _slugs(active) == many[50:]
+    # The totals line counts every tenant, whatever the page shows.
+    with database.connect("admin") as conn:
+        total, off = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'suspended') FROM tenant"
+        ).fetchone()
+    assert f"{total} · {off} suspended" in first
+    # A page past the end shows the last one.
+    assert _slugs(text_of(client.get(f"/operator/tenants/?q=pg-{tag}&page=9"))) == _slugs(second)
+
+    for query, field in (("page=0", "page: "), ("page=x", "page: "), ("status=gone", "status: ")):
+        resp = client.get(f"/operator/tenants/?{query}")
+        assert resp.status_code == 400 and field in text_of(resp), query
+    assert client.get("/operator/tenants/?q=" + "x" * 101).status_code == 400
+
+    # Acting on a tenant returns to the page, search and filter the form came from.
+    target = many[55]
+    resp = client.post(
+        f"/operator/tenants/{_tenant_id(database, target)}/plan",
+        data={"plan": "team", "list_q": f"pg-{tag}", "list_status": "active", "list_page": "2"},
+    )
+    assert resp.status_code == 302
+    assert resp.headers["Location"].endswith(f"/operator/tenants/?q=pg-{tag}&status=active&page=2")
+
+
+def _tenant_id(database, slug):
+    with database.connect("admin") as conn:
+        return conn.execute("SELECT id FROM tenant WHERE slug = %s", (slug,)).fetchone()[0]
+
+
+def _statements(app, client, path):
+    from sqlalchemy import event
+
+    from signoff.extensions import db
+
+    seen = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        resp = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert resp.status_code == 200, path
+    return seen
+
+
+def test_console_pages_cost_the_same_statements_for_5_or_50_tenants(app, database, operator):
+    tag = uuid.uuid4().hex[:6]
+    _bulk_tenants(database, f"st-{tag}-f", 5)
+    _bulk_tenants(database, f"st-{tag}-m", 50)
+    client = _operator_client(app, operator)
+    client.get(f"/operator/tenants/?q=st-{tag}-f")  # warms the permission cache
+    five = _statements(app, client, f"/operator/tenants/?q=st-{tag}-f")
+    fifty = _statements(app, client, f"/operator/tenants/?q=st-{tag}-m")
+    assert len(five) == len(fifty), (five, fifty)
+    counting = [s for s in fifty if "operator_tenant_counts" in s]
+    assert len(counting) == 1
+    assert not any("audit_verify_all" in s for s in fifty)
+
+    # The dashboard's statements do not grow with the number of tenants either, and it
+    # verifies no audit chain.
+    before = _statements(app, client, "/operator/")
+    _bulk_tenants(database, f"st-{tag}-x", 20)
+    after = _statements(app, client, "/operator/")
+    assert len(before) == len(after), (before, after)
+    assert not any("audit_verify" in s for s in after)
+
+
+def test_dashboard_lists_the_busiest_tenants_only(app, operator, portal_tenant):
+    from signoff.views.operator import DASHBOARD_TOP
+
+    submit(app, portal_tenant, "purchase_request", {"item": "Chair", "amount": "5"})
+    client = _operator_client(app, operator)
+    html = text_of(client.get("/operator/"))
+    rows = re.findall(r'<tr data-slug="[^"]+">(.*?)</tr>', html, re.S)
+    assert 0 < len(rows) <= DASHBOARD_TOP
+    pending = [int(re.findall(r'<td class="num">(\d+)</td>', row)[3]) for row in rows]
+    assert pending == sorted(pending, reverse=True) and pending[0] >= 1
+    assert 'href="/operator/tenants/"' in html
+
+
+def test_the_counting_function_refuses_a_bound_tenant(app, tenant_a):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from signoff.db.binding import bound_tenant
+    from signoff.extensions import db
+    from signoff.views.operator import tenant_facts
+
+    with app.app_context():
+        try:
+            facts = tenant_facts(db.session, [tenant_a.id])
+            assert list(facts) == [tenant_a.id] and facts[tenant_a.id].counts.members >= 1
+            with bound_tenant(tenant_a.id, db.session):
+                db.session.execute(text("SELECT 1"))
+                with pytest.raises(DBAPIError, match="not allowed while a tenant is bound"):
+                    tenant_facts(db.session, None)
+                db.session.rollback()
+            # Its caller's binding (none) is restored after it.
+            db.session.execute(text("SELECT 1"))
+            tenant_facts(db.session, [tenant_a.id])
+            assert db.session.scalar(text("SELECT signoff.current_tenant_id()")) is None
+        finally:
+            db.session.rollback()
+            db.session.remove()
 
 
 def test_suspend_and_reactivate(app, database, operator, tenant_factory, login):
