@@ -3,11 +3,15 @@
 -- the session check of signoff.session_touch (same rules: revoked, expired or idle
 -- is refused, activity recorded at most once a minute, session_wrote says whether it
 -- wrote), whether the session belongs to p_user and p_user is active, p_user's FAB
--- role ids, the FAB permissions version, the tenant's status and plan, p_user's active
--- membership of p_tenant and its tenant role names, and the MFA verification of the
--- token p_jti. It binds p_tenant (set_config 'app.tenant_id', transaction-local) when,
--- and only when, p_user is an active member of it; otherwise it leaves no tenant
--- bound. Nothing about any other user, session or tenant is returned.
+-- role ids, the FAB permissions version, the tenant's status, plan and MFA policy,
+-- p_user's active membership of p_tenant and its tenant role names, the MFA
+-- verification of the token p_jti, and p_user's own ab_user columns (all but password,
+-- which the app role may not read), from which the app builds FAB's current user
+-- without loading it (migration 0038). It binds p_tenant (set_config 'app.tenant_id',
+-- transaction-local) when, and only when, p_user is an active member of it; otherwise
+-- it leaves no tenant bound. Nothing about any other user, session or tenant is
+-- returned. Explicit result columns, not a table's row type: a column added to a
+-- table never changes this function's result (signoff.db.driver.is_stale_plan).
 CREATE OR REPLACE FUNCTION signoff.api_caller(
     p_session bytea, p_idle interval, p_user integer, p_tenant uuid, p_jti text
 )
@@ -22,7 +26,19 @@ RETURNS TABLE (
     tenant_plan text,
     membership_id uuid,
     tenant_roles text[],
-    mfa_verified_at timestamptz
+    mfa_verified_at timestamptz,
+    tenant_mfa_required boolean,
+    user_first_name text,
+    user_last_name text,
+    user_username text,
+    user_email text,
+    user_last_login timestamp,
+    user_login_count integer,
+    user_fail_login_count integer,
+    user_created_on timestamp,
+    user_changed_on timestamp,
+    user_created_by_fk integer,
+    user_changed_by_fk integer
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -36,6 +52,7 @@ DECLARE
     v_expires timestamptz;
     v_status text;
     v_plan text;
+    v_mfa_required boolean;
     v_membership uuid;
     v_owner text;
 BEGIN
@@ -72,7 +89,14 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
-    SELECT coalesce(u.active, false) INTO user_active FROM public.ab_user AS u WHERE u.id = p_user;
+    SELECT coalesce(u.active, false), u.first_name, u.last_name, u.username, u.email,
+           u.last_login, u.login_count, u.fail_login_count, u.created_on, u.changed_on,
+           u.created_by_fk, u.changed_by_fk
+    INTO user_active, user_first_name, user_last_name, user_username, user_email,
+         user_last_login, user_login_count, user_fail_login_count, user_created_on,
+         user_changed_on, user_created_by_fk, user_changed_by_fk
+    FROM public.ab_user AS u
+    WHERE u.id = p_user;
     IF NOT coalesce(user_active, false) THEN
         user_active := false;
         RETURN NEXT;
@@ -84,7 +108,10 @@ BEGIN
     WHERE ur.user_id = p_user;
     SELECT pv.version INTO permissions_version FROM public.permissions_version AS pv;
     IF p_tenant IS NOT NULL THEN
-        SELECT t.status, t.plan INTO v_status, v_plan FROM public.tenant AS t WHERE t.id = p_tenant;
+        SELECT t.status, t.plan, t.mfa_required
+        INTO v_status, v_plan, v_mfa_required
+        FROM public.tenant AS t
+        WHERE t.id = p_tenant;
     END IF;
     IF v_status IS NOT NULL THEN
         PERFORM set_config('app.tenant_id', p_tenant::text, true);
@@ -97,6 +124,7 @@ BEGIN
             tenant_id := p_tenant;
             tenant_status := v_status;
             tenant_plan := v_plan;
+            tenant_mfa_required := v_mfa_required;
             membership_id := v_membership;
             SELECT coalesce(array_agg(r.name ORDER BY r.name), '{}')
             INTO tenant_roles

@@ -5,7 +5,10 @@ A request with an access token asks PostgreSQL once, with ``signoff.api_caller``
 :func:`signoff.security.sessions.session_user`, activity recorded the same way), is
 its user active, which FAB roles does the user hold, which FAB permissions version is
 current, what is the tenant's status, is the user an active member of the token's
-tenant and with which tenant roles, and when did this token pass MFA. The same
+tenant and with which tenant roles, does the tenant require MFA at login, and when
+did this token pass MFA; since migration 0038 it also returns the user's own
+``ab_user`` columns, from which :func:`user_object` builds FAB's current user without
+loading it. The same
 statement binds the tenant (``app.tenant_id``, transaction-local) when, and only
 when, the user is an active member; :func:`resolve` then binds it for the request's
 later transactions too (the ContextVar of :mod:`signoff.db.binding`).
@@ -27,15 +30,35 @@ from typing import Any
 
 from flask import g, has_request_context
 from sqlalchemy import text
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
+from sqlalchemy.orm.util import identity_key
 
 from signoff.db.binding import BINDS_ITSELF, REUSABLE, note_bound, set_current_tenant
 from signoff.security.sessions import idle_timeout, token_hash
 
 _CALLER = text(
     "SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
-    "tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at "
+    "tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at, "
+    "tenant_mfa_required, user_first_name, user_last_name, user_username, user_email, "
+    "user_last_login, user_login_count, user_fail_login_count, user_created_on, "
+    "user_changed_on, user_created_by_fk, user_changed_by_fk "
     "FROM signoff.api_caller(:session, :idle, :user_id, :tenant_id, :jti)"
+)
+
+#: FAB's ``User`` columns that ``signoff.api_caller`` returns as ``user_<column>``
+#: (every mapped column but ``id``, ``active`` and the deferred ``password``).
+USER_COLUMNS = (
+    "first_name",
+    "last_name",
+    "username",
+    "email",
+    "last_login",
+    "login_count",
+    "fail_login_count",
+    "created_on",
+    "changed_on",
+    "created_by_fk",
+    "changed_by_fk",
 )
 
 
@@ -54,6 +77,10 @@ class Caller:
     tenant_roles: tuple[str, ...]
     mfa_verified_at: datetime | None
     jti: str | None
+    #: The tenant's MFA-at-login policy (``tenant.mfa_required``), with ``tenant_id``.
+    tenant_mfa_required: bool
+    #: The user's ``ab_user`` columns (:data:`USER_COLUMNS`), read by the same statement.
+    user_columns: tuple[tuple[str, Any], ...]
 
 
 def resolve(
@@ -109,6 +136,8 @@ def resolve(
         tenant_roles=tuple(row.tenant_roles or ()),
         mfa_verified_at=row.mfa_verified_at,
         jti=jti,
+        tenant_mfa_required=bool(row.tenant_mfa_required),
+        user_columns=tuple((name, getattr(row, f"user_{name}")) for name in USER_COLUMNS),
     )
     # The ContextVar, for the request's later transactions (the statement above bound
     # the current one already, or left it unbound).
@@ -116,6 +145,27 @@ def resolve(
     if has_request_context():
         g.signoff_caller = caller
     return caller
+
+
+def user_object(
+    session: Session | scoped_session[Session], user_model: type[Any], found: Caller
+) -> Any:
+    """FAB's user of ``found``, without a query: the one ``session`` already holds, else
+    a ``user_model`` built from the columns the caller's statement read and added to
+    ``session`` as if loaded (persistent, unmodified; its relationships, such as
+    ``roles``, load lazily as they would on a user FAB loaded itself)."""
+    real = session() if isinstance(session, scoped_session) else session
+    held = real.identity_map.get(identity_key(user_model, found.user_id))
+    if held is not None:
+        return held
+    user = user_model()
+    user.id = found.user_id
+    user.active = True  # the statement answers only for an active user
+    for name, value in found.user_columns:
+        setattr(user, name, value)
+    make_transient_to_detached(user)
+    real.add(user)
+    return user
 
 
 def current_caller() -> Caller | None:

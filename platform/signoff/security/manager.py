@@ -134,8 +134,8 @@ class SignoffSecurityManager(SecurityManager):
             except ValueError:
                 tenant_id = None
         # One statement (signoff.api_caller): the token's session (revoked, expired,
-        # idle or another user's: 401), the user's state and FAB roles, the tenant, the
-        # active membership and its roles, bound when the user is a member.
+        # idle or another user's: 401), the user's state, row and FAB roles, the tenant,
+        # the active membership and its roles, bound when the user is a member.
         sid = jwt_data.get(sessions.CLAIM)
         jti = jwt_data.get("jti")
         found = caller.resolve(
@@ -147,10 +147,8 @@ class SignoffSecurityManager(SecurityManager):
         )
         if found is None:
             return None
-        user = self.get_user_by_id(user_id)
-        if not user or not user.is_active:
-            set_current_tenant(None, self.session)
-            return None
+        # The user's row came with the caller (migration 0038): no load of its own.
+        user = caller.user_object(self.session, self.user_model, found)
         # The break-glass note needs the user's FAB role names: from the permission
         # cache (the role ids came with the caller), not a load of user.roles.
         names = permcache.permissions(

@@ -49,6 +49,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.db.binding import bind_secret_owner, current_tenant_id
 from signoff.errors import N_, MfaError
 from signoff.security import mfa_state
+from signoff.security.caller import current_caller
 from signoff.security.models import MfaRecoveryCode, MfaTotp
 from signoff.security.totp import (
     decrypt_secret,
@@ -422,6 +423,10 @@ def tenant_requires_mfa(session: SessionLike) -> bool:
     tenant_id = current_tenant_id()
     if tenant_id is None:
         return False
+    resolved = current_caller()
+    if resolved is not None and resolved.tenant_id == tenant_id:
+        # Read with the request's caller (signoff.api_caller, migration 0038), this request.
+        return resolved.tenant_mfa_required
     tenant = session.get(Tenant, tenant_id)
     return bool(tenant is not None and tenant.mfa_required)
 

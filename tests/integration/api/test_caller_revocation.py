@@ -89,6 +89,44 @@ def test_a_suspended_tenant_is_403_at_the_next_approval(api_t, database):
     assert approve(api_t, rid, 0, "manager").status_code == 200
 
 
+def test_a_tenant_requiring_mfa_is_403_at_the_next_approval(api_t, database):
+    """The MFA-at-login policy comes with the caller (migration 0038), read each call."""
+    rid = api_t.submit(500)
+    assert api_t.get(PENDING, "manager").status_code == 200
+    _sql(database, "UPDATE tenant SET mfa_required = true WHERE id = %s", (api_t.tenant.id,))
+    try:
+        assert_error(approve(api_t, rid, 0, "manager"), 403, "mfa_required")
+    finally:
+        _sql(database, "UPDATE tenant SET mfa_required = false WHERE id = %s", (api_t.tenant.id,))
+    assert approve(api_t, rid, 0, "manager").status_code == 200
+
+
+def test_the_users_own_row_is_read_at_every_call(api_t, database, app):
+    """FAB's user for a token call is built from the caller's row (migration 0038), read
+    at the call it serves: a changed name counts at the next call."""
+    from flask import g
+
+    uid = api_t.uid("manager")
+    seen: list[str] = []
+
+    def record(resp):
+        user = g.get("user")
+        if user is not None and getattr(user, "id", None) == uid:
+            seen.append(user.get_full_name())
+        return resp
+
+    # The app has served requests already: add the hook without Flask's setup check.
+    app.after_request_funcs.setdefault(None, []).append(record)
+    try:
+        assert api_t.get(PENDING, "manager").status_code == 200
+        _sql(database, "UPDATE ab_user SET first_name = 'Renamed' WHERE id = %s", (uid,))
+        assert api_t.get(PENDING, "manager").status_code == 200
+    finally:
+        app.after_request_funcs[None].remove(record)
+    assert len(seen) == 2 and not seen[0].startswith("Renamed"), seen
+    assert seen[1].startswith("Renamed "), seen
+
+
 def test_an_ended_session_is_401_at_the_next_approval(api_t, client):
     rid = api_t.submit(500)
     assert api_t.get(PENDING, "manager").status_code == 200

@@ -199,7 +199,10 @@ def statements(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
 def test_an_api_decision_reads_its_request_once_under_the_lock(
     api_t: Api, app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rid = api_t.submit(500)
+    first, rid = api_t.submit(500), api_t.submit(500)
+    # The first decision fills the process's caches (the workflow version, FAB's
+    # permissions); the session's activity is recorded, so the next call writes none.
+    assert approve(api_t, first, 0).status_code == 200
     assert api_t.get("/api/v1/approval-workflow/pending", "manager").status_code == 200
     with statements(app, monkeypatch) as seen:
         resp = approve(api_t, rid, 0)
@@ -214,6 +217,10 @@ def test_an_api_decision_reads_its_request_once_under_the_lock(
     assert len(applies) == 1 and locks[0] < applies[0], seen
     # One transaction: the caller's, committed once by the action.
     assert seen.count("COMMIT") == 1 and seen[-1] == "COMMIT", seen
+    # Nothing else (migration 0038): FAB's user is built from the caller's row, not
+    # loaded, and the tenant's MFA policy came with the caller, not from the tenant row.
+    assert not [s for s in seen if "ab_user" in s or "FROM tenant" in s], seen
+    assert len(seen) == 4, seen  # api_caller, request_lock, request_apply, COMMIT
     print(f"\n{len(seen) - 1} statements and a COMMIT per API decision:")
     print(*(s[:100] for s in seen), sep="\n")
 
