@@ -6,7 +6,7 @@ A request with an access token asks PostgreSQL once, with ``signoff.api_caller``
 its user active, which FAB roles does the user hold, which FAB permissions version is
 current, what is the tenant's status, is the user an active member of the token's
 tenant and with which tenant roles, does the tenant require MFA at login, and when
-did this token pass MFA; since migration 0038 it also returns the user's own
+did this token pass MFA; since migration 0040 it also returns the user's own
 ``ab_user`` columns, from which :func:`user_object` builds FAB's current user without
 loading it. The same
 statement binds the tenant (``app.tenant_id``, transaction-local) when, and only
@@ -30,11 +30,15 @@ from typing import Any
 
 from flask import g, has_request_context
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
 from sqlalchemy.orm.util import identity_key
 
 from signoff.db.binding import BINDS_ITSELF, REUSABLE, note_bound, set_current_tenant
 from signoff.security.sessions import idle_timeout, token_hash
+
+#: PostgreSQL's undefined_column.
+UNDEFINED_COLUMN = "42703"
 
 _CALLER = text(
     "SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
@@ -42,6 +46,14 @@ _CALLER = text(
     "tenant_mfa_required, user_first_name, user_last_name, user_username, user_email, "
     "user_last_login, user_login_count, user_fail_login_count, user_created_on, "
     "user_changed_on, user_created_by_fk, user_changed_by_fk "
+    "FROM signoff.api_caller(:session, :idle, :user_id, :tenant_id, :jti)"
+)
+#: The same call on a schema before migration 0040 (rolled back, or not yet upgraded
+#: while new code starts): without the user's columns and the tenant's MFA policy,
+#: which are then read as before (a user load, a tenant read).
+_CALLER_BEFORE_0040 = text(
+    "SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
+    "tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at "
     "FROM signoff.api_caller(:session, :idle, :user_id, :tenant_id, :jti)"
 )
 
@@ -77,9 +89,11 @@ class Caller:
     tenant_roles: tuple[str, ...]
     mfa_verified_at: datetime | None
     jti: str | None
-    #: The tenant's MFA-at-login policy (``tenant.mfa_required``), with ``tenant_id``.
-    tenant_mfa_required: bool
-    #: The user's ``ab_user`` columns (:data:`USER_COLUMNS`), read by the same statement.
+    #: The tenant's MFA-at-login policy (``tenant.mfa_required``), with ``tenant_id``
+    #: (None on a schema before 0040: read from the tenant row).
+    tenant_mfa_required: bool | None
+    #: The user's ``ab_user`` columns (:data:`USER_COLUMNS`), read by the same statement
+    #: (empty on a schema before 0040: the user is loaded).
     user_columns: tuple[tuple[str, Any], ...]
 
 
@@ -101,17 +115,24 @@ def resolve(
     # sends nothing of its own (signoff.db.binding.BINDS_ITSELF).
     began = not real.in_transaction()
     real.info[BINDS_ITSELF] = True
+    params = {
+        "session": token_hash(session_token),
+        "idle": idle_timeout(),
+        "user_id": user_id,
+        "tenant_id": tenant_id,
+        "jti": jti,
+    }
+    current = True
     try:
-        row = real.execute(
-            _CALLER,
-            {
-                "session": token_hash(session_token),
-                "idle": idle_timeout(),
-                "user_id": user_id,
-                "tenant_id": tenant_id,
-                "jti": jti,
-            },
-        ).one()
+        try:
+            row = real.execute(_CALLER, params).one()
+        except ProgrammingError as exc:
+            if not began or getattr(exc.orig, "sqlstate", None) != UNDEFINED_COLUMN:
+                raise
+            real.rollback()  # the statement began the transaction: nothing else is lost
+            real.info[BINDS_ITSELF] = True
+            row = real.execute(_CALLER_BEFORE_0040, params).one()
+            current = False
     finally:
         real.info.pop(BINDS_ITSELF, None)
     note_bound(real, row.tenant_id)
@@ -136,8 +157,10 @@ def resolve(
         tenant_roles=tuple(row.tenant_roles or ()),
         mfa_verified_at=row.mfa_verified_at,
         jti=jti,
-        tenant_mfa_required=bool(row.tenant_mfa_required),
-        user_columns=tuple((name, getattr(row, f"user_{name}")) for name in USER_COLUMNS),
+        tenant_mfa_required=bool(row.tenant_mfa_required) if current else None,
+        user_columns=(
+            tuple((name, getattr(row, f"user_{name}")) for name in USER_COLUMNS) if current else ()
+        ),
     )
     # The ContextVar, for the request's later transactions (the statement above bound
     # the current one already, or left it unbound).
@@ -158,6 +181,8 @@ def user_object(
     held = real.identity_map.get(identity_key(user_model, found.user_id))
     if held is not None:
         return held
+    if not found.user_columns:  # a schema before 0040: loaded as FAB would
+        return real.get(user_model, found.user_id)
     user = user_model()
     user.id = found.user_id
     user.active = True  # the statement answers only for an active user

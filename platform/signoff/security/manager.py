@@ -147,7 +147,7 @@ class SignoffSecurityManager(SecurityManager):
         )
         if found is None:
             return None
-        # The user's row came with the caller (migration 0038): no load of its own.
+        # The user's row came with the caller (migration 0040): no load of its own.
         user = caller.user_object(self.session, self.user_model, found)
         # The break-glass note needs the user's FAB role names: from the permission
         # cache (the role ids came with the caller), not a load of user.roles.

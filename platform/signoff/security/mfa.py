@@ -424,8 +424,12 @@ def tenant_requires_mfa(session: SessionLike) -> bool:
     if tenant_id is None:
         return False
     resolved = current_caller()
-    if resolved is not None and resolved.tenant_id == tenant_id:
-        # Read with the request's caller (signoff.api_caller, migration 0038), this request.
+    if (
+        resolved is not None
+        and resolved.tenant_id == tenant_id
+        and resolved.tenant_mfa_required is not None
+    ):
+        # Read with the request's caller (signoff.api_caller, migration 0040), this request.
         return resolved.tenant_mfa_required
     tenant = session.get(Tenant, tenant_id)
     return bool(tenant is not None and tenant.mfa_required)

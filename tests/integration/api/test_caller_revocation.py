@@ -90,7 +90,7 @@ def test_a_suspended_tenant_is_403_at_the_next_approval(api_t, database):
 
 
 def test_a_tenant_requiring_mfa_is_403_at_the_next_approval(api_t, database):
-    """The MFA-at-login policy comes with the caller (migration 0038), read each call."""
+    """The MFA-at-login policy comes with the caller (migration 0040), read each call."""
     rid = api_t.submit(500)
     assert api_t.get(PENDING, "manager").status_code == 200
     _sql(database, "UPDATE tenant SET mfa_required = true WHERE id = %s", (api_t.tenant.id,))
@@ -102,7 +102,7 @@ def test_a_tenant_requiring_mfa_is_403_at_the_next_approval(api_t, database):
 
 
 def test_the_users_own_row_is_read_at_every_call(api_t, database, app):
-    """FAB's user for a token call is built from the caller's row (migration 0038), read
+    """FAB's user for a token call is built from the caller's row (migration 0040), read
     at the call it serves: a changed name counts at the next call."""
     from flask import g
 

@@ -217,7 +217,7 @@ def test_an_api_decision_reads_its_request_once_under_the_lock(
     assert len(applies) == 1 and locks[0] < applies[0], seen
     # One transaction: the caller's, committed once by the action.
     assert seen.count("COMMIT") == 1 and seen[-1] == "COMMIT", seen
-    # Nothing else (migration 0038): FAB's user is built from the caller's row, not
+    # Nothing else (migration 0040): FAB's user is built from the caller's row, not
     # loaded, and the tenant's MFA policy came with the caller, not from the tenant row.
     assert not [s for s in seen if "ab_user" in s or "FROM tenant" in s], seen
     assert len(seen) == 4, seen  # api_caller, request_lock, request_apply, COMMIT

@@ -16,8 +16,8 @@ a table's row type (see ``signoff.db.driver.is_stale_plan``); a connection that 
 old statement prepared re-plans it against the new function, and the old statement's
 columns are still there.
 
-Revision ID: 0038
-Revises: 0037
+Revision ID: 0040
+Revises: 0039
 Create Date: 2026-12-03
 """
 
@@ -27,8 +27,8 @@ from importlib import import_module
 
 from alembic import op
 
-revision = "0038"
-down_revision = "0037"
+revision = "0040"
+down_revision = "0039"
 branch_labels = None
 depends_on = None
 
