@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import threading
@@ -27,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
 
-from signoff.db import admin
+from scratch import libpq, scratch_database
 
 # One recursive statement computes the whole chain: each step hashes the next row
 # over the previous row_hash with the same signoff.audit_canonical the append
@@ -72,10 +70,6 @@ SELECT %(tenant)s, seq, occurred_at, actor_id, on_behalf_of_id, action, 'approva
        object_id, payload, prev_hash, row_hash
 FROM chain WHERE seq > 0
 """
-
-
-def _libpq(url: Any) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _bind(conn: psycopg.Connection[Any], tenant: uuid.UUID) -> None:
@@ -163,23 +157,9 @@ def main() -> int:
     if not args.dsn:
         parser.error("give --dsn or set TEST_DATABASE_URL (an admin DSN)")
 
-    base = make_url(args.dsn).set(drivername="postgresql+psycopg")
-    name = f"signoff_bench_{uuid.uuid4().hex[:8]}"
-    owner_pw, app_pw = secrets.token_hex(16), secrets.token_hex(16)
-    admin_dsn = _libpq(base)
-    print(f"scratch database {name}")
-    admin.init_roles(
-        base.render_as_string(hide_password=False),
-        database=name,
-        owner_password=owner_pw,
-        app_password=app_pw,
-        create_database=True,
-    )
-    owner = base.set(username=admin.OWNER_ROLE, password=owner_pw, database=name)
-    app = base.set(username=admin.APP_ROLE, password=app_pw, database=name)
-    try:
-        admin.upgrade(owner.render_as_string(hide_password=False))
-        with psycopg.connect(_libpq(owner)) as conn:
+    with scratch_database(args.dsn, keep=args.keep) as db:
+        owner, app, superuser = db.owner, db.app, db.superuser
+        with psycopg.connect(libpq(owner)) as conn:
             tenant = conn.execute(
                 "INSERT INTO tenant (slug, name) VALUES ('bench', 'Bench') RETURNING id"
             ).fetchone()[0]
@@ -192,12 +172,12 @@ def main() -> int:
             )
         print(f"PostgreSQL {settings.pop('server_version')}, cores {os.cpu_count()}, {settings}")
 
-        built = build_chain(_libpq(owner), tenant, args.rows)
+        built = build_chain(libpq(owner), tenant, args.rows)
         print(f"build: {args.rows:,} events in {built:.1f} s ({args.rows / built:,.0f} rows/s)")
-        with psycopg.connect(_libpq(base.set(database=name)), autocommit=True) as conn:
+        with psycopg.connect(libpq(superuser), autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) audit_event")
 
-        timings = measure_verify(_libpq(app), tenant, args.verify_runs)
+        timings = measure_verify(libpq(app), tenant, args.verify_runs)
         for _seconds, row in timings:
             assert row[0] is True and row[1] == args.rows, row
         best = min(t for t, _ in timings)
@@ -208,7 +188,7 @@ def main() -> int:
             f"(runs: {', '.join(f'{t:.2f}' for t, _ in timings)})"
         )
 
-        elapsed, latencies = measure_appends(_libpq(app), tenant, args.writers, args.appends)
+        elapsed, latencies = measure_appends(libpq(app), tenant, args.writers, args.appends)
         total = len(latencies)
         print(
             f"append: {args.writers} writers x {args.appends} on one tenant "
@@ -217,20 +197,9 @@ def main() -> int:
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms, "
             f"max {max(latencies) * 1000:.1f} ms"
         )
-        (seconds, row), *_ = measure_verify(_libpq(app), tenant, 1)
+        (seconds, row), *_ = measure_verify(libpq(app), tenant, 1)
         print(f"after appends: ok={row[0]} rows={row[1]:,} head={row[2]:,} ({seconds:.2f} s)")
         return 0 if row[0] else 1
-    finally:
-        if args.keep:
-            print(f"kept {name}")
-        else:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                )
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 if __name__ == "__main__":

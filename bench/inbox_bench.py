@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -33,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
 
-from signoff.db import admin
+from scratch import libpq, scratch_database
+
 from signoff.workflow import queries
 from signoff.workflow.models import ApprovalRequest, ApprovalStep
 
@@ -76,10 +76,6 @@ SELECT r.tenant_id, r.id, 0, 'Manager', 'any',
        r.submitted_at
 FROM approval_request AS r
 """
-
-
-def _libpq(url: Any) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -203,29 +199,14 @@ def main() -> int:
     if not args.dsn:
         parser.error("give --dsn or set TEST_DATABASE_URL (an admin DSN)")
 
-    base = make_url(args.dsn).set(drivername="postgresql+psycopg")
-    name = f"signoff_bench_{uuid.uuid4().hex[:8]}"
-    owner_pw, app_pw = secrets.token_hex(16), secrets.token_hex(16)
-    admin_dsn = _libpq(base)
-    print(f"scratch database {name}")
-    admin.init_roles(
-        base.render_as_string(hide_password=False),
-        database=name,
-        owner_password=owner_pw,
-        app_password=app_pw,
-        create_database=True,
-    )
-    owner = base.set(username=admin.OWNER_ROLE, password=owner_pw, database=name)
-    app = base.set(username=admin.APP_ROLE, password=app_pw, database=name)
-    superuser = base.set(database=name)
-    try:
-        admin.upgrade(owner.render_as_string(hide_password=False))
+    with scratch_database(args.dsn, keep=args.keep) as db:
+        app, superuser = db.app, db.superuser
         started = time.perf_counter()
-        with psycopg.connect(_libpq(superuser)) as conn:
+        with psycopg.connect(libpq(superuser)) as conn:
             for statement in LOAD.split(";\n"):
                 conn.execute(statement, {"tenants": args.tenants, "requests": args.requests})
             version = conn.execute("SHOW server_version").fetchone()[0]
-        with psycopg.connect(_libpq(superuser), autocommit=True) as conn:
+        with psycopg.connect(libpq(superuser), autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) approval_request")
             conn.execute("VACUUM (ANALYZE) approval_step")
         print(
@@ -309,17 +290,6 @@ def main() -> int:
             f"{percentile(before, 50) / percentile(explicit, 50):.2f}"
         )
         return 0
-    finally:
-        if args.keep:
-            print(f"kept {name}")
-        else:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                )
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 if __name__ == "__main__":

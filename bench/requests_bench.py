@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
 
-from signoff.db import admin
+from scratch import libpq, scratch_database
+
 from signoff.workflow import search
 
 SETUP = """
@@ -92,10 +91,6 @@ CASES: list[tuple[str, dict[str, str]]] = [
 ]
 
 
-def _libpq(url: Any) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
@@ -133,25 +128,11 @@ def main() -> int:
     if not args.dsn:
         parser.error("give --dsn or set TEST_DATABASE_URL (an admin DSN)")
 
-    base = make_url(args.dsn).set(drivername="postgresql+psycopg")
-    name = f"signoff_bench_{uuid.uuid4().hex[:8]}"
-    owner_pw, app_pw = secrets.token_hex(16), secrets.token_hex(16)
-    admin_dsn = _libpq(base)
-    print(f"scratch database {name}")
-    admin.init_roles(
-        base.render_as_string(hide_password=False),
-        database=name,
-        owner_password=owner_pw,
-        app_password=app_pw,
-        create_database=True,
-    )
-    owner = base.set(username=admin.OWNER_ROLE, password=owner_pw, database=name)
-    app = base.set(username=admin.APP_ROLE, password=app_pw, database=name)
-    try:
-        admin.upgrade(owner.render_as_string(hide_password=False))
+    with scratch_database(args.dsn, keep=args.keep) as db:
+        owner, app, superuser = db.owner, db.app, db.superuser
         started = time.perf_counter()
         tenants = []
-        with psycopg.connect(_libpq(owner)) as conn:
+        with psycopg.connect(libpq(owner)) as conn:
             for slug, rows in (("bench", args.requests), ("other", 5_000)):
                 tenant = conn.execute(
                     "INSERT INTO tenant (slug, name) VALUES (%s, %s) RETURNING id", (slug, slug)
@@ -166,7 +147,7 @@ def main() -> int:
             f"PostgreSQL {version}, cores {os.cpu_count()}: loaded {args.requests:,} requests "
             f"(+5,000 in another tenant) in {time.perf_counter() - started:.1f} s"
         )
-        with psycopg.connect(_libpq(base.set(database=name)), autocommit=True) as conn:
+        with psycopg.connect(libpq(superuser), autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) approval_request")
             conn.execute("VACUUM (ANALYZE) approval_step")
         tenant = tenants[0]
@@ -193,17 +174,6 @@ def main() -> int:
         )
         engine.dispose()
         return 0
-    finally:
-        if args.keep:
-            print(f"kept {name}")
-        else:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                )
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 if __name__ == "__main__":
