@@ -228,6 +228,14 @@ def test_flash_messages_follow_the_language(app: Any, portal_tenant: Any, login:
     assert "Kommentar hinzugefügt." in page and "Comment added." not in page
 
 
+def german_reader(database: Any, tenant: Any, who: str) -> None:
+    """``who`` of ``tenant`` chose German on their profile (written as the admin role)."""
+    with database.connect("admin") as conn:
+        conn.execute(
+            "UPDATE ab_user SET language = 'de' WHERE username = %s", (tenant.username(who),)
+        )
+
+
 def test_emails_go_out_in_the_recipients_language(
     app: Any, database: Any, portal_tenant: Any
 ) -> None:
@@ -245,11 +253,7 @@ def test_emails_go_out_in_the_recipients_language(
         {"amount": "1500.50", "description": "Laptop"},
         title="Laptop",
     )
-    with database.connect("admin") as conn:
-        conn.execute(
-            "UPDATE ab_user SET language = 'de' WHERE username = %s",
-            (portal_tenant.username("manager"),),
-        )
+    german_reader(database, portal_tenant, "manager")
 
     def mail_to(who: str) -> Any:
         with in_tenant(app, portal_tenant) as session:
@@ -390,11 +394,7 @@ def test_the_email_subject_is_in_the_recipients_language(
         {"amount": "300", "description": "Bahn"},
         title="Bahnfahrt",
     )
-    with database.connect("admin") as conn:
-        conn.execute(
-            "UPDATE ab_user SET language = 'de' WHERE username = %s",
-            (portal_tenant.username("manager"),),
-        )
+    german_reader(database, portal_tenant, "manager")
 
     def mail_to(who: str) -> Any:
         # The row the workflow wrote (its stored title is English), composed for its reader.
@@ -444,11 +444,7 @@ def test_slack_messages_are_in_the_recipients_language(
         connect(app, tenant, secret)
         link(app, tenant, "manager", "UDEUTSCH01")
         link(app, tenant, "manager2", "UENGLISH01")
-        with database.connect("admin") as conn:
-            conn.execute(
-                "UPDATE ab_user SET language = 'de' WHERE username = %s",
-                (tenant.username("manager"),),
-            )
+        german_reader(database, tenant, "manager")
         slack_submit(app, tenant, title="Team offsite")
         assert dispatch(app, tenant).errors == []
 
