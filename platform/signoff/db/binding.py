@@ -43,6 +43,10 @@ REUSABLE = "signoff_reusable_transaction"
 #: ``session.info`` key: the statement about to begin the transaction binds the tenant
 #: itself (``signoff.api_caller``), so ``after_begin`` sends no statement of its own.
 BINDS_ITSELF = "signoff_binds_itself"
+#: ``session.info`` key: the session's transaction was begun by a workflow action and has
+#: sent no statement yet, so the action's first statement may bind the tenant itself
+#: (``signoff.request_open``). Cleared by ``after_begin``, i.e. by any statement.
+UNSENT = "signoff_unsent_transaction"
 
 
 def _apply_now(session: Session | scoped_session[Session] | None, tenant: uuid.UUID | None) -> None:
@@ -125,8 +129,20 @@ def bind_secret_owner(session: Session | scoped_session[Session], user_id: int |
     session.execute(_SET_SECRET_OWNER, {"user": "" if user_id is None else str(int(user_id))})
 
 
+def mark_unsent(session: Session) -> None:
+    """Record that ``session``'s transaction, just begun, has sent no statement yet."""
+    session.info[UNSENT] = True
+
+
+def take_unsent(session: Session) -> bool:
+    """Whether ``session``'s transaction has sent no statement yet (asked once: the
+    caller's next statement begins it)."""
+    return bool(session.info.pop(UNSENT, False))
+
+
 def _bind_on_begin(session: Session, transaction: Any, connection: Any) -> None:
     tenant = _current_tenant.get()
+    session.info.pop(UNSENT, None)
     session.info[BOUND] = tenant
     session.info.pop(REUSABLE, None)
     if session.info.pop(BINDS_ITSELF, False):

@@ -13,13 +13,17 @@ serialization failure) from other errors: the app answers those 503
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import datetime
 from typing import Any
 
+from psycopg import errors as pg_errors
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
 from signoff.db import driver
+from signoff.db.binding import BINDS_ITSELF, current_tenant_id, note_bound, take_unsent
 
 #: PostgreSQL errors that mean "busy, try again": lock_timeout or NOWAIT (55P03),
 #: deadlock (40P01), serialization failure (40001).
@@ -67,3 +71,65 @@ def lock_request(
     """
     timeout_ms = max(1, int(timeout_s * 1000))
     return driver.fetch_one(session, _REQUEST_LOCK, (request_id, timeout_ms))
+
+
+_REQUEST_OPEN = (
+    b"SELECT id, workflow_version_id, workflow_key, version, title, requester_id, status, "
+    b"status_label, input_data, state, escalations, round, completed_at, delegations "
+    b"FROM signoff.request_open(%s, %s, %s, %s)"
+)
+
+#: ``time.monotonic()`` until which :func:`open_request` does not try
+#: ``signoff.request_open`` (the schema was found older than migration 0041: rolled back).
+_open_missing_until = 0.0
+#: How long a schema without ``request_open`` is assumed before it is tried again.
+OPEN_RETRY_SECONDS = 30.0
+
+#: Delegations in force as ``(delegator, delegate)`` pairs, or ``None`` when not read.
+Delegations = tuple[tuple[int, int], ...] | None
+
+
+def open_request(
+    session: Session | scoped_session[Session],
+    request_id: uuid.UUID,
+    timeout_s: float,
+    now: datetime,
+) -> tuple[tuple[Any, ...], Delegations] | None:
+    """Lock the bound tenant's request, read it, and the delegations in force at ``now``
+    for its workflow: one round trip (``signoff.request_open``).
+
+    When the session's transaction has sent nothing yet (``binding.take_unsent``), the
+    statement begins it and is its tenant binding, so no ``set_config`` of its own is
+    sent. Returns ``(row, delegations)`` (the row as :func:`lock_request`'s), or
+    ``None`` when the tenant has no such request. On a schema before migration 0041
+    the call fails once (503 ``database_busy`` for a web request), and
+    :func:`lock_request` serves for :data:`OPEN_RETRY_SECONDS` (delegations ``None``:
+    the caller reads them itself).
+    """
+    global _open_missing_until
+    timeout_ms = max(1, int(timeout_s * 1000))
+    if time.monotonic() < _open_missing_until:
+        found = lock_request(session, request_id, timeout_s)
+        return None if found is None else (found, None)
+    real = session() if isinstance(session, scoped_session) else session
+    real.flush()  # pending changes would begin the transaction themselves
+    tenant = current_tenant_id()
+    binds = take_unsent(real) and tenant is not None
+    if binds:
+        real.info[BINDS_ITSELF] = True
+    try:
+        row = driver.fetch_one(
+            session, _REQUEST_OPEN, (tenant if binds else None, request_id, timeout_ms, now)
+        )
+    except pg_errors.UndefinedFunction:
+        _open_missing_until = time.monotonic() + OPEN_RETRY_SECONDS
+        driver.note_busy()
+        raise
+    finally:
+        real.info.pop(BINDS_ITSELF, None)
+    if binds:
+        note_bound(real, tenant)
+    if row is None:
+        return None
+    pairs = tuple((int(a), int(b)) for a, b in row[-1] or ())
+    return row[:-1], pairs

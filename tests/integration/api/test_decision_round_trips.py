@@ -207,7 +207,7 @@ def test_an_api_decision_reads_its_request_once_under_the_lock(
     with statements(app, monkeypatch) as seen:
         resp = approve(api_t, rid, 0)
     assert resp.status_code == 200, resp.get_json()
-    locks = [i for i, s in enumerate(seen) if "signoff.request_lock" in s]
+    locks = [i for i, s in enumerate(seen) if "signoff.request_open" in s]
     # The request is read once: by the statement that takes its lock (no read before or
     # beside it, ORM or otherwise).
     reads = [s for s in seen if "approval_request" in s]
@@ -220,9 +220,37 @@ def test_an_api_decision_reads_its_request_once_under_the_lock(
     # Nothing else (migration 0040): FAB's user is built from the caller's row, not
     # loaded, and the tenant's MFA policy came with the caller, not from the tenant row.
     assert not [s for s in seen if "ab_user" in s or "FROM tenant" in s], seen
-    assert len(seen) == 4, seen  # api_caller, request_lock, request_apply, COMMIT
+    assert len(seen) == 4, seen  # api_caller, request_open, request_apply, COMMIT
     print(f"\n{len(seen) - 1} statements and a COMMIT per API decision:")
     print(*(s[:100] for s in seen), sep="\n")
+
+
+def test_an_action_binds_its_tenant_with_its_first_statement(
+    api_t: Api, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process (the worker, the CLI, the add-on): a decision that activates the next
+    step is ``request_open`` (which binds the tenant and brings the delegations the
+    step's approvers hand over to), ``request_apply`` and the COMMIT: no ``set_config``
+    of its own, no query of the delegations."""
+    from signoff.db.binding import bound_tenant
+    from signoff.extensions import db
+    from signoff.workflow.actions import Actor, do_approve
+
+    tenant = api_t.tenant
+    first, rid = api_t.submit(500), api_t.submit(2500)
+    with app.app_context(), bound_tenant(tenant.id):
+        manager = Actor(user_id=tenant.user("manager"), method="api")
+        # The first decision fills the process's caches (the workflow version).
+        do_approve(db.session, actor=manager, request_id=first, step_index=0)
+        db.session.remove()
+        with statements(app, monkeypatch) as seen:
+            result = do_approve(db.session, actor=manager, request_id=rid, step_index=0)
+        db.session.remove()
+    assert result.status == "pending" and "step_activated" in result.events, result
+    assert "signoff.request_open" in seen[0], seen
+    assert "signoff.request_apply" in seen[1], seen
+    assert seen[2:] == ["COMMIT"], seen
+    assert not [s for s in seen if "set_config" in s or "FROM delegation" in s], seen
 
 
 def test_the_visibility_check_under_the_lock_still_hides(api_t: Api) -> None:

@@ -189,3 +189,97 @@ def test_functions_cannot_reach_another_tenants_request(database, app, tenant, t
             (APPLY_SIGNATURE,),
         ).fetchone()
     assert granted == (False, False)
+
+
+# --- signoff.request_open: binds, locks, reads, brings the delegations -----------------
+
+OPEN = "SELECT * FROM signoff.request_open(%s, %s, 100, now())"
+
+
+def _delegate(database, tenant, delegator: str, delegate: str, **window) -> None:
+    """A delegation row written as the owner (the action's own validation is tested
+    with the delegation actions)."""
+    now = datetime.now(UTC)
+    with database.connect("admin") as conn:
+        conn.execute(
+            "INSERT INTO delegation (id, tenant_id, delegator_id, delegate_id, workflow_key, "
+            "starts_at, ends_at, revoked_at) "
+            "VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, %s, %s)",
+            (
+                tenant.id,
+                tenant.user(delegator),
+                tenant.user(delegate),
+                window.get("workflow"),
+                window.get("starts", now - timedelta(hours=1)),
+                window.get("ends", now + timedelta(hours=1)),
+                window.get("revoked"),
+            ),
+        )
+
+
+def test_request_open_binds_the_tenant_it_is_given(database, app, tenant):
+    rid = submit(app, tenant).request_id
+    with database.connect("app") as conn:
+        rows = conn.execute(OPEN, (tenant.id, rid)).fetchall()
+        assert [r[0] for r in rows] == [rid]
+        # The binding holds for the rest of the transaction (row-level security reads it).
+        assert conn.execute("SELECT signoff.current_tenant_id()").fetchone() == (tenant.id,)
+        conn.rollback()
+        # And ends with it, like every binding.
+        assert conn.execute("SELECT signoff.current_tenant_id()").fetchone() == (None,)
+
+
+def test_request_open_never_rebinds_another_tenant(database, app, tenant, tenant_factory):
+    intruder = tenant_factory()
+    rid = submit(app, tenant).request_id
+    with database.connect("app") as conn:
+        bind(conn, intruder)
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(OPEN, (tenant.id, rid))
+        conn.rollback()
+        # Bound to the intruder and naming no tenant: the request does not exist.
+        bind(conn, intruder)
+        assert conn.execute(OPEN, (None, rid)).fetchall() == []
+        conn.rollback()
+        # Naming no tenant with none bound is refused, as request_lock refuses.
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(OPEN, (None, rid))
+        conn.rollback()
+    with database.connect("admin") as conn:
+        granted = conn.execute(
+            "SELECT has_function_privilege('public', "
+            "'signoff.request_open(uuid, uuid, integer, timestamptz)', 'EXECUTE')"
+        ).fetchone()
+    assert granted == (False,)
+
+
+def test_request_open_brings_the_delegations_in_force_for_its_workflow(
+    database, app, tenant, tenant_factory
+):
+    rid = submit(app, tenant).request_id
+    other = tenant_factory()
+    now = datetime.now(UTC)
+    _delegate(database, tenant, "manager", "bob")  # all workflows
+    _delegate(database, tenant, "finance", "cfo", workflow="expense_approval")
+    _delegate(database, tenant, "admin", "bob", workflow="another_workflow")
+    _delegate(database, tenant, "manager", "cfo", ends=now - timedelta(minutes=1))
+    _delegate(
+        database,
+        tenant,
+        "manager",
+        "manager2",
+        starts=now + timedelta(hours=2),
+        ends=now + timedelta(hours=3),
+    )
+    _delegate(database, tenant, "finance", "manager2", revoked=now)
+    _delegate(database, other, "manager", "bob")  # another tenant's
+    with database.connect("app") as conn:
+        (pairs,) = conn.execute(
+            "SELECT delegations FROM signoff.request_open(%s, %s, 100, %s)", (tenant.id, rid, now)
+        ).fetchone()
+    assert sorted(map(tuple, pairs)) == sorted(
+        [
+            (tenant.user("manager"), tenant.user("bob")),
+            (tenant.user("finance"), tenant.user("cfo")),
+        ]
+    )

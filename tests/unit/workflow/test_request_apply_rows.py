@@ -10,7 +10,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from signoff.db.locks import _REQUEST_LOCK, REQUEST_COLUMNS
+from signoff.db.locks import _REQUEST_LOCK, _REQUEST_OPEN, REQUEST_COLUMNS
 from signoff.workflow.actions.core import Actor, LockedRequest, _outbox_rows, _step_rows
 from signoff.workflow.actions.decisions import _decision_row
 from signoff.workflow.definitions import parse_definition
@@ -79,6 +79,9 @@ def test_outbox_rows_match_the_declared_record():
 
 
 def test_locked_request_reads_the_columns_request_lock_selects():
-    assert tuple(f.name for f in fields(LockedRequest)) == REQUEST_COLUMNS
+    # The request's columns, then what request_open adds (the delegations in force).
+    assert tuple(f.name for f in fields(LockedRequest)) == (*REQUEST_COLUMNS, "delegations")
     selected = _REQUEST_LOCK.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
     assert tuple(c.strip() for c in selected.split(",")) == REQUEST_COLUMNS
+    opened = _REQUEST_OPEN.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
+    assert tuple(c.strip() for c in opened.split(",")) == (*REQUEST_COLUMNS, "delegations")

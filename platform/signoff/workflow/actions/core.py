@@ -27,8 +27,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from signoff.audit.chain import append as audit_append
 from signoff.audit.chain import to_json
 from signoff.db import driver
-from signoff.db.binding import current_tenant_id, reusable_for
-from signoff.db.locks import lock_request
+from signoff.db.binding import current_tenant_id, mark_unsent, reusable_for
+from signoff.db.locks import REQUEST_COLUMNS, Delegations, open_request
 from signoff.errors import Conflict, Invalid, NotFound, Refused
 from signoff.text import InvalidText, TextTooLong, clean_comment, clean_text
 from signoff.workflow import engine, signals
@@ -220,6 +220,8 @@ def _transaction(session: Session | scoped_session[Session]) -> Iterator[_Tx]:
     started = time.perf_counter()
     try:
         with _lock_errors(), _continue(real) if reuse else real.begin():
+            if not reuse:
+                mark_unsent(real)  # the first statement may bind (signoff.request_open)
             yield tx
             for record in tx.audits:
                 audit_append(tx.session, **record)
@@ -338,6 +340,9 @@ class LockedRequest:
     escalations: int
     round: int
     completed_at: datetime | None
+    #: The delegations in force for the request's workflow when it was read, as
+    #: ``(delegator, delegate)`` pairs (``None``: not read; ask the table).
+    delegations: Delegations = None
 
 
 #: A request an action finishes: read under its lock, or just inserted (submit).
@@ -345,20 +350,25 @@ RequestLike = LockedRequest | ApprovalRequest
 
 
 def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> LockedRequest:
-    """Take the request's advisory lock, then read it: one round trip (``request_lock``)."""
+    """Take the request's advisory lock, then read it and the delegations in force for
+    its workflow: one round trip (``signoff.request_open``), which also binds the tenant
+    when it is the transaction's first statement."""
     try:
         rid = uuid.UUID(str(request_id))
     except ValueError:
         raise _not_found() from None
     started = time.perf_counter()
-    row = lock_request(tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]))
+    found = open_request(
+        tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]), _now()
+    )
     waited = (time.perf_counter() - started) * 1000
     tx.locked = True
     stats.lock_wait(waited)
     trace(tx, lock_wait_ms=round(waited, 3))
-    if row is None:
+    if found is None:
         raise _not_found()
-    return LockedRequest(*row)
+    row, delegations = found
+    return LockedRequest(**dict(zip(REQUEST_COLUMNS, row, strict=True)), delegations=delegations)
 
 
 # --- idempotency ----------------------------------------------------------------------
@@ -553,11 +563,20 @@ WEBHOOK_EVENT_TYPES: dict[str, str] = {
 
 
 def _delegates_of(
-    session: Session, approvers: set[int], workflow_key: str, now: datetime
+    session: Session, approvers: set[int], req: RequestLike, now: datetime
 ) -> dict[int, set[int]]:
-    """Active delegations for ``approvers`` on this workflow: approver -> delegates."""
+    """Active delegations for ``approvers`` on this workflow: approver -> delegates
+    (from those read with the request under its lock, when they were)."""
     if not approvers:
         return {}
+    known = req.delegations if isinstance(req, LockedRequest) else None
+    if known is not None:
+        pairs: dict[int, set[int]] = {}
+        for delegator, delegate in known:
+            if delegator in approvers:
+                pairs.setdefault(delegator, set()).add(delegate)
+        return pairs
+    workflow_key = req.workflow_key
     rows = session.execute(
         select(Delegation.delegator_id, Delegation.delegate_id).where(
             Delegation.delegator_id.in_(approvers),
@@ -778,9 +797,7 @@ def _finish(
                     req,
                     transition,
                     actor=actor,
-                    delegates=_delegates_of(
-                        tx.session, _approvers_to_tell(transition), req.workflow_key, now
-                    ),
+                    delegates=_delegates_of(tx.session, _approvers_to_tell(transition), req, now),
                 )
                 or None
             ),

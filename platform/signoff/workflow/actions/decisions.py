@@ -49,7 +49,12 @@ REASONED = ("reject", "request_changes")
 REASON_METHODS = ("web", "api", "email", "slack")
 
 
-def _active_delegators(tx: _Tx, delegate_id: int, workflow_key: str, now: datetime) -> set[int]:
+def _active_delegators(tx: _Tx, delegate_id: int, req: LockedRequest, now: datetime) -> set[int]:
+    """Whom ``delegate_id`` may stand in for on ``req`` at ``now`` (from the delegations
+    read with the request under its lock, when they were)."""
+    if req.delegations is not None:
+        return {delegator for delegator, delegate in req.delegations if delegate == delegate_id}
+    workflow_key = req.workflow_key
     rows = tx.session.scalars(
         select(Delegation.delegator_id).where(
             Delegation.delegate_id == delegate_id,
@@ -76,14 +81,14 @@ def _principal(
         raise Refused("step_not_active", N_("No such step"), field="step")
     step = state.steps[step_index]
     if on_behalf_of is not None and on_behalf_of != actor.user_id:
-        if on_behalf_of not in _active_delegators(tx, actor.user_id, req.workflow_key, now):
+        if on_behalf_of not in _active_delegators(tx, actor.user_id, req, now):
             raise Refused("not_delegated", N_("You hold no active delegation from this approver"))
         return on_behalf_of
     if actor.user_id in step.eligible:
         return None
     candidates = sorted(
         d
-        for d in _active_delegators(tx, actor.user_id, req.workflow_key, now)
+        for d in _active_delegators(tx, actor.user_id, req, now)
         if d in step.eligible and d not in step.decided
     )
     if len(candidates) == 1:
