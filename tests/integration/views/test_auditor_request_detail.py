@@ -243,3 +243,17 @@ def test_removing_the_auditors_closes_the_page(app, tenant_factory, login):
     assert auditor.get(f"/t/{tenant.slug}/requests/{rid}").status_code == 200
     save(app, tenant, "expense_approval", spec_expense())
     assert auditor.get(f"/t/{tenant.slug}/requests/{rid}").status_code == 404
+
+
+def test_bulk_approval_decides_nothing_for_an_auditor(audited, login, database):
+    """The inbox's bulk form is a batch (its page lists each item's outcome), so it is
+    not a 403 as a whole: the auditor's item is refused and nothing is written."""
+    tenant, rid, _back, _other, _aid = audited
+    auditor = login(tenant.username("auditor"))
+    before = _footprint(database, rid)
+    resp = auditor.post(
+        f"/t/{tenant.slug}/bulk", data={"item": f"{rid}:0:", "verdict": "approve", "confirm": "yes"}
+    )
+    assert resp.status_code == 200
+    assert "Chairs" not in text_of(resp)  # a refused item shows no title
+    assert _footprint(database, rid) == before
