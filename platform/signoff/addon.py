@@ -610,7 +610,7 @@ class ApprovalWorkflowHostApi(BaseApi):
 
         session = self.appbuilder.session
         try:
-            req = get_request_for(session, user_id=g.user.id, request_id=request_id)
+            req = get_request_for(session, user_id=g.user.id, request_id=request_id, read_only=True)
         except ActionError as exc:
             return self._error(exc)
         return self.response(200, request_id=str(req.id), result=history(session, req.id))

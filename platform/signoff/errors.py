@@ -78,6 +78,12 @@ class Conflict(ActionError):
     status = 409
 
 
+class Forbidden(ActionError):
+    """The caller may see the object but not change it (a workflow's auditor): 403."""
+
+    status = 403
+
+
 class Refused(ActionError):
     """The engine or a security rule refused: the request is unchanged."""
 

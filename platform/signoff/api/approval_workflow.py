@@ -143,7 +143,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         ok={200: HistorySchema},
     )
     def get_history(self, id: str) -> Response:
-        req = get_request_for(db.session, user_id=current_user_id(), request_id=id)
+        req = get_request_for(db.session, user_id=current_user_id(), request_id=id, read_only=True)
         entries = history(db.session, req.id)
         body = HistorySchema().dump(
             {"request_id": req.id, "count": len(entries), "result": entries}

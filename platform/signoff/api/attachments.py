@@ -94,7 +94,9 @@ class AttachmentsApi(TenantBaseApi):
     )
     def get_list(self) -> Response:
         args = query_args(AttachmentListQuerySchema())
-        req = get_request_for(db.session, user_id=current_user_id(), request_id=args["request_id"])
+        req = get_request_for(
+            db.session, user_id=current_user_id(), request_id=args["request_id"], read_only=True
+        )
         rows = attachments_of(db.session, req.id)
         start = args["page"] * args["page_size"]
         body = AttachmentListSchema().dump(
@@ -166,7 +168,9 @@ class AttachmentsApi(TenantBaseApi):
     @endpoint("read")
     @openapi("Get an attachment's details", path=_ID, ok={200: AttachmentSchema})
     def get(self, id: str) -> Response:
-        row = get_attachment_for(db.session, user_id=current_user_id(), attachment_id=id)
+        row = get_attachment_for(
+            db.session, user_id=current_user_id(), attachment_id=id, read_only=True
+        )
         return self.response(200, **AttachmentSchema().dump(_row(row)))
 
     @expose("/<id>", methods=("DELETE",))
@@ -200,5 +204,7 @@ class AttachmentsApi(TenantBaseApi):
         ok_content={200: {t: {"type": "string", "format": "binary"} for t in KNOWN_TYPES}},
     )
     def download(self, id: str) -> Response:
-        row = get_attachment_for(db.session, user_id=current_user_id(), attachment_id=id)
+        row = get_attachment_for(
+            db.session, user_id=current_user_id(), attachment_id=id, read_only=True
+        )
         return download_response(read_content(db.session, row), row)

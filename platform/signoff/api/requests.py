@@ -3,7 +3,8 @@
 Writes go through the workflow actions (one transaction each, audited); reads use
 :mod:`signoff.workflow.queries` under row-level security. A request is visible to
 its requester, to everyone who may or did decide on one of its steps (and their
-active delegates) and to the tenant's admins; to anyone else, as to another
+active delegates) and to the tenant's admins; the auditors of its workflow read it
+(detail, timeline) and every write answers them 403; to anyone else, as to another
 tenant, it does not exist (404).
 """
 
@@ -202,7 +203,7 @@ class RequestsApi(TenantBaseApi):
     )
     def get(self, id: str) -> Response:
         session = db.session
-        req = get_request_for(session, user_id=current_user_id(), request_id=id)
+        req = get_request_for(session, user_id=current_user_id(), request_id=id, read_only=True)
         steps = session.scalars(
             select(ApprovalStep)
             .where(ApprovalStep.request_id == req.id)
@@ -227,7 +228,7 @@ class RequestsApi(TenantBaseApi):
     )
     def timeline(self, id: str) -> Response:
         session = db.session
-        req = get_request_for(session, user_id=current_user_id(), request_id=id)
+        req = get_request_for(session, user_id=current_user_id(), request_id=id, read_only=True)
         events = request_timeline(session, req)
         return self.response(200, **TimelineSchema().dump({"request_id": req.id, "result": events}))
 

@@ -2,7 +2,9 @@
 
 Who may see an attachment is who may see its request
 (:func:`signoff.workflow.queries.get_request_for`): a missing id, another tenant's id
-(row-level security) and a request the user may not see are the same 404.
+(row-level security) and a request the user may not see are the same 404. The auditors
+of the request's workflow read (``read_only=True``: details, downloads, previews) but a
+write path (deleting) answers them 403.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ def attachments_of(session: Session, request_id: uuid.UUID) -> list[Attachment]:
     )
 
 
-def get_attachment_for(session: Session, *, user_id: int, attachment_id: Any) -> Attachment:
-    """The attachment if ``user_id`` may see its request; else 404."""
+def get_attachment_for(
+    session: Session, *, user_id: int, attachment_id: Any, read_only: bool = False
+) -> Attachment:
+    """The attachment if ``user_id`` may see its request; else 404 (403 for an auditor
+    unless ``read_only``)."""
     found = session.get(Attachment, parse_id(attachment_id))
     if found is None:
         raise NotFound("not_found", "Not found")
-    get_request_for(session, user_id=user_id, request_id=found.request_id)
+    get_request_for(session, user_id=user_id, request_id=found.request_id, read_only=read_only)
     return found
 
 

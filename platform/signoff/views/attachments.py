@@ -3,7 +3,8 @@ download, the inline preview of images (with a Pillow thumbnail on the page) and
 PDFs (in a same-origin frame on the request page).
 
 Who may see an attachment is who may see its request (``get_request_for``); anything
-else, another tenant's id included, is 404. Downloads are
+else, another tenant's id included, is 404. The auditors of the request's workflow
+download and preview; uploading and deleting answer them 403. Downloads are
 ``Content-Disposition: attachment`` with the type detected at upload and
 ``X-Content-Type-Options: nosniff`` and a ``sandbox`` policy; a preview is served
 inline only for raster images (PNG, JPEG, GIF, WebP) and PDFs, never SVG or HTML, with
@@ -146,13 +147,17 @@ class AttachmentsView(TenantScoped, SignoffView):
     @expose("/attachments/<attachment_id>/download")
     @file_headers(DOWNLOAD_POLICY)
     def download(self, attachment_id: str) -> Response:
-        row = get_attachment_for(db.session, user_id=int(g.user.id), attachment_id=attachment_id)
+        row = get_attachment_for(
+            db.session, user_id=int(g.user.id), attachment_id=attachment_id, read_only=True
+        )
         return download_response(read_content(db.session, row), row)
 
     @expose("/attachments/<attachment_id>/preview")
     @file_headers(INLINE_FILE_POLICY, frame_options="SAMEORIGIN")
     def preview(self, attachment_id: str) -> Response:
-        row = get_attachment_for(db.session, user_id=int(g.user.id), attachment_id=attachment_id)
+        row = get_attachment_for(
+            db.session, user_id=int(g.user.id), attachment_id=attachment_id, read_only=True
+        )
         if row.content_type not in PREVIEW_TYPES | FRAME_TYPES:
             abort(404)
         resp = download_response(read_content(db.session, row), row, inline=True)
@@ -163,7 +168,9 @@ class AttachmentsView(TenantScoped, SignoffView):
     @file_headers(INLINE_FILE_POLICY)
     def thumbnail(self, attachment_id: str) -> Response:
         """A small PNG of an image attachment (made with Pillow; 404 when there is none)."""
-        row = get_attachment_for(db.session, user_id=int(g.user.id), attachment_id=attachment_id)
+        row = get_attachment_for(
+            db.session, user_id=int(g.user.id), attachment_id=attachment_id, read_only=True
+        )
         small = thumbnail(read_content(db.session, row), row.content_type)
         if small is None:
             abort(404)

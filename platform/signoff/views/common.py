@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 
 from signoff.billing.quotas import billing_past_due
 from signoff.db.binding import current_tenant_id
-from signoff.errors import NotFound
+from signoff.errors import Forbidden, NotFound
 from signoff.extensions import current_appbuilder, db
 from signoff.notifications.centre import unread_count
 from signoff.roles import ADMIN_ROLE
@@ -245,6 +245,7 @@ def install_error_pages(app: Flask) -> None:
     """A readable page when a form is rate-limited (the API answers in JSON)."""
     from flask import jsonify, request
     from flask_limiter.errors import RateLimitExceeded
+    from werkzeug.exceptions import Forbidden as HTTPForbidden
     from werkzeug.exceptions import NotFound as HTTPNotFound
 
     for code in HTML_ERRORS:  # the portal's design for pages' errors (404: app.py)
@@ -255,6 +256,12 @@ def install_error_pages(app: Flask) -> None:
         # A shared access helper (signoff.workflow.queries.get_request_for) refused:
         # the same page as any other 404.
         return app.handle_http_exception(HTTPNotFound())
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc: Forbidden) -> Any:
+        # The same helper refused a write to a workflow's auditor, who may only read
+        # the request: the portal's 403 page (the action never ran).
+        return app.handle_http_exception(HTTPForbidden())
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded) -> Any:

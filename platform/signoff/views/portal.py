@@ -8,7 +8,8 @@ resubmit after changes), bulk approve, and my delegations.
 Data is filtered by row-level security: another tenant's request id reads as
 missing and answers 404 exactly like a random id. Inside the tenant,
 :func:`~signoff.workflow.queries.get_request_for` limits a request to the people
-involved, their delegates and the tenant's admins (404 for everyone else).
+involved, their delegates and the tenant's admins (404 for everyone else); the
+auditors of its workflow read the request page only (every form route answers them 403).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ from signoff.workflow.queries import (
     inbox,
     my_requests,
     progress_of_requests,
+    request_access,
 )
 from signoff.workflow.timeline import request_timeline
 
@@ -365,12 +367,14 @@ class PortalView(TenantScoped, SignoffView):
     @expose("/requests/<request_id>")
     @no_cache
     def show(self, request_id: str) -> str:
-        req = get_request_for(db.session, user_id=int(g.user.id), request_id=request_id)
-        return self._request_page(req)
+        # Read-only for the auditors of its workflow: no decision, comment, upload,
+        # withdrawal or resubmission forms (each of those routes answers them 403).
+        req, may_act = request_access(db.session, user_id=int(g.user.id), request_id=request_id)
+        return self._request_page(req, read_only=not may_act)
 
-    def _request_page(self, req: Any, **form: Any) -> str:
+    def _request_page(self, req: Any, *, read_only: bool = False, **form: Any) -> str:
         """The request page; ``form`` refills the decision form after a refusal
-        (``comment``, ``verdict``, ``step``, ``mfa_error``)."""
+        (``comment``, ``verdict``, ``step``, ``mfa_error``); ``read_only`` for an auditor."""
         session = db.session
         uid = int(g.user.id)
         defn = _definition_of(req.workflow_version_id, req.workflow_key)
@@ -383,7 +387,7 @@ class PortalView(TenantScoped, SignoffView):
             people |= set(s.eligible)
         names = user_names(session, people)
         steps = _steps(req, defn, names)
-        actions = _actionable(req, uid)
+        actions = [] if read_only else _actionable(req, uid)
         needs_mfa = any(a["mfa"] for a in actions)
         enrolled = mfa.is_enrolled(session, uid) if needs_mfa else True
         here = url_for("PortalView.show", request_id=str(req.id))
@@ -405,6 +409,7 @@ class PortalView(TenantScoped, SignoffView):
             mfa_link=mfa_url(here),
             mfa_enrol_link=f"/t/{g.tenant_slug}/mfa/enroll?next={quote(here, safe='/')}",
             is_requester=req.requester_id == uid,
+            read_only=read_only,
             require_reason=defn.require_reason if defn else True,
             form=form,
         )

@@ -10,6 +10,8 @@ Bad arguments answer 400 and name the field.
 A workflow whose definition lists ``auditors: [role, ...]`` opens the page to the
 members of those roles, read-only and restricted to the workflows that name one of
 their roles (the list and the CSV alike); anyone else who is not an admin gets 403.
+Each title links the request page, which an auditor reads without its forms
+(:func:`signoff.workflow.queries.request_access`).
 """
 
 from __future__ import annotations

@@ -16,9 +16,12 @@ from typing import Any, Protocol
 from sqlalchemy import ARRAY, Integer, Select, bindparam, column, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from signoff.db.binding import current_tenant_id
 from signoff.db.ids import parse_id
-from signoff.errors import NotFound
+from signoff.errors import N_, ActionError, Forbidden, NotFound
 from signoff.tenancy.access import is_tenant_admin
+from signoff.tenancy.models import Membership, MembershipRole, TenantRole
+from signoff.workflow import registry
 from signoff.workflow.definitions import DefinitionError, parse_definition
 from signoff.workflow.models import (
     ApprovalRequest,
@@ -283,11 +286,14 @@ def involved_users(req: Seen) -> set[int]:
 
 
 def visible_to(session: Session, req: Seen, user_id: int, *, is_admin: bool) -> bool:
-    """Whether ``user_id`` may see ``req`` inside its tenant (RLS already hid the others).
+    """Whether ``user_id`` may see *and act on* ``req`` inside its tenant (RLS already
+    hid the others).
 
     The people involved and the tenant's admins see it; a delegate sees what their
     delegators must decide, within each delegation's scope (never the delegator's own
-    requests, never other workflows). Pages and the API share this one rule.
+    requests, never other workflows). Pages and the API share this one rule; every
+    write path (decide, comment, attach, detach, withdraw, resubmit) keeps to it. A
+    workflow's auditors only read (:func:`audits`, ``get_request_for(read_only=True)``).
     """
     people = involved_users(req)
     if user_id in people or is_admin:
@@ -299,17 +305,80 @@ def visible_to(session: Session, req: Seen, user_id: int, *, is_admin: bool) -> 
     )
 
 
-def get_request_for(session: Session, *, user_id: int, request_id: Any) -> ApprovalRequest:
+def member_roles(session: Session, user_id: int) -> set[str]:
+    """The role names ``user_id`` holds in the bound tenant (none when not an active
+    member); read under row-level security."""
+    return set(
+        session.scalars(
+            select(TenantRole.name)
+            .join(MembershipRole, MembershipRole.role_id == TenantRole.id)
+            .join(Membership, Membership.id == MembershipRole.membership_id)
+            .where(Membership.user_id == user_id, Membership.active.is_(True))
+        )
+    )
+
+
+def audits(session: Session, req: Seen, user_id: int) -> bool:
+    """Whether ``user_id`` audits ``req``'s workflow: the workflow's current definition
+    lists, under ``auditors``, a role they hold in the bound tenant. The same rule as the
+    all-requests page (:func:`signoff.workflow.registry.audited_workflows`), so what an
+    auditor finds in that list they can open, read-only, and nothing else."""
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        return False
+    effective = registry.get_effective(session, tenant_id, req.workflow_key)
+    named = effective.raw.get("auditors") if effective is not None else None
+    if not isinstance(named, list) or not named:
+        return False  # no role query for the workflows nobody audits
+    return req.workflow_key in registry.audited_workflows(
+        session, tenant_id, member_roles(session, user_id)
+    )
+
+
+def refusal_for(session: Session, req: Seen, user_id: int) -> ActionError:
+    """What a write path answers a caller :func:`visible_to` refused: 403 for an auditor
+    of the request's workflow (who can read it, so a 404 would be a lie), else the 404
+    of a missing or foreign request."""
+    return _read_only() if audits(session, req, user_id) else NotFound("not_found", "Not found")
+
+
+def _read_only() -> Forbidden:
+    return Forbidden("read_only", N_("Auditors can read this request but not change it"))
+
+
+def get_request_for(
+    session: Session, *, user_id: int, request_id: Any, read_only: bool = False
+) -> ApprovalRequest:
     """The request ``request_id`` if ``user_id`` may see it, for pages and API alike.
 
     Row-level security already hides other tenants' requests (a foreign id reads as
-    missing); inside the tenant :func:`visible_to` decides. Every refusal is the same
-    :class:`~signoff.errors.NotFound` (404), whether missing, foreign or hidden.
+    missing); inside the tenant :func:`visible_to` decides. A workflow's auditors
+    (:func:`audits`) pass too when the caller only reads (``read_only=True``: the request
+    page, the API's detail, timeline, history and attachment downloads); on a write path
+    (the default) they get :class:`~signoff.errors.Forbidden` (403). Every other refusal
+    is the same :class:`~signoff.errors.NotFound` (404), whether missing, foreign or
+    hidden.
     """
-    req = session.get(ApprovalRequest, parse_id(request_id))
-    if req is None or not visible_to(session, req, user_id, is_admin=is_tenant_admin(session)):
-        raise NotFound("not_found", "Not found")
+    req, may_act = request_access(session, user_id=user_id, request_id=request_id)
+    if not may_act and not read_only:
+        raise _read_only()
     return req
+
+
+def request_access(
+    session: Session, *, user_id: int, request_id: Any
+) -> tuple[ApprovalRequest, bool]:
+    """The request ``request_id`` if ``user_id`` may at least read it, and whether they
+    may also act on it (False: they only audit its workflow); 404 as
+    :func:`get_request_for`."""
+    req = session.get(ApprovalRequest, parse_id(request_id))
+    if req is None:
+        raise NotFound("not_found", "Not found")
+    if visible_to(session, req, user_id, is_admin=is_tenant_admin(session)):
+        return req, True
+    if audits(session, req, user_id):
+        return req, False
+    raise NotFound("not_found", "Not found")
 
 
 def progress_of_requests(

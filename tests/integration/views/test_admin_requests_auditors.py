@@ -41,10 +41,10 @@ def test_an_auditor_sees_only_their_workflows_read_only(audited, login):
     html = _page(finance, tenant)
     assert "Requests you audit" in html and 'data-testid="auditor-note"' in html
     assert "Audited one" in html and "Audited two" in html and "Not audited" not in html
-    # Read-only: no link into a request (where decisions are made), no decide buttons,
-    # and none of the admin tabs.
+    # Read-only: each title links the request page (read-only for them, see
+    # test_auditor_request_detail.py), no decide buttons, and none of the admin tabs.
     table = html.split('data-testid="requests"', 1)[1].split("</table>", 1)[0]
-    assert "/requests/" not in table
+    assert table.count(f'href="/t/{tenant.slug}/requests/') == 2
     assert 'name="verdict"' not in html and '<form method="post"' not in html
     assert "/admin/analytics" not in html
     # Search and an explicit workflow filter stay inside the audited workflows.

@@ -41,7 +41,7 @@ from signoff.workflow.actions.core import (
 from signoff.workflow.approvers import Directory
 from signoff.workflow.engine import ACTIVE_REQUEST_STATUSES
 from signoff.workflow.models import ApprovalRequest, RequestComment
-from signoff.workflow.queries import visible_to
+from signoff.workflow.queries import refusal_for, visible_to
 
 
 def check_upload(data: bytes, limits: Limits | None = None) -> str:
@@ -77,7 +77,7 @@ def do_attach(
         directory = Directory.load(tx.session)
         is_admin = ADMIN_ROLE in directory.roles(actor.user_id)
         if not visible_to(tx.session, req, actor.user_id, is_admin=is_admin):
-            raise _not_found()
+            raise refusal_for(tx.session, req, actor.user_id)  # 403 for an auditor
         comment: Any = None
         if comment_id is not None:
             try:
@@ -151,7 +151,7 @@ def do_detach(
         directory = Directory.load(tx.session)
         is_admin = ADMIN_ROLE in directory.roles(actor.user_id)
         if not visible_to(tx.session, req, actor.user_id, is_admin=is_admin):
-            raise _not_found()
+            raise refusal_for(tx.session, req, actor.user_id)  # 403 for an auditor
         if row.uploaded_by != actor.user_id:
             raise Refused(
                 "not_uploader", "Only the person who attached a file may delete it", field="id"

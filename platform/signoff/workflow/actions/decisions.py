@@ -38,7 +38,7 @@ from signoff.workflow.engine import (
 from signoff.workflow.models import (
     Delegation,
 )
-from signoff.workflow.queries import visible_to
+from signoff.workflow.queries import refusal_for, visible_to
 
 # --- decisions ------------------------------------------------------------------------
 
@@ -129,10 +129,11 @@ def _active_member(tx: Any, user_id: int) -> bool:
 def _require_seen(tx: _Tx, req: LockedRequest, actor: Actor, step_index: int | None) -> None:
     """What a page or an API call asks before deciding, on the request as read under its
     lock (one read, in the action's transaction): a request the actor may not see is
-    404, exactly like a missing or foreign one; a decision naming no step on a request
-    that is no longer pending is stale state (409)."""
+    404, exactly like a missing or foreign one (403 for an auditor of its workflow, who
+    reads it but decides nothing); a decision naming no step on a request that is no
+    longer pending is stale state (409)."""
     if not visible_to(tx.session, req, actor.user_id, is_admin=is_tenant_admin(tx.session)):
-        raise NotFound("not_found", "Not found")
+        raise refusal_for(tx.session, req, actor.user_id)
     if step_index is None and req.status != "pending":
         raise Conflict(
             "not_pending", N_("The request is %(status)s", status=req.status), field=None

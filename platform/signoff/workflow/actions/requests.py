@@ -28,7 +28,6 @@ from signoff.workflow.actions.core import (
     _definition,
     _finish,
     _lock_and_load,
-    _not_found,
     _now,
     _refused,
     _remember,
@@ -61,6 +60,7 @@ from signoff.workflow.models import (
     NotificationOutbox,
     RequestComment,
 )
+from signoff.workflow.queries import refusal_for
 
 # --- submit / resubmit ----------------------------------------------------------------
 
@@ -426,7 +426,7 @@ def do_comment(
         involved |= {d.actor_id for s in state.steps for d in s.decisions}
         directory = Directory.load(tx.session)
         if actor.user_id not in involved and ADMIN_ROLE not in directory.roles(actor.user_id):
-            raise _not_found()
+            raise refusal_for(tx.session, req, actor.user_id)  # 403 for an auditor
         comment = RequestComment(request_id=req.id, author_id=actor.user_id, body=text)
         tx.session.add(comment)
         tx.session.flush()
