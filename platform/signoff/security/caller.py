@@ -26,37 +26,69 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import g, has_request_context
-from sqlalchemy import text
-from sqlalchemy.exc import ProgrammingError
+from psycopg import errors as pg_errors
 from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
 from sqlalchemy.orm.util import identity_key
 
+from signoff.db import driver
 from signoff.db.binding import BINDS_ITSELF, REUSABLE, note_bound, set_current_tenant
 from signoff.security.sessions import idle_timeout, token_hash
 
-#: PostgreSQL's undefined_column.
-UNDEFINED_COLUMN = "42703"
 
-_CALLER = text(
-    "SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
-    "tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at, "
-    "tenant_mfa_required, user_first_name, user_last_name, user_username, user_email, "
-    "user_last_login, user_login_count, user_fail_login_count, user_created_on, "
-    "user_changed_on, user_created_by_fk, user_changed_by_fk "
-    "FROM signoff.api_caller(:session, :idle, :user_id, :tenant_id, :jti)"
+class _CallerRow(NamedTuple):
+    """What ``signoff.api_caller`` returns, in this order (:data:`_CALLER` selects it);
+    the columns a schema before 0040 lacks are ``None``."""
+
+    session_ok: Any = None
+    session_wrote: Any = None
+    user_active: Any = None
+    fab_role_ids: Any = None
+    permissions_version: Any = None
+    tenant_id: Any = None
+    tenant_status: Any = None
+    tenant_plan: Any = None
+    membership_id: Any = None
+    tenant_roles: Any = None
+    mfa_verified_at: Any = None
+    tenant_mfa_required: Any = None
+    user_first_name: Any = None
+    user_last_name: Any = None
+    user_username: Any = None
+    user_email: Any = None
+    user_last_login: Any = None
+    user_login_count: Any = None
+    user_fail_login_count: Any = None
+    user_created_on: Any = None
+    user_changed_on: Any = None
+    user_created_by_fk: Any = None
+    user_changed_by_fk: Any = None
+
+
+#: The columns of :class:`_CallerRow`, in order.
+CALLER_COLUMNS = _CallerRow._fields
+
+
+# At the driver (signoff.db.driver): the first statement of every tenant API request,
+# where SQLAlchemy's statement machinery would cost more than the statement.
+_CALLER = (
+    b"SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
+    b"tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at, "
+    b"tenant_mfa_required, user_first_name, user_last_name, user_username, user_email, "
+    b"user_last_login, user_login_count, user_fail_login_count, user_created_on, "
+    b"user_changed_on, user_created_by_fk, user_changed_by_fk "
+    b"FROM signoff.api_caller(%s, %s, %s, %s, %s)"
 )
 #: The same call on a schema before migration 0040 (rolled back, or not yet upgraded
-#: while new code starts): without the user's columns and the tenant's MFA policy,
-#: which are then read as before (a user load, a tenant read).
-_CALLER_BEFORE_0040 = text(
-    "SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
-    "tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at "
-    "FROM signoff.api_caller(:session, :idle, :user_id, :tenant_id, :jti)"
+#: while new code starts): the first 11 columns only, without the user's columns and
+#: the tenant's MFA policy, which are then read as before (a user load, a tenant read).
+_CALLER_BEFORE_0040 = (
+    b"SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
+    b"tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at "
+    b"FROM signoff.api_caller(%s, %s, %s, %s, %s)"
 )
-
 #: FAB's ``User`` columns that ``signoff.api_caller`` returns as ``user_<column>``
 #: (every mapped column but ``id``, ``active`` and the deferred ``password``).
 USER_COLUMNS = (
@@ -115,26 +147,23 @@ def resolve(
     # sends nothing of its own (signoff.db.binding.BINDS_ITSELF).
     began = not real.in_transaction()
     real.info[BINDS_ITSELF] = True
-    params = {
-        "session": token_hash(session_token),
-        "idle": idle_timeout(),
-        "user_id": user_id,
-        "tenant_id": tenant_id,
-        "jti": jti,
-    }
+    params = (token_hash(session_token), idle_timeout(), user_id, tenant_id, jti)
     current = True
     try:
         try:
-            row = real.execute(_CALLER, params).one()
-        except ProgrammingError as exc:
-            if not began or getattr(exc.orig, "sqlstate", None) != UNDEFINED_COLUMN:
+            found = driver.fetch_one(real, _CALLER, params)
+        except pg_errors.UndefinedColumn:
+            if not began:
                 raise
             real.rollback()  # the statement began the transaction: nothing else is lost
             real.info[BINDS_ITSELF] = True
-            row = real.execute(_CALLER_BEFORE_0040, params).one()
+            found = driver.fetch_one(real, _CALLER_BEFORE_0040, params)
             current = False
     finally:
         real.info.pop(BINDS_ITSELF, None)
+    if found is None:  # a set-returning function that always returns one row
+        raise RuntimeError("signoff.api_caller returned no row")
+    row = _CallerRow(*found)
     note_bound(real, row.tenant_id)
     if row.session_wrote:
         # Activity (at most once a minute) or an idle/expired session marked ended:

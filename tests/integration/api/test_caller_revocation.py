@@ -239,25 +239,14 @@ def test_any_write_to_fab_role_tables_raises_the_version(database):
 # --- one round trip ----------------------------------------------------------------------
 
 
-def test_the_caller_is_one_statement_and_permissions_come_from_the_cache(api_t, app):
-    from sqlalchemy import event
-
-    from signoff.extensions import db
+def test_the_caller_is_one_statement_and_permissions_come_from_the_cache(api_t, app, monkeypatch):
+    from tests.integration.api.test_decision_round_trips import statements
 
     rid = api_t.submit(500)
     assert api_t.get(PENDING, "manager").status_code == 200  # fills the permission cache
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, _params, _context, _many):
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    # Every statement psycopg is sent, the driver's (api_caller's) included.
+    with statements(app, monkeypatch) as seen:
         assert approve(api_t, rid, 0, "manager").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     callers = [s for s in seen if "signoff.api_caller" in s]
     assert len(callers) == 1, seen
     # It is the first statement: no separate binding, no session check of its own.

@@ -85,3 +85,14 @@ def test_locked_request_reads_the_columns_request_lock_selects():
     assert tuple(c.strip() for c in selected.split(",")) == REQUEST_COLUMNS
     opened = _REQUEST_OPEN.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
     assert tuple(c.strip() for c in opened.split(",")) == (*REQUEST_COLUMNS, "delegations")
+
+
+def test_the_caller_row_reads_the_columns_api_caller_selects():
+    from signoff.security.caller import _CALLER, _CALLER_BEFORE_0040, CALLER_COLUMNS
+
+    selected = _CALLER.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
+    assert tuple(c.strip() for c in selected.split(",")) == CALLER_COLUMNS
+    # Before 0040: a prefix of the same columns (the rest are None).
+    before = _CALLER_BEFORE_0040.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
+    names = tuple(c.strip() for c in before.split(","))
+    assert names == CALLER_COLUMNS[: len(names)]
