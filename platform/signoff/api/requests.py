@@ -61,8 +61,12 @@ def current_user_id() -> int:
     return int(g.user.id)
 
 
+#: Dumping holds no per-call state: one instance serves every response.
+_ACTION_RESULT = ActionResultSchema()
+
+
 def action_response(result: ActionResult, status: int = 200) -> Response:
-    body = ActionResultSchema().dump({**result.to_dict(), "replayed": result.replayed})
+    body = _ACTION_RESULT.dump({**result.to_dict(), "replayed": result.replayed})
     resp = TenantBaseApi.response(status, **body)
     return with_replay_header(resp, result.replayed)
 

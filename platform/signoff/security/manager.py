@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select, text
@@ -45,6 +46,28 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+class RequestJWTManager(JWTManager):
+    """flask-jwt-extended's manager, decoding a request's token once.
+
+    A tenant API call is verified twice (the tenant check, then FAB's ``@protect``),
+    and each verification decoded and checked the token's signature again. The
+    decoded claims of a token are kept in ``g`` for the rest of the request (a copy
+    each time, so no caller changes what another reads); a failure is never kept."""
+
+    def _decode_jwt_from_config(
+        self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
+    ) -> dict[str, Any]:
+        if not has_request_context():
+            return dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
+        key = (encoded_token, csrf_value, allow_expired)
+        kept = g.get("_signoff_jwt_decoded")
+        if kept is not None and kept[0] == key:
+            return dict(kept[1])
+        claims = dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
+        g._signoff_jwt_decoded = (key, claims)
+        return dict(claims)
 
 
 class SignoffSecurityManager(SecurityManager):
@@ -113,6 +136,12 @@ class SignoffSecurityManager(SecurityManager):
         if has_request_context() and not getattr(g, "_signoff_jwt", False):
             bind_member_tenant(self.session, user.id, requested_slug())
         return user
+
+    def create_jwt_manager(self, app: Flask) -> JWTManager:
+        jwt_manager = RequestJWTManager()
+        jwt_manager.init_app(app)
+        jwt_manager.user_lookup_loader(self.load_user_jwt)
+        return jwt_manager
 
     def load_user_jwt(self, _jwt_header: dict[str, Any], jwt_data: dict[str, Any]) -> Any | None:
         # The JWT path binds from the token's tenant claim only; a slug in the URL

@@ -262,6 +262,34 @@ def test_the_caller_is_one_statement_and_permissions_come_from_the_cache(api_t, 
     assert sum(1 for s in seen if "set_config('app.tenant_id'" in s) == 0, seen
 
 
+def test_a_request_checks_its_token_signature_once_and_refuses_a_forged_one(
+    api_t, client, monkeypatch
+):
+    """A tenant API call is verified twice (the tenant check, then FAB's @protect); the
+    token's signature is checked once per request, and a token whose signature does not
+    match is refused (401) on every call: a failure is never kept."""
+    import jwt
+
+    checks: list[bytes] = []
+    real = jwt.api_jws.PyJWS._verify_signature
+
+    def counting(self, signing_input, *args, **kwargs):
+        checks.append(signing_input)
+        return real(self, signing_input, *args, **kwargs)
+
+    monkeypatch.setattr(jwt.api_jws.PyJWS, "_verify_signature", counting)
+    token = api_t.token("manager")
+    assert api_t.get(PENDING, "manager").status_code == 200
+    assert len(checks) == 1, checks
+    assert api_t.get(PENDING, "manager").status_code == 200
+    assert len(checks) == 2, checks  # the next request checks again
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[:-4]}AAAA"
+    for _ in range(2):
+        resp = client.get(PENDING, headers=auth(forged))
+        assert_error(resp, 401, "unauthorized")
+
+
 # --- API keys: the same permission cache, under the version read once per request --------
 
 
