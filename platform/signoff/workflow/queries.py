@@ -140,8 +140,17 @@ def inbox(
     """What waits for ``user_id`` (including as a delegate), newest first."""
     delegators = delegators_of(session, user_id)
     q = inbox_statement(user_id, [user_id, *delegators], search=search, workflow=workflow)
+    return inbox_items(session.execute(q.limit(limit).offset(offset)).all(), user_id, delegators)
+
+
+def inbox_items(
+    rows: Sequence[Any], user_id: int, delegators: dict[int, str | None]
+) -> list[InboxItem]:
+    """The inbox's ``(step, request)`` rows as items: a step open to ``user_id`` only
+    through a delegator is kept when the delegation covers the request's workflow and
+    the delegator did not submit the request."""
     items = []
-    for step, req in session.execute(q.limit(limit).offset(offset)).all():
+    for step, req in rows:
         mine = user_id in step.open_approvers
         behalf = None
         if not mine:

@@ -1,10 +1,12 @@
-"""The inbox on its GIN index under row-level security (issue 11, migration 0032).
+"""The inbox on its GIN index under row-level security (issue 11, migrations 0032, 0041).
 
 Loads 30 tenants x 1,000 requests (a quarter pending, each pending step open to two of the
 tenant's approvers), ANALYZEs, and reads the plans: the app's inbox query, run as the
 app role with the tenant bound, takes its steps from ``signoff.inbox_steps`` and its
 requests by primary key; the function's own query finds the steps on
-``ix_approval_step_open``. And the function never answers outside the bound tenant.
+``ix_approval_step_open``, on a generic plan made once per connection rather than a
+custom plan at every call (0041). And the function never answers outside the bound
+tenant.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from typing import Any
 
 import pytest
+from psycopg import sql
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -113,6 +116,77 @@ def test_the_inbox_takes_its_steps_from_the_gin_index(database: Any, loaded: dic
             plans[role] = "\n".join(r[0] for r in rows)
     assert "ix_approval_step_open" in plans["owner"], plans["owner"]
     assert "ix_approval_step_open" not in plans["app"], plans["app"]
+
+
+def _execute_steps(person: int) -> sql.Composed:
+    # EXECUTE takes no bound parameters: the person goes in as a literal.
+    return sql.SQL("EXECUTE inbox_steps_query({}::integer[])").format(sql.Literal([person]))
+
+
+def test_inbox_steps_plans_its_query_once(database: Any, loaded: dict) -> None:
+    """Migration 0041: with ``p_people`` a parameter, PL/pgSQL's plan cache chose a
+    custom plan, planned anew inside every inbox read; the function now keeps one
+    generic plan, and that plan, made without knowing the people, finds their steps on
+    the GIN index (not on the tenant's partial index, as a generic plan of 0032's query
+    did here). Checked on the function's own query (from ``pg_proc``), prepared as its
+    owner under its own settings."""
+    tenant, approver = loaded["tenants"][0], loaded["approver"]
+    with database.connect("owner") as conn:
+        body, config = conn.execute(
+            "SELECT prosrc, proconfig FROM pg_proc "
+            "WHERE oid = 'signoff.inbox_steps(integer[])'::regprocedure"
+        ).fetchone()
+        assert "plan_cache_mode=force_generic_plan" in config, config
+        for setting in config:
+            name, value = setting.split("=", 1)
+            conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant),))
+        query = body.split("RETURN QUERY", 1)[1].split(";", 1)[0].replace("p_people", "$1")
+        conn.execute(sql.SQL("PREPARE inbox_steps_query(integer[]) AS {}").format(sql.SQL(query)))
+        found = 0
+        for person in range(approver - 10, approver + 10):
+            found += len(conn.execute(_execute_steps(person)).fetchall())
+        plans = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE name = 'inbox_steps_query'"
+        ).fetchone()
+        plan = "\n".join(
+            row[0] for row in conn.execute(sql.SQL("EXPLAIN {}").format(_execute_steps(approver)))
+        )
+    assert found > 0
+    assert plans == (20, 0), plans
+    assert "Bitmap Index Scan on ix_approval_step_open" in plan, plan
+    assert "open_approvers && $1" in plan, plan
+    assert "ix_approval_step_due" not in plan and "Seq Scan" not in plan, plan
+
+
+def test_inbox_steps_returns_the_open_steps_of_the_bound_tenant(
+    database: Any, loaded: dict
+) -> None:
+    """The function's steps are exactly those the same query finds with the tenant named
+    (as the superuser), for approvers with and without steps, alone and together."""
+    tenant, approver = loaded["tenants"][0], loaded["approver"]
+    asked = [[p] for p in range(approver - 10, approver + 10)] + [
+        [approver, approver + 1, approver - 5]
+    ]
+    with database.connect("admin") as admin, database.connect("app") as app:
+        app.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant),))
+        nonempty = 0
+        for people in asked:
+            expected = admin.execute(
+                "SELECT tenant_id, request_id, step_index FROM approval_step "
+                "WHERE tenant_id = %s AND status = 'active' AND open_approvers && %s::integer[] "
+                "ORDER BY 1, 2, 3",
+                (tenant, people),
+            ).fetchall()
+            got = app.execute(
+                "SELECT tenant_id, request_id, step_index FROM signoff.inbox_steps(%s) "
+                "ORDER BY 1, 2, 3",
+                (people,),
+            ).fetchall()
+            assert got == expected, people
+            nonempty += bool(expected)
+        assert nonempty > 0
 
 
 def test_inbox_steps_answers_only_in_the_bound_tenant(database: Any, loaded: dict) -> None:
