@@ -24,7 +24,7 @@ approver; the benchmark says so, or fails.
 In PostgreSQL it reads ``EXPLAIN (ANALYZE, TIMING OFF)`` of the inbox query and prints
 planning + execution time, and execution alone: the explicit side plans its step scan
 in its planning time, while the RLS side's step scan is planned (once per connection,
-migration 0041) inside ``signoff.inbox_steps``, that is in its execution time, so
+migration 0042) inside ``signoff.inbox_steps``, that is in its execution time, so
 execution alone is not a like-for-like comparison. Prints p50/p95 of each and the
 ``RLS/explicit-WHERE ratio`` (of the medians). Targets (issue 11): p95 under 5 ms,
 ratio at most 1.1. Nothing else is asserted.

@@ -7,7 +7,7 @@
 -- steps of the tenant bound to the transaction only, none when no tenant is bound.
 -- The caller's query joins the steps to approval_request under its own row-level
 -- security.
--- Planned once per connection (migration 0041): with p_people a parameter, PL/pgSQL's
+-- Planned once per connection (migration 0042): with p_people a parameter, PL/pgSQL's
 -- plan cache chose a custom plan and planned the query again at every call. The
 -- generic plan does not know p_people, so the query leaves it one way: the steps open
 -- to p_people on the GIN index (OFFSET 0 keeps the tenant and status conditions out

@@ -1,11 +1,11 @@
-"""The inbox on its GIN index under row-level security (issue 11, migrations 0032, 0041).
+"""The inbox on its GIN index under row-level security (issue 11, migrations 0032, 0042).
 
 Loads 30 tenants x 1,000 requests (a quarter pending, each pending step open to two of the
 tenant's approvers), ANALYZEs, and reads the plans: the app's inbox query, run as the
 app role with the tenant bound, takes its steps from ``signoff.inbox_steps`` and its
 requests by primary key; the function's own query finds the steps on
 ``ix_approval_step_open``, on a generic plan made once per connection rather than a
-custom plan at every call (0041). And the function never answers outside the bound
+custom plan at every call (0042). And the function never answers outside the bound
 tenant.
 """
 
@@ -124,7 +124,7 @@ def _execute_steps(person: int) -> sql.Composed:
 
 
 def test_inbox_steps_plans_its_query_once(database: Any, loaded: dict) -> None:
-    """Migration 0041: with ``p_people`` a parameter, PL/pgSQL's plan cache chose a
+    """Migration 0042: with ``p_people`` a parameter, PL/pgSQL's plan cache chose a
     custom plan, planned anew inside every inbox read; the function now keeps one
     generic plan, and that plan, made without knowing the people, finds their steps on
     the GIN index (not on the tenant's partial index, as a generic plan of 0032's query

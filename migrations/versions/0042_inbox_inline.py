@@ -22,8 +22,8 @@ SECURITY DEFINER: as the app role, row-level security keeps ``&&`` (not leakproo
 the GIN index, so an inlined SECURITY INVOKER function would be the slower shape from
 before 0032. Same arguments, result and grants (``CREATE OR REPLACE`` keeps them).
 
-Revision ID: 0041
-Revises: 0040
+Revision ID: 0042
+Revises: 0041
 Create Date: 2026-12-03
 """
 
@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0041"
-down_revision = "0040"
+revision = "0042"
+down_revision = "0041"
 branch_labels = None
 depends_on = None
 
