@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.workflow_bench import check, run, scratch_database, submit_all  # noqa: E402
 
-SECRET = "bench-http-secret"
+# 32 bytes or more: the HMAC key of the access tokens (RFC 7518 §3.2).
+SECRET = "bench-http-secret-of-thirty-two-bytes"
 
 
 def free_port() -> int:
