@@ -20,8 +20,10 @@ from flask_limiter import Limiter
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select, text
 
+from signoff.db.base import map_language_column
 from signoff.db.binding import current_tenant_id, set_current_tenant
 from signoff.extensions import limiter
+from signoff.languages import note_profile_language
 from signoff.security import caller, passwords, permcache, sessions
 from signoff.security.api import SignoffSecurityApi
 from signoff.security.login import SignoffAuthDBView
@@ -55,6 +57,8 @@ class SignoffSecurityManager(SecurityManager):
         super().__init__(appbuilder)
         # The app role cannot read ab_user.password: never load it (migration 0022).
         passwords.defer_password_column(self.user_model)
+        # The profile language comes with the user's row (signoff.languages).
+        map_language_column(self.user_model)
         # Where sessions are checked (load_user), every web sign-in opens one and
         # signing out ends it (signoff.security.sessions).
         app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -110,6 +114,7 @@ class SignoffSecurityManager(SecurityManager):
         if not user or not user.is_active:
             return None
         note_loaded(user)
+        note_profile_language(user)
         if has_request_context() and not getattr(g, "_signoff_jwt", False):
             bind_member_tenant(self.session, user.id, requested_slug())
         return user
