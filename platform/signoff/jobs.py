@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from signoff.audit import verification
 from signoff.audit.chain import AuditError
 from signoff.audit.checkpoints import Checkpoint, audit_keys, sign_checkpoint
 from signoff.db.binding import bound_tenant
@@ -49,7 +50,9 @@ def tenants(session: Session, slug: str | None = None) -> list[tuple[uuid.UUID, 
 def sign_checkpoints(
     session: Session, config: Mapping[str, Any], *, slug: str | None = None
 ) -> list[CheckpointOutcome]:
-    """Sign every tenant's chain head with ``SIGNOFF_AUDIT_KEY`` (verifying it first).
+    """Sign every tenant's chain head with ``SIGNOFF_AUDIT_KEY`` (verifying it first), and
+    store what was verified, or the break that stopped the signing, for the operator
+    console (:mod:`signoff.audit.verification`).
 
     Raises ``ValueError`` when no key is configured (the keys' error names key ids,
     never keys)."""
@@ -61,14 +64,28 @@ def sign_checkpoints(
         outcome = CheckpointOutcome(tenant_id, tenant_slug)
         with bound_tenant(tenant_id, session):
             try:
-                outcome.checkpoint = sign_checkpoint(
+                signed = outcome.checkpoint = sign_checkpoint(
                     session, tenant_id, keys.current, keys.current_id
                 )
+                if signed is not None and signed.verified_from is not None:
+                    verification.record(
+                        session,
+                        ok=True,
+                        source="job",
+                        from_seq=signed.verified_from,
+                        to_seq=signed.seq,
+                        rows_checked=max(0, signed.seq - signed.verified_from + 1),
+                    )
                 session.commit()
             except AuditError as exc:
                 session.rollback()
                 outcome.error = str(exc)
                 log.error("audit checkpoint of %s not signed: %s", tenant_slug, exc)
+                # The break is stored for the operator console (its own transaction).
+                verification.record(
+                    session, ok=False, source="job", broken_seq=exc.seq, problem=exc.problem
+                )
+                session.commit()
             except BaseException:
                 session.rollback()
                 raise
