@@ -8,7 +8,9 @@ taken by binding each tenant in turn (docs/ARCHITECTURE.md §2), inside one stat
 (``signoff.operator_tenant_counts``) for the tenants a page shows, and no tenant row
 other than a count ever reaches the page. The Tenants page shows ``PAGE_SIZE`` tenants
 a page (search, status filter); the dashboard the ``DASHBOARD_TOP`` busiest, totals over
-all tenants and the newest signed audit checkpoints. The Audit page is paged like the
+all tenants and the newest signed audit checkpoints, from one statement over the same
+function (the rows grouped in SQL, so only the listed tenants and a few groups reach
+Python). The Audit page is paged like the
 Tenants page and verifies no chain by itself: it shows each chain's last stored
 verification (:mod:`signoff.audit.verification`: the checkpoint job's, or an
 operator's), and its button verifies one tenant's chain. A suspension, plan change or
@@ -155,15 +157,18 @@ def tenant_totals(session: Session) -> dict[str, Any]:
     return totals
 
 
-def billing_totals(facts: Iterable[dict[str, Any]], by_plan: dict[str, int]) -> dict[str, Any]:
-    """Monthly recurring revenue and paying / past-due tenants over ``facts``."""
-    facts = list(facts)
+def billing_totals(
+    groups: Iterable[tuple[dict[str, Any], int]], by_plan: dict[str, int]
+) -> dict[str, Any]:
+    """Monthly recurring revenue and paying / past-due tenants over ``groups``: the
+    billing facts shared by ``n`` tenants each."""
+    groups = list(groups)
     return {
         "enabled": billing_plans.enabled(),
-        "mrr": sum(f["mrr"] for f in facts),
+        "mrr": sum(f["mrr"] * n for f, n in groups),
         "currency": billing_plans.all_plans()[0].currency,
-        "past_due": sum(1 for f in facts if f["status"] == "past_due"),
-        "subscribed": sum(1 for f in facts if f["mrr"]),
+        "past_due": sum(n for f, n in groups if f["status"] == "past_due"),
+        "subscribed": sum(n for f, n in groups if f["mrr"]),
         "by_plan": by_plan,
     }
 
@@ -209,33 +214,87 @@ def tenant_page(session: Session, *, q: str, status: str, page: int) -> TenantPa
     return TenantPage(rows, billing, matching, page, pages, facts)
 
 
+# The dashboard's one statement over the counting function (every tenant, each bound
+# in turn inside it): the busiest tenants' rows, then the totals grouped by what the page
+# breaks them down by (status, plan, billing words), so the rows that reach Python are
+# at most ``top`` plus a few groups, however many tenants there are.
+_DASHBOARD = text(
+    "WITH c AS MATERIALIZED ("
+    "  SELECT c.*, t.slug, t.name, t.status, t.plan, t.created_at"
+    "  FROM signoff.operator_tenant_counts(NULL) AS c JOIN tenant AS t ON t.id = c.tenant_id"
+    ") "
+    "(SELECT 'busy' AS kind, tenant_id, slug, name, status, plan, created_at, members, "
+    "   workflows, requests, pending, decisions, dead_deliveries, billing_status, "
+    "   subscription_status, override_plan, subscribed_plan, 1::bigint AS tenants, "
+    "   0::bigint AS chains, 0::bigint AS unsigned, NULL::timestamptz AS last_signed, "
+    "   0::bigint AS broken "
+    " FROM c WHERE pending > 0 OR dead_deliveries > 0 "
+    " ORDER BY pending DESC, dead_deliveries DESC, slug LIMIT :top) "
+    "UNION ALL "
+    "SELECT 'group', NULL, NULL, NULL, status, plan, NULL, sum(members), sum(workflows), "
+    "  sum(requests), sum(pending), sum(decisions), sum(dead_deliveries), billing_status, "
+    "  subscription_status, override_plan, subscribed_plan, count(*), "
+    "  count(*) FILTER (WHERE audit_head_seq > 0), "
+    "  count(*) FILTER (WHERE audit_head_seq > coalesce(checkpoint_seq, 0)), "
+    "  max(checkpoint_at), count(*) FILTER (WHERE verified_ok IS FALSE) "
+    "FROM c GROUP BY status, plan, billing_status, subscription_status, override_plan, "
+    "  subscribed_plan"
+)
+_COUNT_NAMES = ("members", "workflows", "requests", "pending", "decisions", "dead_deliveries")
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    """The ``tenant`` columns the dashboard's table shows of a listed tenant."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    plan: str
+    created_at: datetime
+
+
 def platform_metrics(
     session: Session, top: int = DASHBOARD_TOP
-) -> tuple[list[tuple[Tenant, TenantCounts]], dict[str, Any], dict[uuid.UUID, dict[str, Any]]]:
+) -> tuple[list[tuple[TenantRow, TenantCounts]], dict[str, Any], dict[uuid.UUID, dict[str, Any]]]:
     """The dashboard's figures: the ``top`` tenants by pending requests, then dead
     deliveries; totals over all tenants (``totals["billing"]``, ``totals["audit"]``: the
-    newest signed checkpoints); the billing facts of the listed tenants. Three statements,
-    whatever the number of tenants."""
-    totals = tenant_totals(session)
-    everyone = tenant_facts(session, None)
-    facts = list(everyone.values())
-    for name in ("members", "requests", "pending", "decisions", "dead_deliveries"):
-        totals[name] = sum(getattr(f.counts, name) for f in facts)
-    totals["billing"] = billing_totals((f.billing for f in facts), totals["by_plan"])
-    signed = [f.checkpoint_at for f in facts if f.checkpoint_at is not None]
-    totals["audit"] = {
-        "chains": sum(1 for f in facts if f.audit_head_seq),
-        "unsigned": sum(1 for f in facts if f.unsigned),
-        "last_signed": max(signed) if signed else None,
-        "broken": sum(1 for f in facts if f.verification and not f.verification.ok),
-    }
-    busy = sorted(
-        (tid for tid, f in everyone.items() if f.counts.pending or f.counts.dead_deliveries),
-        key=lambda tid: (-everyone[tid].counts.pending, -everyone[tid].counts.dead_deliveries),
-    )[:top]
-    by_id = {t.id: t for t in session.scalars(select(Tenant).where(Tenant.id.in_(busy)))}
-    rows = [(by_id[tid], everyone[tid].counts) for tid in busy if tid in by_id]
-    return rows, totals, {tid: everyone[tid].billing for tid in busy}
+    newest signed checkpoints, chains broken at their last verification); the billing
+    facts of the listed tenants. One statement, whatever the number of tenants."""
+    totals: dict[str, Any] = {"tenants": 0, "active": 0, "suspended": 0, "by_plan": {}}
+    totals.update(dict.fromkeys(_COUNT_NAMES, 0))
+    audit: dict[str, Any] = {"chains": 0, "unsigned": 0, "last_signed": None, "broken": 0}
+    groups: list[tuple[dict[str, Any], int]] = []
+    rows: list[tuple[TenantRow, TenantCounts]] = []
+    billing: dict[uuid.UUID, dict[str, Any]] = {}
+    for r in session.execute(_DASHBOARD, {"top": top}):
+        facts = billing_service.overview_facts(
+            r.billing_status, r.subscription_status, r.override_plan, r.subscribed_plan
+        )
+        counts = [int(getattr(r, name) or 0) for name in _COUNT_NAMES]
+        if r.kind == "busy":
+            tenant = TenantRow(r.tenant_id, r.slug, r.name, r.status, r.plan, r.created_at)
+            rows.append((tenant, TenantCounts(*counts)))
+            billing[tenant.id] = facts
+            continue
+        n = int(r.tenants)
+        totals["tenants"] += n
+        totals[r.status] = totals.get(r.status, 0) + n
+        totals["by_plan"][r.plan] = totals["by_plan"].get(r.plan, 0) + n
+        for name, value in zip(_COUNT_NAMES, counts, strict=True):
+            totals[name] += value
+        groups.append((facts, n))
+        audit["chains"] += int(r.chains)
+        audit["unsigned"] += int(r.unsigned)
+        audit["broken"] += int(r.broken)
+        if r.last_signed is not None and (
+            audit["last_signed"] is None or r.last_signed > audit["last_signed"]
+        ):
+            audit["last_signed"] = r.last_signed
+    totals["billing"] = billing_totals(groups, totals["by_plan"])
+    totals["audit"] = audit
+    return rows, totals, billing
 
 
 def _page_arg(raw: str | None) -> int:

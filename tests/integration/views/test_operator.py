@@ -335,6 +335,40 @@ def test_dashboard_lists_the_busiest_tenants_only(app, operator, portal_tenant):
     assert 'href="/operator/tenants/"' in html
 
 
+def test_dashboard_totals_match_the_per_tenant_counts(app, portal_tenant):
+    """The dashboard's one grouped statement adds up to what the tenants' own rows say."""
+    from signoff.extensions import db
+    from signoff.views.operator import billing_totals, platform_metrics, tenant_facts
+
+    submit(app, portal_tenant, "purchase_request", {"item": "Lamp", "amount": "5"})
+    with app.app_context():
+        try:
+            rows, totals, billing = platform_metrics(db.session, top=3)
+            facts = tenant_facts(db.session, None)
+            every = list(facts.values())
+            per_tenant = billing_totals(((f.billing, 1) for f in every), totals["by_plan"])
+        finally:
+            db.session.rollback()
+            db.session.remove()
+    assert totals["tenants"] == len(every)
+    for name in ("members", "workflows", "requests", "pending", "decisions", "dead_deliveries"):
+        assert totals[name] == sum(getattr(f.counts, name) for f in every), name
+    assert totals["audit"]["chains"] == sum(1 for f in every if f.audit_head_seq)
+    assert totals["audit"]["unsigned"] == sum(1 for f in every if f.unsigned)
+    signed = [f.checkpoint_at for f in every if f.checkpoint_at]
+    assert totals["audit"]["last_signed"] == (max(signed) if signed else None)
+    assert totals["billing"] == per_tenant
+    busy = sorted(
+        (t for t, f in facts.items() if f.counts.pending or f.counts.dead_deliveries),
+        key=lambda t: (-facts[t].counts.pending, -facts[t].counts.dead_deliveries),
+    )
+    assert [(c.pending, c.dead_deliveries) for _, c in rows] == [
+        (facts[t].counts.pending, facts[t].counts.dead_deliveries) for t in busy[:3]
+    ]
+    assert rows and all(c == facts[t.id].counts for t, c in rows)
+    assert all(billing[t.id] == facts[t.id].billing for t, _ in rows)
+
+
 def test_the_counting_function_refuses_a_bound_tenant(app, tenant_a):
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
