@@ -11,6 +11,7 @@ and checks passwords without reading ``ab_user.password`` as the app role
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -19,6 +20,8 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_limiter import Limiter
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.orm import scoped_session, undefer
 
 from signoff.db.base import map_language_column
 from signoff.db.binding import current_tenant_id, set_current_tenant
@@ -39,6 +42,8 @@ from signoff.text import InvalidText, check_text
 log = logging.getLogger(__name__)
 
 USERNAME_MAX = 256
+#: When a user load last found no ``ab_user.language`` (``time.monotonic()``), or ``None``.
+_language_missing_at: float | None = None
 PASSWORD_INPUT_MAX = 1024
 
 
@@ -110,7 +115,7 @@ class SignoffSecurityManager(SecurityManager):
         web = has_request_context() and not getattr(g, "_signoff_jwt", False)
         if web and not sessions.web_session_user(int(pk)):
             return None
-        user = self.get_user_by_id(int(pk))
+        user = self._user_with_language(int(pk))
         if not user or not user.is_active:
             return None
         note_loaded(user)
@@ -118,6 +123,29 @@ class SignoffSecurityManager(SecurityManager):
         if has_request_context() and not getattr(g, "_signoff_jwt", False):
             bind_member_tenant(self.session, user.id, requested_slug())
         return user
+
+    def _user_with_language(self, pk: int) -> Any | None:
+        """FAB's user ``pk`` with its profile language (``ab_user.language``, deferred on
+        the model) in the same statement. On a schema before migration 0037, which has no
+        such column, the user is loaded as FAB does, and the language is left out for a
+        minute (then tried again: the schema may have been upgraded meanwhile)."""
+        global _language_missing_at
+        model = self.user_model
+        language = getattr(model, "language", None)
+        missing = _language_missing_at
+        if language is None or (missing is not None and time.monotonic() - missing < 60):
+            return self.get_user_by_id(pk)
+        real = self.session() if isinstance(self.session, scoped_session) else self.session
+        began = not real.in_transaction()
+        try:
+            return real.get(model, pk, options=[undefer(language)])
+        except ProgrammingError as exc:
+            if not began or getattr(exc.orig, "sqlstate", None) != caller.UNDEFINED_COLUMN:
+                raise
+            real.rollback()  # the load began the transaction: nothing else is lost
+            _language_missing_at = time.monotonic()
+            log.warning("ab_user.language is missing (schema before 0037): loaded without it")
+            return self.get_user_by_id(pk)
 
     def load_user_jwt(self, _jwt_header: dict[str, Any], jwt_data: dict[str, Any]) -> Any | None:
         # The JWT path binds from the token's tenant claim only; a slug in the URL
