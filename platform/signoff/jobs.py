@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from signoff.audit import verification
@@ -27,6 +28,7 @@ from signoff.workflow.models import IdempotencyKey
 
 log = logging.getLogger(__name__)
 
+UNDEFINED_TABLE = "42P01"
 _PURGE_VERIFICATIONS = text("SELECT signoff.mfa_verification_purge(:before)")
 
 
@@ -68,10 +70,10 @@ def sign_checkpoints(
                     session, tenant_id, keys.current, keys.current_id
                 )
                 if signed is not None and signed.verified_from is not None:
-                    verification.record(
+                    _store(
                         session,
+                        tenant_slug,
                         ok=True,
-                        source="job",
                         from_seq=signed.verified_from,
                         to_seq=signed.seq,
                         rows_checked=max(0, signed.seq - signed.verified_from + 1),
@@ -82,15 +84,26 @@ def sign_checkpoints(
                 outcome.error = str(exc)
                 log.error("audit checkpoint of %s not signed: %s", tenant_slug, exc)
                 # The break is stored for the operator console (its own transaction).
-                verification.record(
-                    session, ok=False, source="job", broken_seq=exc.seq, problem=exc.problem
-                )
+                _store(session, tenant_slug, ok=False, broken_seq=exc.seq, problem=exc.problem)
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
         outcomes.append(outcome)
     return outcomes
+
+
+def _store(session: Session, slug: str, **result: Any) -> None:
+    """Store the job's verification result (:func:`signoff.audit.verification.record`);
+    on a schema before migration 0041, which has no ``audit_verification``, the
+    checkpoint is still signed and the missing table is logged."""
+    try:
+        with session.begin_nested():
+            verification.record(session, source="job", **result)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != UNDEFINED_TABLE:
+            raise
+        log.warning("audit verification of %s not stored: no audit_verification table", slug)
 
 
 @dataclass
