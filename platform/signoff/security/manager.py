@@ -108,22 +108,6 @@ class SignoffSecurityManager(SecurityManager):
         # FAB calls this after every successful sign-in (web form and login API).
         note_sign_in(user)
 
-    def load_user(self, pk: Any) -> Any | None:
-        # The web cookie signs in only while its server-side session is live (checked
-        # before the user is loaded, on a connection of its own); the JWT path checks
-        # the token's session in load_user_jwt.
-        web = has_request_context() and not getattr(g, "_signoff_jwt", False)
-        if web and not sessions.web_session_user(int(pk)):
-            return None
-        user = self._user_with_language(int(pk))
-        if not user or not user.is_active:
-            return None
-        note_loaded(user)
-        note_profile_language(user)
-        if has_request_context() and not getattr(g, "_signoff_jwt", False):
-            bind_member_tenant(self.session, user.id, requested_slug())
-        return user
-
     def _user_with_language(self, pk: int) -> Any | None:
         """FAB's user ``pk`` with its profile language (``ab_user.language``, deferred on
         the model) in the same statement. On a schema before migration 0037, which has no
@@ -146,6 +130,22 @@ class SignoffSecurityManager(SecurityManager):
             _language_missing_at = time.monotonic()
             log.warning("ab_user.language is missing (schema before 0037): loaded without it")
             return self.get_user_by_id(pk)
+
+    def load_user(self, pk: Any) -> Any | None:
+        # The web cookie signs in only while its server-side session is live (checked
+        # before the user is loaded, on a connection of its own); the JWT path checks
+        # the token's session in load_user_jwt.
+        web = has_request_context() and not getattr(g, "_signoff_jwt", False)
+        if web and not sessions.web_session_user(int(pk)):
+            return None
+        user = self._user_with_language(int(pk))
+        if not user or not user.is_active:
+            return None
+        note_loaded(user)
+        note_profile_language(user)
+        if has_request_context() and not getattr(g, "_signoff_jwt", False):
+            bind_member_tenant(self.session, user.id, requested_slug())
+        return user
 
     def load_user_jwt(self, _jwt_header: dict[str, Any], jwt_data: dict[str, Any]) -> Any | None:
         # The JWT path binds from the token's tenant claim only; a slug in the URL
