@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
+from signoff.audit import verification
 from signoff.audit.chain import AuditError
 from signoff.audit.checkpoints import Checkpoint, audit_keys, sign_checkpoint
 from signoff.db.binding import bound_tenant
@@ -26,6 +28,7 @@ from signoff.workflow.models import IdempotencyKey
 
 log = logging.getLogger(__name__)
 
+UNDEFINED_TABLE = "42P01"
 _PURGE_VERIFICATIONS = text("SELECT signoff.mfa_verification_purge(:before)")
 
 
@@ -49,7 +52,9 @@ def tenants(session: Session, slug: str | None = None) -> list[tuple[uuid.UUID, 
 def sign_checkpoints(
     session: Session, config: Mapping[str, Any], *, slug: str | None = None
 ) -> list[CheckpointOutcome]:
-    """Sign every tenant's chain head with ``SIGNOFF_AUDIT_KEY`` (verifying it first).
+    """Sign every tenant's chain head with ``SIGNOFF_AUDIT_KEY`` (verifying it first), and
+    store what was verified, or the break that stopped the signing, for the operator
+    console (:mod:`signoff.audit.verification`).
 
     Raises ``ValueError`` when no key is configured (the keys' error names key ids,
     never keys)."""
@@ -61,19 +66,44 @@ def sign_checkpoints(
         outcome = CheckpointOutcome(tenant_id, tenant_slug)
         with bound_tenant(tenant_id, session):
             try:
-                outcome.checkpoint = sign_checkpoint(
+                signed = outcome.checkpoint = sign_checkpoint(
                     session, tenant_id, keys.current, keys.current_id
                 )
+                if signed is not None and signed.verified_from is not None:
+                    _store(
+                        session,
+                        tenant_slug,
+                        ok=True,
+                        from_seq=signed.verified_from,
+                        to_seq=signed.seq,
+                        rows_checked=max(0, signed.seq - signed.verified_from + 1),
+                    )
                 session.commit()
             except AuditError as exc:
                 session.rollback()
                 outcome.error = str(exc)
                 log.error("audit checkpoint of %s not signed: %s", tenant_slug, exc)
+                # The break is stored for the operator console (its own transaction).
+                _store(session, tenant_slug, ok=False, broken_seq=exc.seq, problem=exc.problem)
+                session.commit()
             except BaseException:
                 session.rollback()
                 raise
         outcomes.append(outcome)
     return outcomes
+
+
+def _store(session: Session, slug: str, **result: Any) -> None:
+    """Store the job's verification result (:func:`signoff.audit.verification.record`);
+    on a schema before migration 0043, which has no ``audit_verification``, the
+    checkpoint is still signed and the missing table is logged."""
+    try:
+        with session.begin_nested():
+            verification.record(session, source="job", **result)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != UNDEFINED_TABLE:
+            raise
+        log.warning("audit verification of %s not stored: no audit_verification table", slug)
 
 
 @dataclass

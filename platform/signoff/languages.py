@@ -6,7 +6,8 @@ and compiles it). Flask-Babel, which FAB sets up, does the translating; :func:`i
 points it at our catalogue (beside FAB's own) and replaces FAB's session-based locale
 selector with :func:`select_locale`:
 
-1. the signed-in person's profile language (``ab_user.language``, migration 0037),
+1. the signed-in person's profile language (``ab_user.language``, migration 0037), read
+   with the person's own row when the user is loaded (no statement of its own),
 2. else the browser's ``Accept-Language``,
 3. else English.
 
@@ -18,6 +19,7 @@ guessed. The API's JSON keeps plain numbers ("1500.50"), whatever the language.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -36,7 +38,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from signoff.errors import N_, Message
@@ -46,6 +49,8 @@ from signoff.extensions import db
 LANGUAGES: dict[str, str] = {"en": "English", "de": "Deutsch"}
 DEFAULT = "en"
 TRANSLATIONS = Path(__file__).parent / "translations"
+
+log = logging.getLogger(__name__)
 
 _USER_LANGUAGE = text("SELECT language FROM ab_user WHERE id = :id")
 _SET_USER_LANGUAGE = text("UPDATE ab_user SET language = :language WHERE id = :id")
@@ -61,7 +66,9 @@ __all__ = [
     "format_datetime",
     "install",
     "locale_name",
+    "note_profile_language",
     "parse_amount",
+    "profile_language",
     "select_locale",
     "set_user_language",
     "status_word",
@@ -185,16 +192,57 @@ def translated_errors(errors: Mapping[str, list[str]] | None) -> dict[str, list[
 
 
 def user_language(user_id: int, session: Session | None = None) -> str | None:
-    """The language ``user_id`` chose on their profile, or ``None``."""
+    """The language ``user_id`` chose on their profile, or ``None`` (one statement: for
+    people other than the request's user, such as the readers of a notification)."""
     found = (session or db.session).execute(_USER_LANGUAGE, {"id": user_id}).scalar()
     return found if found in LANGUAGES else None
 
 
 def set_user_language(user_id: int, language: str | None) -> None:
-    """Store (``None``: forget) ``user_id``'s language; the caller commits."""
+    """Store (``None``: forget) ``user_id``'s language; the caller commits. When that is
+    the request's user, the rest of the request speaks it."""
     if language is not None and language not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     db.session.execute(_SET_USER_LANGUAGE, {"language": language, "id": user_id})
+    if has_request_context() and g.get("signoff_profile_language", _UNSET)[0] == user_id:
+        g.signoff_profile_language = (user_id, language)
+        g.pop("signoff_locale", None)
+
+
+#: ``g.signoff_profile_language`` before the user was loaded: (no user, no language).
+_UNSET: tuple[int | None, str | None] = (None, None)
+
+
+def note_profile_language(user: Any) -> None:
+    """Keep the request's user's profile language, read with the user's own row (FAB's
+    user model maps ``ab_user.language``: :func:`signoff.db.base.map_language_column`),
+    for :func:`select_locale`. Nothing is loaded here: a model without the column, or a
+    user built without it (the API caller's), leaves the language to the fallback."""
+    if not has_request_context():
+        return
+    state = inspect(user, raiseerr=False)
+    if state is None or "language" not in state.dict:
+        return
+    g.signoff_profile_language = (int(user.id), state.dict["language"])
+
+
+def profile_language() -> str | None:
+    """The signed-in user's profile language, or ``None``: what the user load brought
+    (:func:`note_profile_language`, no statement of its own); only a user loaded some
+    other way is looked up, inside a savepoint, so a failed lookup never touches the
+    request's transaction."""
+    if not (current_user and current_user.is_authenticated):
+        return None
+    user_id = int(current_user.id)
+    noted_id, noted = g.get("signoff_profile_language", _UNSET)
+    if noted_id == user_id:
+        return noted if noted in LANGUAGES else None
+    try:
+        with db.session.begin_nested():
+            return user_language(user_id)
+    except SQLAlchemyError:
+        log.warning("profile language of user %s not read", user_id, exc_info=True)
+        return None
 
 
 def select_locale() -> str:
@@ -204,13 +252,7 @@ def select_locale() -> str:
     chosen: str | None = g.get("signoff_locale")
     if chosen:
         return chosen
-    chosen = None
-    try:
-        if current_user and current_user.is_authenticated:
-            chosen = user_language(int(current_user.id))
-    except Exception:
-        db.session.rollback()
-        chosen = None
+    chosen = profile_language()
     if chosen is None:
         chosen = request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT
     g.signoff_locale = chosen

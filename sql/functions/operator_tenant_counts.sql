@@ -3,9 +3,10 @@
 -- it runs as the app role under tenant_isolation, binding each tenant in turn for
 -- its own reads only (as the console did before, one tenant per statement), and
 -- restores the caller's binding. It returns counts, billing status words and the
--- audit chain's head and newest signed checkpoint (seqs and a time) only, never a
--- tenant's requests, people or workflows. Refused while a tenant is bound,
--- so a tenant's request, API call or job never learns other tenants' sizes.
+-- audit chain's head, newest signed checkpoint (seqs and a time) and last stored
+-- verification (audit_verification, migration 0043: result, seqs, problem kind, time)
+-- only, never a tenant's requests, people or workflows. Refused while a tenant is
+-- bound, so a tenant's request, API call or job never learns other tenants' sizes.
 CREATE OR REPLACE FUNCTION signoff.operator_tenant_counts(p_tenants uuid[])
 RETURNS TABLE (
     tenant_id uuid,
@@ -21,7 +22,14 @@ RETURNS TABLE (
     subscribed_plan text,
     audit_head_seq bigint,
     checkpoint_seq bigint,
-    checkpoint_at timestamp with time zone
+    checkpoint_at timestamp with time zone,
+    verified_at timestamp with time zone,
+    verified_ok boolean,
+    verified_from bigint,
+    verified_to bigint,
+    verified_broken_seq bigint,
+    verified_problem text,
+    verified_by text
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -61,9 +69,17 @@ BEGIN
             (SELECT max(e.seq) FROM public.audit_event AS e WHERE e.tenant_id = v_tenant),
             (SELECT max(c.seq) FROM public.audit_checkpoint AS c WHERE c.tenant_id = v_tenant),
             (SELECT max(c.signed_at) FROM public.audit_checkpoint AS c
-             WHERE c.tenant_id = v_tenant)
+             WHERE c.tenant_id = v_tenant),
+            v.verified_at,
+            v.ok,
+            v.from_seq,
+            v.to_seq,
+            v.broken_seq,
+            v.problem,
+            v.source
         FROM (SELECT 1) AS one
-        LEFT JOIN public.tenant_billing AS b ON b.tenant_id = v_tenant;
+        LEFT JOIN public.tenant_billing AS b ON b.tenant_id = v_tenant
+        LEFT JOIN public.audit_verification AS v ON v.tenant_id = v_tenant;
     END LOOP;
     PERFORM set_config('app.tenant_id', coalesce(v_prev, ''), true);
     RETURN;

@@ -59,7 +59,14 @@ _HEAD = text(
 
 
 class AuditError(Exception):
-    """An audit operation was refused (broken chain, missing key, ...)."""
+    """An audit operation was refused (broken chain, missing key, ...). A refusal for a
+    broken chain or checkpoint names the seq and the problem kind (:data:`PROBLEMS`,
+    ``checkpoints.CHECKPOINT_PROBLEMS``), so it can be stored without its message."""
+
+    def __init__(self, message: str, *, seq: int | None = None, problem: str | None = None):
+        super().__init__(message)
+        self.seq = seq
+        self.problem = problem
 
 
 @dataclass(frozen=True)

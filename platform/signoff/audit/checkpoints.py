@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +75,10 @@ class Checkpoint:
     signed_at: datetime
     key_id: str
     signature: bytes
+    #: The first seq :func:`sign_checkpoint` verified before signing (the one after the
+    #: newest checkpoint that still holds: past the head when nothing was newer);
+    #: ``None`` when it was told not to verify.
+    verified_from: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -225,9 +229,17 @@ def _verified_from(session: SessionLike, tenant_id: uuid.UUID, key: bytes, key_i
         return 1
     signature = compute_signature(key, tenant_id, int(rows.seq), bytes(rows.head_hash))
     if not hmac.compare_digest(signature, bytes(rows.signature)):
-        raise AuditError(f"checkpoint {key_id}@{rows.seq}: bad signature; not signing")
+        raise AuditError(
+            f"checkpoint {key_id}@{rows.seq}: bad signature; not signing",
+            seq=int(rows.seq),
+            problem="bad_signature",
+        )
     if rows.chain_hash is None or bytes(rows.chain_hash) != bytes(rows.head_hash):
-        raise AuditError(f"checkpoint {key_id}@{rows.seq} no longer matches the chain; not signing")
+        raise AuditError(
+            f"checkpoint {key_id}@{rows.seq} no longer matches the chain; not signing",
+            seq=int(rows.seq),
+            problem="missing_row" if rows.chain_hash is None else "rewritten",
+        )
     return int(rows.seq) + 1
 
 
@@ -252,12 +264,15 @@ def sign_checkpoint(
     if head is None:
         return None
     seq, head_hash = head
+    verified_from: int | None = None
     if verify_first:
-        start = _verified_from(session, tenant_id, key, key_id)
+        start = verified_from = _verified_from(session, tenant_id, key, key_id)
         if start <= seq:
             result = verify(session, tenant_id, from_seq=start, to_seq=seq)
             if not result.ok:
-                raise AuditError(f"not signing: {result.message}")
+                raise AuditError(
+                    f"not signing: {result.message}", seq=result.broken_seq, problem=result.problem
+                )
     session.execute(
         _INSERT,
         {
@@ -269,7 +284,7 @@ def sign_checkpoint(
         },
     )
     row = session.execute(_SELECT_ONE, {"tenant": tenant_id, "seq": seq, "key_id": key_id}).one()
-    return _checkpoint(row)
+    return replace(_checkpoint(row), verified_from=verified_from)
 
 
 # --- verification -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
@@ -101,3 +102,35 @@ class AuditCheckpoint(Base):
 
     def __repr__(self) -> str:
         return f"<AuditCheckpoint {self.tenant_id}#{self.seq} {self.key_id}>"
+
+
+class AuditVerification(Base):
+    """A tenant's last stored chain verification (migration 0043), one row per tenant,
+    replaced by the next: by the operator console's button (``operator``, the whole
+    chain and its checkpoints) or the checkpoint job (``job``, the chain since the
+    newest checkpoint, before signing). Written by :mod:`signoff.audit.verification`."""
+
+    __tablename__ = "audit_verification"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", name="pk_audit_verification"),
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenant.id"], name="fk_audit_verification_tenant", ondelete="CASCADE"
+        ),
+        CheckConstraint("source IN ('operator', 'job')", name="ck_audit_verification_source"),
+        CheckConstraint("ok OR problem IS NOT NULL", name="ck_audit_verification_problem"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), nullable=False, server_default=text("signoff.current_tenant_id()")
+    )
+    verified_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    from_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("1"))
+    to_seq: Mapped[int | None] = mapped_column(BigInteger)
+    rows_checked: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    broken_seq: Mapped[int | None] = mapped_column(BigInteger)
+    problem: Mapped[str | None] = mapped_column(Text)
+    checkpoints_checked: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text, nullable=False)

@@ -6,7 +6,9 @@ Alembic sees one schema (FAB's ``ab_*`` tables included) and foreign keys to
 
 FAB's user model never loads ``ab_user.password`` (:func:`defer_password_column`,
 applied on import, before any mapper is configured): the app role cannot read that
-column (migration 0022; docs/ARCHITECTURE.md §2, "User-global secrets").
+column (migration 0022; docs/ARCHITECTURE.md §2, "User-global secrets"). It maps
+``ab_user.language`` (migration 0037), deferred, which the request's user load reads
+with the user's row (:func:`map_language_column`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from typing import Any
 from flask_appbuilder.models.sqla import Base as FABBase
 from flask_appbuilder.security.sqla.models import User as FABUser
 from sqlalchemy import (
+    Column,
     DateTime,
     ForeignKeyConstraint,
     MetaData,
     PrimaryKeyConstraint,
+    String,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, declared_attr, mapped_column
 
 metadata: MetaData = FABBase.metadata
 
@@ -50,7 +54,29 @@ def defer_password_column(user_model: Any) -> None:
     prop.strategy_key = (("deferred", True), ("instrument", True))
 
 
+def map_language_column(user_model: Any) -> None:
+    """Map ``ab_user.language`` (migration 0037: the profile language) on ``user_model``
+    as a deferred column: the request's user load asks for it (``undefer``, in
+    :meth:`signoff.security.manager.SignoffSecurityManager.load_user`), so choosing the
+    request's language needs no query of its own
+    (:func:`signoff.languages.note_profile_language`), while every other load of a user
+    leaves it out and keeps working on a schema before 0037, which the app still serves.
+    Idempotent; like :func:`defer_password_column` it must run before the mapper is
+    configured, and a model whose mapper is configured already is left as it is (its
+    language is then looked up on its own)."""
+    mapper = user_model.__mapper__
+    if "language" in mapper._props or mapper.configured:
+        return
+    table = user_model.__table__
+    column = table.c.get("language")
+    if column is None:
+        column = Column("language", String(8), nullable=True)
+        table.append_column(column)
+    mapper.add_property("language", column_property(column, deferred=True))
+
+
 defer_password_column(FABUser)
+map_language_column(FABUser)
 
 
 class Base(DeclarativeBase):

@@ -11,6 +11,7 @@ and checks passwords without reading ``ab_user.password`` as the app role
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -20,9 +21,13 @@ from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.orm import scoped_session, undefer
 
+from signoff.db.base import map_language_column
 from signoff.db.binding import current_tenant_id, set_current_tenant
 from signoff.extensions import limiter
+from signoff.languages import note_profile_language
 from signoff.security import caller, passwords, permcache, sessions
 from signoff.security.api import SignoffSecurityApi
 from signoff.security.login import SignoffAuthDBView
@@ -38,6 +43,8 @@ from signoff.text import InvalidText, check_text
 log = logging.getLogger(__name__)
 
 USERNAME_MAX = 256
+#: When a user load last found no ``ab_user.language`` (``time.monotonic()``), or ``None``.
+_language_missing_at: float | None = None
 PASSWORD_INPUT_MAX = 1024
 
 
@@ -78,6 +85,8 @@ class SignoffSecurityManager(SecurityManager):
         super().__init__(appbuilder)
         # The app role cannot read ab_user.password: never load it (migration 0022).
         passwords.defer_password_column(self.user_model)
+        # The profile language comes with the user's row (signoff.languages).
+        map_language_column(self.user_model)
         # Where sessions are checked (load_user), every web sign-in opens one and
         # signing out ends it (signoff.security.sessions).
         app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -122,6 +131,29 @@ class SignoffSecurityManager(SecurityManager):
         # FAB calls this after every successful sign-in (web form and login API).
         note_sign_in(user)
 
+    def _user_with_language(self, pk: int) -> Any | None:
+        """FAB's user ``pk`` with its profile language (``ab_user.language``, deferred on
+        the model) in the same statement. On a schema before migration 0037, which has no
+        such column, the user is loaded as FAB does, and the language is left out for a
+        minute (then tried again: the schema may have been upgraded meanwhile)."""
+        global _language_missing_at
+        model = self.user_model
+        language = getattr(model, "language", None)
+        missing = _language_missing_at
+        if language is None or (missing is not None and time.monotonic() - missing < 60):
+            return self.get_user_by_id(pk)
+        real = self.session() if isinstance(self.session, scoped_session) else self.session
+        began = not real.in_transaction()
+        try:
+            return real.get(model, pk, options=[undefer(language)])
+        except ProgrammingError as exc:
+            if not began or getattr(exc.orig, "sqlstate", None) != caller.UNDEFINED_COLUMN:
+                raise
+            real.rollback()  # the load began the transaction: nothing else is lost
+            _language_missing_at = time.monotonic()
+            log.warning("ab_user.language is missing (schema before 0037): loaded without it")
+            return self.get_user_by_id(pk)
+
     def load_user(self, pk: Any) -> Any | None:
         # The web cookie signs in only while its server-side session is live (checked
         # before the user is loaded, on a connection of its own); the JWT path checks
@@ -129,10 +161,11 @@ class SignoffSecurityManager(SecurityManager):
         web = has_request_context() and not getattr(g, "_signoff_jwt", False)
         if web and not sessions.web_session_user(int(pk)):
             return None
-        user = self.get_user_by_id(int(pk))
+        user = self._user_with_language(int(pk))
         if not user or not user.is_active:
             return None
         note_loaded(user)
+        note_profile_language(user)
         if has_request_context() and not getattr(g, "_signoff_jwt", False):
             bind_member_tenant(self.session, user.id, requested_slug())
         return user

@@ -35,10 +35,10 @@ from signoff.extensions import current_appbuilder, db
 from signoff.languages import (
     LANGUAGES,
     force_locale,
+    profile_language,
     select_locale,
     set_user_language,
     translated,
-    user_language,
 )
 from signoff.security import mfa, sessions
 from signoff.tenancy.account_audit import audit_account_event
@@ -128,7 +128,7 @@ class ProfileView(SignoffView):
             "signoff/profile.html",
             orgs=orgs,
             user=current_user,
-            language=user_language(int(current_user.id)),
+            language=profile_language(),
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )
@@ -211,7 +211,7 @@ class TenantProfileView(TenantScoped, SignoffView):
             mfa_enrolled=enrolled,
             codes_left=codes_left,
             mfa_required=_requires_mfa(session),
-            language=user_language(uid),
+            language=profile_language(),
             session_count=len(sessions.list_sessions(sessions.current_session_token())),
             active="profile",
         )

@@ -1,16 +1,22 @@
 """Operator console (FAB role ``Operator``; the break-glass ``Admin`` too) under ``/operator/``.
 
-Tenants (status, plan, suspend/reactivate, change plan), the platform-wide audit
-verification (``signoff.audit_verify_all``), health, and metrics across tenants.
+Tenants (status, plan, suspend/reactivate, change plan), the audit chains (each
+tenant's last stored verification, one tenant verified on demand), health, and metrics
+across tenants.
 Operators see the ``tenant`` rows (global) and **counts** only: the counts are
 taken by binding each tenant in turn (docs/ARCHITECTURE.md §2), inside one statement
 (``signoff.operator_tenant_counts``) for the tenants a page shows, and no tenant row
 other than a count ever reaches the page. The Tenants page shows ``PAGE_SIZE`` tenants
 a page (search, status filter); the dashboard the ``DASHBOARD_TOP`` busiest, totals over
-all tenants and the newest signed audit checkpoints (it verifies no chain: the Audit
-page does). A suspension or plan
-change is recorded in that tenant's own audit chain. A tenant's data is read only
-through :mod:`signoff.views.support_access`, while that tenant grants support access.
+all tenants and the newest signed audit checkpoints, from one statement over the same
+function (the rows grouped in SQL, so only the listed tenants and a few groups reach
+Python). The Audit page is paged like the
+Tenants page and verifies no chain by itself: it shows each chain's last stored
+verification (:mod:`signoff.audit.verification`: the checkpoint job's, or an
+operator's), and its button verifies one tenant's chain. A suspension, plan change or
+verification by an operator is recorded in that tenant's own audit chain. A tenant's
+data is read only through :mod:`signoff.views.support_access`, while that tenant grants
+support access.
 """
 
 from __future__ import annotations
@@ -21,14 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose, has_access
 from flask_appbuilder.security.decorators import no_cache
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from signoff.audit.chain import append as audit_append
+from signoff.audit.checkpoints import audit_keys, full_verification
+from signoff.audit.verification import StoredVerification, first_problem, record_full
 from signoff.billing import plans as billing_plans
 from signoff.billing import service as billing_service
 from signoff.db.binding import bound_tenant
@@ -45,6 +55,19 @@ PAGE_SIZE = 50
 DASHBOARD_TOP = 10
 #: Longest accepted search text (name or slug).
 MAX_QUERY = 100
+#: What a stored verification's problem kind means (signoff.audit.chain.PROBLEMS and
+#: signoff.audit.checkpoints.CHECKPOINT_PROBLEMS), for the Audit page.
+PROBLEM_WORDS: dict[str, Any] = {
+    "edited": _l("an event was changed after it was written"),
+    "gap": _l("events are missing (a gap in the sequence)"),
+    "fork": _l("an event does not link to the one before it"),
+    "bad_first_link": _l("the first event does not link to the chain's start"),
+    "bad_signature": _l("a signed checkpoint does not match its signature"),
+    "rewritten": _l("the chain was rewritten after a signed checkpoint"),
+    "truncated": _l("events after a signed checkpoint were cut off"),
+    "missing_row": _l("a signed event is missing"),
+    "unknown_key": _l("a checkpoint is signed with a key that is not configured"),
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,8 @@ class TenantFacts:
     audit_head_seq: int | None = None
     checkpoint_seq: int | None = None
     checkpoint_at: datetime | None = None
+    #: The last stored verification of the chain (migration 0043), if any.
+    verification: StoredVerification | None = None
 
     @property
     def unsigned(self) -> bool:
@@ -82,7 +107,8 @@ NO_FACTS = TenantFacts(
 _COUNTS = text(
     "SELECT tenant_id, members, workflows, requests, pending, decisions, dead_deliveries, "
     "billing_status, subscription_status, override_plan, subscribed_plan, "
-    "audit_head_seq, checkpoint_seq, checkpoint_at "
+    "audit_head_seq, checkpoint_seq, checkpoint_at, verified_at, verified_ok, verified_from, "
+    "verified_to, verified_broken_seq, verified_problem, verified_by "
     "FROM signoff.operator_tenant_counts(CAST(:tenants AS uuid[]))"
 )
 
@@ -100,9 +126,24 @@ def tenant_facts(
             row.audit_head_seq,
             row.checkpoint_seq,
             row.checkpoint_at,
+            _stored(row),
         )
         for row in session.execute(_COUNTS, {"tenants": ids})
     }
+
+
+def _stored(row: Any) -> StoredVerification | None:
+    if row.verified_at is None:
+        return None
+    return StoredVerification(
+        verified_at=row.verified_at,
+        ok=bool(row.verified_ok),
+        from_seq=int(row.verified_from),
+        to_seq=row.verified_to,
+        broken_seq=row.verified_broken_seq,
+        problem=row.verified_problem,
+        source=row.verified_by,
+    )
 
 
 def tenant_totals(session: Session) -> dict[str, Any]:
@@ -116,15 +157,18 @@ def tenant_totals(session: Session) -> dict[str, Any]:
     return totals
 
 
-def billing_totals(facts: Iterable[dict[str, Any]], by_plan: dict[str, int]) -> dict[str, Any]:
-    """Monthly recurring revenue and paying / past-due tenants over ``facts``."""
-    facts = list(facts)
+def billing_totals(
+    groups: Iterable[tuple[dict[str, Any], int]], by_plan: dict[str, int]
+) -> dict[str, Any]:
+    """Monthly recurring revenue and paying / past-due tenants over ``groups``: the
+    billing facts shared by ``n`` tenants each."""
+    groups = list(groups)
     return {
         "enabled": billing_plans.enabled(),
-        "mrr": sum(f["mrr"] for f in facts),
+        "mrr": sum(f["mrr"] * n for f, n in groups),
         "currency": billing_plans.all_plans()[0].currency,
-        "past_due": sum(1 for f in facts if f["status"] == "past_due"),
-        "subscribed": sum(1 for f in facts if f["mrr"]),
+        "past_due": sum(n for f, n in groups if f["status"] == "past_due"),
+        "subscribed": sum(n for f, n in groups if f["mrr"]),
         "by_plan": by_plan,
     }
 
@@ -138,6 +182,8 @@ class TenantPage:
     matching: int
     page: int
     pages: int
+    #: Everything the console shows of each listed tenant (the Audit page's chains).
+    facts: dict[uuid.UUID, TenantFacts]
 
 
 def tenant_page(session: Session, *, q: str, status: str, page: int) -> TenantPage:
@@ -165,49 +211,90 @@ def tenant_page(session: Session, *, q: str, status: str, page: int) -> TenantPa
     facts = tenant_facts(session, [t.id for t in tenants]) if tenants else {}
     rows = [(t, facts.get(t.id, NO_FACTS).counts) for t in tenants]
     billing = {t.id: facts.get(t.id, NO_FACTS).billing for t in tenants}
-    return TenantPage(rows, billing, matching, page, pages)
+    return TenantPage(rows, billing, matching, page, pages, facts)
+
+
+# The dashboard's one statement over the counting function (every tenant, each bound
+# in turn inside it): the busiest tenants' rows, then the totals grouped by what the page
+# breaks them down by (status, plan, billing words), so the rows that reach Python are
+# at most ``top`` plus a few groups, however many tenants there are.
+_DASHBOARD = text(
+    "WITH c AS MATERIALIZED ("
+    "  SELECT c.*, t.slug, t.name, t.status, t.plan, t.created_at"
+    "  FROM signoff.operator_tenant_counts(NULL) AS c JOIN tenant AS t ON t.id = c.tenant_id"
+    ") "
+    "(SELECT 'busy' AS kind, tenant_id, slug, name, status, plan, created_at, members, "
+    "   workflows, requests, pending, decisions, dead_deliveries, billing_status, "
+    "   subscription_status, override_plan, subscribed_plan, 1::bigint AS tenants, "
+    "   0::bigint AS chains, 0::bigint AS unsigned, NULL::timestamptz AS last_signed, "
+    "   0::bigint AS broken "
+    " FROM c WHERE pending > 0 OR dead_deliveries > 0 "
+    " ORDER BY pending DESC, dead_deliveries DESC, slug LIMIT :top) "
+    "UNION ALL "
+    "SELECT 'group', NULL, NULL, NULL, status, plan, NULL, sum(members), sum(workflows), "
+    "  sum(requests), sum(pending), sum(decisions), sum(dead_deliveries), billing_status, "
+    "  subscription_status, override_plan, subscribed_plan, count(*), "
+    "  count(*) FILTER (WHERE audit_head_seq > 0), "
+    "  count(*) FILTER (WHERE audit_head_seq > coalesce(checkpoint_seq, 0)), "
+    "  max(checkpoint_at), count(*) FILTER (WHERE verified_ok IS FALSE) "
+    "FROM c GROUP BY status, plan, billing_status, subscription_status, override_plan, "
+    "  subscribed_plan"
+)
+_COUNT_NAMES = ("members", "workflows", "requests", "pending", "decisions", "dead_deliveries")
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    """The ``tenant`` columns the dashboard's table shows of a listed tenant."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    plan: str
+    created_at: datetime
 
 
 def platform_metrics(
     session: Session, top: int = DASHBOARD_TOP
-) -> tuple[list[tuple[Tenant, TenantCounts]], dict[str, Any], dict[uuid.UUID, dict[str, Any]]]:
+) -> tuple[list[tuple[TenantRow, TenantCounts]], dict[str, Any], dict[uuid.UUID, dict[str, Any]]]:
     """The dashboard's figures: the ``top`` tenants by pending requests, then dead
     deliveries; totals over all tenants (``totals["billing"]``, ``totals["audit"]``: the
-    newest signed checkpoints); the billing facts of the listed tenants. Three statements,
-    whatever the number of tenants."""
-    totals = tenant_totals(session)
-    everyone = tenant_facts(session, None)
-    facts = list(everyone.values())
-    for name in ("members", "requests", "pending", "decisions", "dead_deliveries"):
-        totals[name] = sum(getattr(f.counts, name) for f in facts)
-    totals["billing"] = billing_totals((f.billing for f in facts), totals["by_plan"])
-    signed = [f.checkpoint_at for f in facts if f.checkpoint_at is not None]
-    totals["audit"] = {
-        "chains": sum(1 for f in facts if f.audit_head_seq),
-        "unsigned": sum(1 for f in facts if f.unsigned),
-        "last_signed": max(signed) if signed else None,
-    }
-    busy = sorted(
-        (tid for tid, f in everyone.items() if f.counts.pending or f.counts.dead_deliveries),
-        key=lambda tid: (-everyone[tid].counts.pending, -everyone[tid].counts.dead_deliveries),
-    )[:top]
-    by_id = {t.id: t for t in session.scalars(select(Tenant).where(Tenant.id.in_(busy)))}
-    rows = [(by_id[tid], everyone[tid].counts) for tid in busy if tid in by_id]
-    return rows, totals, {tid: everyone[tid].billing for tid in busy}
-
-
-def audit_status(session: Session) -> tuple[list[Any] | None, str | None]:
-    """Every tenant's chain verified now (``signoff.audit_verify_all``): the Audit page's
-    work, run when an operator opens it, never on the dashboard."""
-    try:
-        from signoff.audit.chain import verify_all
-    except ImportError:
-        return None, "Audit verification is not available in this installation yet."
-    try:
-        return verify_all(session), None
-    except Exception as exc:  # shown on the page, never a 500
-        session.rollback()
-        return None, f"Verification could not run: {type(exc).__name__}"
+    newest signed checkpoints, chains broken at their last verification); the billing
+    facts of the listed tenants. One statement, whatever the number of tenants."""
+    totals: dict[str, Any] = {"tenants": 0, "active": 0, "suspended": 0, "by_plan": {}}
+    totals.update(dict.fromkeys(_COUNT_NAMES, 0))
+    audit: dict[str, Any] = {"chains": 0, "unsigned": 0, "last_signed": None, "broken": 0}
+    groups: list[tuple[dict[str, Any], int]] = []
+    rows: list[tuple[TenantRow, TenantCounts]] = []
+    billing: dict[uuid.UUID, dict[str, Any]] = {}
+    for r in session.execute(_DASHBOARD, {"top": top}):
+        facts = billing_service.overview_facts(
+            r.billing_status, r.subscription_status, r.override_plan, r.subscribed_plan
+        )
+        counts = [int(getattr(r, name) or 0) for name in _COUNT_NAMES]
+        if r.kind == "busy":
+            tenant = TenantRow(r.tenant_id, r.slug, r.name, r.status, r.plan, r.created_at)
+            rows.append((tenant, TenantCounts(*counts)))
+            billing[tenant.id] = facts
+            continue
+        n = int(r.tenants)
+        totals["tenants"] += n
+        totals[r.status] = totals.get(r.status, 0) + n
+        totals["by_plan"][r.plan] = totals["by_plan"].get(r.plan, 0) + n
+        for name, value in zip(_COUNT_NAMES, counts, strict=True):
+            totals[name] += value
+        groups.append((facts, n))
+        audit["chains"] += int(r.chains)
+        audit["unsigned"] += int(r.unsigned)
+        audit["broken"] += int(r.broken)
+        if r.last_signed is not None and (
+            audit["last_signed"] is None or r.last_signed > audit["last_signed"]
+        ):
+            audit["last_signed"] = r.last_signed
+    totals["billing"] = billing_totals(groups, totals["by_plan"])
+    totals["audit"] = audit
+    return rows, totals, billing
 
 
 def _page_arg(raw: str | None) -> int:
@@ -234,6 +321,7 @@ class OperatorView(SignoffView):
         "dashboard": "read",
         "tenants": "read",
         "audit": "read",
+        "verify_chain": "write",
         "set_status": "write",
         "set_plan": "write",
         "retry_deliveries": "write",
@@ -267,57 +355,103 @@ class OperatorView(SignoffView):
             list_args={},
         )
 
-    @expose("/tenants/")
-    @has_access
-    @no_cache
-    def tenants(self) -> str:
-        session = db.session
+    def _list(self) -> tuple[TenantPage, dict[str, Any]]:
+        """The page of tenants the request's ``q``, ``status`` and ``page`` ask for (400
+        naming the field when one is bad), and those arguments for links and forms."""
         q = (request.args.get("q") or "").strip()
         if len(q) > MAX_QUERY:
             abort(400, description=f"q: at most {MAX_QUERY} characters")
         status = request.args.get("status") or ""
         if status and status not in TENANT_STATUSES:
             abort(400, description="status: must be one of " + ", ".join(TENANT_STATUSES))
-        found = tenant_page(session, q=q, status=status, page=_page_arg(request.args.get("page")))
-        totals = tenant_totals(session)
+        found = tenant_page(
+            db.session, q=q, status=status, page=_page_arg(request.args.get("page"))
+        )
         list_args = {
             "q": q or None,
             "status": status or None,
             "page": found.page + 1 if found.page else None,
         }
+        return found, {k: v for k, v in list_args.items() if v}
+
+    @expose("/tenants/")
+    @has_access
+    @no_cache
+    def tenants(self) -> str:
+        found, list_args = self._list()
         return self.render(
             "signoff/operator_tenants.html",
             nav=self._nav(),
             rows=found.rows,
             found=found,
-            q=q,
-            status=status,
+            q=list_args.get("q", ""),
+            status=list_args.get("status", ""),
             statuses=TENANT_STATUSES,
-            totals=totals,
+            totals=tenant_totals(db.session),
             plans=PLANS,
             billing=found.billing,
             billing_totals={"enabled": billing_plans.enabled()},
-            list_args={k: v for k, v in list_args.items() if v},
+            list_args=list_args,
         )
 
     @expose("/audit/")
     @has_access
     @no_cache
     def audit(self) -> str:
-        session = db.session
-        results, problem = audit_status(session)
-        slugs = dict(session.execute(select(Tenant.id, Tenant.slug)).all())
+        """A page of tenants (search, status filter, as the Tenants page) with each
+        chain's head, newest signed checkpoint and last stored verification: nothing
+        is verified here (a chain is verified by its row's button, or by the
+        checkpoint job), so the page costs the same statements for any number of
+        tenants."""
+        found, list_args = self._list()
         return self.render(
             "signoff/operator_audit.html",
             nav=self._nav(),
-            results=results,
-            problem=problem,
-            slugs=slugs,
+            found=found,
+            q=list_args.get("q", ""),
+            status=list_args.get("status", ""),
+            statuses=TENANT_STATUSES,
+            list_args=list_args,
+            problems=PROBLEM_WORDS,
         )
 
-    def _back(self) -> Response:
-        """The page a form came from: the dashboard, or the Tenants page at its search,
-        status filter and page (hidden ``list_*`` fields)."""
+    @expose("/audit/<tenant_id>/verify", methods=["POST"])
+    @has_access
+    def verify_chain(self, tenant_id: str) -> Response:
+        """Verify one tenant's whole chain and its signed checkpoints now, store the
+        result for the Audit page, and record the verification in that tenant's chain."""
+        tenant = self._tenant(tenant_id)
+        session = db.session
+        try:
+            keys = audit_keys(current_app.config)
+        except ValueError as exc:  # a bad key setting: say so, never a 500
+            flash(_("Verification could not run: %(reason)s", reason=str(exc)), "danger")
+            return self._back("OperatorView.audit")
+        with bound_tenant(tenant.id, session):
+            found = full_verification(session, tenant.id, keys.all or None)
+            record_full(session, found, source="operator")
+            broken, problem = first_problem(found)
+            self._record(
+                tenant,
+                "audit.verified",
+                {
+                    "ok": found.ok,
+                    "head_seq": found.chain.head_seq,
+                    "broken_seq": broken,
+                    "problem": problem,
+                    "checkpoints": found.checkpoints is not None,
+                },
+            )
+        session.commit()
+        if found.ok:
+            flash(_("%(slug)s: the audit chain is intact.", slug=tenant.slug), "success")
+        else:
+            flash(_("%(slug)s: the audit chain is broken.", slug=tenant.slug), "danger")
+        return self._back("OperatorView.audit")
+
+    def _back(self, endpoint: str = "OperatorView.tenants") -> Response:
+        """The page a form came from: the dashboard, or the Tenants page (the Audit page
+        for its own form) at its search, status filter and page (hidden ``list_*`` fields)."""
         if request.form.get("back") == "dashboard":
             return redirect(url_for("OperatorView.dashboard"))
         args: dict[str, Any] = {}
@@ -329,7 +463,7 @@ class OperatorView(SignoffView):
         page = request.form.get("list_page") or ""
         if page.isdigit() and int(page) > 1:
             args["page"] = page
-        return redirect(url_for("OperatorView.tenants", **args))
+        return redirect(url_for(endpoint, **args))
 
     def _tenant(self, tenant_id: str) -> Tenant:
         tid = as_uuid(tenant_id)
@@ -339,8 +473,6 @@ class OperatorView(SignoffView):
         return tenant
 
     def _record(self, tenant: Tenant, action: str, payload: dict[str, Any]) -> None:
-        from signoff.audit.chain import append as audit_append
-
         with bound_tenant(tenant.id, db.session):
             audit_append(
                 db.session,

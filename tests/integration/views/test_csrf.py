@@ -95,3 +95,28 @@ def test_fab_model_views_and_the_json_api_keep_working(csrf_app, portal_tenant):
         admin.post(f"/t/{portal_tenant.slug}/admin/roles/add", data={"name": "Z"}).status_code
         == 400
     )
+
+
+def test_the_operator_verify_button_needs_the_token(csrf_app, portal_tenant):
+    import uuid
+
+    from signoff.cli.operator import create_operator_user
+
+    name = f"op-{uuid.uuid4().hex[:6]}"
+    create_operator_user(csrf_app, name, f"{name}@ops.example", "Operat0r-passphrase!", "O", "P")
+    client = fresh_client(csrf_app)
+    page = client.get("/login/")
+    client.post(
+        "/login/",
+        data={
+            "username": name,
+            "password": "Operat0r-passphrase!",
+            "csrf_token": _token(text_of(page)),
+        },
+    )
+    url = f"/operator/audit/{portal_tenant.id}/verify"
+    assert client.post(url, data={}).status_code == 400
+    audit = text_of(client.get(f"/operator/audit/?q={portal_tenant.slug}"))
+    assert "not verified yet" in audit
+    assert client.post(url, data={"csrf_token": _token(audit)}).status_code == 302
+    assert "by an operator" in text_of(client.get(f"/operator/audit/?q={portal_tenant.slug}"))

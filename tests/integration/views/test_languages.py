@@ -153,6 +153,46 @@ def test_the_profile_language_wins_over_the_header(portal_tenant: Any, login: An
     assert '<html lang="de">' in text_of(alice.get(f"{base}/mine", headers=DE))
 
 
+def _statements(app: Any, client: Any, path: str, **kwargs: Any) -> tuple[Any, list[str]]:
+    """The response to ``client.get(path)`` and every SQL statement the app sent for it."""
+    from sqlalchemy import event
+
+    from signoff.extensions import db
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        resp = client.get(path, **kwargs)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return resp, seen
+
+
+def test_the_profile_language_comes_with_the_user_load(
+    app: Any, database: Any, tenant_factory: Any, login: Any
+) -> None:
+    """A signed-in page reads the profile language with the user's own row: no
+    statement of its own (it was one more per page), and German is still chosen."""
+    tenant = tenant_factory()
+    german_reader(database, tenant, "bob")
+    bob = login(tenant.username("bob"))
+    bob.get(f"/t/{tenant.slug}/mine", headers=EN)  # warms the permission cache
+    resp, seen = _statements(app, bob, f"/t/{tenant.slug}/mine", headers=EN)
+    html = text_of(resp)
+    assert resp.status_code == 200 and '<html lang="de">' in html and "Meine Anträge" in html
+    flat = [re.sub(r"\s+", " ", s) for s in seen]
+    assert not any(s.startswith("SELECT language FROM ab_user") for s in flat), flat
+    # The user's load is where it came from.
+    assert any("FROM ab_user" in s and "ab_user.language" in s for s in flat), flat
+    assert not any(s.startswith(("ROLLBACK TO SAVEPOINT", "SAVEPOINT")) for s in flat), flat
+
+
 def test_an_unsupported_header_falls_back_to_english(portal_tenant: Any, login: Any) -> None:
     alice = login(portal_tenant.username("alice"))
     page = alice.get(f"/t/{portal_tenant.slug}/mine", headers={"Accept-Language": "fr, ja"})

@@ -63,8 +63,9 @@ def test_dashboard_shows_counts_but_no_tenant_data(app, operator, portal_tenant)
     # The dashboard verifies no chain: it shows the newest signed checkpoints.
     assert 'data-testid="checkpoints"' in dashboard and "tenant chains verified" not in dashboard
     assert "Confidential acquisition" not in dashboard and 'data-testid="all-tenants"' in dashboard
-    audit = text_of(client.get("/operator/audit/"))
-    assert portal_tenant.slug in audit and "intact" in audit
+    audit = text_of(client.get(f"/operator/audit/?q={portal_tenant.slug}"))
+    assert _slugs(audit) == [portal_tenant.slug]
+    assert "Confidential acquisition" not in audit and "Top secret item" not in audit
 
 
 def _bulk_tenants(database, prefix, count, status="active"):
@@ -167,13 +168,158 @@ def test_console_pages_cost_the_same_statements_for_5_or_50_tenants(app, databas
     assert len(counting) == 1
     assert not any("audit_verify_all" in s for s in fifty)
 
-    # The dashboard's statements do not grow with the number of tenants either, and it
-    # verifies no audit chain.
+    # The Audit page likewise: a page of tenants, their last stored verification read
+    # with the counts, no chain verified.
+    five = _statements(app, client, f"/operator/audit/?q=st-{tag}-f")
+    fifty = _statements(app, client, f"/operator/audit/?q=st-{tag}-m")
+    assert len(five) == len(fifty), (five, fifty)
+    assert len([s for s in fifty if "operator_tenant_counts" in s]) == 1
+    assert not any("audit_verify" in s for s in fifty)
+
+    # The dashboard's statements do not grow with the number of tenants either (all of
+    # its counts come from one call of the counting function), and it verifies no chain.
     before = _statements(app, client, "/operator/")
-    _bulk_tenants(database, f"st-{tag}-x", 20)
+    _bulk_tenants(database, f"st-{tag}-x", 45)
     after = _statements(app, client, "/operator/")
     assert len(before) == len(after), (before, after)
+    assert len([s for s in after if "operator_tenant_counts" in s]) == 1
     assert not any("audit_verify" in s for s in after)
+
+
+def _verification(html, slug):
+    return re.sub(
+        r"\s+", " ", html.split(f'data-testid="verification-{slug}">')[1].split("</td>")[0]
+    )
+
+
+def test_audit_page_is_paged_and_verifies_one_chain_on_demand(
+    app, database, operator, portal_tenant
+):
+    tag = uuid.uuid4().hex[:6]
+    many = _bulk_tenants(database, f"au-{tag}-", 53)
+    client = _operator_client(app, operator)
+    first = text_of(client.get(f"/operator/audit/?q=au-{tag}"))
+    assert _slugs(first) == many[:50] and 'rel="next"' in first
+    second = text_of(client.get(f"/operator/audit/?q=au-{tag}&page=2"))
+    assert _slugs(second) == many[50:] and "no events yet" in _verification(second, many[51])
+    assert client.get("/operator/audit/?page=0").status_code == 400
+
+    t = portal_tenant
+    submit(app, t, "purchase_request", {"item": "Secret widget", "amount": "5"}, title="Hush")
+    page = text_of(client.get(f"/operator/audit/?q={t.slug}"))
+    assert "not verified yet" in _verification(page, t.slug)
+    with database.connect("admin") as conn:
+        head = conn.execute(
+            "SELECT max(seq) FROM audit_event WHERE tenant_id = %s", (t.id,)
+        ).fetchone()[0]
+
+    resp = client.post(f"/operator/audit/{t.id}/verify", data={"list_q": t.slug, "list_page": "1"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"].endswith(f"/operator/audit/?q={t.slug}")
+    page = text_of(client.get(resp.headers["Location"]))
+    shown = _verification(page, t.slug)
+    assert "intact" in shown and "by an operator" in shown and f"events 1 to {head}" in shown
+    assert "the audit chain is intact" in page
+    assert "Secret widget" not in page and "Hush" not in page
+
+    # An edited event (as the superuser, triggers off): the next verification says broken,
+    # names the seq and the kind, and the operator's verification is in the tenant's chain.
+    with database.connect("admin") as conn:
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute(
+            "UPDATE audit_event SET payload = payload || '{\"forged\": true}'::jsonb "
+            "WHERE tenant_id = %s AND seq = 2",
+            (t.id,),
+        )
+    client.post(f"/operator/audit/{t.id}/verify", data={"list_q": t.slug})
+    page = text_of(client.get(f"/operator/audit/?q={t.slug}"))
+    shown = _verification(page, t.slug)
+    assert "broken" in shown and "at seq 2:" in shown and "changed after it was written" in shown
+    with database.connect("admin") as conn:
+        events = conn.execute(
+            "SELECT payload FROM audit_event WHERE tenant_id = %s AND action = 'audit.verified' "
+            "ORDER BY seq",
+            (t.id,),
+        ).fetchall()
+        stored = conn.execute(
+            "SELECT ok, source, broken_seq, problem FROM audit_verification WHERE tenant_id = %s",
+            (t.id,),
+        ).fetchone()
+    assert [e[0]["ok"] for e in events] == [True, False]
+    assert events[1][0]["problem"] == "edited" and events[1][0]["operator"] == operator
+    assert stored == (False, "operator", 2, "edited")
+    dashboard = text_of(client.get("/operator/"))
+    assert 'data-testid="broken-chains"' in dashboard and "broken at" in dashboard
+
+    # The checkpoint job's verification of the newest events does not hide the break;
+    # it cannot sign over it either.
+    from signoff.extensions import db
+    from signoff.jobs import sign_checkpoints
+
+    with app.app_context():
+        outcome = sign_checkpoints(db.session, app.config, slug=t.slug)[0]
+        db.session.remove()
+    assert outcome.error and "edited" in outcome.error
+    with database.connect("admin") as conn:
+        stored = conn.execute(
+            "SELECT ok, source, broken_seq, problem FROM audit_verification WHERE tenant_id = %s",
+            (t.id,),
+        ).fetchone()
+    assert stored == (False, "job", 2, "edited")
+    assert client.post(f"/operator/audit/{uuid.uuid4()}/verify").status_code == 404
+
+
+def test_the_checkpoint_job_stores_what_it_verified(app, database, portal_tenant):
+    from signoff.extensions import db
+    from signoff.jobs import sign_checkpoints
+
+    t = portal_tenant
+    with app.app_context():
+        first = sign_checkpoints(db.session, app.config, slug=t.slug)[0]
+        db.session.remove()
+    assert first.error is None and first.checkpoint is not None
+    head = first.checkpoint.seq
+    with database.connect("admin") as conn:
+        stored = conn.execute(
+            "SELECT ok, source, from_seq, to_seq, rows_checked FROM audit_verification "
+            "WHERE tenant_id = %s",
+            (t.id,),
+        ).fetchone()
+    assert stored == (True, "job", 1, head, head)
+    submit(app, t, "purchase_request", {"item": "Desk", "amount": "5"})
+    with app.app_context():
+        second = sign_checkpoints(db.session, app.config, slug=t.slug)[0]
+        db.session.remove()
+    with database.connect("admin") as conn:
+        stored = conn.execute(
+            "SELECT ok, from_seq, to_seq FROM audit_verification WHERE tenant_id = %s", (t.id,)
+        ).fetchone()
+    assert stored == (True, head + 1, second.checkpoint.seq)
+
+
+def test_audit_verification_rows_are_tenant_isolated(database, tenant_factory):
+    """The app role sees and writes only the bound tenant's stored verification."""
+    a, b = tenant_factory(), tenant_factory()
+    with database.connect("app") as conn:
+        for t in (a, b):
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(t.id),))
+            conn.execute("INSERT INTO audit_verification (ok, source) VALUES (true, 'job')")
+        assert conn.execute("SELECT tenant_id FROM audit_verification").fetchall() == [(b.id,)]
+        conn.execute("SELECT set_config('app.tenant_id', '', true)")
+        assert conn.execute("SELECT count(*) FROM audit_verification").fetchone() == (0,)
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(a.id),))
+        assert (
+            conn.execute(
+                "UPDATE audit_verification SET ok = false, problem = 'x' WHERE tenant_id = %s",
+                (b.id,),
+            ).rowcount
+            == 0
+        )
+        with pytest.raises(Exception, match="row-level security"):
+            conn.execute(
+                "INSERT INTO audit_verification (tenant_id, ok, source) VALUES (%s, true, 'job')",
+                (b.id,),
+            )
 
 
 def test_dashboard_lists_the_busiest_tenants_only(app, operator, portal_tenant):
@@ -187,6 +333,40 @@ def test_dashboard_lists_the_busiest_tenants_only(app, operator, portal_tenant):
     pending = [int(re.findall(r'<td class="num">(\d+)</td>', row)[3]) for row in rows]
     assert pending == sorted(pending, reverse=True) and pending[0] >= 1
     assert 'href="/operator/tenants/"' in html
+
+
+def test_dashboard_totals_match_the_per_tenant_counts(app, portal_tenant):
+    """The dashboard's one grouped statement adds up to what the tenants' own rows say."""
+    from signoff.extensions import db
+    from signoff.views.operator import billing_totals, platform_metrics, tenant_facts
+
+    submit(app, portal_tenant, "purchase_request", {"item": "Lamp", "amount": "5"})
+    with app.app_context():
+        try:
+            rows, totals, billing = platform_metrics(db.session, top=3)
+            facts = tenant_facts(db.session, None)
+            every = list(facts.values())
+            per_tenant = billing_totals(((f.billing, 1) for f in every), totals["by_plan"])
+        finally:
+            db.session.rollback()
+            db.session.remove()
+    assert totals["tenants"] == len(every)
+    for name in ("members", "workflows", "requests", "pending", "decisions", "dead_deliveries"):
+        assert totals[name] == sum(getattr(f.counts, name) for f in every), name
+    assert totals["audit"]["chains"] == sum(1 for f in every if f.audit_head_seq)
+    assert totals["audit"]["unsigned"] == sum(1 for f in every if f.unsigned)
+    signed = [f.checkpoint_at for f in every if f.checkpoint_at]
+    assert totals["audit"]["last_signed"] == (max(signed) if signed else None)
+    assert totals["billing"] == per_tenant
+    busy = sorted(
+        (t for t, f in facts.items() if f.counts.pending or f.counts.dead_deliveries),
+        key=lambda t: (-facts[t].counts.pending, -facts[t].counts.dead_deliveries),
+    )
+    assert [(c.pending, c.dead_deliveries) for _, c in rows] == [
+        (facts[t].counts.pending, facts[t].counts.dead_deliveries) for t in busy[:3]
+    ]
+    assert rows and all(c == facts[t.id].counts for t, c in rows)
+    assert all(billing[t.id] == facts[t.id].billing for t, _ in rows)
 
 
 def test_the_counting_function_refuses_a_bound_tenant(app, tenant_a):
