@@ -55,6 +55,7 @@ __all__ = [
     "LANGUAGES",
     "N_",
     "AmountError",
+    "add_templates",
     "force_locale",
     "format_amount",
     "format_date",
@@ -100,7 +101,14 @@ def _fill(msgid: str, params: Mapping[str, Any]) -> str:
     return str(_(msgid, **values))
 
 
+#: Values that are themselves messages of ours (a delivery's ``%(problem)s``, an
+#: address's ``%(reason)s``): translated too when their message is filled in.
+_NESTED = frozenset({"problem", "reason"})
+
+
 def _value(key: str, value: Any) -> Any:
+    if key in _NESTED and isinstance(value, str):
+        return translated(value)
     if isinstance(value, list | tuple):
         return "; ".join(translated(v) if isinstance(v, str) else str(v) for v in value)
     if key == "status" and isinstance(value, str) and not isinstance(value, Message):
@@ -175,6 +183,17 @@ def translated_like(message: str, msgid: str) -> str:
 
 
 _TEMPLATE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [(m, _pattern(m)) for m in TEMPLATES]
+
+
+def add_templates(*msgids: str) -> None:
+    """More messages that are stored in English with their values in (a delivery's
+    ``last_error``), for :func:`translated` to read back, in the order given (put the
+    more specific of two overlapping ones first). Called by the module that makes them."""
+    known = {m for m, _p in _TEMPLATE_PATTERNS}
+    for msgid in msgids:
+        if msgid not in known:
+            _TEMPLATE_PATTERNS.append((msgid, _pattern(msgid)))
+            known.add(msgid)
 
 
 def translated_errors(errors: Mapping[str, list[str]] | None) -> dict[str, list[str]] | None:
