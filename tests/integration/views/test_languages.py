@@ -619,3 +619,117 @@ def test_operator_console_errors_and_labels_are_in_german(app: Any, portal_tenan
         assert says in html and _english_left(html) == [], (path, html)
     missing = operator.get("/operator/no-such-page", headers=DE)
     assert missing.status_code == 404 and "Seite nicht gefunden" in text_of(missing)
+
+
+def _our_schemas() -> list[type]:
+    import importlib
+    import pkgutil
+
+    from marshmallow import Schema
+
+    import signoff.api
+
+    for info in pkgutil.iter_modules(signoff.api.__path__):
+        importlib.import_module(f"signoff.api.{info.name}")
+    found: set[type] = set()
+    todo = [Schema]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("signoff."):
+                found.add(sub)
+    return sorted(found, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def _messages(found: Any) -> list[str]:
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, dict):
+        return [m for v in found.values() for m in _messages(v)]
+    if isinstance(found, list | tuple):
+        return [m for v in found for m in _messages(v)]
+    return []
+
+
+def test_every_message_our_schemas_can_produce_is_in_german(app: Any) -> None:
+    """Each field and validator of every marshmallow schema of ours, fed values of every
+    kind that can be wrong (missing, null, wrong type, too short, too long, out of range,
+    not one of the choices, not matching, too large, not finite, naive, out of bounds): no
+    message it answers stays English in German, and none fails with anything but a
+    ValidationError (that would be a 500)."""
+    from marshmallow import RAISE, ValidationError, missing
+
+    from signoff.languages import translated
+
+    probes: list[Any] = [
+        missing,
+        None,
+        {},
+        [],
+        "",
+        " ",
+        "zz",
+        "\x00",
+        "\x07",
+        "x" * 100_001,
+        True,
+        1.5,
+        float("nan"),
+        10**400,
+        -(10**12),
+        10**12,
+        -1,
+        0,
+        "not-a-uuid",
+        "9999-99-99",
+        "2020-01-01T00:00:00",
+        "0001-01-01",
+        "0001-01-01T00:00:00+00:00",
+        [None],
+        ["zz"],
+        [{}],
+        [10**12],
+        {"k": None},
+        {"k": "\x00"},
+        b"\xff",
+    ]
+    produced: dict[str, str] = {}
+    schemas = _our_schemas()
+    assert len(schemas) >= 20, schemas
+    for cls in schemas:
+        schema = cls()
+        for name, field in schema.fields.items():
+            if field.dump_only:
+                continue
+            for probe in probes:
+                try:
+                    field.deserialize(probe, name, {name: probe})
+                except ValidationError as exc:
+                    for m in _messages(exc.messages):
+                        produced.setdefault(m, f"{cls.__name__}.{name} <- {probe!r:.40}")
+        for whole in ("not an object", {"no_such_field_here": 1}):
+            try:
+                schema.load(whole, unknown=RAISE)
+            except ValidationError as exc:
+                for m in _messages(exc.messages):
+                    produced.setdefault(m, f"{cls.__name__} <- {whole!r}")
+    kinds = " ".join(produced)
+    for expected in (
+        "Missing data for required field.",
+        "Field may not be null.",
+        "Unknown field.",
+        "Invalid input type.",
+        "Not a valid string.",
+        "Not a valid integer.",
+        "Not a valid boolean.",
+        "Not a valid UUID.",
+        "Not a valid list.",
+        "Length must be between",
+        "Must be one of:",
+        "Must be greater than or equal to",
+        "String does not match expected pattern.",
+    ):
+        assert expected in kinds, f"no probe produced {expected!r}: {sorted(produced)}"
+    with app.test_request_context("/", headers=DE):
+        english = {m: where for m, where in produced.items() if translated(m) == m}
+    assert english == {}, f"English left in German: {english}"
