@@ -42,7 +42,7 @@ from signoff.db.binding import (
 )
 from signoff.errors import NOT_LOADED, ActionError, AddonLoadError
 from signoff.extensions import cache
-from signoff.languages import install_filters, translated
+from signoff.languages import install_filters, install_in_host, translated
 from signoff.limiter import app_has_limiter, limiter
 from signoff.security.actor import request_actor
 from signoff.security.passwords import install_login_hash
@@ -124,6 +124,8 @@ class ApprovalWorkflowAddonManager(BaseManager):
             )
         install_listener()
         install_filters(app)  # the add-on's pages and e-mails use Signoff's filters
+        # Signoff's catalogue beside the host's; its pages follow the browser's language.
+        install_in_host(app, ("ApprovalWorkflowView.", "AuthView."))
         # A database migrated by Signoff refuses ab_user.password to the app role.
         install_login_hash(self.appbuilder.sm)
         if follow_host_model not in in_transaction_listeners:

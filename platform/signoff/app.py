@@ -8,22 +8,26 @@ from typing import Any
 
 from flask import Flask, g, has_request_context, jsonify, request
 from flask_appbuilder import AppBuilder
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from signoff.api import register_apis
-from signoff.api.errors import error_response
+from signoff.api.errors import error_response, http_message
 from signoff.api.input_guard import install as install_input_guard
 from signoff.config import load_config
 from signoff.db import liveness
 from signoff.db.binding import install_listener, set_current_tenant
 from signoff.db.driver import is_stale_plan, note_busy
 from signoff.db.locks import is_busy
+from signoff.errors import N_
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.languages import install as install_languages
+from signoff.languages import translated
 from signoff.languages import use_selector as use_language_selector
 from signoff.security.headers import install as install_security_headers
 from signoff.security.platform import install as install_platform_guard
@@ -220,17 +224,17 @@ def _install_database_unavailable(app: Flask) -> None:
     def unavailable(busy: bool) -> Response:
         if busy:
             code, retry_after = "database_busy", DATABASE_BUSY_RETRY_AFTER
-            message = "The database is busy; try again in a moment."
+            message = N_("The database is busy; try again in a moment.")
         else:
             code, retry_after = "database_unavailable", DATABASE_RETRY_AFTER
-            message = "The database is unavailable; try again shortly."
+            message = N_("The database is unavailable; try again shortly.")
         headers = {"Retry-After": str(retry_after)}
         if request.path.startswith("/api/"):
             return error_response(503, code, message, headers=headers)
         if not busy:
             g.user = None  # the layout must not try to load the user from the database
         try:
-            page = error_page(503, "Service unavailable", message)
+            page = error_page(503, gettext("Service unavailable"), translated(message))
         except Exception:  # the page itself needs nothing else, but never a 500 here
             page = Response(message, status=503, mimetype="text/plain")
         page.headers.update(headers)
@@ -351,7 +355,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
 
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(404)
-    def not_found(exc: Exception) -> Any:
+    def not_found(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):
-            return jsonify(code="not_found", message="Not found"), 404
+            return error_response(404, "not_found", http_message(exc))
         return html_error(exc)

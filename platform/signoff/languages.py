@@ -31,6 +31,7 @@ from babel import Locale
 from babel.numbers import format_decimal as babel_format_decimal
 from babel.numbers import get_decimal_symbol, get_group_symbol
 from flask import Flask, g, has_request_context, request
+from flask import session as web_session
 from flask_babel import force_locale, get_locale
 from flask_babel import format_date as babel_format_date
 from flask_babel import format_datetime as babel_format_datetime
@@ -60,11 +61,13 @@ __all__ = [
     "LANGUAGES",
     "N_",
     "AmountError",
+    "add_templates",
     "force_locale",
     "format_amount",
     "format_date",
     "format_datetime",
     "install",
+    "install_in_host",
     "locale_name",
     "note_profile_language",
     "parse_amount",
@@ -107,7 +110,14 @@ def _fill(msgid: str, params: Mapping[str, Any]) -> str:
     return str(_(msgid, **values))
 
 
+#: Values that are themselves messages of ours (a delivery's ``%(problem)s``, an
+#: address's ``%(reason)s``): translated too when their message is filled in.
+_NESTED = frozenset({"problem", "reason"})
+
+
 def _value(key: str, value: Any) -> Any:
+    if key in _NESTED and isinstance(value, str):
+        return translated(value)
     if isinstance(value, list | tuple):
         return "; ".join(translated(v) if isinstance(v, str) else str(v) for v in value)
     if key == "status" and isinstance(value, str) and not isinstance(value, Message):
@@ -151,9 +161,11 @@ PLAIN_MARSHMALLOW: tuple[str, ...] = (
     N_("Not a valid integer."),
     N_("Not a valid number."),
     N_("Not a valid string."),
+    N_("Not a valid utf-8 string."),
     N_("Not a valid date."),
     N_("Not a valid datetime."),
     N_("Not a valid aware datetime."),
+    N_("Not a valid naive datetime."),
     N_("Not a valid mapping type."),
     N_("Not a valid email address."),
     N_("Not a valid list."),
@@ -182,6 +194,17 @@ def translated_like(message: str, msgid: str) -> str:
 
 
 _TEMPLATE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [(m, _pattern(m)) for m in TEMPLATES]
+
+
+def add_templates(*msgids: str) -> None:
+    """More messages that are stored in English with their values in (a delivery's
+    ``last_error``), for :func:`translated` to read back, in the order given (put the
+    more specific of two overlapping ones first). Called by the module that makes them."""
+    known = {m for m, _p in _TEMPLATE_PATTERNS}
+    for msgid in msgids:
+        if msgid not in known:
+            _TEMPLATE_PATTERNS.append((msgid, _pattern(msgid)))
+            known.add(msgid)
 
 
 def translated_errors(errors: Mapping[str, list[str]] | None) -> dict[str, list[str]] | None:
@@ -420,6 +443,58 @@ def install_filters(app: Flask) -> None:
     }
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals.update(locale_name=locale_name, LANGUAGES=LANGUAGES)
+
+
+def install_in_host(app: Flask, pages: tuple[str, ...]) -> None:
+    """The add-on in a host FAB app (after FAB's init), without touching the host's own
+    translations or pages:
+
+    - Signoff's catalogue joins the host's ``translation_directories``, after FAB's and
+      before the host's own: on a message both translate, the host's wins, as Flask-Babel
+      merges the directories in order.
+    - On the add-on's pages (endpoints starting with one of ``pages``), when the host kept
+      FAB's own session-based locale selector (which never reads the browser), the
+      language is the one the person chose in FAB's language menu (other than the host's
+      default), else the browser's ``Accept-Language`` among Signoff's and the host's
+      ``LANGUAGES``, else the host's ``BABEL_DEFAULT_LOCALE``. The host's other pages,
+      and every page of a host with a selector of its own, keep the host's selector."""
+    babel = app.extensions.get("babel")
+    if babel is None or app.extensions.get("signoff_host_languages"):
+        return
+    app.extensions["signoff_host_languages"] = True
+    ours = str(TRANSLATIONS)
+    directories: list[str] = babel.translation_directories
+    if ours not in directories:
+        fab = [
+            i
+            for i, d in enumerate(directories)
+            if Path(d).resolve().parent.name == "flask_appbuilder"
+        ]
+        directories.insert(fab[-1] + 1 if fab else 0, ours)
+        domain = babel.instance.__dict__.get("domain_instance")
+        if domain is not None:
+            domain.cache.clear()  # translations merged before this point: merge again
+    host: Callable[[], str | None] | None = babel.locale_selector
+    appbuilder = getattr(app, "appbuilder", None)
+    fab_selector = getattr(getattr(appbuilder, "bm", None), "get_locale", None)
+    if host is None or fab_selector is None or host != fab_selector:
+        return
+    host_selector = host
+
+    def add_on_pages_selector() -> str | None:
+        if not has_request_context():
+            return host_selector()
+        endpoint = request.endpoint or ""
+        if not endpoint.startswith(pages) or "_l_" in request.args:
+            return host_selector()
+        default = str(app.config.get("BABEL_DEFAULT_LOCALE") or DEFAULT)
+        chosen = web_session.get("locale")
+        if isinstance(chosen, str) and chosen and chosen != default:
+            return chosen
+        offered = list(dict.fromkeys([*LANGUAGES, *(app.config.get("LANGUAGES") or {})]))
+        return request.accept_languages.best_match(offered) or default
+
+    babel.locale_selector = add_on_pages_selector
 
 
 def use_selector(app: Flask) -> None:

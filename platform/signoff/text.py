@@ -56,16 +56,16 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
         return None
     ch = found.group()
     if ch == "\x00":
-        return "must not contain a NUL character"
+        return N_("must not contain a NUL character")
     if "\ud800" <= ch <= "\udfff":
-        return "must not contain an unpaired surrogate (not valid Unicode)"
+        return N_("must not contain an unpaired surrogate (not valid Unicode)")
     return N_("must not contain the control character U+%(code)s", code=f"{ord(ch):04X}")
 
 
 def check_text(value: str, *, field: str, limit: int | None = None, multiline: bool = False) -> str:
     """``value`` unchanged if it is acceptable text, else :class:`InvalidText`."""
     if not isinstance(value, str):
-        raise InvalidText(field, "must be a string")
+        raise InvalidText(field, N_("must be a string"))
     problem = text_problem(value, multiline=multiline)
     if problem is not None:
         raise InvalidText(field, problem)

@@ -93,3 +93,19 @@ def test_the_portal_in_german(
     assert "Your language was changed." in page.locator(".flash").first.inner_text()
     page.screenshot(path=str(artifacts / "languages-profile-english.png"), full_page=True)
     page.context.close()
+
+
+def test_error_pages_in_german(
+    browser: Any, live_server: LiveServer, artifacts: Path, tenant_factory: Any, app: Any
+) -> None:
+    """A German browser's 404 under a tenant's address: the portal's error page in
+    German (werkzeug's English text never shows)."""
+    base = live_server.url
+    tenant = tenant_factory()
+    page = _german_page(browser, base, tenant.username("alice"), f"/t/{tenant.slug}/")
+    missing = page.goto(f"{base}/t/{tenant.slug}/no-such-page")
+    assert missing is not None and missing.status == 404
+    assert page.locator("h1").first.inner_text() == "Seite nicht gefunden"
+    assert "nicht für Sie bestimmt" in page.locator("main").inner_text()
+    page.screenshot(path=str(artifacts / "languages-de-404.png"), full_page=True)
+    page.context.close()

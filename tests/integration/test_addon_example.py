@@ -180,3 +180,87 @@ def test_a_misspelled_addon_managers_entry_fails_loudly_at_first_use(example, da
             addon(app)
         with app.test_request_context("/"), pytest.raises(AddonLoadError, match="ADDON_MANAGERS"):
             ApprovalWorkflowManager(app.appbuilder).get_metrics()
+
+
+def _login(client, username):
+    form = client.get("/login/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    assert token, "the host's login form carries its CSRF token"
+    resp = client.post(
+        "/login/", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert resp.status_code == 302
+
+
+def test_addon_pages_are_in_german_in_the_host_app(example):
+    """Signoff's catalogue is registered in the host app: the add-on's page follows the
+    browser's Accept-Language (the host keeps FAB's session-based selector, which never
+    reads it); the host's own pages keep that selector."""
+    from flask_babel import get_locale
+
+    client = example.app.test_client()
+    _login(client, "ex-mgr")
+    german = client.get("/approvals/pending/", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert german.status_code == 200
+    html = german.get_data(as_text=True)
+    assert "Offene Genehmigungen" in html and "Pending approvals" not in html
+    assert 'placeholder="Kommentar"' in html
+    english = client.get("/approvals/pending/", headers={"Accept-Language": "en"})
+    assert "Pending approvals" in english.get_data(as_text=True)
+    # A host page: FAB's selector, unchanged (the session's language, the host's default).
+    with example.app.test_request_context("/login/", headers={"Accept-Language": "de"}):
+        assert str(get_locale()) == "en"
+    with example.app.test_request_context("/approvals/pending/", headers={"Accept-Language": "de"}):
+        assert str(get_locale()) == "de"
+    # A language the person chose in FAB's menu (not the host's default) wins.
+    with example.app.test_request_context("/approvals/pending/", headers={"Accept-Language": "en"}):
+        from flask import session
+
+        session["locale"] = "de"
+        assert str(get_locale()) == "de"
+
+
+def test_the_hosts_own_translations_win_over_signoffs(example, database, tmp_path):
+    """The host's catalogue (its BABEL_TRANSLATION_DIRECTORIES) comes after Signoff's: a
+    message both translate reads as the host has it; FAB's own messages stay FAB's."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+    from flask_babel import gettext
+
+    from signoff.languages import TRANSLATIONS
+
+    catalog = Catalog(locale="de")
+    catalog.add("Pending approvals", "Zu genehmigen (Host)")
+    target = tmp_path / "de" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    with (target / "messages.mo").open("wb") as f:
+        write_mo(f, catalog)
+
+    from flask import Flask
+    from flask_appbuilder import AppBuilder
+    from flask_appbuilder.models.sqla.base import SQLA
+
+    app = Flask("host-with-translations")
+    app.config.update(
+        SECRET_KEY="host-secret-key-0123456789abcdef",
+        SQLALCHEMY_DATABASE_URI=database.app_url.render_as_string(hide_password=False),
+        FAB_CREATE_DB=False,
+        FAB_APPROVAL_TENANT_SLUG="example-host",
+        FAB_APPROVAL_WORKFLOWS={
+            "expense_approval": {
+                "name": "Expense",
+                "steps": [{"name": "Manager Approval", "required_role": "Manager"}],
+            }
+        },
+        ADDON_MANAGERS=["signoff.addon.ApprovalWorkflowAddonManager"],
+        BABEL_TRANSLATION_DIRECTORIES=str(tmp_path),
+    )
+    db = SQLA(app)
+    with app.app_context():
+        AppBuilder(app, db.session)
+    directories = app.extensions["babel"].translation_directories
+    assert directories.index(str(TRANSLATIONS)) < directories.index(str(tmp_path))
+    with app.test_request_context("/approvals/pending/", headers={"Accept-Language": "de"}):
+        assert gettext("Pending approvals") == "Zu genehmigen (Host)"  # the host's
+        assert gettext("Nothing waits for you.") == "Nichts wartet auf Sie."  # Signoff's
+        assert gettext("List Users") == "Benutzer auflisten"  # FAB's own

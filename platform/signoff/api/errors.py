@@ -101,13 +101,53 @@ def error_response(
     return resp
 
 
-def _default_message(status: int) -> str:
-    try:
-        from werkzeug.http import HTTP_STATUS_CODES
+#: The ``message`` for each HTTP status when the code that answered gave none of its own
+#: (werkzeug's own texts are English only): marked for the catalogue, translated by
+#: :func:`error_body`. The ``code`` (:data:`STATUS_CODES`) stays as it is.
+STATUS_MESSAGES: dict[int, str] = {
+    400: N_("Bad request"),
+    401: N_("Authentication required"),
+    403: N_("Forbidden"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    406: N_("Not acceptable"),
+    408: N_("The request took too long"),
+    409: N_("Conflict"),
+    410: N_("No longer available"),
+    411: N_("A Content-Length header is required"),
+    412: N_("Precondition failed"),
+    413: N_("The request is too large"),
+    414: N_("The URL is too long"),
+    415: N_("Unsupported media type"),
+    416: N_("Range not satisfiable"),
+    417: N_("Expectation failed"),
+    422: N_("Unprocessable request"),
+    423: N_("Locked"),
+    428: N_("The request must be conditional"),
+    429: N_("Too many requests"),
+    431: N_("The request headers are too large"),
+    451: N_("Unavailable for legal reasons"),
+    500: N_("Internal error"),
+    501: N_("Not implemented"),
+    502: N_("Bad gateway"),
+    503: N_("Service unavailable"),
+    504: N_("Gateway timeout"),
+    505: N_("HTTP version not supported"),
+}
 
-        return HTTP_STATUS_CODES.get(status, "Error")
-    except Exception:  # pragma: no cover - werkzeug always has it
-        return "Error"
+
+def _default_message(status: int) -> str:
+    return STATUS_MESSAGES.get(status, N_("Error"))
+
+
+def http_message(exc: HTTPException) -> str:
+    """What ``exc`` says to a person: its own description when the code that raised it
+    gave one (ours are marked for the catalogue), else our message for its status, never
+    werkzeug's English default text."""
+    description = exc.description
+    if description and description != type(exc).description:
+        return description  # a Message (N_ with values) keeps its msgid: no str()
+    return _default_message(exc.code or 500)
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -209,14 +249,14 @@ def handle_http_exception(exc: HTTPException) -> Any:
         return exc
     status = exc.code or 500
     headers: dict[str, str] = {}
-    message = exc.description or _default_message(status)
+    message = http_message(exc)
     if status == 429:
         retry = _retry_after_seconds()
         headers["Retry-After"] = str(retry or 1)
         message = _("Rate limit exceeded (%(limit)s); retry later", limit=exc.description)
     if status == 405 and exc.get_response().headers.get("Allow"):
         headers["Allow"] = exc.get_response().headers["Allow"]
-    return error_response(status, status_code_name(status), str(message), headers=headers)
+    return error_response(status, status_code_name(status), message, headers=headers)
 
 
 def handle_unexpected(exc: Exception) -> Response:
@@ -226,7 +266,7 @@ def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, JWTExtendedException | PyJWTError):
         # FAB's @protect on a ModelRestApi verifies a JWT even when the call came with
         # an API key (see signoff.api.base): that is "no valid token", not a crash.
-        return error_response(401, "unauthorized", "A valid tenant access token is required")
+        return error_response(401, "unauthorized", N_("A valid tenant access token is required"))
     log.exception("unhandled error in %s %s", request.method, request.path)
     return error_response(500, "internal_error", N_("Internal error"))
 

@@ -42,6 +42,7 @@ from signoff.api.mfa_schemas import (
     EnrollSchema,
     RecoveryCodeSchema,
 )
+from signoff.errors import N_
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.security import mfa
@@ -95,13 +96,13 @@ def body(schema: Schema) -> dict[str, Any]:
     if not raw:
         payload: Any = {}
     elif not request.is_json:
-        raise ValidationError({"body": ["must be JSON (Content-Type: application/json)"]})
+        raise ValidationError({"body": [N_("must be JSON (Content-Type: application/json)")]})
     else:
         payload = request.get_json(silent=True)
         if payload is None:
-            raise ValidationError({"body": ["is not valid JSON"]})
+            raise ValidationError({"body": [N_("is not valid JSON")]})
     if not isinstance(payload, dict):
-        raise ValidationError({"body": ["must be a JSON object"]})
+        raise ValidationError({"body": [N_("must be a JSON object")]})
     loaded: dict[str, Any] = schema.load(payload)
     return loaded
 

@@ -10,12 +10,14 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from signoff.errors import N_
+
 
 class CodeSchema(Schema):
     code = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"^\s*[0-9]{3}[\s-]?[0-9]{3}\s*$", error="must be the 6-digit code"
+            r"^\s*[0-9]{3}[\s-]?[0-9]{3}\s*$", error=N_("must be the 6-digit code")
         ),
         metadata={"description": "the 6-digit code the authenticator app shows"},
     )
@@ -26,7 +28,7 @@ class RecoveryCodeSchema(Schema):
         required=True,
         validate=validate.Regexp(
             r"^\s*[A-Za-z0-9]{5}[\s-]?[A-Za-z0-9]{5}\s*$",
-            error="must be a recovery code like abcde-12345",
+            error=N_("must be a recovery code like abcde-12345"),
         ),
     )
 

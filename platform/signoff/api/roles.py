@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from signoff.api.base import TenantApiMixin, UUIDModelRestApi, api_error
 from signoff.db.interface import UUIDSQLAInterface
+from signoff.errors import N_
 from signoff.extensions import db
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.admins import builtin_role_refusal
@@ -33,7 +34,7 @@ def _text_validator(field: str, limit: int, *, required: bool) -> Any:
         except InvalidText as exc:
             raise ValidationError(exc.reason) from None
         if required and not value.strip():
-            raise ValidationError("must not be blank")
+            raise ValidationError(N_("must not be blank"))
 
     return validate
 

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from signoff.api.common_schemas import WORKFLOW_KEY_RE, JSONObject
 from signoff.api.paging import result_list
+from signoff.errors import N_
 
 
 class WorkflowSummarySchema(Schema):
@@ -108,9 +109,9 @@ class WorkflowBundleSchema(Schema):
             # An empty bundle would be a silent no-op: say what is missing instead.
             raise ValidationError("give at least one workflow or rule to import", "workflows")
         if len(data.get("workflows") or {}) > 200:
-            raise ValidationError("at most 200 workflows", "workflows")
+            raise ValidationError(N_("at most %(count)s workflows", count=200), "workflows")
         if len(data.get("rules") or []) > 500:
-            raise ValidationError("at most 500 rules", "rules")
+            raise ValidationError(N_("at most %(count)s rules", count=500), "rules")
 
 
 class ImportResultSchema(Schema):

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signoff.errors import N_
-from signoff.languages import DEFAULT, force_locale, translated, user_language
+from signoff.languages import DEFAULT, add_templates, force_locale, translated, user_language
 from signoff.notifications import links, preferences
 from signoff.notifications.channels import (
     Delivery,
@@ -266,7 +266,8 @@ def send(delivery: Delivery) -> Outcome:
         send_email(recipient.email, mail.subject, mail.text, mail.html)
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryFailed(
-            f"the mail server refused the address: {exc}", retryable=False
+            N_("the mail server refused the address: %(error)s", error=str(exc)),
+            retryable=False,
         ) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
@@ -274,5 +275,9 @@ def send(delivery: Delivery) -> Outcome:
 
 
 CHANNEL = FunctionChannel("email", targets, send)
+
+#: A refusal as a delivery row stores it (``last_error``), read back in the reader's
+#: language by signoff.languages.translated.
+add_templates(N_("the mail server refused the address: %(error)s"))
 
 __all__ = ["CHANNEL", "Mail", "compose", "mail_configured", "send_email"]

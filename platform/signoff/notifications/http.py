@@ -39,6 +39,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from signoff.errors import N_
+from signoff.languages import add_templates
+
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
@@ -83,18 +86,49 @@ class AddressRefused(OutboundRefused):
 
 #: What a tenant is told when its URL's name does not resolve (the same whether the
 #: name exists only inside the platform's network or nowhere).
-NOT_ALLOWED = (
+NOT_ALLOWED = N_(
     "This URL is not allowed: it must resolve to a public address that Signoff may "
     "reach (platform operators list exceptions in SIGNOFF_OUTBOUND_ALLOW)"
 )
+
+#: The kinds of address :func:`forbidden_reason` names, for the catalogue (a tenant
+#: reads them in :func:`tenant_message`).
+ADDRESS_KINDS = (
+    N_("unspecified"),
+    N_("loopback"),
+    N_("link-local (cloud metadata)"),
+    N_("link-local"),
+    N_("multicast"),
+    N_("reserved"),
+    N_("private"),
+)
+
+#: The messages below as they are stored on a delivery's row (``last_error``, English
+#: with the values in): :func:`signoff.languages.translated` reads them back to show
+#: them in the reader's language; a ``%(problem)s`` or ``%(reason)s`` inside is itself
+#: translated.
+MESSAGE_TEMPLATES = (
+    N_(
+        "This URL resolves to a %(reason)s address, which outbound requests may not reach "
+        "(platform operators list exceptions in SIGNOFF_OUTBOUND_ALLOW)"
+    ),
+    N_("The URL is longer than %(limit)s characters"),
+    N_("The URL is not valid (%(error)s)"),
+    N_("%(host)s does not resolve (%(error)s)"),
+    N_("%(host)s does not resolve"),
+    N_("%(host)s (%(address)s): cannot connect (%(error)s)"),
+    N_("%(host)s: timed out (%(error)s)"),
+)
+add_templates(*MESSAGE_TEMPLATES)
 
 
 def tenant_message(exc: OutboundError) -> str:
     """``exc`` as a tenant may read it: the kind of address refused, never the address."""
     if isinstance(exc, AddressRefused):
-        return (
-            f"This URL resolves to a {exc.reason} address, which outbound requests may not "
-            "reach (platform operators list exceptions in SIGNOFF_OUTBOUND_ALLOW)"
+        return N_(
+            "This URL resolves to a %(reason)s address, which outbound requests may not "
+            "reach (platform operators list exceptions in SIGNOFF_OUTBOUND_ALLOW)",
+            reason=exc.reason,
         )
     if isinstance(exc, OutboundUnreachable):
         return NOT_ALLOWED
@@ -223,32 +257,34 @@ def check_address(address: str, allow: tuple[IPNetwork, ...]) -> None:
 
 def _split(url: str) -> tuple[str, str, int, str]:
     if not isinstance(url, str) or not url.strip():
-        raise OutboundRefused("A URL is required")
+        raise OutboundRefused(N_("A URL is required"))
     if len(url) > MAX_URL_LENGTH:
-        raise OutboundRefused(f"The URL is longer than {MAX_URL_LENGTH} characters")
+        raise OutboundRefused(
+            N_("The URL is longer than %(limit)s characters", limit=MAX_URL_LENGTH)
+        )
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        raise OutboundRefused("The URL must not contain spaces or control characters")
+        raise OutboundRefused(N_("The URL must not contain spaces or control characters"))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise OutboundRefused(f"The URL is not valid ({exc})") from None
+        raise OutboundRefused(N_("The URL is not valid (%(error)s)", error=str(exc))) from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise OutboundRefused("Only http and https URLs are allowed")
+        raise OutboundRefused(N_("Only http and https URLs are allowed"))
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise OutboundRefused("The URL must not contain a user name or password")
+        raise OutboundRefused(N_("The URL must not contain a user name or password"))
     host = parts.hostname or ""
     if not host:
-        raise OutboundRefused("The URL has no host")
+        raise OutboundRefused(N_("The URL has no host"))
     try:
         host = host.encode("idna").decode("ascii") if not _is_ip(host) else host
     except UnicodeError:
-        raise OutboundRefused("The URL's host name is not valid") from None
+        raise OutboundRefused(N_("The URL's host name is not valid")) from None
     if port is None:
         port = 443 if scheme == "https" else 80
     if port == 0:
-        raise OutboundRefused("The URL's port is not valid")
+        raise OutboundRefused(N_("The URL's port is not valid"))
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -268,14 +304,16 @@ def resolve(host: str, port: int) -> tuple[str, ...]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError) as exc:
-        raise OutboundUnreachable(f"{host} does not resolve ({exc})") from None
+        raise OutboundUnreachable(
+            N_("%(host)s does not resolve (%(error)s)", host=host, error=str(exc))
+        ) from None
     seen: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         addr = str(sockaddr[0])
         if addr not in seen:
             seen.append(addr)
     if not seen:
-        raise OutboundUnreachable(f"{host} does not resolve")
+        raise OutboundUnreachable(N_("%(host)s does not resolve", host=host))
     return tuple(seen)
 
 
@@ -397,10 +435,17 @@ def post(
             resp.close()
     except NewConnectionError as exc:  # a subclass of the timeout error in urllib3
         raise OutboundUnreachable(
-            f"{target.host_header} ({target.address}): cannot connect ({exc})"
+            N_(
+                "%(host)s (%(address)s): cannot connect (%(error)s)",
+                host=target.host_header,
+                address=target.address,
+                error=str(exc),
+            )
         ) from None
     except Urllib3Timeout as exc:
-        raise OutboundTimeout(f"{target.host_header}: timed out ({exc})") from None
+        raise OutboundTimeout(
+            N_("%(host)s: timed out (%(error)s)", host=target.host_header, error=str(exc))
+        ) from None
     except (Urllib3Error, OSError) as exc:
         raise OutboundUnreachable(
             f"{target.host_header} ({target.address}): {type(exc).__name__}: {exc}"

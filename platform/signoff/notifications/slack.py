@@ -291,7 +291,10 @@ def send(delivery: Delivery) -> Outcome:
             post_to_url(url, compose(session, tenant, note, buttons=False, recipient=recipient))
     except crypto.InvalidToken:
         raise DeliveryFailed(
-            "the Slack credentials cannot be decrypted (SECRET_KEY changed): connect Slack again",
+            N_(
+                "the Slack credentials cannot be decrypted (SECRET_KEY changed): "
+                "connect Slack again"
+            ),
             retryable=False,
         ) from None
     except SlackCallFailed as exc:

@@ -23,6 +23,8 @@ from flask import current_app
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from signoff.errors import N_
+from signoff.languages import add_templates
 from signoff.notifications import http
 
 #: Slack error codes that the same call cannot overcome by being retried.
@@ -53,6 +55,10 @@ PERMANENT_ERRORS = frozenset(
 )
 #: Slack answers within 3 s of a click; the rest of the budget is ours.
 RESPONSE_URL_TIMEOUT = 2.0
+
+#: A failed call as its delivery row stores it (``last_error``): the problem inside is
+#: shown in the reader's language (signoff.languages.translated).
+add_templates(N_("Slack %(method)s: %(problem)s"))
 
 
 class SlackCallFailed(Exception):
@@ -119,7 +125,9 @@ def call(client: WebClient, method: str, **kwargs: Any) -> dict[str, Any]:
         ) from None
     except http.OutboundError as exc:
         raise SlackCallFailed(
-            "outbound", f"Slack {method}: {exc.message}", retryable=not exc.permanent
+            "outbound",
+            N_("Slack %(method)s: %(problem)s", method=method, problem=exc.message),
+            retryable=not exc.permanent,
         ) from None
     except SlackClientError as exc:
         raise SlackCallFailed("client", f"Slack {method}: {exc}") from None
@@ -145,7 +153,9 @@ def post_to_url(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> 
         )
     except http.OutboundError as exc:
         raise SlackCallFailed(
-            "outbound", f"Slack webhook: {exc.message}", retryable=not exc.permanent
+            "outbound",
+            N_("Slack %(method)s: %(problem)s", method="webhook", problem=exc.message),
+            retryable=not exc.permanent,
         ) from None
     if resp.status == 200:
         return resp.status

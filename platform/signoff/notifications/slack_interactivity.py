@@ -18,7 +18,9 @@ In order, and nothing is written before the third step succeeds:
 4. The Slack user must have a confirmed link to an active member of the tenant; the
    button's signed value must name that member, this tenant, the request's current
    round and a verdict matching the button. An unlinked user is told how to link and
-   nothing is decided.
+   nothing is decided, in the best language known for someone Signoff cannot name
+   (:func:`unlinked_language`): the Slack user's locale when the payload carries one,
+   else the language of the admin who connected the workspace, else English.
 5. A step that requires MFA is never decided from Slack: the answer links to the portal.
 6. A rejection needs a reason (unless the workflow sets ``require_reason: false``): the
    Reject button decides nothing; it opens a modal (``views.open`` with the click's
@@ -64,7 +66,7 @@ from sqlalchemy.orm import Session, scoped_session
 from signoff import crypto
 from signoff.db.binding import bound_tenant
 from signoff.errors import ActionError, Conflict, DecisionRateLimited, NotFound, Refused
-from signoff.languages import DEFAULT, force_locale, translated, user_language
+from signoff.languages import DEFAULT, LANGUAGES, force_locale, translated, user_language
 from signoff.notifications import links, slack
 from signoff.notifications import slack_settings as settings
 from signoff.notifications.models import SlackConnection
@@ -408,6 +410,23 @@ def _ask_reason(
     return Answer(200, code="reason_asked")
 
 
+def unlinked_language(session: Session, conn: SlackConnection, payload: dict[str, Any]) -> str:
+    """The language to answer a Slack user who is linked to no member: Signoff knows no
+    profile for them. Slack's ``locale`` of the user (``de-DE``) when the payload has it
+    and Signoff speaks it; else the profile language of the admin who connected this
+    workspace (the tenant has no language of its own, and that admin chose the
+    workspace for it); else English."""
+    user = payload.get("user")
+    locale = user.get("locale") if isinstance(user, dict) else None
+    if isinstance(locale, str):
+        language = locale.replace("_", "-").split("-")[0].lower()
+        if language in LANGUAGES:
+            return language
+    if conn.connected_by is not None:
+        return user_language(int(conn.connected_by), session) or DEFAULT
+    return DEFAULT
+
+
 def _decide(
     session: Session,
     tenant: Tenant,
@@ -421,16 +440,17 @@ def _decide(
     slack_user = str((payload.get("user") or {}).get("id") or "")
     member = settings.member_for_slack_user(session, slack_user) if slack_user else None
     if member is None:
-        return Answer(
-            200,
-            _(
-                "Your Slack account is not linked to a member of %(tenant)s in Signoff, so "
-                "nothing was decided. Link it on <%(url)s|your Slack page in Signoff>.",
-                tenant=slack.escape(tenant.name),
-                url=settings.link_page_url(tenant.slug),
-            ),
-            code="unlinked",
-        )
+        with force_locale(unlinked_language(session, conn, payload)):
+            return Answer(
+                200,
+                _(
+                    "Your Slack account is not linked to a member of %(tenant)s in Signoff, "
+                    "so nothing was decided. Link it on <%(url)s|your Slack page in Signoff>.",
+                    tenant=slack.escape(tenant.name),
+                    url=settings.link_page_url(tenant.slug),
+                ),
+                code="unlinked",
+            )
     # The answer speaks the member's language (their profile's; English when none).
     with force_locale(user_language(member, session) or DEFAULT):
         return _decide_as(session, tenant, conn, payload, action, verdict, member, comment)

@@ -36,6 +36,7 @@ from signoff.audit.chain import append as audit_append
 from signoff.crypto import InvalidToken, decrypt
 from signoff.db.ids import as_uuid
 from signoff.errors import N_
+from signoff.languages import add_templates
 from signoff.notifications import http
 from signoff.notifications.channels import (
     Delivery,
@@ -58,6 +59,13 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix)
 SECRET_BYTES = 32
 
 log = logging.getLogger(__name__)
+
+#: Failures as a delivery row stores them (``last_error``, English with the values in),
+#: read back in the reader's language by signoff.languages.translated; the first first.
+add_templates(
+    N_("%(problem)s (the endpoint was deactivated)"),
+    N_("HTTP %(status)s: redirects are not followed (Location: %(location)s)"),
+)
 
 
 def new_secret() -> str:
@@ -139,7 +147,7 @@ def send(delivery: Delivery) -> Outcome:
         secret = decrypt(endpoint.secret_enc, purpose=SECRET_PURPOSE)
     except InvalidToken:
         raise DeliveryFailed(
-            "the signing secret cannot be read (SECRET_KEY changed?): rotate it",
+            N_("the signing secret cannot be read (SECRET_KEY changed?): rotate it"),
             retryable=False,
         ) from None
     body = event_body(dict(note.payload or {}), note.created_at)
@@ -158,13 +166,19 @@ def send(delivery: Delivery) -> Outcome:
     snippet = resp.body[:300].decode("utf-8", "replace").strip()
     if 300 <= resp.status < 400:
         where = resp.headers.get("location", "")
-        message = f"HTTP {resp.status}: redirects are not followed (Location: {where[:200]})"
+        message = N_(
+            "HTTP %(status)s: redirects are not followed (Location: %(location)s)",
+            status=resp.status,
+            location=where[:200],
+        )
     else:
         message = f"HTTP {resp.status}" + (f": {snippet}" if snippet else "")
     if resp.status == 410:
         _deactivate_gone(delivery, endpoint)
         raise DeliveryFailed(
-            f"{message} (the endpoint was deactivated)", response_code=410, retryable=False
+            N_("%(problem)s (the endpoint was deactivated)", problem=message),
+            response_code=410,
+            retryable=False,
         )
     raise DeliveryFailed(message, response_code=resp.status)
 

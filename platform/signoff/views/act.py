@@ -222,7 +222,7 @@ class ActionLinkView(SignoffView):
             # Asked before the code: a refused form never spends an authenticator code.
             return self._page(
                 found,
-                error="Say why you reject: the requester sees your reason.",
+                error=_("Say why you reject: the requester sees your reason."),
                 status=422,
             )
         if needs_code(found):

@@ -18,16 +18,20 @@ from flask import Flask, abort, current_app, g, make_response, render_template, 
 from flask_appbuilder import AppBuilder, BaseView
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.wrappers import Response
 
+from signoff.api.errors import handle_http_exception, http_message
 from signoff.billing.quotas import billing_past_due
 from signoff.db.binding import current_tenant_id
 from signoff.errors import Forbidden, NotFound
 from signoff.extensions import current_appbuilder, db
+from signoff.languages import translated
 from signoff.notifications.centre import unread_count
 from signoff.roles import ADMIN_ROLE
 from signoff.tenancy.access import current_membership, current_tenant
@@ -63,8 +67,10 @@ def install_csrf(app: Flask, appbuilder: AppBuilder) -> None:
     def _csrf_failed(exc: CSRFError) -> Response:
         return error_page(
             400,
-            "This form has expired",
-            "Your session or the page was too old. Go back, reload the page and try again.",
+            gettext("This form has expired"),
+            gettext(
+                "Your session or the page was too old. Go back, reload the page and try again."
+            ),
         )
 
 
@@ -88,30 +94,62 @@ def error_page(
     return resp
 
 
-#: What an error page says when the code that answered gave no message of its own.
-HTML_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("Something in the request was wrong", "Go back, check the form and try again."),
-    403: (
-        "You do not have access to this page",
-        "Ask an admin of your organisation if you need it.",
+#: What an error page says when the code that answered gave no message of its own:
+#: a title and a sentence for each HTTP status (werkzeug's own texts are English only);
+#: any other status shows :data:`OTHER_ERROR` with the API's message for it.
+HTML_ERRORS: dict[int, tuple[Any, Any]] = {
+    400: (
+        _l("Something in the request was wrong"),
+        _l("Go back, check the form and try again."),
     ),
-    404: ("Page not found", "There is nothing here, or it is not yours to see."),
-    410: ("This is no longer available", "It was used, withdrawn or has expired."),
-    500: ("Something went wrong", "The error was logged. Try again in a moment."),
+    401: (_l("Please sign in"), _l("This page is only for signed-in people.")),
+    403: (
+        _l("You do not have access to this page"),
+        _l("Ask an admin of your organisation if you need it."),
+    ),
+    404: (_l("Page not found"), _l("There is nothing here, or it is not yours to see.")),
+    405: (
+        _l("This address does not accept that"),
+        _l("The page was asked in a way it does not answer. Go back and use its links."),
+    ),
+    409: (
+        _l("This changed in the meantime"),
+        _l("Someone else changed it first. Reload the page and try again."),
+    ),
+    410: (_l("This is no longer available"), _l("It was used, withdrawn or has expired.")),
+    413: (
+        _l("That was too much to send"),
+        _l("The form or file was too large. Send something smaller."),
+    ),
+    415: (
+        _l("This kind of content is not accepted"),
+        _l("Go back, check the form and try again."),
+    ),
+    500: (_l("Something went wrong"), _l("The error was logged. Try again in a moment.")),
+    503: (
+        _l("Service unavailable"),
+        _l("Signoff cannot answer right now. Try again in a moment."),
+    ),
 }
+OTHER_ERROR = _l("Error %(code)s")
 
 
 def html_error(exc: Any) -> Any:
     """The portal's error page for an HTTP error of a page (an API keeps its JSON, a
     response that was built already stays as it is). Inside a tenant the person is a
     member of (only then is one bound), the page carries the tenant's navigation."""
-    if not isinstance(exc, HTTPException) or exc.code not in HTML_ERRORS:
+    if not isinstance(exc, HTTPException) or exc.code is None or exc.code < 400:
         return exc
-    if exc.response is not None or request.path.startswith("/api/"):
+    if exc.response is not None:
         return exc
-    title, message = HTML_ERRORS[exc.code]
+    if request.path.startswith("/api/"):
+        return handle_http_exception(exc)  # the API's error shape, its message translated
+    if exc.code in HTML_ERRORS:
+        title, message = HTML_ERRORS[exc.code]
+    else:
+        title, message = gettext(OTHER_ERROR, code=exc.code), translated(http_message(exc))
     if exc.description and exc.description != type(exc).description:
-        message = str(exc.description)
+        message = translated(exc.description)  # a Message keeps its msgid: no str()
     nav = None
     if exc.code != 500 and current_tenant_id() is not None and getattr(g, "user", None):
         try:
@@ -120,7 +158,11 @@ def html_error(exc: Any) -> Any:
             db.session.rollback()
             nav = None
     try:
-        return error_page(exc.code, title, message, nav)
+        page = error_page(exc.code, str(title), str(message), nav)
+        for key, value in exc.get_headers():  # Allow (405), WWW-Authenticate (401)...
+            if key.lower() != "content-type":
+                page.headers[key] = value
+        return page
     except Exception:  # e.g. the database is gone: the plain answer, never a loop
         log.warning("error page for %s could not be rendered", exc.code, exc_info=True)
         return exc
@@ -248,7 +290,9 @@ def install_error_pages(app: Flask) -> None:
     from werkzeug.exceptions import Forbidden as HTTPForbidden
     from werkzeug.exceptions import NotFound as HTTPNotFound
 
-    for code in HTML_ERRORS:  # the portal's design for pages' errors (404: app.py)
+    # The portal's design (and language) for every HTTP error of a page (404: app.py);
+    # under /api/ the handler leaves the error to the API's JSON shape.
+    for code in sorted(c for c in default_exceptions if c >= 400):
         app.register_error_handler(code, html_error)
 
     @app.errorhandler(NotFound)
@@ -266,11 +310,16 @@ def install_error_pages(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded) -> Any:
         if request.path.startswith("/api/"):
-            resp = jsonify(code="rate_limited", message=f"Too many requests: {exc.description}")
+            resp = jsonify(
+                code="rate_limited",
+                message=gettext("Too many requests: %(limit)s", limit=exc.description),
+                field=None,
+                errors=None,
+            )
             resp.status_code = 429
             return resp
         return error_page(
             429,
-            "Too many attempts",
-            f"Please wait a little before trying again ({exc.description}).",
+            gettext("Too many attempts"),
+            gettext("Please wait a little before trying again (%(limit)s).", limit=exc.description),
         )

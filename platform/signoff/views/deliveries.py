@@ -11,6 +11,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -25,7 +26,7 @@ from signoff.views.common import SignoffView, tenant_nav, user_names
 from signoff.views.tenant_base import TenantScoped
 from signoff.workflow.models import NotificationOutbox
 
-SHOWN = {"dead": "Dead (no more attempts)", "retrying": "Failed, will retry"}
+SHOWN = {"dead": _l("Dead (no more attempts)"), "retrying": _l("Failed, will retry")}
 
 
 class DeliveryAdminView(TenantScoped, SignoffView):

@@ -43,7 +43,7 @@ from signoff.billing import plans as billing_plans
 from signoff.billing import service as billing_service
 from signoff.db.binding import bound_tenant
 from signoff.db.ids import as_uuid
-from signoff.errors import ActionError
+from signoff.errors import N_, ActionError
 from signoff.extensions import db
 from signoff.languages import translated
 from signoff.notifications.dispatch import retry_all_dead
@@ -304,9 +304,9 @@ def _page_arg(raw: str | None) -> int:
     try:
         number = int(raw)
     except ValueError:
-        abort(400, description="page: must be a whole number from 1")
+        abort(400, description=N_("page: must be a whole number from 1"))
     if number < 1:
-        abort(400, description="page: must be a whole number from 1")
+        abort(400, description=N_("page: must be a whole number from 1"))
     return min(number, 1_000_000) - 1
 
 
@@ -360,10 +360,15 @@ class OperatorView(SignoffView):
         naming the field when one is bad), and those arguments for links and forms."""
         q = (request.args.get("q") or "").strip()
         if len(q) > MAX_QUERY:
-            abort(400, description=f"q: at most {MAX_QUERY} characters")
+            abort(400, description=N_("q: at most %(count)s characters", count=MAX_QUERY))
         status = request.args.get("status") or ""
         if status and status not in TENANT_STATUSES:
-            abort(400, description="status: must be one of " + ", ".join(TENANT_STATUSES))
+            abort(
+                400,
+                description=N_(
+                    "status: must be one of %(choices)s", choices=", ".join(TENANT_STATUSES)
+                ),
+            )
         found = tenant_page(
             db.session, q=q, status=status, page=_page_arg(request.args.get("page"))
         )

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from signoff.db.binding import current_tenant_id
 from signoff.errors import ActionError, NotFound
 from signoff.extensions import db
+from signoff.languages import translated
 from signoff.notifications import webhook_endpoints as hooks
 from signoff.notifications.models import WebhookEndpoint
 from signoff.notifications.webhooks import EVENT_TYPES
@@ -212,12 +213,19 @@ def _flash_result(what: str, result: dict[str, Any]) -> None:
             _(
                 "%(what)s failed (%(error)s); it will be retried.",
                 what=what,
-                error=result.get("last_error"),
+                error=translated(result.get("last_error") or ""),
             ),
             "warning",
         )
     else:
-        flash(_("%(what)s failed: %(error)s", what=what, error=result.get("last_error")), "danger")
+        flash(
+            _(
+                "%(what)s failed: %(error)s",
+                what=what,
+                error=translated(result.get("last_error") or ""),
+            ),
+            "danger",
+        )
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -99,6 +99,14 @@ def test_german_accept_language_renders_every_portal_page_in_german(
         html = text_of(page)
         assert '<html lang="de">' in html, name
         assert _english_left(html) == [], name
+    # Error pages too (werkzeug's own texts are English only): 404 and 405 of a page.
+    for name, (page, status) in {
+        "404": (manager.get(f"{base}/no-such-page", headers=DE), 404),
+        "405": (manager.post(f"{base}/mine", headers=DE), 405),
+    }.items():
+        assert page.status_code == status, name
+        html = text_of(page)
+        assert '<html lang="de">' in html and _english_left(html) == [], name
     inbox = text_of(manager.get(f"{base}/", headers=DE))
     assert "Wartet auf Sie" in inbox and "Posteingang" in inbox and "Abmelden" in inbox
     # The amount in German notation, the dates in German order.
@@ -570,3 +578,198 @@ def test_workflow_definition_errors_are_translated(app: Any, portal_tenant: Any)
     german = answers["de"]["errors"]["steps[0].pattern"]
     assert english[0].startswith("unknown pattern 'mojority'; expected one of sequential")
     assert german[0].startswith("unbekanntes Muster 'mojority'; erwartet wird eines von sequential")
+
+
+# --- HTTP errors, the operator console and every marshmallow message (the last gaps) ----
+
+
+def test_http_errors_of_pages_are_in_german(app: Any, portal_tenant: Any, login: Any) -> None:
+    """werkzeug's own texts (404, 405, any other status) never reach a German page."""
+    from werkzeug.exceptions import RequestedRangeNotSatisfiable
+
+    from signoff.views.common import html_error
+
+    base = f"/t/{portal_tenant.slug}"
+    alice = login(portal_tenant.username("alice"))
+    pages = {
+        "404 in a tenant": (alice.get, f"{base}/no-such-page", 404, "Seite nicht gefunden"),
+        "404 outside": (fresh_client(app).get, "/no-such-page", 404, "Seite nicht gefunden"),
+        "405": (alice.post, f"{base}/mine", 405, "Diese Adresse nimmt das nicht an"),
+    }
+    for name, (method, path, status, says) in pages.items():
+        page = method(path, headers=DE)
+        assert page.status_code == status, (name, page.status_code)
+        html = text_of(page)
+        assert '<html lang="de">' in html and says in html, name
+        assert _english_left(html) == [], name
+        assert "The requested URL" not in html and "The method is not allowed" not in html
+    assert "GET" in alice.post(f"{base}/mine", headers=DE).headers.get("Allow", "")
+    # In English without the header: our words, not werkzeug's.
+    english = text_of(alice.post(f"{base}/mine", headers=EN))
+    assert "This address does not accept that" in english
+    # Any other status: "Fehler <code>" and our message for it.
+    with app.test_request_context(f"{base}/x", headers=DE):
+        page = html_error(RequestedRangeNotSatisfiable())
+        html = page.get_data(as_text=True)
+        assert page.status_code == 416 and "Fehler 416" in html
+        assert "Bereich nicht erfüllbar" in html and "cannot provide" not in html
+
+
+def test_api_http_errors_are_translated_and_keep_their_codes(app: Any) -> None:
+    client = fresh_client(app)
+    for lang, not_found, not_allowed in (
+        ("en", "Not found", "Method not allowed"),
+        ("de", "Nicht gefunden", "Methode nicht erlaubt"),
+    ):
+        headers = {"Accept-Language": lang}
+        missing = client.get("/api/v1/no-such-thing/", headers=headers)
+        assert missing.status_code == 404
+        assert missing.get_json() == {
+            "code": "not_found",
+            "message": not_found,
+            "field": None,
+            "errors": None,
+        }
+        wrong = client.put("/api/v1/workflows/validate", headers=headers)
+        assert wrong.status_code == 405, wrong.get_data(as_text=True)
+        body = wrong.get_json()
+        assert body["code"] == "method_not_allowed" and body["message"] == not_allowed, body
+        assert "POST" in wrong.headers.get("Allow", "")
+
+
+def test_operator_console_errors_and_labels_are_in_german(app: Any, portal_tenant: Any) -> None:
+    from signoff.cli.operator import create_operator_user
+    from tests.fixtures.tenants import web_login
+
+    name = f"op-{uuid.uuid4().hex[:6]}"
+    password = "Operat0r-passphrase!"
+    create_operator_user(app, name, f"{name}@ops.example", password, "Olga", "Ops")
+    operator = fresh_client(app)
+    web_login(operator, name, password)
+    tenants = text_of(operator.get(f"/operator/tenants/?q={portal_tenant.slug}", headers=DE))
+    assert f'aria-label="Tarif von {portal_tenant.slug}"' in tenants
+    for path, says in (
+        ("/operator/tenants/?page=abc", "page: muss eine ganze Zahl ab 1 sein"),
+        ("/operator/tenants/?status=gone", "status: muss eines hiervon sein: active, suspended"),
+        ("/operator/tenants/?q=" + "x" * 300, "q: höchstens"),
+    ):
+        page = operator.get(path, headers=DE)
+        assert page.status_code == 400, path
+        html = text_of(page)
+        assert says in html and _english_left(html) == [], (path, html)
+    missing = operator.get("/operator/no-such-page", headers=DE)
+    assert missing.status_code == 404 and "Seite nicht gefunden" in text_of(missing)
+
+
+def _our_schemas() -> list[type]:
+    import importlib
+    import pkgutil
+
+    from marshmallow import Schema
+
+    import signoff.api
+
+    for info in pkgutil.iter_modules(signoff.api.__path__):
+        importlib.import_module(f"signoff.api.{info.name}")
+    found: set[type] = set()
+    todo = [Schema]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("signoff."):
+                found.add(sub)
+    return sorted(found, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def _messages(found: Any) -> list[str]:
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, dict):
+        return [m for v in found.values() for m in _messages(v)]
+    if isinstance(found, list | tuple):
+        return [m for v in found for m in _messages(v)]
+    return []
+
+
+def test_every_message_our_schemas_can_produce_is_in_german(app: Any) -> None:
+    """Each field and validator of every marshmallow schema of ours, fed values of every
+    kind that can be wrong (missing, null, wrong type, too short, too long, out of range,
+    not one of the choices, not matching, too large, not finite, naive, out of bounds): no
+    message it answers stays English in German, and none fails with anything but a
+    ValidationError (that would be a 500)."""
+    from marshmallow import RAISE, ValidationError, missing
+
+    from signoff.languages import translated
+
+    probes: list[Any] = [
+        missing,
+        None,
+        {},
+        [],
+        "",
+        " ",
+        "zz",
+        "\x00",
+        "\x07",
+        "x" * 100_001,
+        True,
+        1.5,
+        float("nan"),
+        10**400,
+        -(10**12),
+        10**12,
+        -1,
+        0,
+        "not-a-uuid",
+        "9999-99-99",
+        "2020-01-01T00:00:00",
+        "0001-01-01",
+        "0001-01-01T00:00:00+00:00",
+        [None],
+        ["zz"],
+        [{}],
+        [10**12],
+        {"k": None},
+        {"k": "\x00"},
+        b"\xff",
+    ]
+    produced: dict[str, str] = {}
+    schemas = _our_schemas()
+    assert len(schemas) >= 20, schemas
+    for cls in schemas:
+        schema = cls()
+        for name, field in schema.fields.items():
+            if field.dump_only:
+                continue
+            for probe in probes:
+                try:
+                    field.deserialize(probe, name, {name: probe})
+                except ValidationError as exc:
+                    for m in _messages(exc.messages):
+                        produced.setdefault(m, f"{cls.__name__}.{name} <- {probe!r:.40}")
+        for whole in ("not an object", {"no_such_field_here": 1}):
+            try:
+                schema.load(whole, unknown=RAISE)
+            except ValidationError as exc:
+                for m in _messages(exc.messages):
+                    produced.setdefault(m, f"{cls.__name__} <- {whole!r}")
+    kinds = " ".join(produced)
+    for expected in (
+        "Missing data for required field.",
+        "Field may not be null.",
+        "Unknown field.",
+        "Invalid input type.",
+        "Not a valid string.",
+        "Not a valid integer.",
+        "Not a valid boolean.",
+        "Not a valid UUID.",
+        "Not a valid list.",
+        "Length must be between",
+        "Must be one of:",
+        "Must be greater than or equal to",
+        "String does not match expected pattern.",
+    ):
+        assert expected in kinds, f"no probe produced {expected!r}: {sorted(produced)}"
+    with app.test_request_context("/", headers=DE):
+        english = {m: where for m, where in produced.items() if translated(m) == m}
+    assert english == {}, f"English left in German: {english}"
