@@ -228,3 +228,18 @@ def test_requests_open_to_answers_only_in_the_bound_tenant(database, loaded) -> 
             plans[role] = "\n".join(r[0] for r in rows)
     assert "ix_approval_step_open" in plans["owner"], plans["owner"]
     assert "ix_approval_step_open" not in plans["app"], plans["app"]
+
+
+def test_counts_stop_at_their_caps(app_session) -> None:
+    """A common word alone: "1,000+" from the look-up; with a status: "200+"; a
+    filter alone: "1,000+"; a first page that holds every match counts it."""
+    laptop = search.page(app_session, search.parse_filter({"q": "laptop"}))
+    assert (laptop.count, laptop.count_capped) == (search.COUNT_CAP, True)
+    assert all(r.title.startswith("Laptop") for r in laptop.rows)
+    narrowed = search.page(app_session, search.parse_filter({"q": "laptop", "status": "approved"}))
+    assert (narrowed.count, narrowed.count_capped) == (search.SEARCH_COUNT_CAP, True)
+    assert all(r.status == "approved" for r in narrowed.rows)
+    pending = search.page(app_session, search.parse_filter({"status": "pending"}))
+    assert (pending.count, pending.count_capped) == (search.COUNT_CAP, True)
+    few = search.page(app_session, search.parse_filter({"q": "laptop 4001"}))
+    assert (few.count, few.count_capped, [r.title for r in few.rows]) == (1, False, ["Laptop 4001"])
