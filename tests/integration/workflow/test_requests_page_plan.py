@@ -3,12 +3,13 @@
 Loads 20,000 requests into one tenant (a quarter pending, each pending step open to
 one of 100 approvers and to one person more, and overdue, as in
 ``bench/requests_bench.py``) and 2,000 into a second, ANALYZEs, and reads the plans of
-what :func:`signoff.workflow.search.page` runs, as the app role with the tenant bound: every sort walks an index led by
-``tenant_id`` (no sort of the tenant's requests), overdue probes the partial index of
-active steps, a workflow filter reads its index, and the approver filter takes its ids
-from ``signoff.requests_open_to`` (the GIN index, as the function's owner) and reads
-the requests by primary key. ``signoff.requests_open_to`` answers only in the bound
-tenant, and the page never shows another tenant's request.
+what :func:`signoff.workflow.search.page` runs, as the app role with the tenant bound:
+every sort walks an index led by ``tenant_id`` (no sort of the tenant's requests),
+overdue probes the partial index of active steps, a workflow filter reads its index,
+and the approver filter takes its ids from ``signoff.requests_open_to`` (the GIN
+index, as the function's owner) and reads the requests by primary key.
+``signoff.requests_open_to`` answers only in the bound tenant, and the page never
+shows another tenant's request.
 """
 
 from __future__ import annotations
