@@ -167,11 +167,12 @@ class AdminRequestsView(TenantScoped, SignoffView):
             field, message = next(iter(f.errors.items()))
             return Response(f"{field} {message}\n", status=400, mimetype="text/plain")
         found = search.match(session, f.q) if f.q else None
+        approver = search.approver_match(session, f.approver) if f.approver is not None else None
         count = 0
-        if found is None or not found.empty:
+        if (found is None or not found.empty) and (approver is None or not approver.empty):
             count = session.scalar(
                 select(func.count()).select_from(
-                    search.filtered(f, found=found)
+                    search.filtered(f, found=found, approver=approver)
                     .limit(EXPORT_LIMIT + 1)
                     .order_by(None)
                     .subquery()
@@ -185,7 +186,7 @@ class AdminRequestsView(TenantScoped, SignoffView):
             return Response(message, status=400, mimetype="text/plain")
         names = dict(_people(session))
         slug = current_tenant(session).slug
-        rows = list(search.iter_all(session, f, limit=EXPORT_LIMIT, found=found))
+        rows = list(search.iter_all(session, f, limit=EXPORT_LIMIT, found=found, approver=approver))
 
         def generate() -> Iterator[str]:
             out = io.StringIO()

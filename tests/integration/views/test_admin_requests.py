@@ -63,6 +63,33 @@ def test_filters_each_narrow_the_list(seeded, login):
     assert len(_titles(text_of(_get(admin, tenant, "since=2026-06-10&until=2026-06-10")))) == 7
 
 
+@pytest.mark.parametrize("sparse", [1000, 0], ids=["by-id", "per-request"])
+def test_the_approver_filter_by_id_or_per_request(
+    seeded, login, tenant_factory, monkeypatch, sparse
+):
+    """Both ways of the approver filter (ids from ``signoff.requests_open_to`` and the
+    decisions, or the per-request test past ``SPARSE``): the same rows, on the page and
+    in the CSV; another tenant's admin asking for the same person finds nothing."""
+    from signoff.workflow import search
+
+    monkeypatch.setattr(search, "SPARSE", sparse)
+    tenant, _, _ = seeded
+    admin = login(tenant.username("admin"))
+    manager2 = tenant.user("manager2")
+    expected = ["R2 expense", "R6 expense", "R7 expense"]
+    html = text_of(_get(admin, tenant, f"approver={manager2}&sort=title&page_size=2"))
+    assert _titles(html) == expected[:2]
+    assert re.search(r"<strong>3</strong>\s*requests match", html)
+    export = admin.get(f"/t/{tenant.slug}/admin/requests/export.csv?approver={manager2}")
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    assert sorted(r["title"] for r in rows) == expected
+    other = tenant_factory()
+    intruder = login(other.username("admin"))
+    assert "no-requests" in text_of(_get(intruder, other, f"approver={manager2}"))
+    export = intruder.get(f"/t/{other.slug}/admin/requests/export.csv?approver={manager2}")
+    assert len(export.get_data(as_text=True).strip().splitlines()) == 1  # the header only
+
+
 def test_overdue_finds_active_steps_past_their_due_time(seeded, login, database):
     tenant, ids, _ = seeded
     admin = login(tenant.username("admin"))
