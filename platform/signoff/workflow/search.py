@@ -19,14 +19,14 @@ itself) for up to ``SPARSE + 1`` matching ids through the index:
 
 The approver filter (who may decide, or decided) works the same way: the GIN index
 of ``approval_step.open_approvers`` is out of the app role's reach too (``@>`` is not
-leakproof), so ``signoff.requests_open_to`` (SECURITY DEFINER, migration 0041) returns
+leakproof), so ``signoff.requests_open_to`` (SECURITY DEFINER, migration 0044) returns
 up to ``SPARSE + 1`` ids of requests with an active step open to the person, and the
 page adds the requests they decided (``step_decision`` by actor or principal, plain
 btree indexes). At most ``SPARSE`` ids: read by id; more: the page walks its sort
 order and probes ``ix_approval_step_active`` and the decisions per request.
 
 Pages are keyset pages (``after`` = the last row's sort value and id) on indexes led
-by ``tenant_id`` for every sort (migrations 0031 and 0041), so page 1,000 costs what
+by ``tenant_id`` for every sort (migrations 0031 and 0044), so page 1,000 costs what
 page 1 costs. Counts stop at ``COUNT_CAP`` ("1,000+"): a capped count reads at most
 that many matches, an exact one would read every match. No count query runs when
 the first page holds every match, or when a search or the approver is the only

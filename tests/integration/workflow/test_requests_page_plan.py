@@ -1,4 +1,4 @@
-"""The all-requests page's plans at scale (issue 15 item 1, migration 0041).
+"""The all-requests page's plans at scale (issue 15 item 1, migration 0044).
 
 Loads 20,000 requests into one tenant (a quarter pending, each pending step open to
 one of 100 approvers and to one person more, and overdue, as in

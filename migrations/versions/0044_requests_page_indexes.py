@@ -24,8 +24,8 @@ migration adds, each led by ``tenant_id``:
   ``approval_step_inbox`` (as ``signoff.inbox_steps`` does). It returns ids only; the
   page reads the rows under its own row-level security.
 
-Revision ID: 0041
-Revises: 0040
+Revision ID: 0044
+Revises: 0043
 Create Date: 2026-12-03
 """
 
@@ -34,8 +34,8 @@ from __future__ import annotations
 from alembic import op
 from locking import lock_tables
 
-revision = "0041"
-down_revision = "0040"
+revision = "0044"
+down_revision = "0043"
 branch_labels = None
 depends_on = None
 
