@@ -20,6 +20,7 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_login import user_logged_in, user_logged_out
+from psycopg import errors as pg_errors
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import scoped_session, undefer
@@ -147,7 +148,7 @@ class SignoffSecurityManager(SecurityManager):
         try:
             return real.get(model, pk, options=[undefer(language)])
         except ProgrammingError as exc:
-            if not began or getattr(exc.orig, "sqlstate", None) != caller.UNDEFINED_COLUMN:
+            if not began or not isinstance(exc.orig, pg_errors.UndefinedColumn):
                 raise
             real.rollback()  # the load began the transaction: nothing else is lost
             _language_missing_at = time.monotonic()
