@@ -412,16 +412,16 @@ def test_decision_history_order_is_the_order_decisions_were_applied(
 
     t = majority_tenant
     rid = submit(app, t, "majority")
-    real_lock = core.lock_request
+    real_lock = core.open_request
     paused, resume = threading.Event(), threading.Event()
 
-    def lock_request(session: Any, request_id: Any, timeout_s: float) -> Any:
+    def open_request(session: Any, request_id: Any, timeout_s: float, now: Any) -> Any:
         if threading.current_thread().name == "late":
             paused.set()
             assert resume.wait(60)
-        return real_lock(session, request_id, timeout_s)
+        return real_lock(session, request_id, timeout_s, now)
 
-    monkeypatch.setattr(core, "lock_request", lock_request)
+    monkeypatch.setattr(core, "open_request", open_request)
     errors: list[BaseException] = []
 
     def late() -> None:
