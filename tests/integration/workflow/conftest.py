@@ -62,3 +62,16 @@ def count(database: Any, table: str, tenant: Any) -> int:
             (tenant.id,),
         ).fetchone()
     return int(row[0])
+
+
+def plans_by_role(database: Any, tenant_id: Any, predicate: str, params: tuple[Any, ...]) -> dict:
+    """EXPLAIN of ``predicate`` as the app role and as the owner, ``tenant_id`` bound:
+    {"app": plan, "owner": plan}. The owner reads through the owner-only policy
+    ``approval_step_inbox``; the app role under row-level security."""
+    plans = {}
+    for role in ("app", "owner"):
+        with database.connect(role) as conn:
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            rows = conn.execute("EXPLAIN " + predicate, params).fetchall()
+            plans[role] = "\n".join(r[0] for r in rows)
+    return plans

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from signoff.workflow import queries
+from tests.integration.workflow.conftest import plans_by_role
 
 TENANTS = 30
 REQUESTS = 1000
@@ -108,12 +109,7 @@ def test_the_inbox_takes_its_steps_from_the_gin_index(database: Any, loaded: dic
     # off the GIN index; as the function's owner (whom approval_step_inbox lets read)
     # the same predicate is an index condition on ix_approval_step_open.
     predicate = "SELECT * FROM approval_step WHERE open_approvers && %s::integer[]"
-    plans = {}
-    for role in ("app", "owner"):
-        with database.connect(role) as conn:
-            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant),))
-            rows = conn.execute("EXPLAIN " + predicate, ([approver],)).fetchall()
-            plans[role] = "\n".join(r[0] for r in rows)
+    plans = plans_by_role(database, tenant, predicate, ([approver],))
     assert "ix_approval_step_open" in plans["owner"], plans["owner"]
     assert "ix_approval_step_open" not in plans["app"], plans["app"]
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from signoff.workflow import search
 from signoff.workflow.models import ApprovalRequest
+from tests.integration.workflow.conftest import plans_by_role
 
 REQUESTS = 20_000
 OTHER = 2_000
@@ -222,12 +223,7 @@ def test_requests_open_to_answers_only_in_the_bound_tenant(database, loaded) -> 
     # As its owner (whom approval_step_inbox lets read) the predicate is an index
     # condition on the GIN index; as the app role row-level security keeps it off.
     predicate = "SELECT request_id FROM approval_step WHERE open_approvers @> %s::integer[]"
-    plans = {}
-    for role in ("app", "owner"):
-        with database.connect(role) as conn:
-            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(big),))
-            rows = conn.execute("EXPLAIN " + predicate, ([approver],)).fetchall()
-            plans[role] = "\n".join(r[0] for r in rows)
+    plans = plans_by_role(database, big, predicate, ([approver],))
     assert "ix_approval_step_open" in plans["owner"], plans["owner"]
     assert "ix_approval_step_open" not in plans["app"], plans["app"]
 
