@@ -134,12 +134,12 @@ def test_addon_failure_is_loud():
         AppBuilder(app2, db2.session)
 
 
-def _host_app(database, addon_managers):
+def _host_app(database, addon_managers, name: str = "host", **config):
     from flask import Flask
     from flask_appbuilder import AppBuilder
     from flask_appbuilder.models.sqla.base import SQLA
 
-    app = Flask("host")
+    app = Flask(name)
     app.config.update(
         SECRET_KEY="host-secret-key-0123456789abcdef",
         SQLALCHEMY_DATABASE_URI=database.app_url.render_as_string(hide_password=False),
@@ -152,6 +152,7 @@ def _host_app(database, addon_managers):
             }
         },
         ADDON_MANAGERS=addon_managers,
+        **config,
     )
     db = SQLA(app)
     with app.app_context():
@@ -236,28 +237,12 @@ def test_the_hosts_own_translations_win_over_signoffs(example, database, tmp_pat
     with (target / "messages.mo").open("wb") as f:
         write_mo(f, catalog)
 
-    from flask import Flask
-    from flask_appbuilder import AppBuilder
-    from flask_appbuilder.models.sqla.base import SQLA
-
-    app = Flask("host-with-translations")
-    app.config.update(
-        SECRET_KEY="host-secret-key-0123456789abcdef",
-        SQLALCHEMY_DATABASE_URI=database.app_url.render_as_string(hide_password=False),
-        FAB_CREATE_DB=False,
-        FAB_APPROVAL_TENANT_SLUG="example-host",
-        FAB_APPROVAL_WORKFLOWS={
-            "expense_approval": {
-                "name": "Expense",
-                "steps": [{"name": "Manager Approval", "required_role": "Manager"}],
-            }
-        },
-        ADDON_MANAGERS=["signoff.addon.ApprovalWorkflowAddonManager"],
+    app = _host_app(
+        database,
+        ["signoff.addon.ApprovalWorkflowAddonManager"],
+        "host-with-translations",
         BABEL_TRANSLATION_DIRECTORIES=str(tmp_path),
     )
-    db = SQLA(app)
-    with app.app_context():
-        AppBuilder(app, db.session)
     directories = app.extensions["babel"].translation_directories
     assert directories.index(str(TRANSLATIONS)) < directories.index(str(tmp_path))
     with app.test_request_context("/approvals/pending/", headers={"Accept-Language": "de"}):
