@@ -39,7 +39,6 @@ import os
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
 from scratch import libpq, scratch_database
 
 from signoff.workflow import queries
-from signoff.workflow.models import ApprovalRequest, ApprovalStep, Delegation
+from signoff.workflow.models import ApprovalRequest, ApprovalStep
 
 APPROVERS = 40  # per tenant; user ids are global: tenant n has 100*n+1 .. 100*n+40
 
@@ -134,21 +133,6 @@ def explicit_inbox(tenant: uuid.UUID | None, user_id: int, limit: int = 51) -> A
     )
 
 
-def explicit_delegators(session: Session, tenant: uuid.UUID, user_id: int) -> dict[int, str | None]:
-    """:func:`queries.delegators_of` with the tenant named (for a role without RLS)."""
-    now = datetime.now(UTC)
-    rows = session.execute(
-        select(Delegation.delegator_id, Delegation.workflow_key).where(
-            Delegation.tenant_id == tenant,
-            Delegation.delegate_id == user_id,
-            Delegation.revoked_at.is_(None),
-            Delegation.starts_at <= now,
-            Delegation.ends_at > now,
-        )
-    ).all()
-    return {d: wf for d, wf in rows}
-
-
 def compiled(session: Session, statement: Any) -> str:
     return str(
         statement.compile(
@@ -224,7 +208,7 @@ def time_explicit(session: Session, tenant: uuid.UUID, user_id: int) -> tuple[fl
     """The same work as the app's inbox, as the superuser with the tenant named."""
     with session.begin():
         started = time.perf_counter()
-        delegators = explicit_delegators(session, tenant, user_id)
+        delegators = queries.delegators_of(session, user_id, tenant_id=tenant)
         rows = session.execute(explicit_inbox(tenant, user_id)).all()
         items = queries.inbox_items(rows, user_id, delegators)
         elapsed = time.perf_counter() - started

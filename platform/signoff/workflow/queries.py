@@ -69,19 +69,26 @@ class InboxItem:
 
 
 def delegators_of(
-    session: Session, user_id: int, now: datetime | None = None
+    session: Session,
+    user_id: int,
+    now: datetime | None = None,
+    *,
+    tenant_id: uuid.UUID | None = None,
 ) -> dict[int, str | None]:
-    """Users whose approvals ``user_id`` holds now, with the workflow each is limited to."""
+    """Users whose approvals ``user_id`` holds now, with the workflow each is limited to.
+
+    ``tenant_id`` names the tenant in the query as well (for a role that row-level
+    security does not narrow, as ``bench/inbox_bench.py``'s explicit side)."""
     now = now or datetime.now(UTC)
-    rows = session.execute(
-        select(Delegation.delegator_id, Delegation.workflow_key).where(
-            Delegation.delegate_id == user_id,
-            Delegation.revoked_at.is_(None),
-            Delegation.starts_at <= now,
-            Delegation.ends_at > now,
-        )
-    ).all()
-    return {d: wf for d, wf in rows}
+    query = select(Delegation.delegator_id, Delegation.workflow_key).where(
+        Delegation.delegate_id == user_id,
+        Delegation.revoked_at.is_(None),
+        Delegation.starts_at <= now,
+        Delegation.ends_at > now,
+    )
+    if tenant_id is not None:
+        query = query.where(Delegation.tenant_id == tenant_id)
+    return {d: wf for d, wf in session.execute(query).all()}
 
 
 #: ``signoff.inbox_steps(:inbox_people)`` as ``approval_step`` rows (built once, so
