@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Integer, bindparam, create_engine, select, text
+from sqlalchemy.dialects.postgresql import array as sql_array
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
@@ -106,14 +107,12 @@ def tenant_id(n: int) -> uuid.UUID:
     return uuid.UUID(f"00000000-0000-4000-8000-{n:012d}")
 
 
-def explicit_inbox(tenant: uuid.UUID | None, user_id: int, limit: int = 51) -> Any:
-    """The inbox's query as it was before ``signoff.inbox_steps``, with the tenant named
-    in WHERE (for a role without RLS); ``tenant=None``: left to RLS."""
-    named = (
-        [ApprovalStep.tenant_id == tenant, ApprovalRequest.tenant_id == tenant]
-        if tenant is not None
-        else []
-    )
+def _explicit_query(named: bool) -> Any:
+    """The inbox's query as it was before ``signoff.inbox_steps``, the user (``user``)
+    and the page size (``limit``) left to bind; ``named``: with the tenant (``tenant``)
+    in WHERE, for a role without RLS, else left to RLS. Built once, like the app's."""
+    tenant = bindparam("tenant")
+    user = bindparam("user", type_=Integer)
     return (
         select(ApprovalStep, ApprovalRequest)
         .join(
@@ -122,15 +121,34 @@ def explicit_inbox(tenant: uuid.UUID | None, user_id: int, limit: int = 51) -> A
             & (ApprovalRequest.id == ApprovalStep.request_id),
         )
         .where(
-            *named,
+            *(
+                [ApprovalStep.tenant_id == tenant, ApprovalRequest.tenant_id == tenant]
+                if named
+                else []
+            ),
             ApprovalStep.status == "active",
-            ApprovalStep.open_approvers.overlap([user_id]),
-            ApprovalRequest.requester_id != user_id,
+            ApprovalStep.open_approvers.overlap(sql_array([user])),
+            ApprovalRequest.requester_id != user,
             ApprovalRequest.status == "pending",
         )
         .order_by(ApprovalRequest.submitted_at.desc(), ApprovalStep.step_index)
-        .limit(limit)
+        .options(*queries.inbox_load_only(ApprovalStep))
+        .limit(bindparam("limit", type_=Integer))
     )
+
+
+_EXPLICIT = {True: _explicit_query(True), False: _explicit_query(False)}
+
+
+def explicit_inbox(tenant: uuid.UUID | None, user_id: int, limit: int = 51) -> Any:
+    """:func:`_explicit_query` with its values bound (for EXPLAIN and one-off runs)."""
+    return _EXPLICIT[tenant is not None].params(tenant=tenant, user=user_id, limit=limit)
+
+
+def run_explicit(session: Session, tenant: uuid.UUID | None, user_id: int) -> Any:
+    """The prebuilt statement executed with its values (what the timed sides run)."""
+    params = {"tenant": tenant, "user": user_id, "limit": 51}
+    return session.execute(_EXPLICIT[tenant is not None], params).all()
 
 
 def compiled(session: Session, statement: Any) -> str:
@@ -198,7 +216,7 @@ def time_before(session: Session, tenant: uuid.UUID, user_id: int) -> tuple[floa
         session.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
         started = time.perf_counter()
         delegators = queries.delegators_of(session, user_id)
-        rows = session.execute(explicit_inbox(None, user_id)).all()
+        rows = run_explicit(session, None, user_id)
         items = queries.inbox_items(rows, user_id, delegators)
         elapsed = time.perf_counter() - started
     return elapsed, keys(items)
@@ -209,7 +227,7 @@ def time_explicit(session: Session, tenant: uuid.UUID, user_id: int) -> tuple[fl
     with session.begin():
         started = time.perf_counter()
         delegators = queries.delegators_of(session, user_id, tenant_id=tenant)
-        rows = session.execute(explicit_inbox(tenant, user_id)).all()
+        rows = run_explicit(session, tenant, user_id)
         items = queries.inbox_items(rows, user_id, delegators)
         elapsed = time.perf_counter() - started
     return elapsed, keys(items)

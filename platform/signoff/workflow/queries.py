@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import ARRAY, Integer, Select, bindparam, column, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, load_only
 
 from signoff.db.binding import current_tenant_id
 from signoff.db.ids import parse_id
@@ -68,6 +68,17 @@ class InboxItem:
         }
 
 
+#: Built once: a statement object keeps its compiled form and cache key, so a call
+#: only binds its values (the inbox is the most read page).
+_DELEGATORS = select(Delegation.delegator_id, Delegation.workflow_key).where(
+    Delegation.delegate_id == bindparam("delegate"),
+    Delegation.revoked_at.is_(None),
+    Delegation.starts_at <= bindparam("now"),
+    Delegation.ends_at > bindparam("now"),
+)
+_DELEGATORS_IN_TENANT = _DELEGATORS.where(Delegation.tenant_id == bindparam("tenant"))
+
+
 def delegators_of(
     session: Session,
     user_id: int,
@@ -79,16 +90,11 @@ def delegators_of(
 
     ``tenant_id`` names the tenant in the query as well (for a role that row-level
     security does not narrow, as ``bench/inbox_bench.py``'s explicit side)."""
-    now = now or datetime.now(UTC)
-    query = select(Delegation.delegator_id, Delegation.workflow_key).where(
-        Delegation.delegate_id == user_id,
-        Delegation.revoked_at.is_(None),
-        Delegation.starts_at <= now,
-        Delegation.ends_at > now,
-    )
+    params: dict[str, Any] = {"delegate": user_id, "now": now or datetime.now(UTC)}
+    query = _DELEGATORS
     if tenant_id is not None:
-        query = query.where(Delegation.tenant_id == tenant_id)
-    return {d: wf for d, wf in session.execute(query).all()}
+        query, params["tenant"] = _DELEGATORS_IN_TENANT, tenant_id
+    return {d: wf for d, wf in session.execute(query, params).all()}
 
 
 #: ``signoff.inbox_steps(:inbox_people)`` as ``approval_step`` rows (built once, so
@@ -99,6 +105,59 @@ _INBOX_STEPS = aliased(
     .table_valued(*(column(c.name, c.type) for c in ApprovalStep.__table__.columns))
     .alias("approval_step"),
     adapt_on_names=True,
+)
+
+
+def inbox_load_only(step: Any) -> tuple[Any, Any]:
+    """Load options for an inbox's ``(step, request)`` rows: only what an item shows
+    (:func:`inbox_items`), not the engine state, the step projection's other columns or
+    the request's other columns. ``step`` is the statement's step entity."""
+    return (
+        load_only(step.open_approvers, step.step_index, step.name, step.requires_mfa, step.due_at),
+        load_only(
+            ApprovalRequest.title,
+            ApprovalRequest.workflow_key,
+            ApprovalRequest.requester_id,
+            ApprovalRequest.submitted_at,
+            ApprovalRequest.input_data,
+        ),
+    )
+
+
+def _inbox_query(
+    *, search: str | None, workflow: str | None
+) -> Select[ApprovalStep, ApprovalRequest]:
+    """The inbox's query with the user (``inbox_user``) and the people
+    (``inbox_people``) left to bind (see :func:`inbox_statement`)."""
+    step = _INBOX_STEPS
+    q = (
+        select(step, ApprovalRequest)
+        .join(
+            ApprovalRequest,
+            (ApprovalRequest.tenant_id == step.tenant_id) & (ApprovalRequest.id == step.request_id),
+        )
+        .where(
+            ApprovalRequest.requester_id != bindparam("inbox_user"),
+            # Changes requested: the step stays active for the resubmission, but nothing
+            # waits for the approvers until the requester sends it again.
+            ApprovalRequest.status == "pending",
+        )
+        .order_by(ApprovalRequest.submitted_at.desc(), step.step_index)
+        .options(*inbox_load_only(step))
+    )
+    if workflow:
+        q = q.where(ApprovalRequest.workflow_key == workflow)
+    if search:
+        q = q.where(ApprovalRequest.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    return q
+
+
+#: The inbox with no search and no workflow filter (the page as it opens), built once
+#: with its page bounds as parameters too.
+_INBOX_PAGE = (
+    _inbox_query(search=None, workflow=None)
+    .limit(bindparam("inbox_limit", type_=Integer))
+    .offset(bindparam("inbox_offset", type_=Integer))
 )
 
 
@@ -113,26 +172,9 @@ def inbox_statement(
     using here (``&&`` is not leakproof), naming the bound tenant itself; their requests
     are read by primary key under this query's own row-level security.
     """
-    step = _INBOX_STEPS
-    q = (
-        select(step, ApprovalRequest)
-        .join(
-            ApprovalRequest,
-            (ApprovalRequest.tenant_id == step.tenant_id) & (ApprovalRequest.id == step.request_id),
-        )
-        .where(
-            ApprovalRequest.requester_id != user_id,
-            # Changes requested: the step stays active for the resubmission, but nothing
-            # waits for the approvers until the requester sends it again.
-            ApprovalRequest.status == "pending",
-        )
-        .order_by(ApprovalRequest.submitted_at.desc(), step.step_index)
+    return _inbox_query(search=search, workflow=workflow).params(
+        inbox_user=user_id, inbox_people=list(people)
     )
-    if workflow:
-        q = q.where(ApprovalRequest.workflow_key == workflow)
-    if search:
-        q = q.where(ApprovalRequest.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
-    return q.params(inbox_people=list(people))
 
 
 def inbox(
@@ -146,8 +188,21 @@ def inbox(
 ) -> list[InboxItem]:
     """What waits for ``user_id`` (including as a delegate), newest first."""
     delegators = delegators_of(session, user_id)
-    q = inbox_statement(user_id, [user_id, *delegators], search=search, workflow=workflow)
-    return inbox_items(session.execute(q.limit(limit).offset(offset)).all(), user_id, delegators)
+    people = [user_id, *delegators]
+    if search or workflow:
+        q = inbox_statement(user_id, people, search=search, workflow=workflow)
+        rows = session.execute(q.limit(limit).offset(offset)).all()
+    else:
+        rows = session.execute(
+            _INBOX_PAGE,
+            {
+                "inbox_user": user_id,
+                "inbox_people": people,
+                "inbox_limit": limit,
+                "inbox_offset": offset,
+            },
+        ).all()
+    return inbox_items(rows, user_id, delegators)
 
 
 def inbox_items(
