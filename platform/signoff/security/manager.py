@@ -10,12 +10,13 @@ and checks passwords without reading ``ab_user.password`` as the app role
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import uuid
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask, current_app, g, has_request_context, request
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -61,8 +62,12 @@ class RequestJWTManager(JWTManager):
 
     A tenant API call is verified twice (the tenant check, then FAB's ``@protect``),
     and each verification decoded and checked the token's signature again. The
-    decoded claims of a token are kept in ``g`` for the rest of the request (a copy
-    each time, so no caller changes what another reads); a failure is never kept."""
+    decoded claims of a token are kept in the request's WSGI environ, which ends with
+    the request (``g`` may outlive it where an app context is reused), for the rest of
+    the request: a deep copy each time, so no caller changes what another reads. A
+    failure is never kept."""
+
+    _KEY = "signoff.jwt_decoded"
 
     def _decode_jwt_from_config(
         self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
@@ -70,12 +75,12 @@ class RequestJWTManager(JWTManager):
         if not has_request_context():
             return dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
         key = (encoded_token, csrf_value, allow_expired)
-        kept = g.get("_signoff_jwt_decoded")
+        kept = request.environ.get(self._KEY)
         if kept is not None and kept[0] == key:
-            return dict(kept[1])
+            return copy.deepcopy(kept[1])
         claims = dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
-        g._signoff_jwt_decoded = (key, claims)
-        return dict(claims)
+        request.environ[self._KEY] = (key, claims)
+        return copy.deepcopy(claims)
 
 
 class SignoffSecurityManager(SecurityManager):

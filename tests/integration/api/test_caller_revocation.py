@@ -290,6 +290,18 @@ def test_a_request_checks_its_token_signature_once_and_refuses_a_forged_one(
         assert_error(resp, 401, "unauthorized")
 
 
+def test_the_decoded_token_is_kept_by_its_request_not_by_the_app_context(api_t, app):
+    """A request reuses an app context that is already pushed (a script, a host app, a
+    test): the decoded claims must not ride it into the next request, where the same
+    token would skip its expiry check."""
+    from flask import g
+
+    with app.app_context():
+        assert api_t.get(PENDING, "manager").status_code == 200
+        assert "_signoff_jwt_decoded" not in g
+        assert not [k for k in vars(g) if "jwt_decoded" in k], vars(g)
+
+
 # --- API keys: the same permission cache, under the version read once per request --------
 
 
