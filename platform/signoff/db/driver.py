@@ -28,11 +28,29 @@ STALE_PLAN_MESSAGES = {
 }
 
 
+#: PostgreSQL errors that mean "busy, try again": lock_timeout or NOWAIT (55P03),
+#: deadlock (40P01), serialization failure (40001).
+BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+def is_busy(exc: BaseException | None) -> bool:
+    """True for a database error that the same work may not hit again (BUSY_SQLSTATES)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(orig, "sqlstate", None) in BUSY_SQLSTATES
+
+
 def is_stale_plan(exc: BaseException | None) -> bool:
     """True when the connection's cached plans are older than the schema (see above)."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     message = STALE_PLAN_MESSAGES.get(getattr(orig, "sqlstate", None) or "")
     return message is not None and message in str(orig)
+
+
+def note_unavailable() -> None:
+    """Mark the web request as failed on a lost database connection: its 500 becomes a
+    503 ``database_unavailable`` (``signoff/app.py``)."""
+    if has_request_context():
+        g.signoff_database_unavailable = True
 
 
 def note_busy() -> None:
@@ -60,15 +78,22 @@ def fetch_one(
 ) -> tuple[Any, ...] | None:
     """Run ``sql`` with positional ``%s`` parameters; the first row, or ``None``.
 
-    A connection whose cached plans predate a migration (:func:`is_stale_plan`) is
-    invalidated, so the pool replaces it, and the request is marked busy: what the
-    engine's ``handle_error`` does for statements that go through SQLAlchemy."""
+    What the engine's ``handle_error`` does for statements that go through SQLAlchemy
+    is done here too: a connection whose cached plans predate a migration
+    (:func:`is_stale_plan`) is invalidated, so the pool replaces it, and the request is
+    marked busy; a lost connection is invalidated and the request marked unavailable; a
+    deadlock, serialization failure or lock timeout marks it busy."""
     conn = driver_connection(session)
     try:
         return conn.execute(sql, params).fetchone()
     except psycopg.Error as exc:
+        real = session() if isinstance(session, scoped_session) else session
         if is_stale_plan(exc):
-            real = session() if isinstance(session, scoped_session) else session
             real.connection().invalidate(exc)
+            note_busy()
+        elif conn.broken or conn.closed:
+            real.connection().invalidate(exc)
+            note_unavailable()
+        elif is_busy(exc):
             note_busy()
         raise

@@ -19,22 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import errors as pg_errors
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
 from signoff.db import driver
 from signoff.db.binding import BINDS_ITSELF, current_tenant_id, note_bound, take_unsent
-
-#: PostgreSQL errors that mean "busy, try again": lock_timeout or NOWAIT (55P03),
-#: deadlock (40P01), serialization failure (40001).
-BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
-
-
-def is_busy(exc: BaseException | None) -> bool:
-    """True for a database error that the same work may not hit again (BUSY_SQLSTATES)."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    return getattr(orig, "sqlstate", None) in BUSY_SQLSTATES
-
+from signoff.db.driver import BUSY_SQLSTATES, is_busy  # noqa: F401 (the floor's name for them)
 
 #: The request columns an action reads, in this order.
 REQUEST_COLUMNS = (
@@ -93,10 +82,12 @@ def open_request(
     session: Session | scoped_session[Session],
     request_id: uuid.UUID,
     timeout_s: float,
-    now: datetime,
+    now: datetime | None = None,
 ) -> tuple[tuple[Any, ...], Delegations] | None:
-    """Lock the bound tenant's request, read it, and the delegations in force at ``now``
-    for its workflow: one round trip (``signoff.request_open``).
+    """Lock the bound tenant's request, read it, and the delegations in force for its
+    workflow (at ``now``; ``None``: when the lock was granted): one round trip
+    (``signoff.request_open``). More than 1,000 delegations in force: ``None`` for them,
+    and the caller reads the ones it needs.
 
     When the session's transaction has sent nothing yet (``binding.take_unsent``), the
     statement begins it and is its tenant binding, so no ``set_config`` of its own is
@@ -104,7 +95,8 @@ def open_request(
     ``None`` when the tenant has no such request. On a schema before migration 0041
     the call fails once (503 ``database_busy`` for a web request), and
     :func:`lock_request` serves for :data:`OPEN_RETRY_SECONDS` (delegations ``None``:
-    the caller reads them itself).
+    the caller reads them itself). Outside a web request (the worker, the CLI) that one
+    failure is the action's error, and the job's retry takes the fallback.
     """
     global _open_missing_until
     timeout_ms = max(1, int(timeout_s * 1000))
@@ -131,5 +123,6 @@ def open_request(
         note_bound(real, tenant)
     if row is None:
         return None
-    pairs = tuple((int(a), int(b)) for a, b in row[-1] or ())
-    return row[:-1], pairs
+    if row[-1] is None:
+        return row[:-1], None
+    return row[:-1], tuple((int(a), int(b)) for a, b in row[-1])

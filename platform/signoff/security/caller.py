@@ -145,6 +145,7 @@ def resolve(
     real = session() if isinstance(session, scoped_session) else session
     # When this statement begins the transaction, it is the binding too: after_begin
     # sends nothing of its own (signoff.db.binding.BINDS_ITSELF).
+    real.flush()  # pending changes would begin the transaction, unbound, themselves
     began = not real.in_transaction()
     real.info[BINDS_ITSELF] = True
     params = (token_hash(session_token), idle_timeout(), user_id, tenant_id, jti)
