@@ -55,6 +55,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_tenant uuid;
+    v_at timestamptz;
 BEGIN
     IF p_tenant IS NOT NULL THEN
         IF coalesce(current_setting('app.tenant_id', true), '') NOT IN ('', p_tenant::text) THEN
@@ -78,20 +79,25 @@ BEGIN
     PERFORM pg_advisory_xact_lock(
         hashtextextended('request:' || v_tenant::text || ':' || p_request::text, 0)
     );
+    v_at := coalesce(p_now, clock_timestamp());
     RETURN QUERY
         SELECT r.id, r.workflow_version_id, r.workflow_key::text, r.version, r.title::text,
                r.requester_id, r.status::text, r.status_label::text, r.input_data, r.state,
                r.escalations, r.round, r.completed_at,
-               (SELECT coalesce(
-                           jsonb_agg(jsonb_build_array(d.delegator_id, d.delegate_id)),
-                           '[]'::jsonb
-                       )
-                FROM public.delegation AS d
-                WHERE d.tenant_id = v_tenant
-                  AND d.revoked_at IS NULL
-                  AND d.starts_at <= p_now
-                  AND d.ends_at > p_now
-                  AND (d.workflow_key IS NULL OR d.workflow_key = r.workflow_key))
+               (SELECT CASE WHEN count(*) > 1000 THEN NULL
+                            ELSE coalesce(
+                                jsonb_agg(jsonb_build_array(f.delegator_id, f.delegate_id)),
+                                '[]'::jsonb
+                            )
+                       END
+                FROM (SELECT d.delegator_id, d.delegate_id
+                      FROM public.delegation AS d
+                      WHERE d.tenant_id = v_tenant
+                        AND d.revoked_at IS NULL
+                        AND d.starts_at <= v_at
+                        AND d.ends_at > v_at
+                        AND (d.workflow_key IS NULL OR d.workflow_key = r.workflow_key)
+                      LIMIT 1001) AS f)
         FROM public.approval_request AS r
         WHERE r.tenant_id = v_tenant AND r.id = p_request;
 END

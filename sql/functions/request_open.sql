@@ -3,10 +3,11 @@
 -- binding, signoff.db.binding.BINDS_ITSELF, as signoff.api_caller is a request's),
 -- takes the request's advisory lock waiting at most p_timeout_ms (the key and the
 -- rules of signoff.request_lock), reads the request, and with it the tenant's
--- delegations in force at p_now for the request's workflow (a JSON array of
--- [delegator, delegate] pairs: whom a newly active step's approvers hand over to,
--- and whom a delegate may stand in for). p_now is the action's clock, so the
--- delegations are those the action would have read itself.
+-- delegations in force for the request's workflow (a JSON array of [delegator,
+-- delegate] pairs: whom a newly active step's approvers hand over to, and whom a
+-- delegate may stand in for), at p_now, or when p_now is NULL at the moment the lock
+-- was granted (clock_timestamp(): a delegation that ended during the wait no longer
+-- counts). More than 1,000 of them: NULL, and the caller asks for the ones it needs.
 -- SECURITY INVOKER: every read is under the caller's row-level security. Binding a
 -- tenant over another one already bound in the transaction is refused. Explicit
 -- result columns, not a table's row type (signoff.db.driver.is_stale_plan).
@@ -36,6 +37,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_tenant uuid;
+    v_at timestamptz;
 BEGIN
     IF p_tenant IS NOT NULL THEN
         IF coalesce(current_setting('app.tenant_id', true), '') NOT IN ('', p_tenant::text) THEN
@@ -59,20 +61,25 @@ BEGIN
     PERFORM pg_advisory_xact_lock(
         hashtextextended('request:' || v_tenant::text || ':' || p_request::text, 0)
     );
+    v_at := coalesce(p_now, clock_timestamp());
     RETURN QUERY
         SELECT r.id, r.workflow_version_id, r.workflow_key::text, r.version, r.title::text,
                r.requester_id, r.status::text, r.status_label::text, r.input_data, r.state,
                r.escalations, r.round, r.completed_at,
-               (SELECT coalesce(
-                           jsonb_agg(jsonb_build_array(d.delegator_id, d.delegate_id)),
-                           '[]'::jsonb
-                       )
-                FROM public.delegation AS d
-                WHERE d.tenant_id = v_tenant
-                  AND d.revoked_at IS NULL
-                  AND d.starts_at <= p_now
-                  AND d.ends_at > p_now
-                  AND (d.workflow_key IS NULL OR d.workflow_key = r.workflow_key))
+               (SELECT CASE WHEN count(*) > 1000 THEN NULL
+                            ELSE coalesce(
+                                jsonb_agg(jsonb_build_array(f.delegator_id, f.delegate_id)),
+                                '[]'::jsonb
+                            )
+                       END
+                FROM (SELECT d.delegator_id, d.delegate_id
+                      FROM public.delegation AS d
+                      WHERE d.tenant_id = v_tenant
+                        AND d.revoked_at IS NULL
+                        AND d.starts_at <= v_at
+                        AND d.ends_at > v_at
+                        AND (d.workflow_key IS NULL OR d.workflow_key = r.workflow_key)
+                      LIMIT 1001) AS f)
         FROM public.approval_request AS r
         WHERE r.tenant_id = v_tenant AND r.id = p_request;
 END

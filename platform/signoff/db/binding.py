@@ -4,8 +4,11 @@ The tenant of the current request or job lives in a ContextVar. An
 ``after_begin`` listener on every SQLAlchemy ``Session`` copies it into the
 transaction with ``set_config('app.tenant_id', ..., true)``; the ``true`` makes
 the setting transaction-local, so it can never outlive the transaction on a
-pooled connection. A request under FAB spans several transactions, which is why
-the listener, not a view, owns the binding.
+pooled connection. Two statements bind the transaction they begin themselves, so the
+listener sends nothing (``BINDS_ITSELF``): ``signoff.api_caller`` (a tenant API
+request's first statement) and ``signoff.request_open`` (a workflow action's, see
+``UNSENT``); both bind the same tenant the listener would have. A request under FAB
+spans several transactions, which is why the listener, not a view, owns the binding.
 
 The same listener empties ``app.secret_owner``, the one user whose MFA secrets a
 transaction may touch (policy ``secret_owner``); the MFA service sets it per
@@ -130,7 +133,11 @@ def bind_secret_owner(session: Session | scoped_session[Session], user_id: int |
 
 
 def mark_unsent(session: Session) -> None:
-    """Record that ``session``'s transaction, just begun, has sent no statement yet."""
+    """Record that ``session``'s transaction has no connection yet (``Session.begin()``
+    takes none): its first statement may bind the tenant itself. Cleared by the next
+    ``after_begin``; it can outlive an action that failed before its first statement,
+    which is harmless: a statement that takes it binds the ContextVar's tenant, exactly
+    what the listener would have bound."""
     session.info[UNSENT] = True
 
 

@@ -415,7 +415,7 @@ def test_decision_history_order_is_the_order_decisions_were_applied(
     real_lock = core.open_request
     paused, resume = threading.Event(), threading.Event()
 
-    def open_request(session: Any, request_id: Any, timeout_s: float, now: Any) -> Any:
+    def open_request(session: Any, request_id: Any, timeout_s: float, now: Any = None) -> Any:
         if threading.current_thread().name == "late":
             paused.set()
             assert resume.wait(60)

@@ -283,3 +283,59 @@ def test_request_open_brings_the_delegations_in_force_for_its_workflow(
             (tenant.user("finance"), tenant.user("cfo")),
         ]
     )
+
+
+def test_request_open_without_a_clock_reads_the_delegations_when_the_lock_is_granted(
+    database, app, tenant
+):
+    rid = submit(app, tenant).request_id
+    now = datetime.now(UTC)
+    _delegate(database, tenant, "manager", "bob", ends=now + timedelta(hours=1))
+    _delegate(database, tenant, "finance", "cfo", ends=now - timedelta(seconds=1))
+    with database.connect("app") as conn:
+        (pairs,) = conn.execute(
+            "SELECT delegations FROM signoff.request_open(%s, %s, 100, NULL)", (tenant.id, rid)
+        ).fetchone()
+    assert [tuple(p) for p in pairs] == [(tenant.user("manager"), tenant.user("bob"))]
+
+
+def test_more_than_a_thousand_delegations_are_left_to_the_caller(database, app, tenant_factory):
+    """A tenant whose members hold over 1,000 delegations in force: request_open returns
+    NULL for them (its payload stays bounded) and the action reads the ones it needs:
+    the next step's approver's delegate is still told."""
+    t = tenant_factory()
+    save(app, t, "expense_approval", spec_expense())
+    rid = submit(app, t, amount="2500.00").request_id
+    now = datetime.now(UTC)
+    with database.connect("admin") as conn:
+        conn.execute(
+            "INSERT INTO delegation (id, tenant_id, delegator_id, delegate_id, workflow_key, "
+            "starts_at, ends_at) SELECT gen_random_uuid(), %s, %s, %s, NULL, %s, %s "
+            "FROM generate_series(1, 1001)",
+            (
+                t.id,
+                t.user("admin"),
+                t.user("bob"),
+                now - timedelta(hours=1),
+                now + timedelta(hours=1),
+            ),
+        )
+    _delegate(database, t, "finance", "manager2")  # no Finance role: told as a delegate
+    with database.connect("app") as conn:
+        (pairs,) = conn.execute(
+            "SELECT delegations FROM signoff.request_open(%s, %s, 100, NULL)", (t.id, rid)
+        ).fetchone()
+    assert pairs is None
+    with in_tenant(app, t) as s:
+        res = A.do_approve(s, actor=actor(t, "manager"), request_id=rid, step_index=0)
+    assert res.status == "pending"
+    with database.connect("admin") as conn:
+        told = {
+            r[0]
+            for r in conn.execute(
+                "SELECT recipient_id FROM notification_outbox WHERE tenant_id = %s "
+                "AND request_id = %s",
+                (t.id, rid),
+            ).fetchall()
+        }
+    assert t.user("manager2") in told, told

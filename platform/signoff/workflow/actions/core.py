@@ -322,7 +322,7 @@ def trace(tx: _Tx, **facts: Any) -> None:
 
 @dataclass
 class LockedRequest:
-    """A request as read under its lock by ``signoff.request_lock``: what actions read.
+    """A request as read under its lock by ``signoff.request_open``: what actions read.
 
     Actions never change it in place; what they decide goes to :func:`_finish`.
     """
@@ -358,9 +358,8 @@ def _lock_and_load(tx: _Tx, request_id: uuid.UUID | str) -> LockedRequest:
     except ValueError:
         raise _not_found() from None
     started = time.perf_counter()
-    found = open_request(
-        tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]), _now()
-    )
+    # The delegations are those in force when the lock was granted (no clock passed).
+    found = open_request(tx.session, rid, float(current_app.config["FAB_APPROVAL_LOCK_TIMEOUT"]))
     waited = (time.perf_counter() - started) * 1000
     tx.locked = True
     stats.lock_wait(waited)
