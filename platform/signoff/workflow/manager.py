@@ -263,6 +263,9 @@ class ApprovalWorkflowManager:
         )
         with self._owned():
             try:
+                # request_lock, not request_open: the same advisory lock key, and this
+                # transaction is bound already; an action adopted inside it calls
+                # request_open naming no tenant, and takes the lock it holds.
                 lock_request(self.session, req.id, limit)
             except (pg_errors.LockNotAvailable, OperationalError) as exc:
                 if isinstance(exc, OperationalError) and not isinstance(
