@@ -164,8 +164,12 @@ def test_signed_click_decides_once_audited_as_slack(app, client, database, slack
     dispatch(app, slack_tenant)
     approve = buttons(_approval_message(slack_on, MANAGER_SLACK))["signoff_approve"]
     body = click_body(MANAGER_SLACK, approve, response_url=f"{slack_on.url}/response/1")
+    first_ts = int(time.time())
     resp = post_click(
-        client, slack_tenant.slug, body, signed_headers(slack_tenant.slack_secret, body)
+        client,
+        slack_tenant.slug,
+        body,
+        signed_headers(slack_tenant.slack_secret, body, ts=first_ts),
     )
     assert resp.status_code == 200, resp.get_data(as_text=True)
     answer = resp.get_json()
@@ -184,13 +188,14 @@ def test_signed_click_decides_once_audited_as_slack(app, client, database, slack
     sent = slack_on.posts("/response/1")
     assert len(sent) == 1 and "You approved" in sent[0].body["text"]
 
-    # The same click delivered again (a new signature, as a retry would carry): no
-    # second decision, the first result.
+    # The same click delivered again (a new signature, as a retry would carry; its
+    # timestamp differs from the first's, which a clock of "now - 1" did not always):
+    # no second decision, the first result.
     again = post_click(
         client,
         slack_tenant.slug,
         body,
-        signed_headers(slack_tenant.slack_secret, body, ts=int(time.time()) - 1),
+        signed_headers(slack_tenant.slack_secret, body, ts=first_ts - 1),
     )
     assert again.status_code == 200
     assert "You approved" in again.get_json()["text"]
