@@ -9,13 +9,15 @@
 -- (uuids, inet and text as JSON strings, NULL as null), decided_at as microseconds
 -- since 1970-01-01 00:00:00 UTC (parsed from to_jsonb's ISO 8601 text, which carries
 -- its offset). Nothing depends on a session setting (time zone, DateStyle).
--- SECURITY INVOKER: it reads only its argument.
+-- SECURITY INVOKER: it reads only its argument. No SET search_path, on purpose: the
+-- body is SQL-standard (RETURN), so its names were resolved when it was created, and
+-- a function that sets a parameter is never inlined into its caller's plan (migration
+-- 0046: it runs at every decision).
 CREATE OR REPLACE FUNCTION signoff.decision_hash(p_decision jsonb)
 RETURNS bytea
 LANGUAGE sql
 STABLE
 PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 RETURN sha256(
     convert_to(
         jsonb_build_array(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 import uuid
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -58,29 +59,55 @@ def _int(value: Any) -> int | None:
 
 
 class RequestJWTManager(JWTManager):
-    """flask-jwt-extended's manager, decoding a request's token once.
+    """flask-jwt-extended's manager, checking a token's signature once per process.
 
-    A tenant API call is verified twice (the tenant check, then FAB's ``@protect``),
-    and each verification decoded and checked the token's signature again. The
-    decoded claims of a token are kept in the request's WSGI environ, which ends with
-    the request (``g`` may outlive it where an app context is reused), for the rest of
-    the request: a deep copy each time, so no caller changes what another reads. A
-    failure is never kept."""
+    flask-jwt-extended parses a token three times at every verification (its claims
+    unverified, its header, then the signature check), and a tenant API call is
+    verified twice (the tenant check, then FAB's ``@protect``). The claims of a token
+    that verified are kept, keyed by the token's exact text, for as long as the token
+    is valid: the same bytes under the same key verify the same way, so only the
+    checks that depend on the time are made again at each use (``exp``, and ``nbf``
+    or ``iat`` should the clock go back); an expired token goes through the full
+    decode, which refuses it. What a token's claims cannot say is still checked at
+    every request: the blocklist, the session (``signoff.api_caller``), the user and
+    the membership. A failure is never kept; the keys come from tokens that verified,
+    so no caller can fill the memo with tokens of its own making; it holds at most
+    :attr:`MAX_KEPT` tokens (the oldest go first). Each caller gets a deep copy, so no
+    caller changes what another reads. The signing key is read at start (a new key
+    needs a restart, as the app's other secrets do)."""
 
-    _KEY = "signoff.jwt_decoded"
+    MAX_KEPT = 10_000
+
+    def __init__(self, app: Flask | None = None, add_context_processor: bool = False) -> None:
+        self._kept: dict[tuple[str, str | None, bool], dict[str, Any]] = {}
+        self._keeping = threading.Lock()
+        super().__init__(app, add_context_processor)
 
     def _decode_jwt_from_config(
         self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
     ) -> dict[str, Any]:
-        if not has_request_context():
-            return dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
         key = (encoded_token, csrf_value, allow_expired)
-        kept = request.environ.get(self._KEY)
-        if kept is not None and kept[0] == key:
-            return copy.deepcopy(kept[1])
+        kept = self._kept.get(key)
+        if kept is not None and _still_valid(kept, allow_expired):
+            return copy.deepcopy(kept)
         claims = dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
-        request.environ[self._KEY] = (key, claims)
+        with self._keeping:
+            self._kept.pop(key, None)
+            while len(self._kept) >= self.MAX_KEPT:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = claims
         return copy.deepcopy(claims)
+
+
+def _still_valid(claims: dict[str, Any], allow_expired: bool) -> bool:
+    """Do a verified token's time claims still hold now (PyJWT's checks, no leeway)?"""
+    now = time.time()
+    try:
+        if not allow_expired and "exp" in claims and now >= float(claims["exp"]):
+            return False
+        return now >= float(claims.get("nbf", claims.get("iat", 0)))
+    except (TypeError, ValueError):
+        return False
 
 
 class SignoffSecurityManager(SecurityManager):

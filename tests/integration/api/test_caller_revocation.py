@@ -262,12 +262,13 @@ def test_the_caller_is_one_statement_and_permissions_come_from_the_cache(api_t, 
     assert sum(1 for s in seen if "set_config('app.tenant_id'" in s) == 0, seen
 
 
-def test_a_request_checks_its_token_signature_once_and_refuses_a_forged_one(
+def test_a_token_signature_is_checked_once_and_a_forged_one_is_always_refused(
     api_t, client, monkeypatch
 ):
-    """A tenant API call is verified twice (the tenant check, then FAB's @protect); the
-    token's signature is checked once per request, and a token whose signature does not
-    match is refused (401) on every call: a failure is never kept."""
+    """A tenant API call is verified twice (the tenant check, then FAB's @protect); a
+    token's signature is checked at its first use, and the same token's next calls
+    reuse that check. A token whose signature does not match is refused (401) on every
+    call: a failure is never kept."""
     import jwt
 
     checks: list[bytes] = []
@@ -280,14 +281,44 @@ def test_a_request_checks_its_token_signature_once_and_refuses_a_forged_one(
     monkeypatch.setattr(jwt.api_jws.PyJWS, "_verify_signature", counting)
     token = api_t.token("manager")
     assert api_t.get(PENDING, "manager").status_code == 200
-    assert len(checks) == 1, checks
     assert api_t.get(PENDING, "manager").status_code == 200
-    assert len(checks) == 2, checks  # the next request checks again
+    assert len(checks) <= 1, checks  # one check (none when an earlier test made it)
     head, payload, signature = token.split(".")
     forged = f"{head}.{payload}.{signature[:-4]}AAAA"
     for _ in range(2):
+        before = len(checks)
         resp = client.get(PENDING, headers=auth(forged))
         assert_error(resp, 401, "unauthorized")
+        assert len(checks) == before + 1, checks  # checked again, refused again
+    # The same claims signed with another key: refused, whatever was kept.
+    resigned = jwt.encode(
+        jwt.decode(token, options={"verify_signature": False}), "another-key-" * 4, "HS256"
+    )
+    assert_error(client.get(PENDING, headers=auth(resigned)), 401, "unauthorized")
+
+
+def test_a_token_that_verified_is_refused_once_it_expires(api_t, app, client):
+    """The kept check never outlives the token: its expiry is checked at every call."""
+    import time
+    from datetime import timedelta
+
+    import jwt
+    from flask_jwt_extended import create_access_token
+
+    claims = jwt.decode(api_t.token("manager"), options={"verify_signature": False})
+    extra = {k: v for k, v in claims.items() if k not in {"exp", "iat", "nbf", "jti", "sub"}}
+    with app.app_context():
+        short = create_access_token(
+            identity=claims["sub"],
+            additional_claims=extra,
+            expires_delta=timedelta(seconds=2),
+        )
+    assert client.get(PENDING, headers=auth(short)).status_code == 200
+    time.sleep(
+        max(0.0, jwt.decode(short, options={"verify_signature": False})["exp"] - time.time()) + 0.2
+    )
+    resp = client.get(PENDING, headers=auth(short))
+    assert_error(resp, 401, "unauthorized")
 
 
 def test_the_decoded_token_is_kept_by_its_request_not_by_the_app_context(api_t, app):

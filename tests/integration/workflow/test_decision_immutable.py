@@ -135,6 +135,21 @@ def test_each_decision_hash_is_in_its_audit_event(database, tenant, decided):
     assert row is not None and row[0] == row[3] and row[1] == row[2] and len(row[1]) == 64
 
 
+def test_the_decision_hash_is_inlined_into_its_callers_plan(database):
+    """Every decision hashes its row: the planner folds ``signoff.decision_hash`` into
+    the caller's expression (migration 0046) instead of calling it as a function of its
+    own, which it never does for a function that sets a parameter."""
+    with database.connect("app") as conn:
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "EXPLAIN (VERBOSE, COSTS OFF) SELECT signoff.decision_hash(%s::jsonb)",
+                ('{"id": "x"}',),
+            )
+        )
+    assert "sha256(" in plan and "decision_hash" not in plan, plan
+
+
 def test_audit_verify_reports_an_edited_then_a_deleted_decision(
     database, tenant, decided, verify_cli
 ):
