@@ -7,7 +7,8 @@ points it at our catalogue (beside FAB's own) and replaces FAB's session-based l
 selector with :func:`select_locale`:
 
 1. the signed-in person's profile language (``ab_user.language``, migration 0037), read
-   with the person's own row when the user is loaded (no statement of its own),
+   with the person's own row when the user is loaded, or by ``signoff.api_caller`` for
+   an access token's user (migration 0047), with no statement of its own,
 2. else the browser's ``Accept-Language``,
 3. else English.
 
@@ -240,7 +241,8 @@ def note_profile_language(user: Any) -> None:
     """Keep the request's user's profile language, read with the user's own row (FAB's
     user model maps ``ab_user.language``: :func:`signoff.db.base.map_language_column`),
     for :func:`select_locale`. Nothing is loaded here: a model without the column, or a
-    user built without it (the API caller's), leaves the language to the fallback."""
+    user built without it (the API caller's on a schema before 0047), leaves the
+    language to :func:`profile_language`'s lookup."""
     if not has_request_context():
         return
     state = inspect(user, raiseerr=False)
@@ -249,14 +251,28 @@ def note_profile_language(user: Any) -> None:
     g.signoff_profile_language = (int(user.id), state.dict["language"])
 
 
-def profile_language() -> str | None:
-    """The signed-in user's profile language, or ``None``: what the user load brought
-    (:func:`note_profile_language`, no statement of its own); only a user loaded some
-    other way is looked up, inside a savepoint, so a failed lookup never touches the
-    request's transaction."""
-    if not (current_user and current_user.is_authenticated):
+def _signed_in_user_id() -> int | None:
+    """The request's signed-in user: flask_login's, else the user of the request's
+    access token, whom flask_login's ``current_user`` does not know: FAB's ``g.user``,
+    resolved by the token's caller (``g.signoff_caller``, :mod:`signoff.security.caller`),
+    whose id is read from the caller, not from the user (an error's rollback expires the
+    user, and reading it then would load it again)."""
+    if current_user and current_user.is_authenticated:
+        return int(current_user.id)
+    caller_user = getattr(g.get("signoff_caller"), "user_id", None)
+    if caller_user is None or g.get("user") is None:
         return None
-    user_id = int(current_user.id)
+    return int(caller_user)
+
+
+def profile_language() -> str | None:
+    """The signed-in user's profile language, or ``None``: what the user load (or the
+    token's caller) brought (:func:`note_profile_language`, no statement of its own);
+    only a user loaded some other way is looked up, inside a savepoint, so a failed
+    lookup never touches the request's transaction."""
+    user_id = _signed_in_user_id()
+    if user_id is None:
+        return None
     noted_id, noted = g.get("signoff_profile_language", _UNSET)
     if noted_id == user_id:
         return noted if noted in LANGUAGES else None

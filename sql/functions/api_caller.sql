@@ -7,11 +7,13 @@
 -- p_user's active membership of p_tenant and its tenant role names, the MFA
 -- verification of the token p_jti, and p_user's own ab_user columns (all but password,
 -- which the app role may not read), from which the app builds FAB's current user
--- without loading it (migration 0038). It binds p_tenant (set_config 'app.tenant_id',
--- transaction-local) when, and only when, p_user is an active member of it; otherwise
--- it leaves no tenant bound. Nothing about any other user, session or tenant is
--- returned. Explicit result columns, not a table's row type: a column added to a
--- table never changes this function's result (signoff.db.driver.is_stale_plan).
+-- without loading it (migration 0040), its profile language among them (migration
+-- 0047: the request's language needs no statement of its own). It binds p_tenant
+-- (set_config 'app.tenant_id', transaction-local) when, and only when, p_user is an
+-- active member of it; otherwise it leaves no tenant bound. Nothing about any other
+-- user, session or tenant is returned. Explicit result columns, not a table's row
+-- type: a column added to a table never changes this function's result
+-- (signoff.db.driver.is_stale_plan).
 CREATE OR REPLACE FUNCTION signoff.api_caller(
     p_session bytea, p_idle interval, p_user integer, p_tenant uuid, p_jti text
 )
@@ -38,7 +40,8 @@ RETURNS TABLE (
     user_created_on timestamp,
     user_changed_on timestamp,
     user_created_by_fk integer,
-    user_changed_by_fk integer
+    user_changed_by_fk integer,
+    user_language text
 )
 LANGUAGE plpgsql
 VOLATILE
@@ -91,10 +94,10 @@ BEGIN
     END IF;
     SELECT coalesce(u.active, false), u.first_name, u.last_name, u.username, u.email,
            u.last_login, u.login_count, u.fail_login_count, u.created_on, u.changed_on,
-           u.created_by_fk, u.changed_by_fk
+           u.created_by_fk, u.changed_by_fk, u.language
     INTO user_active, user_first_name, user_last_name, user_username, user_email,
          user_last_login, user_login_count, user_fail_login_count, user_created_on,
-         user_changed_on, user_created_by_fk, user_changed_by_fk
+         user_changed_on, user_created_by_fk, user_changed_by_fk, user_language
     FROM public.ab_user AS u
     WHERE u.id = p_user;
     IF NOT coalesce(user_active, false) THEN

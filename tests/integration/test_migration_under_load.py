@@ -308,3 +308,73 @@ def test_a_busy_database_answers_503_database_busy_not_500(
         migration.rollback()
     assert api.get("/api/v1/requests/", headers=token).status_code == 200
     assert web.get(f"/t/{tenant.slug}/mine").status_code == 200
+
+
+def test_a_token_users_language_on_a_schema_before_0047_and_before_0040(
+    scratch_db, redis_url, redis_prefix, monkeypatch
+):
+    """The API caller brings the profile language from 0047 on (``user_language``); on
+    a schema rolled back below it (0045), or below 0040, the caller falls back to the
+    older call's columns and the language is looked up: a German token user's error
+    answers stay German, over the header, at every revision and after the upgrade."""
+    from signoff.app import create_app
+    from signoff.security.sync import sync_permissions
+    from tests.integration.api.test_decision_round_trips import statements
+
+    owner = scratch_db.set(username=admin.OWNER_ROLE, password=None)
+    owner_url = owner.render_as_string(hide_password=False)
+    admin.upgrade(owner_url)
+    head = admin.current_revision(owner_url)
+    sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "migration"}))
+    database = TestDatabase(
+        name=str(scratch_db.database),
+        admin_url=scratch_db,
+        owner_url=owner,
+        app_url=scratch_db.set(username=admin.APP_ROLE, password=None),
+    )
+    app = create_app(app_config(database, redis_url, f"{redis_prefix}lang{uuid.uuid4().hex[:6]}:"))
+    tenant = make_tenant(app)
+    with psycopg.connect(_dsn(scratch_db)) as conn:
+        conn.execute(
+            "UPDATE ab_user SET language = 'de' WHERE username = %s", (tenant.username("alice"),)
+        )
+    client = fresh_client(app)
+    headers = {**auth(api_token(client, tenant.username("alice"), tenant.slug))}
+    headers["Accept-Language"] = "en"
+
+    def message() -> tuple[str, list[str]]:
+        """The 404's message, and the statements of the call that answered it."""
+        for _ in range(3):  # a pooled connection planned before the migration: 503, again
+            with statements(app, monkeypatch) as seen:
+                resp = client.get(f"/api/v1/requests/{uuid.uuid4()}", headers=headers)
+            if resp.status_code != 503:
+                break
+        assert resp.status_code == 404, resp.get_data(as_text=True)
+        return str(resp.get_json()["message"]), seen
+
+    def answered_by(seen: list[str]) -> str:
+        calls = [s for s in seen if "FROM signoff.api_caller" in s]
+        return calls[-1].split(" FROM ", 1)[0].rsplit(", ", 1)[-1]  # its last column
+
+    said, seen = message()
+    assert said == "Nicht gefunden"
+    assert answered_by(seen) == "user_language", seen
+    assert not any("FROM ab_user" in s or "SAVEPOINT" in s for s in seen), seen
+    # Before 0047: the 0040 columns, and the language looked up (the user not loaded).
+    admin.downgrade(owner_url, "0045")
+    said, seen = message()
+    assert said == "Nicht gefunden"
+    assert answered_by(seen) == "user_changed_by_fk", seen
+    assert [s for s in seen if "FROM ab_user" in s] == [
+        "SELECT language FROM ab_user WHERE id = %(id)s"
+    ], seen
+    # Before 0040: the first 11 columns; the user is loaded, the language looked up.
+    admin.downgrade(owner_url, "0039")
+    said, seen = message()
+    assert said == "Nicht gefunden"
+    assert answered_by(seen) == "mfa_verified_at", seen
+    assert any(s.startswith("SELECT language FROM ab_user") for s in seen), seen
+    admin.upgrade(owner_url)
+    assert admin.current_revision(owner_url) == head
+    said, seen = message()
+    assert said == "Nicht gefunden" and answered_by(seen) == "user_language", seen

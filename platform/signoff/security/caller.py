@@ -8,7 +8,9 @@ current, what is the tenant's status, is the user an active member of the token'
 tenant and with which tenant roles, does the tenant require MFA at login, and when
 did this token pass MFA; since migration 0040 it also returns the user's own
 ``ab_user`` columns, from which :func:`user_object` builds FAB's current user without
-loading it. The same
+loading it, and since migration 0047 the user's profile language (``ab_user.language``),
+which the built user carries, so the request's language needs no statement of its own
+(:func:`signoff.languages.note_profile_language`). The same
 statement binds the tenant (``app.tenant_id``, transaction-local) when, and only
 when, the user is an active member; :func:`resolve` then binds it for the request's
 later transactions too (the ContextVar of :mod:`signoff.db.binding`).
@@ -30,7 +32,9 @@ from typing import Any, NamedTuple
 
 from flask import g, has_request_context
 from psycopg import errors as pg_errors
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from signoff.db import driver
@@ -40,7 +44,7 @@ from signoff.security.sessions import idle_timeout, token_hash
 
 class _CallerRow(NamedTuple):
     """What ``signoff.api_caller`` returns, in this order (:data:`_CALLER` selects it);
-    the columns a schema before 0040 lacks are ``None``."""
+    the columns a schema before 0040 or 0047 lacks are ``None``."""
 
     session_ok: Any = None
     session_wrote: Any = None
@@ -65,6 +69,7 @@ class _CallerRow(NamedTuple):
     user_changed_on: Any = None
     user_created_by_fk: Any = None
     user_changed_by_fk: Any = None
+    user_language: Any = None
 
 
 #: The columns of :class:`_CallerRow`, in order.
@@ -74,6 +79,17 @@ CALLER_COLUMNS = _CallerRow._fields
 # At the driver (signoff.db.driver): the first statement of every tenant API request,
 # where SQLAlchemy's statement machinery would cost more than the statement.
 _CALLER = (
+    b"SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
+    b"tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at, "
+    b"tenant_mfa_required, user_first_name, user_last_name, user_username, user_email, "
+    b"user_last_login, user_login_count, user_fail_login_count, user_created_on, "
+    b"user_changed_on, user_created_by_fk, user_changed_by_fk, user_language "
+    b"FROM signoff.api_caller(%s, %s, %s, %s, %s)"
+)
+#: The same call on a schema before migration 0047 (rolled back, or not yet upgraded
+#: while new code starts): without the user's profile language, which is then looked
+#: up on its own (:func:`signoff.languages.profile_language`).
+_CALLER_BEFORE_0047 = (
     b"SELECT session_ok, session_wrote, user_active, fab_role_ids, permissions_version, "
     b"tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at, "
     b"tenant_mfa_required, user_first_name, user_last_name, user_username, user_email, "
@@ -89,6 +105,9 @@ _CALLER_BEFORE_0040 = (
     b"tenant_id, tenant_status, tenant_plan, membership_id, tenant_roles, mfa_verified_at "
     b"FROM signoff.api_caller(%s, %s, %s, %s, %s)"
 )
+#: The calls above, newest schema first: a schema that lacks a call's columns answers
+#: it with UndefinedColumn, and the next one is tried.
+_CALLERS = (_CALLER, _CALLER_BEFORE_0047, _CALLER_BEFORE_0040)
 #: FAB's ``User`` columns that ``signoff.api_caller`` returns as ``user_<column>``
 #: (every mapped column but ``id``, ``active`` and the deferred ``password``).
 USER_COLUMNS = (
@@ -127,6 +146,11 @@ class Caller:
     #: The user's ``ab_user`` columns (:data:`USER_COLUMNS`), read by the same statement
     #: (empty on a schema before 0040: the user is loaded).
     user_columns: tuple[tuple[str, Any], ...]
+    #: The user's profile language (``ab_user.language``: ``en``, ``de`` or None), read
+    #: by the same statement; ``language_read`` is False on a schema before 0047, where
+    #: it is looked up when needed.
+    user_language: str | None = None
+    language_read: bool = False
 
 
 def resolve(
@@ -149,22 +173,25 @@ def resolve(
     began = not real.in_transaction()
     real.info[BINDS_ITSELF] = True
     params = (token_hash(session_token), idle_timeout(), user_id, tenant_id, jti)
-    current = True
+    found: tuple[Any, ...] | None = None
     try:
-        try:
-            found = driver.fetch_one(real, _CALLER, params)
-        except pg_errors.UndefinedColumn:
-            if not began:
-                raise
-            real.rollback()  # the statement began the transaction: nothing else is lost
-            real.info[BINDS_ITSELF] = True
-            found = driver.fetch_one(real, _CALLER_BEFORE_0040, params)
-            current = False
+        for statement in _CALLERS:
+            try:
+                found = driver.fetch_one(real, statement, params)
+                break
+            except pg_errors.UndefinedColumn:
+                # A schema before this call's columns (0047, 0040): the next, older one.
+                if not began or statement is _CALLERS[-1]:
+                    raise
+                real.rollback()  # the statement began the transaction: nothing is lost
+                real.info[BINDS_ITSELF] = True
     finally:
         real.info.pop(BINDS_ITSELF, None)
     if found is None:  # a set-returning function that always returns one row
         raise RuntimeError("signoff.api_caller returned no row")
     row = _CallerRow(*found)
+    current = len(found) > _CallerRow._fields.index("tenant_mfa_required")  # 0040 on
+    language_read = len(found) == len(_CallerRow._fields)  # 0047 on
     note_bound(real, row.tenant_id)
     if row.session_wrote:
         # Activity (at most once a minute) or an idle/expired session marked ended:
@@ -191,6 +218,8 @@ def resolve(
         user_columns=(
             tuple((name, getattr(row, f"user_{name}")) for name in USER_COLUMNS) if current else ()
         ),
+        user_language=row.user_language if language_read else None,
+        language_read=language_read,
     )
     # The ContextVar, for the request's later transactions (the statement above bound
     # the current one already, or left it unbound).
@@ -206,10 +235,18 @@ def user_object(
     """FAB's user of ``found``, without a query: the one ``session`` already holds, else
     a ``user_model`` built from the columns the caller's statement read and added to
     ``session`` as if loaded (persistent, unmodified; its relationships, such as
-    ``roles``, load lazily as they would on a user FAB loaded itself)."""
+    ``roles``, load lazily as they would on a user FAB loaded itself).
+
+    The profile language the statement read (migration 0047) is the user's loaded
+    ``language`` when ``user_model`` maps it (:func:`signoff.db.base.map_language_column`),
+    also on a user ``session`` held without it, so
+    :func:`signoff.languages.note_profile_language` finds it."""
     real = session() if isinstance(session, scoped_session) else session
+    language = found.language_read and "language" in user_model.__mapper__.attrs
     held = real.identity_map.get(identity_key(user_model, found.user_id))
     if held is not None:
+        if language and "language" not in inspect(held).dict:
+            set_committed_value(held, "language", found.user_language)
         return held
     if not found.user_columns:  # a schema before 0040: loaded as FAB would
         return real.get(user_model, found.user_id)
@@ -218,6 +255,8 @@ def user_object(
     user.active = True  # the statement answers only for an active user
     for name, value in found.user_columns:
         setattr(user, name, value)
+    if language:
+        user.language = found.user_language
     make_transient_to_detached(user)
     real.add(user)
     return user

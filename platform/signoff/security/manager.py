@@ -242,8 +242,10 @@ class SignoffSecurityManager(SecurityManager):
         )
         if found is None:
             return None
-        # The user's row came with the caller (migration 0040): no load of its own.
+        # The user's row came with the caller (migration 0040): no load of its own; so
+        # did the profile language (0047): choosing the request's language sends nothing.
         user = caller.user_object(self.session, self.user_model, found)
+        note_profile_language(user)
         # The break-glass note needs the user's FAB role names: from the permission
         # cache (the role ids came with the caller), not a load of user.roles.
         names = permcache.permissions(

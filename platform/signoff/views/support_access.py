@@ -178,7 +178,9 @@ class OperatorSupportView(SignoffView):
         """Tenants with a live grant: the grant's dates and reason only, no tenant data."""
         session = db.session
         # One statement for every tenant (signoff.operator_support_grants, migration
-        # 0045), then the tenants that granted, by id.
+        # 0045), then the tenants that granted, by id: their id, slug and name as plain
+        # rows, not ORM tenants, which the rollback below would expire and the page
+        # would then load again one by one.
         grants = session.execute(
             text(
                 "SELECT tenant_id, id, granted_by, reason, created_at, expires_at "
@@ -187,8 +189,10 @@ class OperatorSupportView(SignoffView):
         ).all()
         tenants = {
             t.id: t
-            for t in session.scalars(
-                select(Tenant).where(Tenant.id.in_([r.tenant_id for r in grants]))
+            for t in session.execute(
+                select(Tenant.id, Tenant.slug, Tenant.name).where(
+                    Tenant.id.in_([r.tenant_id for r in grants])
+                )
             )
         }
         rows = [

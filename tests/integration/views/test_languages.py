@@ -773,3 +773,41 @@ def test_every_message_our_schemas_can_produce_is_in_german(app: Any) -> None:
     with app.test_request_context("/", headers=DE):
         english = {m: where for m, where in produced.items() if translated(m) == m}
     assert english == {}, f"English left in German: {english}"
+
+
+def test_a_token_users_profile_language_comes_with_the_caller(
+    app: Any, database: Any, tenant_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token request's user is built from ``signoff.api_caller``'s row, profile
+    language included (migration 0047): its error answers are in that language, over
+    the header, and choosing it sends no statement of its own."""
+    from tests.integration.api.conftest import Api, expense_tenant
+    from tests.integration.api.test_decision_round_trips import statements
+
+    tenant = expense_tenant(tenant_factory, app)
+    german_reader(database, tenant, "alice")
+    api = Api(fresh_client(app), tenant)
+    # Fills the process's caches (permissions, the workflow) and records the session's
+    # activity, so the calls below write nothing of the session's.
+    assert api.get("/api/v1/approval-workflow/pending", "alice").status_code == 200
+    with statements(app, monkeypatch) as seen_404:
+        not_found = api.get(f"/api/v1/requests/{uuid.uuid4()}", "alice", headers=EN)
+    body = {"workflow": "expense_approval", "input_data": {"amount": 5}, "colour": "red"}
+    with statements(app, monkeypatch) as seen_422:
+        invalid = api.post("/api/v1/requests/", "alice", json=body, headers=EN)
+    # German, over the English header; the codes stay.
+    assert not_found.status_code == 404, not_found.get_json()
+    assert not_found.get_json()["code"] == "not_found"
+    assert not_found.get_json()["message"] == "Nicht gefunden"
+    assert invalid.status_code == 400, invalid.get_json()
+    assert invalid.get_json()["errors"] == {"colour": ["Unbekanntes Feld."]}
+    # The caller's statement, then the action's (the read of the request), and nothing
+    # else: no savepoint, no read of the language, no load of the user.
+    assert len(seen_404) == 2, seen_404
+    assert "signoff.api_caller" in seen_404[0] and "user_language" in seen_404[0], seen_404
+    assert "FROM approval_request" in seen_404[1], seen_404
+    # The invalid body is refused before the action sends anything.
+    assert len(seen_422) == 1 and "signoff.api_caller" in seen_422[0], seen_422
+    # Without a profile language, the header decides.
+    english = api.get(f"/api/v1/requests/{uuid.uuid4()}", "bob", headers=EN)
+    assert english.status_code == 404 and english.get_json()["message"] == "Not found"

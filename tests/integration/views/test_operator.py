@@ -186,6 +186,42 @@ def test_console_pages_cost_the_same_statements_for_5_or_50_tenants(app, databas
     assert not any("audit_verify" in s for s in after)
 
 
+def _bulk_support_grants(database, slugs):
+    """A live support grant (4 hours, "Ticket <slug>") in each of ``slugs``' tenants."""
+    with database.connect("admin") as conn:
+        for slug in slugs:
+            conn.execute(
+                "INSERT INTO support_access_grant (tenant_id, granted_by, reason, expires_at) "
+                "SELECT id, 1, %s, now() + interval '4 hours' FROM tenant WHERE slug = %s",
+                (f"Ticket {slug}", slug),
+            )
+
+
+def test_support_page_costs_the_same_statements_for_5_or_50_granting_tenants(
+    app, database, operator
+):
+    """The Support page reads every tenant's live grant in one statement
+    (signoff.operator_support_grants, migration 0045) and the granting tenants in one
+    more: 45 more tenants with a grant, and as many without, add no statement."""
+    tag = uuid.uuid4().hex[:6]
+    five = _bulk_tenants(database, f"sg-{tag}-f", 5)
+    _bulk_support_grants(database, five)
+    client = _operator_client(app, operator)
+    client.get("/operator/support/")  # warms the permission cache
+    before = _statements(app, client, "/operator/support/")
+    more = _bulk_tenants(database, f"sg-{tag}-m", 45)
+    _bulk_support_grants(database, more)
+    _bulk_tenants(database, f"sg-{tag}-n", 45)  # no grant: not listed, not visited
+    after = _statements(app, client, "/operator/support/")
+    assert len(before) == len(after), (before, after)
+    assert len([s for s in after if "operator_support_grants" in s]) == 1, after
+    # Every granting tenant is listed, with its grant; the others are not.
+    page = text_of(client.get("/operator/support/"))
+    listed = set(re.findall(r'<tr data-slug="([^"]+)"', page))
+    assert set(five + more) <= listed and not listed & {f"sg-{tag}-n{i:02d}" for i in range(45)}
+    assert f"Ticket {more[-1]}" in page
+
+
 def _verification(html, slug):
     return re.sub(
         r"\s+", " ", html.split(f'data-testid="verification-{slug}">')[1].split("</td>")[0]

@@ -88,11 +88,24 @@ def test_locked_request_reads_the_columns_request_lock_selects():
 
 
 def test_the_caller_row_reads_the_columns_api_caller_selects():
-    from signoff.security.caller import _CALLER, _CALLER_BEFORE_0040, CALLER_COLUMNS
+    from signoff.security.caller import (
+        _CALLER,
+        _CALLER_BEFORE_0040,
+        _CALLER_BEFORE_0047,
+        _CALLERS,
+        CALLER_COLUMNS,
+    )
 
     selected = _CALLER.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
     assert tuple(c.strip() for c in selected.split(",")) == CALLER_COLUMNS
-    # Before 0040: a prefix of the same columns (the rest are None).
-    before = _CALLER_BEFORE_0040.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
-    names = tuple(c.strip() for c in before.split(","))
-    assert names == CALLER_COLUMNS[: len(names)]
+    assert CALLER_COLUMNS[-1] == "user_language"
+    # Before 0047 and before 0040: prefixes of the same columns (the rest are None),
+    # each shorter than the one tried before it.
+    lengths = []
+    for older in (_CALLER_BEFORE_0047, _CALLER_BEFORE_0040):
+        before = older.decode().split("SELECT ", 1)[1].split(" FROM ", 1)[0]
+        names = tuple(c.strip() for c in before.split(","))
+        assert names == CALLER_COLUMNS[: len(names)]
+        lengths.append(len(names))
+    assert lengths == [len(CALLER_COLUMNS) - 1, CALLER_COLUMNS.index("tenant_mfa_required")]
+    assert _CALLERS == (_CALLER, _CALLER_BEFORE_0047, _CALLER_BEFORE_0040)
