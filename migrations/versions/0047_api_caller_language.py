@@ -15,7 +15,7 @@ this revision (``caller.py`` falls back to the 0040 columns, and the language is
 up as before).
 
 Revision ID: 0047
-Revises: 0045
+Revises: 0046
 Create Date: 2026-12-03
 """
 
@@ -27,7 +27,7 @@ from types import ModuleType
 from alembic import op
 
 revision = "0047"
-down_revision = "0045"
+down_revision = "0046"
 branch_labels = None
 depends_on = None
 
