@@ -47,6 +47,12 @@ _ID = ("id", UUID_PATH)
 _STEP = ("step", {"type": "integer", "minimum": 0, "description": "0-based step index"})
 
 
+#: Loading holds no per-call state (messages are translated when an error is answered):
+#: one instance of each decision body serves every call, not a copy of its fields each.
+_DECISION_BODY = DecisionSchema()
+_REJECT_BODY = RejectSchema()
+
+
 class ApprovalWorkflowApi(TenantBaseApi):
     resource_name = "approval-workflow"
     openapi_spec_tag = "Approval workflow"
@@ -114,7 +120,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         idempotent=True,
     )
     def approve(self, id: str, step: int) -> Response:
-        return decide(actions.do_approve, id, json_body(DecisionSchema()), step=step)
+        return decide(actions.do_approve, id, json_body(_DECISION_BODY), step=step)
 
     @expose("/reject/<id>", methods=("POST",))
     @endpoint("write", decides=True)
@@ -131,7 +137,7 @@ class ApprovalWorkflowApi(TenantBaseApi):
         idempotent=True,
     )
     def reject(self, id: str) -> Response:
-        return decide(actions.do_reject, id, json_body(RejectSchema()))
+        return decide(actions.do_reject, id, json_body(_REJECT_BODY))
 
     @expose("/history/<id>", methods=("GET",))
     @endpoint("read")

@@ -63,6 +63,8 @@ def current_user_id() -> int:
 
 #: Dumping holds no per-call state: one instance serves every response.
 _ACTION_RESULT = ActionResultSchema()
+#: Loading holds none either (messages are translated when an error is answered).
+_REQUEST_CHANGES_BODY = RequestChangesSchema()
 
 
 def action_response(result: ActionResult, status: int = 200) -> Response:
@@ -297,7 +299,7 @@ class RequestsApi(TenantBaseApi):
         idempotent=True,
     )
     def request_changes(self, id: str) -> Response:
-        return decide(actions.do_request_changes, id, json_body(RequestChangesSchema()))
+        return decide(actions.do_request_changes, id, json_body(_REQUEST_CHANGES_BODY))
 
     @expose("/<id>/comments", methods=("POST",))
     @endpoint("write")
