@@ -68,6 +68,24 @@ def _waiting_for(conn: psycopg.Connection[Any], table: str, timeout: float = 30)
     raise AssertionError(f"nothing waited for a lock on {table}")
 
 
+def _upgraded(scratch_db) -> tuple[str, TestDatabase]:
+    """The scratch database upgraded to head, FAB's permissions synced: the owner's URL
+    and the database's three roles."""
+    from signoff.app import create_app
+    from signoff.security.sync import sync_permissions
+
+    owner = scratch_db.set(username=admin.OWNER_ROLE, password=None)
+    owner_url = owner.render_as_string(hide_password=False)
+    admin.upgrade(owner_url)
+    sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "migration"}))
+    return owner_url, TestDatabase(
+        name=str(scratch_db.database),
+        admin_url=scratch_db,
+        owner_url=owner,
+        app_url=scratch_db.set(username=admin.APP_ROLE, password=None),
+    )
+
+
 @pytest.mark.parametrize(("start", "command"), [("0009", "upgrade"), ("0010", "downgrade")])
 def test_fab_table_migration_does_not_deadlock_with_a_user_load(scratch_db, start, command):
     """Migration 0010 changes twelve ab_* tables. It used to lock them one by one in
@@ -226,18 +244,8 @@ def test_downgrade_and_upgrade_while_clients_approve(scratch_db, redis_url, redi
     complete, and no client sees a 5xx other than 503 database_busy. (0010 and 0020,
     which lock many tables, are tested against a half-done user load in SQL above.)"""
     from signoff.app import create_app
-    from signoff.security.sync import sync_permissions
 
-    owner = scratch_db.set(username=admin.OWNER_ROLE, password=None)
-    owner_url = owner.render_as_string(hide_password=False)
-    admin.upgrade(owner_url)
-    sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "migration"}))
-    database = TestDatabase(
-        name=str(scratch_db.database),
-        admin_url=scratch_db,
-        owner_url=owner,
-        app_url=scratch_db.set(username=admin.APP_ROLE, password=None),
-    )
+    owner_url, database = _upgraded(scratch_db)
     prefix = f"{redis_prefix}load{uuid.uuid4().hex[:6]}:"
     app = create_app(
         app_config(database, redis_url, prefix, FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW=100_000)
@@ -318,20 +326,10 @@ def test_a_token_users_language_on_a_schema_before_0047_and_before_0040(
     older call's columns and the language is looked up: a German token user's error
     answers stay German, over the header, at every revision and after the upgrade."""
     from signoff.app import create_app
-    from signoff.security.sync import sync_permissions
     from tests.integration.api.test_decision_round_trips import statements
 
-    owner = scratch_db.set(username=admin.OWNER_ROLE, password=None)
-    owner_url = owner.render_as_string(hide_password=False)
-    admin.upgrade(owner_url)
+    owner_url, database = _upgraded(scratch_db)
     head = admin.current_revision(owner_url)
-    sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "migration"}))
-    database = TestDatabase(
-        name=str(scratch_db.database),
-        admin_url=scratch_db,
-        owner_url=owner,
-        app_url=scratch_db.set(username=admin.APP_ROLE, password=None),
-    )
     app = create_app(app_config(database, redis_url, f"{redis_prefix}lang{uuid.uuid4().hex[:6]}:"))
     tenant = make_tenant(app)
     with psycopg.connect(_dsn(scratch_db)) as conn:
