@@ -37,7 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "platform"))
 sys.path.insert(0, str(ROOT))
 
-from bench.workflow_bench import check, run, scratch_database, submit_all  # noqa: E402
+from bench.workflow_bench import (  # noqa: E402
+    bench_app,
+    check,
+    run,
+    scratch_database,
+    submit_all,
+)
 
 # 32 bytes or more: the HMAC key of the access tokens (RFC 7518 §3.2).
 SECRET = "bench-http-secret-of-thirty-two-bytes"
@@ -203,27 +209,10 @@ def main() -> None:
     owner_url, app_url, drop = scratch_database(args.dsn)
     proc = None
     try:
-        from signoff.app import create_app
-        from signoff.config import defaults
-        from signoff.security.sync import sync_permissions
         from tests.fixtures.tenants import make_tenant
 
-        sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "bench"}))
         prefix = f"bench{uuid.uuid4().hex[:6]}:"
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": app_url,
-                "SECRET_KEY": SECRET,
-                "SIGNOFF_REDIS_URL": args.redis,
-                "CACHE_KEY_PREFIX": prefix,
-                "SQLALCHEMY_ENGINE_OPTIONS": {
-                    **defaults()["SQLALCHEMY_ENGINE_OPTIONS"],
-                    "pool_size": 10,
-                    "max_overflow": 0,
-                },
-                "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW": 10**9,
-            }
-        )
+        app = bench_app(owner_url, app_url, args.redis, SECRET, prefix)
         tenants = [make_tenant(app) for _ in range(args.tenants)]
         tokens = {}
         for t in tenants:

@@ -83,6 +83,32 @@ def scratch_database(dsn: str) -> tuple[str, str, object]:
     )
 
 
+def bench_app(owner_url: str, app_url: str, redis: str, secret: str, prefix: str = ""):
+    """The app the benchmarks decide with: FAB's permissions synced as the owner, then
+    the app role on production's engine options (socket check at checkout, no
+    pre-ping) with a pool for 8 workers, and the per-user decision budget lifted (two
+    approvers decide every request; its Redis check still runs on every decision)."""
+    from signoff.app import create_app
+    from signoff.config import defaults
+    from signoff.security.sync import sync_permissions
+
+    sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "bench"}))
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app_url,
+            "SECRET_KEY": secret,
+            "SIGNOFF_REDIS_URL": redis,
+            "CACHE_KEY_PREFIX": prefix or f"bench{uuid.uuid4().hex[:6]}:",
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                **defaults()["SQLALCHEMY_ENGINE_OPTIONS"],
+                "pool_size": 10,
+                "max_overflow": 0,
+            },
+            "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW": 10**9,
+        }
+    )
+
+
 _STATE: dict = {}
 
 
@@ -249,29 +275,9 @@ def main() -> None:
 
     owner_url, app_url, drop = scratch_database(args.dsn)
     try:
-        from signoff.app import create_app
-        from signoff.config import defaults
-        from signoff.security.sync import sync_permissions
         from tests.fixtures.tenants import make_tenant
 
-        sync_permissions(create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "SECRET_KEY": "bench"}))
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": app_url,
-                "SECRET_KEY": "bench-secret",
-                "SIGNOFF_REDIS_URL": args.redis,
-                "CACHE_KEY_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
-                # Production's engine options (socket check at checkout, no pre-ping), sized pool.
-                "SQLALCHEMY_ENGINE_OPTIONS": {
-                    **defaults()["SQLALCHEMY_ENGINE_OPTIONS"],
-                    "pool_size": 10,
-                    "max_overflow": 0,
-                },
-                # Two approvers decide every request here: lift the per-user decision
-                # budget (its Redis check still runs on every decision).
-                "FAB_APPROVAL_MAX_APPROVALS_PER_WINDOW": 10**9,
-            }
-        )
+        app = bench_app(owner_url, app_url, args.redis, "bench-secret")
         tenants = [make_tenant(app) for _ in range(8)]
         # One hot tenant (its audit chain serializes its writers), then the same load
         # spread over 8 tenants, as a SaaS sees it.
