@@ -8,6 +8,10 @@ decision. Its body is SQL-standard (``RETURN ...``), so its names were resolved 
 it was created and ``search_path`` does nothing to it at run time; without the
 ``SET`` the planner inlines it. Same text, same bytes hashed.
 
+Inlined, the function's argument is copied into each of the 17 places its body uses
+it: ``signoff.decision_verify`` hashed ``to_jsonb(d)`` and so built every decision's
+JSON 17 times. It now builds it once per decision, in a subquery of its own.
+
 Revision ID: 0046
 Revises: 0045
 Create Date: 2026-12-03
@@ -50,13 +54,52 @@ RETURN sha256(
 );
 """
 
+# sql/functions/decision_verify.sql
+DECISION_VERIFY = r"""
+CREATE OR REPLACE FUNCTION signoff.decision_verify(p_tenant uuid)
+RETURNS TABLE (event_seq bigint, decision_id uuid, problem text)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_tenant IS NULL OR p_tenant IS DISTINCT FROM signoff.current_tenant_id() THEN
+        RAISE EXCEPTION 'decision_verify: tenant % is not bound to this transaction', p_tenant
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY
+        SELECT e.seq,
+               (e.payload ->> 'decision_id')::uuid,
+               CASE WHEN d.id IS NULL THEN 'deleted' ELSE 'edited' END
+        FROM public.audit_event AS e
+        -- Each row's JSON built once (OFFSET 0 keeps the subquery whole): the inlined
+        -- decision_hash uses its argument 17 times.
+        LEFT JOIN LATERAL (
+            SELECT x.id, to_jsonb(x) AS row_json
+            FROM public.step_decision AS x
+            WHERE x.tenant_id = e.tenant_id AND x.id = (e.payload ->> 'decision_id')::uuid
+            OFFSET 0
+        ) AS d ON true
+        WHERE e.tenant_id = p_tenant
+          AND e.payload ? 'decision_hash'
+          AND (d.id IS NULL
+               OR encode(signoff.decision_hash(d.row_json), 'hex') <> e.payload ->> 'decision_hash')
+        ORDER BY e.seq;
+END
+$$;
+"""
+
 
 def upgrade() -> None:
     # OR REPLACE keeps the grants and replaces every other property, the SET included.
     op.execute(DECISION_HASH)
+    op.execute(DECISION_VERIFY)
 
 
 def downgrade() -> None:
     # 0012's text, read from that migration (migrations/env.py puts migrations/ on
     # sys.path, so versions/ imports as a namespace package).
-    op.execute(str(import_module("versions.0012_hardening_audit_decisions").DECISION_HASH))
+    before = import_module("versions.0012_hardening_audit_decisions")
+    op.execute(str(before.DECISION_VERIFY))
+    op.execute(str(before.DECISION_HASH))

@@ -66,6 +66,10 @@ class ConfigError(RuntimeError):
     """The configuration cannot run the app; the message says what to set."""
 
 
+#: ``g`` entries that describe one request's caller (cleared as each request starts).
+REQUEST_SCOPED_G = ("signoff_caller", "signoff_profile_language", "_signoff_jwt")
+
+
 def _check_config(app: Flask) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError(
@@ -133,6 +137,12 @@ def _install_tenant_url_handling(app: Flask) -> None:
         # binds the tenant): each request starts unbound, whatever the thread ran before.
         set_current_tenant(None)
         g.tenant_id = None
+        # What a request learned of its caller stays with it: where a request reuses an
+        # app context that is already pushed (a script, a host app, a test), ``g`` is
+        # that context's, and the last request's token caller, its profile language or
+        # its JWT flag would otherwise answer for this one.
+        for key in REQUEST_SCOPED_G:
+            g.pop(key, None)
 
     @app.teardown_request
     def _unbind_tenant(exc: BaseException | None) -> None:

@@ -23,12 +23,18 @@ BEGIN
                (e.payload ->> 'decision_id')::uuid,
                CASE WHEN d.id IS NULL THEN 'deleted' ELSE 'edited' END
         FROM public.audit_event AS e
-        LEFT JOIN public.step_decision AS d
-            ON d.tenant_id = e.tenant_id AND d.id = (e.payload ->> 'decision_id')::uuid
+        -- Each row's JSON built once (OFFSET 0 keeps the subquery whole): the inlined
+        -- decision_hash uses its argument 17 times.
+        LEFT JOIN LATERAL (
+            SELECT x.id, to_jsonb(x) AS row_json
+            FROM public.step_decision AS x
+            WHERE x.tenant_id = e.tenant_id AND x.id = (e.payload ->> 'decision_id')::uuid
+            OFFSET 0
+        ) AS d ON true
         WHERE e.tenant_id = p_tenant
           AND e.payload ? 'decision_hash'
           AND (d.id IS NULL
-               OR encode(signoff.decision_hash(to_jsonb(d)), 'hex') <> e.payload ->> 'decision_hash')
+               OR encode(signoff.decision_hash(d.row_json), 'hex') <> e.payload ->> 'decision_hash')
         ORDER BY e.seq;
 END
 $$;

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
@@ -67,19 +68,20 @@ class RequestJWTManager(JWTManager):
     that verified are kept, keyed by the token's exact text, for as long as the token
     is valid: the same bytes under the same key verify the same way, so only the
     checks that depend on the time are made again at each use (``exp``, and ``nbf``
-    or ``iat`` should the clock go back); an expired token goes through the full
-    decode, which refuses it. What a token's claims cannot say is still checked at
-    every request: the blocklist, the session (``signoff.api_caller``), the user and
-    the membership. A failure is never kept; the keys come from tokens that verified,
-    so no caller can fill the memo with tokens of its own making; it holds at most
-    :attr:`MAX_KEPT` tokens (the oldest go first). Each caller gets a deep copy, so no
-    caller changes what another reads. The signing key is read at start (a new key
-    needs a restart, as the app's other secrets do)."""
+    or ``iat`` should the clock go back, compared as PyJWT does, without its leeway);
+    a token past them is dropped and goes through the full decode, which refuses it.
+    What a token's claims cannot say is still read at every request: the session, the
+    user, the roles and the membership (``signoff.api_caller``). A failure is never
+    kept; the keys come from tokens that verified, so no caller can fill the memo with
+    tokens of its own making; it holds at most :attr:`MAX_KEPT` tokens (the oldest go
+    first). Each caller gets a deep copy, so no caller changes what another reads. A
+    kept token skips the signing key's lookup: a new key needs a restart, as the app's
+    other secrets do."""
 
     MAX_KEPT = 10_000
 
     def __init__(self, app: Flask | None = None, add_context_processor: bool = False) -> None:
-        self._kept: dict[tuple[str, str | None, bool], dict[str, Any]] = {}
+        self._kept: OrderedDict[tuple[str, str | None, bool], dict[str, Any]] = OrderedDict()
         self._keeping = threading.Lock()
         super().__init__(app, add_context_processor)
 
@@ -88,24 +90,28 @@ class RequestJWTManager(JWTManager):
     ) -> dict[str, Any]:
         key = (encoded_token, csrf_value, allow_expired)
         kept = self._kept.get(key)
-        if kept is not None and _still_valid(kept, allow_expired):
-            return copy.deepcopy(kept)
+        if kept is not None:
+            if _still_valid(kept, allow_expired):
+                return copy.deepcopy(kept)
+            with self._keeping:
+                self._kept.pop(key, None)
         claims = dict(super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired))
         with self._keeping:
             self._kept.pop(key, None)
             while len(self._kept) >= self.MAX_KEPT:
-                self._kept.pop(next(iter(self._kept)))
+                self._kept.popitem(last=False)
             self._kept[key] = claims
         return copy.deepcopy(claims)
 
 
 def _still_valid(claims: dict[str, Any], allow_expired: bool) -> bool:
-    """Do a verified token's time claims still hold now (PyJWT's checks, no leeway)?"""
-    now = time.time()
+    """Do a verified token's time claims still hold now (PyJWT's comparisons, no
+    leeway: stricter than the decode, never looser)?"""
+    now = int(time.time())
     try:
-        if not allow_expired and "exp" in claims and now >= float(claims["exp"]):
+        if not allow_expired and "exp" in claims and now >= int(claims["exp"]):
             return False
-        return now >= float(claims.get("nbf", claims.get("iat", 0)))
+        return now >= int(claims.get("nbf", claims.get("iat", 0)))
     except (TypeError, ValueError):
         return False
 

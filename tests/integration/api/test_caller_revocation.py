@@ -321,16 +321,18 @@ def test_a_token_that_verified_is_refused_once_it_expires(api_t, app, client):
     assert_error(resp, 401, "unauthorized")
 
 
-def test_the_decoded_token_is_kept_by_its_request_not_by_the_app_context(api_t, app):
+def test_a_request_in_a_reused_app_context_starts_without_the_last_ones_caller(api_t, app, client):
     """A request reuses an app context that is already pushed (a script, a host app, a
-    test): the decoded claims must not ride it into the next request, where the same
-    token would skip its expiry check."""
+    test), and with it ``g``: what the last request learned of its token's caller (the
+    caller, its profile language, the JWT flag) must not answer for the next one."""
     from flask import g
 
     with app.app_context():
         assert api_t.get(PENDING, "manager").status_code == 200
-        assert "_signoff_jwt_decoded" not in g
-        assert not [k for k in vars(g) if "jwt_decoded" in k], vars(g)
+        assert g.get("signoff_caller") is not None  # the same g: the test can see it
+        assert_error(client.get(PENDING), 401, "unauthorized")
+        for key in ("signoff_caller", "signoff_profile_language", "_signoff_jwt"):
+            assert key not in g, key
 
 
 # --- API keys: the same permission cache, under the version read once per request --------
