@@ -161,7 +161,9 @@ def test_the_quick_start_mail_page(
         smtp.stop()
 
 
-def test_the_dead_letter_page_in_a_browser(live_server: Any, browser: Any, artifacts: Path) -> None:
+def test_the_dead_letter_page_in_a_browser(
+    live_server: Any, browser: Any, artifacts: Path, database: Any
+) -> None:
     """A delivery that never got through, as the tenant's admin sees and retries it."""
     import socket
 
@@ -228,5 +230,14 @@ def test_the_dead_letter_page_in_a_browser(live_server: Any, browser: Any, artif
     assert "1 tenant matches" in op.inner_text("[data-testid=tenant-count]")
     row = op.locator(f"tr[data-slug='{tenant.slug}']")
     assert "1" in row.inner_text() and "Retry" in row.inner_text()
+    # A name with no place to break (any tenant's, on the first page) still fits.
+    with database.connect("admin") as conn:
+        conn.execute("UPDATE tenant SET name = %s WHERE id = %s", ("W" * 120, tenant.id))
+        conn.commit()
+    op.reload()
+    assert op.eval_on_selector(
+        "[data-testid=tenants]", "t => t.parentElement.scrollWidth <= t.parentElement.clientWidth"
+    ), "a long tenant name widens the tenants table past its card"
+    op.screenshot(path=str(artifacts / "operator-tenants-long-name.png"), full_page=True)
     op.screenshot(path=str(artifacts / "operator-tenants-dead-deliveries.png"), full_page=True)
     page.screenshot(path=str(artifacts / "admin-deliveries-retried.png"), full_page=True)
