@@ -22,8 +22,7 @@ from signoff.api.input_guard import install as install_input_guard
 from signoff.config import load_config
 from signoff.db import liveness
 from signoff.db.binding import install_listener, set_current_tenant
-from signoff.db.driver import is_stale_plan, note_busy
-from signoff.db.locks import is_busy
+from signoff.db.driver import is_busy, is_stale_plan, note_busy
 from signoff.errors import N_
 from signoff.extensions import cache, db, new_appbuilder
 from signoff.languages import install as install_languages
@@ -199,7 +198,7 @@ DATABASE_BUSY_RETRY_AFTER = 1
 @event.listens_for(Engine, "handle_error")
 def _note_database_unavailable(context: ExceptionContext) -> None:
     """Mark the request when PostgreSQL cannot be reached (refused or lost connection,
-    not an error of one statement), or was busy (``locks.BUSY_SQLSTATES``: deadlock,
+    not an error of one statement), or was busy (``driver.BUSY_SQLSTATES``: deadlock,
     serialization failure, lock not available), for :func:`_install_database_unavailable`.
 
     A connection whose cached plans predate a migration (``driver.is_stale_plan``) is

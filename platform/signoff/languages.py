@@ -253,16 +253,14 @@ def note_profile_language(user: Any) -> None:
 
 def _signed_in_user_id() -> int | None:
     """The request's signed-in user: flask_login's, else the user of the request's
-    access token, whom flask_login's ``current_user`` does not know: FAB's ``g.user``,
-    resolved by the token's caller (``g.signoff_caller``, :mod:`signoff.security.caller`),
-    whose id is read from the caller, not from the user (an error's rollback expires the
-    user, and reading it then would load it again)."""
+    access token, whom flask_login's ``current_user`` does not know, read from the
+    token's caller (``g.signoff_caller``, :mod:`signoff.security.caller`, cleared as each
+    request starts), not from the user (an error's rollback expires the user, and
+    reading it then would load it again)."""
     if current_user and current_user.is_authenticated:
         return int(current_user.id)
     caller_user = getattr(g.get("signoff_caller"), "user_id", None)
-    if caller_user is None or g.get("user") is None:
-        return None
-    return int(caller_user)
+    return None if caller_user is None else int(caller_user)
 
 
 def profile_language() -> str | None:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from signoff.config import setting
-from signoff.db.locks import is_busy
+from signoff.db.driver import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ T = TypeVar("T")
 
 
 def retry_when_busy(action: Callable[[], T], *, retries: int, what: str) -> T:
-    """Run ``action``; when it fails with a busy database (``locks.BUSY_SQLSTATES``),
+    """Run ``action``; when it fails with a busy database (``driver.BUSY_SQLSTATES``),
     run it again, at most ``retries`` more times, after a short growing pause."""
     attempt = 0
     while True:

@@ -34,7 +34,9 @@ BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
 
 
 def is_busy(exc: BaseException | None) -> bool:
-    """True for a database error that the same work may not hit again (BUSY_SQLSTATES)."""
+    """True for a database error that the same work may not hit again (BUSY_SQLSTATES):
+    the app answers it 503 ``database_busy`` and ``signoff db upgrade`` runs its
+    migration again."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     return getattr(orig, "sqlstate", None) in BUSY_SQLSTATES
 

@@ -4,11 +4,8 @@
 reads the request, in one round trip: the key is a 64-bit hash of
 ``request:<tenant>:<request>`` (two tenants' requests never share a key by
 construction of the input), the wait is bounded by ``lock_timeout``, and the read
-takes its snapshot after the lock is granted.
-
-``is_busy`` tells a busy database (a lock wait that timed out, a deadlock, a
-serialization failure) from other errors: the app answers those 503
-``database_busy`` and ``signoff db upgrade`` runs its migration again.
+takes its snapshot after the lock is granted. A lock wait that timed out is one of
+the errors :func:`signoff.db.driver.is_busy` calls busy.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from sqlalchemy.orm import Session, scoped_session
 
 from signoff.db import driver
 from signoff.db.binding import BINDS_ITSELF, current_tenant_id, note_bound, take_unsent
-from signoff.db.driver import BUSY_SQLSTATES, is_busy  # noqa: F401 (the floor's name for them)
 
 #: The request columns an action reads, in this order.
 REQUEST_COLUMNS = (
